@@ -1,0 +1,81 @@
+"""sagenb-pyramid: a multi-user Sage notebook on Pyramid traversal and ZODB."""
+import logging
+
+from pyramid.config import Configurator
+from pyramid.session import JSONSerializer, SignedCookieSessionFactory
+from pyramid.settings import asbool
+
+from .settings import apply_environment, resolve_data_dir, session_secret, zodb_uri
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseInUse(RuntimeError):
+    """Another process holds the embedded FileStorage."""
+
+
+def main(global_config, **settings):
+    """The WSGI application (``use = egg:sagenb_pyramid``)."""
+    apply_environment(settings)
+    resolve_data_dir(global_config, settings)
+    settings['zodbconn.uri'] = zodb_uri(settings)
+    settings.setdefault('tm.manager_hook', 'pyramid_tm.explicit_manager')
+    settings.setdefault('retry.attempts', '3')
+
+    from .resources import root_factory
+    with Configurator(settings=settings, root_factory=root_factory) as config:
+        # Templates are Jinja2 files inside the package.
+        config.include('pyramid_jinja2')
+        config.add_jinja2_search_path('sagenb_pyramid:templates', name='.jinja2')
+        # Re-run a whole request after a ConflictError; must wrap pyramid_tm.
+        config.include('pyramid_retry')
+        # One transaction per request, committed when the view succeeds.
+        config.include('pyramid_tm')
+        # One ZODB connection per request, on the request's transaction manager.
+        open_database(config)
+        config.set_session_factory(SignedCookieSessionFactory(
+            session_secret(settings), cookie_name='sagenb_session', httponly=True,
+            samesite='Lax', secure=asbool(settings['sagenb.secure_cookies']),
+            max_age=int(settings['sagenb.session_max_age']),
+            timeout=int(settings['sagenb.session_max_age']),
+            serializer=JSONSerializer()))
+        config.include('.security')
+        config.include('.workers')
+        config.include('.views')
+        config.add_static_view('static', 'sagenb_pyramid:static', cache_max_age=3600)
+        config.scan('.views')
+        start_workers(config, global_config or {})
+    return config.make_wsgi_app()
+
+
+def open_database(config):
+    import zc.lockfile
+    try:
+        config.include('pyramid_zodbconn')
+    except zc.lockfile.LockError as exc:
+        raise DatabaseInUse(
+            'The database %s is in use by another process (a running notebook server?). '
+            'Stop that server first, or use a ZEO server so that several processes can '
+            'share the database.' % config.registry.settings['zodbconn.uri']) from exc
+
+
+def database(registry):
+    return registry._zodb_databases['']
+
+
+def start_workers(config, global_config):
+    from .resources import ensure_root
+    from .workers import WorkerRegistry
+    registry = config.registry
+    db = database(registry)
+    users = ensure_root(db)
+    registry.workers = WorkerRegistry(db, registry.settings)
+    # ``sagenb-admin`` loads the application too, but must not start Sage processes.
+    if not global_config.get('sagenb_command'):
+        registry.workers.start()
+        if users == 0:
+            log.warning(
+                'This notebook has no users yet. Create the first admin with:\n'
+                '    sagenb-admin %s data_dir=%s adduser LOGIN --admin',
+                global_config.get('__file__', 'development.ini'),
+                registry.settings['data_dir'])

@@ -1,0 +1,375 @@
+"""The object graph published through traversal.
+
+Root -> ``home`` (users by login) -> ``User`` (worksheets by per-user number) ->
+``Worksheet`` -> ``cells`` -> ``Cell``.  Users and groups also live in ``users_by_id``
+and ``groups`` under stable ids: ACLs name those ids, never logins, so renaming a user
+breaks nothing.  A cell keeps its input and its outputs in separate persistent
+objects because outputs change often and inputs rarely.
+"""
+import time
+import uuid
+
+from BTrees.Length import Length
+from BTrees.OOBTree import OOBTree, OOTreeSet
+from persistent import Persistent
+from persistent.list import PersistentList
+from pyramid.authorization import ALL_PERMISSIONS, Allow, Authenticated
+
+from .security import P, admin_principal, group_principal, user_principal
+
+CELL_TYPES = ('compute', 'text')
+WORKSHEET_STATES = ('active', 'archive', 'trash')
+# The states a cell's output passes through; ``queued`` and ``running`` are "busy".
+CELL_STATUSES = ('new', 'queued', 'running', 'done', 'error')
+BUSY = ('queued', 'running')
+
+
+class Folder(Persistent):
+    """A container over an ``OOBTree`` with a ``Length`` counter."""
+
+    __name__ = None
+    __parent__ = None
+
+    def __init__(self):
+        self.data = OOBTree()
+        self._num_objects = Length()
+
+    def add(self, name, obj):
+        name = str(name)
+        if not name or '/' in name or name.startswith('@@') or name in ('.', '..'):
+            raise ValueError('invalid name %r' % name)
+        if name in self.data:
+            raise KeyError('%r already exists' % name)
+        if getattr(obj, '__parent__', None) is not None:
+            raise ValueError('%r already has a parent' % obj)
+        obj.__name__ = name
+        obj.__parent__ = self
+        self.data[name] = obj
+        self._num_objects.change(1)
+        return obj
+
+    def remove(self, name):
+        obj = self.data.pop(str(name))
+        self._num_objects.change(-1)
+        obj.__parent__ = None
+        return obj
+
+    def __getitem__(self, name):
+        return self.data[name]
+
+    def get(self, name, default=None):
+        return self.data.get(str(name), default)
+
+    def __contains__(self, name):
+        return str(name) in self.data
+
+    def __len__(self):
+        return self._num_objects()
+
+    def keys(self):
+        return self.data.keys()
+
+    def values(self):
+        return self.data.values()
+
+    def items(self):
+        return self.data.items()
+
+
+class Root(Folder):
+    """The application root: the ACL every other object inherits."""
+
+    def __init__(self):
+        super().__init__()
+        self.users_by_id = OOBTree()
+        self.groups = OOBTree()
+        # sha256(token) -> ApiToken; the token itself is never stored.
+        self.tokens = OOBTree()
+        self.add('home', Home())
+
+    def __acl__(self):
+        return [(Allow, admin_principal(), ALL_PERMISSIONS),
+                (Allow, Authenticated, P.ACCOUNT)]
+
+    @property
+    def home(self):
+        return self['home']
+
+    def add_user(self, login, password_hash=None, is_admin=False, **attrs):
+        user = User(login, password_hash=password_hash, is_admin=is_admin, **attrs)
+        self.home.add(login, user)
+        self.users_by_id[user.id] = user
+        return user
+
+    def user_by_login(self, login):
+        return self.home.get(login)
+
+    def rename_user(self, user, new_login):
+        self.home.remove(user.login)
+        user.login = new_login
+        self.home.add(new_login, user)
+
+    def add_group(self, name):
+        group = Group(name)
+        group.__parent__ = self
+        self.groups[group.id] = group
+        return group
+
+
+class Home(Folder):
+    """``/home/``: users by login."""
+
+
+class User(Folder):
+    """A person with an account; their worksheets are children, keyed by number."""
+
+    def __init__(self, login, password_hash=None, is_admin=False, email='', fullname=''):
+        super().__init__()
+        self.id = 'u-' + uuid.uuid4().hex[:16]
+        self.login = login
+        self.password_hash = password_hash
+        self.is_admin = is_admin
+        self.email = email
+        self.fullname = fullname
+        self.group_ids = OOTreeSet()
+        self.created = time.time()
+        self.next_worksheet_number = 0
+        # Bumped to end every session of this user (e.g. at a password change).
+        self.session_epoch = 0
+
+    def __acl__(self):
+        return [(Allow, user_principal(self.id), (P.VIEW, P.CREATE, P.EDIT, P.DELETE))]
+
+    def principals(self):
+        found = [user_principal(self.id)]
+        found.extend(group_principal(gid) for gid in self.group_ids)
+        if self.is_admin:
+            found.append(admin_principal())
+        return found
+
+    def create_worksheet(self, name, typeset=True, system='sage'):
+        number = self.next_worksheet_number
+        self.next_worksheet_number = number + 1
+        worksheet = Worksheet(name, self.id, typeset=typeset, system=system)
+        self.add(str(number), worksheet)
+        worksheet.add_cell('compute', '')
+        return worksheet
+
+    def worksheets(self):
+        return [w for w in self.values() if isinstance(w, Worksheet)]
+
+
+class Group(Persistent):
+    def __init__(self, name):
+        self.id = 'g-' + uuid.uuid4().hex[:16]
+        self.name = name
+
+
+class ApiToken(Persistent):
+    def __init__(self, user_id, label=''):
+        self.user_id = user_id
+        self.label = label
+        self.created = time.time()
+        self.last_used = None
+
+
+class Worksheet(Persistent):
+    """A numbered worksheet of one owner, with its ordered cells."""
+
+    def __init__(self, name, owner_id, typeset=True, system='sage'):
+        self.name = name
+        self.owner_id = owner_id
+        self.system = system
+        self.typeset = typeset
+        self.created = self.modified = time.time()
+        # Principal ids (``userid:...`` or ``group:...``); the sharing UI edits these.
+        self.collaborators = PersistentList()
+        self.viewers = PersistentList()
+        # user id -> 'active' | 'archive' | 'trash'; missing means active.
+        self.states = OOBTree()
+        self.cells = Cells()
+        self.cells.__parent__ = self
+        self.cells.__name__ = 'cells'
+        self.cell_order = PersistentList()
+        self.next_cell_id = 0
+
+    @property
+    def number(self):
+        return int(self.__name__)
+
+    @property
+    def owner(self):
+        return self.__parent__
+
+    def __getitem__(self, name):
+        if name == 'cells':
+            return self.cells
+        raise KeyError(name)
+
+    def __acl__(self):
+        acl = [(Allow, user_principal(self.owner_id), ALL_PERMISSIONS)]
+        for principal in self.collaborators:
+            acl.append((Allow, principal, (P.VIEW, P.EDIT, P.EVALUATE)))
+        for principal in self.viewers:
+            acl.append((Allow, principal, (P.VIEW,)))
+        return acl
+
+    def touch(self):
+        self.modified = time.time()
+
+    def state_for(self, user_id):
+        return self.states.get(user_id, 'active')
+
+    def set_state(self, user_id, state):
+        if state not in WORKSHEET_STATES:
+            raise ValueError('state must be one of %s' % ', '.join(WORKSHEET_STATES))
+        self.states[user_id] = state
+
+    def add_cell(self, type, input='', after=None, before=None):
+        if type not in CELL_TYPES:
+            raise ValueError('type must be "compute" or "text"')
+        if after is not None and before is not None:
+            raise ValueError('give "after" or "before", not both')
+        anchor = after if after is not None else before
+        if anchor is not None and anchor not in self.cell_order:
+            raise KeyError(anchor)
+        cell_id = self.next_cell_id
+        self.next_cell_id = cell_id + 1
+        cell = Cell(cell_id, type, input)
+        self.cells.add(str(cell_id), cell)
+        if anchor is None:
+            self.cell_order.append(cell_id)
+        else:
+            index = self.cell_order.index(anchor)
+            self.cell_order.insert(index + 1 if after is not None else index, cell_id)
+        self.touch()
+        return cell
+
+    def delete_cell(self, cell_id):
+        if len(self.cell_order) <= 1:
+            raise ValueError('a worksheet keeps at least one cell')
+        self.cell_order.remove(cell_id)
+        self.cells.remove(str(cell_id))
+        self.touch()
+
+    def move_cell(self, cell_id, direction):
+        order = list(self.cell_order)
+        index = order.index(cell_id)
+        target = index - 1 if direction == 'up' else index + 1
+        if direction not in ('up', 'down'):
+            raise ValueError('direction must be "up" or "down"')
+        if 0 <= target < len(order):
+            order[index], order[target] = order[target], order[index]
+            self.cell_order[:] = order
+            self.touch()
+        return order
+
+    def ordered_cells(self):
+        return [self.cells[str(cell_id)] for cell_id in self.cell_order]
+
+    def copy(self, owner, name):
+        twin = owner.create_worksheet(name, typeset=self.typeset, system=self.system)
+        twin.delete_all_cells()
+        for cell in self.ordered_cells():
+            new = twin.add_cell(cell.type, cell.input)
+            new.output.replace(cell.output)
+        return twin
+
+    def delete_all_cells(self):
+        for cell_id in list(self.cell_order):
+            self.cells.remove(str(cell_id))
+        del self.cell_order[:]
+
+
+class Cells(Folder):
+    """``<worksheet>/cells/``: cells by id (the order lives on the worksheet)."""
+
+
+class Cell(Persistent):
+    def __init__(self, cell_id, type, input=''):
+        self.id = cell_id
+        self.type = type
+        self.input = input
+        self.output = CellOutput()
+
+    @property
+    def worksheet(self):
+        return self.__parent__.__parent__
+
+
+class CellOutput(Persistent):
+    """What evaluation produced: written by the worker, often, apart from the input.
+
+    ``run_id`` names the evaluation the outputs belong to, so a late write from an
+    earlier run never lands on a newer one.  ``version`` grows with every change;
+    pollers ask for anything newer than the version they have.
+    """
+
+    def __init__(self):
+        self.status = 'new'
+        self.outputs = []
+        self.execution_count = None
+        self.version = 0
+        self.run_id = None
+        self.server = None
+        self.started = None
+        self.finished = None
+
+    def replace(self, other):
+        self.status = other.status if other.status not in BUSY else 'new'
+        self.outputs = list(other.outputs)
+        self.execution_count = other.execution_count
+        self.version += 1
+
+    def queue(self, run_id, server):
+        self.status = 'queued'
+        self.outputs = []
+        self.execution_count = None
+        self.run_id = run_id
+        self.server = server
+        self.started = self.finished = None
+        self.version += 1
+
+    def clear(self):
+        self.outputs = []
+        if self.status not in BUSY:
+            self.status = 'new'
+            self.execution_count = None
+        self.version += 1
+
+    def update(self, status, outputs, execution_count=None, started=None, finished=None):
+        self.status = status
+        self.outputs = outputs
+        if execution_count is not None:
+            self.execution_count = execution_count
+        if started is not None:
+            self.started = started
+        if finished is not None:
+            self.finished = finished
+        self.version += 1
+
+
+def root_factory(request):
+    from pyramid_zodbconn import get_connection
+    return get_root(get_connection(request).root())
+
+
+def get_root(zodb_root):
+    """The application root, created on first use."""
+    app_root = zodb_root.get('sagenb')
+    if app_root is None:
+        app_root = zodb_root['sagenb'] = Root()
+    return app_root
+
+
+def ensure_root(db):
+    """Create the application root in a transaction of its own (at start-up)."""
+    import transaction
+    tm = transaction.TransactionManager(explicit=True)
+    conn = db.open(transaction_manager=tm)
+    try:
+        with tm:
+            root = get_root(conn.root())
+            return len(root.home)
+    finally:
+        conn.close()

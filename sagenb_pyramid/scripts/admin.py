@@ -1,0 +1,139 @@
+"""``sagenb-admin CONFIG_URI [name=value ...] COMMAND ...``: the notebook's admin commands.
+
+Loads the application like ``pserve`` does (same ``name=value`` overrides), then works on
+its database in one transaction.
+"""
+import argparse
+import getpass
+import sys
+
+import transaction
+from pyramid.paster import bootstrap, setup_logging
+
+from .. import DatabaseInUse
+from ..auth.passwords import check_login_name, check_password, hash_password
+from ..auth.tokens import create_token, revoke_token, user_tokens
+
+
+def read_password(prompt='Password: '):
+    if sys.stdin.isatty():
+        first = getpass.getpass(prompt)
+        if first != getpass.getpass('Again: '):
+            raise SystemExit('The two passwords differ.')
+        return first
+    return sys.stdin.readline().rstrip('\n')
+
+
+def cmd_adduser(root, args):
+    problem = check_login_name(args.login)
+    if problem:
+        raise SystemExit(problem)
+    if root.user_by_login(args.login) is not None:
+        raise SystemExit('A user named %r exists already.' % args.login)
+    password = read_password()
+    problem = check_password(password, args.login)
+    if problem:
+        raise SystemExit(problem)
+    root.add_user(args.login, hash_password(password), is_admin=args.admin,
+                  email=args.email or '')
+    print('Created %s%s.' % ('admin ' if args.admin else 'user ', args.login))
+
+
+def find_user(root, login):
+    user = root.user_by_login(login)
+    if user is None:
+        raise SystemExit('No user named %r.' % login)
+    return user
+
+
+def cmd_token(root, args):
+    user = find_user(root, args.login)
+    token = create_token(root, user, args.label or '')
+    print('A new API token for %s (shown only now; send it as "Authorization: Bearer '
+          '<token>"):' % user.login)
+    print(token)
+
+
+def cmd_tokens(root, args):
+    user = find_user(root, args.login)
+    for prefix, record in user_tokens(root, user):
+        print(prefix, record.label or '-', record.created)
+
+
+def cmd_revoke_token(root, args):
+    user = find_user(root, args.login)
+    if not revoke_token(root, user, args.prefix):
+        raise SystemExit('No single token of %s starts with %r.' % (user.login, args.prefix))
+    print('Revoked.')
+
+
+def cmd_users(root, args):
+    for user in root.home.values():
+        print(user.login, 'admin' if user.is_admin else 'user')
+
+
+def parser():
+    p = argparse.ArgumentParser(
+        prog='sagenb-admin',
+        description='Administer a notebook: sagenb-admin CONFIG_URI [name=value ...] COMMAND')
+    p.add_argument('config_uri', help='the .ini file the server runs with')
+    sub = p.add_subparsers(dest='command', required=True)
+    s = sub.add_parser('adduser', help='create a user; the password is read from stdin')
+    s.add_argument('login')
+    s.add_argument('--admin', action='store_true')
+    s.add_argument('--email')
+    s.set_defaults(func=cmd_adduser)
+    s = sub.add_parser('token', help='print a new API token (on the last line)')
+    s.add_argument('login')
+    s.add_argument('--label')
+    s.set_defaults(func=cmd_token)
+    s = sub.add_parser('tokens', help="list a user's tokens by prefix")
+    s.add_argument('login')
+    s.set_defaults(func=cmd_tokens)
+    s = sub.add_parser('revoke-token', help='revoke the token whose prefix is given')
+    s.add_argument('login')
+    s.add_argument('prefix')
+    s.set_defaults(func=cmd_revoke_token)
+    s = sub.add_parser('users', help='list users')
+    s.set_defaults(func=cmd_users)
+    return p
+
+
+def split_overrides(argv):
+    """``name=value`` words right after CONFIG_URI, as pserve takes them."""
+    if not argv:
+        return argv, {}
+    rest, options = [argv[0]], {}
+    words = iter(argv[1:])
+    for word in words:
+        if '=' in word and not word.startswith('-'):
+            name, value = word.split('=', 1)
+            options[name] = value
+        else:
+            rest.append(word)
+            rest.extend(words)
+    return rest, options
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    argv, options = split_overrides(argv)
+    args = parser().parse_args(argv)
+    setup_logging(args.config_uri)
+    options['sagenb_command'] = args.command
+    try:
+        env = bootstrap(args.config_uri, options=options)
+    except DatabaseInUse as exc:
+        raise SystemExit('sagenb-admin: %s' % exc)
+    try:
+        with env['request'].tm:
+            root = env['root']
+            args.func(root, args)
+    finally:
+        env['closer']()
+        env['registry']._zodb_databases[''].close()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

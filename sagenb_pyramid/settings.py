@@ -1,0 +1,92 @@
+"""Settings: defaults, environment overrides, and the data directory.
+
+Every ``sagenb.*`` setting can be overridden from the environment: ``sagenb.foo.bar_baz``
+is read from ``SAGENB_FOO_BAR_BAZ``.  Secrets (the session secret, LDAP and OAuth
+passwords) belong there, never in the ``.ini`` files.
+"""
+import os
+import secrets
+
+from pyramid.settings import asbool
+
+DEFAULTS = {
+    'sagenb.allow_signup': 'false',
+    'sagenb.secure_cookies': 'false',
+    'sagenb.session_max_age': str(14 * 24 * 3600),
+    'sagenb.typeset_default': 'true',
+    # Evaluation.
+    'sagenb.workers.kernel': 'sagemath',
+    'sagenb.workers.idle_timeout': '3600',
+    'sagenb.workers.startup_timeout': '120',
+    'sagenb.workers.spare': '1',
+    'sagenb.workers.flush_interval': '0.2',
+    'sagenb.workers.server_name': 'local',
+    # Upper bound of the API's ``wait``; the page's own requests hold at most ``poll_hold``.
+    'sagenb.api.max_wait': '60',
+    'sagenb.poll_hold': '5',
+}
+
+
+def env_name(key):
+    return key.upper().replace('.', '_')
+
+
+def apply_environment(settings, environ=os.environ):
+    """Fill in defaults, then let ``SAGENB_*`` environment variables win."""
+    for key, value in DEFAULTS.items():
+        settings.setdefault(key, value)
+    for key in list(settings) + ['sagenb.secret', 'sagenb.zodb_uri']:
+        if key.startswith('sagenb.') and env_name(key) in environ:
+            settings[key] = environ[env_name(key)]
+    return settings
+
+
+def resolve_data_dir(global_config, settings):
+    """The folder for everything this notebook writes; created if missing.
+
+    ``pserve development.ini data_dir=/tmp/nb1`` passes ``data_dir`` in the global
+    configuration, which wins over the ``[app:main]`` default.
+    """
+    data_dir = (global_config or {}).get('data_dir') or os.environ.get('SAGENB_DATA_DIR') \
+        or settings.get('data_dir')
+    if not data_dir:
+        raise ValueError('the setting data_dir is required')
+    data_dir = os.path.abspath(os.path.expanduser(data_dir))
+    os.makedirs(os.path.join(data_dir, 'blobs'), mode=0o700, exist_ok=True)
+    os.chmod(os.path.join(data_dir, 'blobs'), 0o700)
+    settings['data_dir'] = data_dir
+    return data_dir
+
+
+def zodb_uri(settings):
+    """``sagenb.zodb_uri`` (or ``SAGENB_ZODB_URI``), else the embedded FileStorage."""
+    uri = settings.get('sagenb.zodb_uri') or settings.get('zodbconn.uri')
+    if uri:
+        return uri
+    data_dir = settings['data_dir']
+    return ('file://%s/Data.fs?blobstorage_dir=%s/blobs&connection_cache_size=20000'
+            % (data_dir, data_dir))
+
+
+def session_secret(settings):
+    """The session signing secret.
+
+    Production must set ``SAGENB_SECRET`` (shared by every app server).  Without it a
+    development server keeps a random secret in its data directory, so a restart
+    does not log everyone out.
+    """
+    secret = settings.get('sagenb.secret')
+    if secret:
+        return secret
+    if asbool(settings.get('sagenb.require_secret', 'false')):
+        raise ValueError('set the session secret in the environment: SAGENB_SECRET=...')
+    path = os.path.join(settings['data_dir'], 'session-secret')
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        secret = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.write(secret)
+        return secret

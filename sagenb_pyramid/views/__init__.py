@@ -1,0 +1,106 @@
+"""Views, by the resource they publish: accounts, homes (listings), worksheets, cells.
+
+Shared here: how a request says it wants JSON, how JSON bodies are read, and the error
+views that turn every failure into a clear status and message (JSON for scripts and
+the page's own requests, a short HTML page for browsers), never a traceback.
+"""
+import json
+import logging
+
+from pyramid.httpexceptions import HTTPException, HTTPFound, status_map
+from pyramid.view import (
+    exception_view_config, forbidden_view_config, notfound_view_config)
+
+log = logging.getLogger(__name__)
+
+
+def includeme(config):
+    pass
+
+
+def wants_json(request):
+    if request.environ.get('sagenb.via_token'):
+        return True
+    if request.content_type == 'application/json':
+        return True
+    best = request.accept.best_match(['text/html', 'application/json'])
+    return best == 'application/json'
+
+
+def api_error(status, message):
+    """An HTTP error whose message is shown to the user or returned as ``{"error"}``."""
+    exc = status_map[status](detail=message)
+    exc.user_message = message
+    return exc
+
+
+def json_body(request, required=True):
+    """The request's JSON object, or a 400 that says what is wrong with it."""
+    if not request.body:
+        if required:
+            raise api_error(400, 'the request needs a JSON body')
+        return {}
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise api_error(400, 'malformed JSON: %s' % exc)
+    if not isinstance(body, dict):
+        raise api_error(400, 'the JSON body must be an object')
+    return body
+
+
+def get_str(body, key, default=None, max_length=1_000_000, allow_empty=True):
+    value = body.get(key, default)
+    if value is None or (value is default and default is not None):
+        return value
+    if not isinstance(value, str):
+        raise api_error(400, '"%s" must be a string' % key)
+    if len(value) > max_length:
+        raise api_error(400, '"%s" is longer than %d characters' % (key, max_length))
+    if not allow_empty and not value.strip():
+        raise api_error(400, '"%s" must not be empty' % key)
+    return value
+
+
+def error_response(request, status, message):
+    request.response.status = status
+    if wants_json(request):
+        request.override_renderer = 'json'
+        return {'error': message}
+    request.override_renderer = 'error.jinja2'
+    return {'status': request.response.status, 'message': message}
+
+
+@forbidden_view_config(renderer='json')
+def forbidden(exc, request):
+    if request.identity is None:
+        if wants_json(request):
+            return error_response(request, 401, 'log in or send an API token')
+        return HTTPFound(request.application_url + '/login?came_from='
+                         + request.path_qs.replace('&', '%26'))
+    return error_response(request, 403, 'you may not do that here')
+
+
+@notfound_view_config(renderer='json')
+def notfound(exc, request):
+    return error_response(request, 404, getattr(exc, 'user_message', None)
+                          or 'not found: %s' % request.path)
+
+
+@exception_view_config(HTTPException, renderer='json')
+def http_error(exc, request):
+    if exc.code < 400:
+        return exc
+    message = getattr(exc, 'user_message', None) or exc.title
+    if exc.code == 400 and exc.detail and isinstance(exc.detail, str):
+        message = exc.detail  # e.g. "bad CSRF token" from Pyramid itself
+    return error_response(request, exc.code, message)
+
+
+@exception_view_config(Exception, renderer='json', retryable_error=False)
+@exception_view_config(Exception, renderer='json', last_retry_attempt=True)
+def server_error(exc, request):
+    log.exception('error while handling %s %s', request.method, request.path)
+    return error_response(request, 500, 'the server failed to handle this request; '
+                                        'nothing was changed')
+

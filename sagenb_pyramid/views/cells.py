@@ -1,0 +1,127 @@
+"""One cell: read (with long-polling), edit, move, delete, clear, evaluate."""
+import time
+
+from pyramid.view import view_config
+
+from ..resources import BUSY, CELL_TYPES, Cell
+from ..security import P
+from . import api_error, get_str, json_body
+from .worksheet import cell_json, queue_cell, worksheet_key
+
+
+def hold_limit(request):
+    """How long a request may wait: the API's cap for scripts, a few seconds for pages."""
+    settings = request.registry.settings
+    if request.environ.get('sagenb.via_token'):
+        return float(settings['sagenb.api.max_wait'])
+    return float(settings['sagenb.poll_hold'])
+
+
+def parse_wait(request, value):
+    if value is None or value == '':
+        return 0.0
+    try:
+        wait = float(value)
+    except (TypeError, ValueError):
+        raise api_error(400, '"wait" must be a number of seconds')
+    if isinstance(value, bool) or wait < 0 or wait != wait:
+        raise api_error(400, '"wait" must be a number of seconds, 0 or more')
+    return min(wait, hold_limit(request))
+
+
+def wait_for_cell(request, cell, timeout, since=None):
+    """Hold the request until the cell is no longer busy (or, with ``since``, changed).
+
+    Wakes on news from this server's workers and otherwise looks again every half
+    second, so that a cell run by another app server is seen as well.
+    """
+    workers = request.workers
+    deadline = time.monotonic() + timeout
+    while True:
+        generation = workers.generation
+        out = cell.output
+        if out.status not in BUSY or (since is not None and out.version > since):
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        workers.wait_for_news(generation, min(remaining, 0.5))
+        # A fresh view of the database: begin() syncs the connection.
+        request.tm.abort()
+        request.tm.begin()
+
+
+@view_config(context=Cell, request_method='GET', permission=P.VIEW, renderer='json')
+def get_cell(context, request):
+    since = request.params.get('since')
+    if since is not None:
+        try:
+            since = int(since)
+        except ValueError:
+            raise api_error(400, '"since" must be a version number')
+    wait = parse_wait(request, request.params.get('wait'))
+    request.workers.touch(worksheet_key(context.worksheet))
+    if wait:
+        wait_for_cell(request, context, wait, since=since)
+    return cell_json(request, context)
+
+
+@view_config(context=Cell, request_method='PATCH', permission=P.EDIT, renderer='json')
+def update_cell(context, request):
+    body = json_body(request)
+    if 'input' not in body and 'type' not in body:
+        raise api_error(400, 'nothing to change: give "input" or "type"')
+    text = get_str(body, 'input')
+    if 'type' in body and body['type'] not in CELL_TYPES:
+        raise api_error(400, '"type" must be "compute" or "text"')
+    if text is not None and text != context.input:
+        context.input = text
+    if 'type' in body and body['type'] != context.type:
+        context.type = body['type']
+    context.worksheet.touch()
+    return cell_json(request, context)
+
+
+@view_config(context=Cell, request_method='DELETE', permission=P.EDIT, renderer='json')
+def delete_cell(context, request):
+    worksheet = context.worksheet
+    if len(worksheet.cell_order) <= 1:
+        raise api_error(409, 'a worksheet keeps at least one cell')
+    worksheet.delete_cell(context.id)
+    return {'deleted': context.id}
+
+
+@view_config(context=Cell, name='move', request_method='POST', permission=P.EDIT,
+             renderer='json')
+def move_cell(context, request):
+    direction = json_body(request).get('direction')
+    if direction not in ('up', 'down'):
+        raise api_error(400, '"direction" must be "up" or "down"')
+    return {'order': context.worksheet.move_cell(context.id, direction)}
+
+
+@view_config(context=Cell, name='clear', request_method='POST', permission=P.EDIT,
+             renderer='json')
+def clear_cell(context, request):
+    context.output.clear()
+    return cell_json(request, context)
+
+
+@view_config(context=Cell, name='evaluate', request_method='POST', permission=P.EVALUATE,
+             renderer='json')
+def evaluate_cell(context, request):
+    body = json_body(request, required=False)
+    wait = parse_wait(request, body.get('wait'))
+    text = get_str(body, 'input')
+    if text is not None and text != context.input:
+        if not request.has_permission(P.EDIT, context):
+            raise api_error(403, 'you may evaluate this cell but not change its input')
+        context.input = text
+        context.worksheet.touch()
+    queue_cell(request, context)
+    if wait:
+        # Commit now (the job leaves in the after-commit hook), then wait for news.
+        request.tm.commit()
+        request.tm.begin()
+        wait_for_cell(request, context, wait)
+    return cell_json(request, context)

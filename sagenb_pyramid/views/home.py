@@ -1,0 +1,113 @@
+"""A user's home: the worksheet listing, creating worksheets, and listing actions."""
+from pyramid.httpexceptions import HTTPFound
+from pyramid.view import view_config
+
+from ..resources import WORKSHEET_STATES, User, Worksheet
+from ..security import P
+from . import api_error, get_str, json_body, wants_json
+
+SORTS = {
+    'modified': (lambda w: w.modified, True),
+    'name': (lambda w: w.name.lower(), False),
+}
+
+
+def worksheet_summary(request, worksheet, user_id):
+    return {'id': worksheet.number, 'name': worksheet.name,
+            'url': request.resource_url(worksheet),
+            'owner': worksheet.owner.login, 'state': worksheet.state_for(user_id),
+            'created': worksheet.created, 'modified': worksheet.modified}
+
+
+def listed(context, request, state, sort):
+    user_id = request.user.id
+    worksheets = [w for w in context.worksheets()
+                  if state == 'all' or w.state_for(user_id) == state]
+    key, reverse = SORTS[sort]
+    return sorted(worksheets, key=key, reverse=reverse)
+
+
+def new_worksheet_name(body_or_form):
+    name = get_str(body_or_form, 'name', 'Untitled', max_length=200)
+    name = ' '.join(name.split()) or 'Untitled'
+    return name
+
+
+@view_config(context=User, request_method='GET', permission=P.VIEW,
+             renderer='listing.jinja2')
+def listing(context, request):
+    state = request.params.get('state', 'active')
+    sort = request.params.get('sort', 'modified')
+    if state not in WORKSHEET_STATES + ('all',):
+        raise api_error(400, 'state must be one of active, archive, trash, all')
+    if sort not in SORTS:
+        raise api_error(400, 'sort must be "modified" or "name"')
+    worksheets = listed(context, request, state, sort)
+    if wants_json(request):
+        request.override_renderer = 'json'
+        return {'worksheets': [worksheet_summary(request, w, request.user.id)
+                               for w in worksheets]}
+    return {'home': context, 'worksheets': worksheets, 'state': state, 'sort': sort,
+            'user_id': request.user.id}
+
+
+@view_config(context=User, request_method='POST', permission=P.CREATE, renderer='json')
+def create_worksheet(context, request):
+    if request.content_type == 'application/json' or wants_json(request):
+        name = new_worksheet_name(json_body(request, required=False))
+    else:
+        name = new_worksheet_name(request.POST)
+    typeset = request.registry.settings['sagenb.typeset_default'] == 'true'
+    worksheet = context.create_worksheet(name, typeset=typeset)
+    url = request.resource_url(worksheet)
+    if not wants_json(request):
+        return HTTPFound(url)
+    request.response.status = 201
+    return {'id': worksheet.number, 'url': request.resource_path(worksheet), 'name': name}
+
+
+@view_config(context=User, name='action', request_method='POST', permission=P.EDIT)
+def listing_action(context, request):
+    """The listing's buttons: archive, trash, restore, copy, delete for good."""
+    action = request.POST.get('action')
+    numbers = request.POST.getall('ids')
+    worksheets = [context.get(n) for n in numbers]
+    if not worksheets or any(not isinstance(w, Worksheet) for w in worksheets):
+        request.session.flash('Select one or more worksheets first.')
+        return HTTPFound(request.resource_url(context))
+    user_id = request.user.id
+    if action in ('active', 'archive', 'trash'):
+        for worksheet in worksheets:
+            worksheet.set_state(user_id, action)
+    elif action == 'copy':
+        for worksheet in worksheets:
+            worksheet.copy(context, 'Copy of ' + worksheet.name)
+    elif action == 'delete':
+        if any(w.state_for(user_id) != 'trash' for w in worksheets):
+            raise api_error(409, 'only worksheets in the trash can be deleted for good')
+        for worksheet in worksheets:
+            delete_worksheet(request, worksheet)
+    else:
+        raise api_error(400, 'unknown action %r' % action)
+    return HTTPFound(request.resource_url(context, query={'state': request.POST.get(
+        'state', 'active')}))
+
+
+@view_config(context=User, name='empty_trash', request_method='POST', permission=P.EDIT,
+             renderer='json')
+def empty_trash(context, request):
+    trashed = [w for w in context.worksheets() if w.state_for(request.user.id) == 'trash']
+    for worksheet in trashed:
+        delete_worksheet(request, worksheet)
+    if wants_json(request):
+        return {'deleted': [w.number for w in trashed]}
+    request.session.flash('Deleted %d worksheet(s) for good.' % len(trashed))
+    return HTTPFound(request.resource_url(context, query={'state': 'trash'}))
+
+
+def delete_worksheet(request, worksheet):
+    key = (worksheet.owner_id, worksheet.number)
+    worksheet.owner.remove(worksheet.__name__)
+    # Its Sage process goes once the deletion has committed.
+    request.tm.get().addAfterCommitHook(
+        lambda ok: ok and request.workers.discard(key))

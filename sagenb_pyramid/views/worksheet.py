@@ -1,0 +1,175 @@
+"""A worksheet: its page, its JSON, and what is done to it as a whole."""
+import json
+import time
+import uuid
+
+from pyramid.httpexceptions import HTTPFound
+from pyramid.view import view_config
+
+from ..resources import BUSY, CELL_TYPES, WORKSHEET_STATES, Cells, Worksheet
+from ..security import P
+from ..workers import Job
+from ..workers.registry import error_output
+from . import api_error, get_str, json_body, wants_json
+from .home import delete_worksheet, new_worksheet_name, worksheet_summary
+
+
+def worksheet_key(worksheet):
+    return (worksheet.owner_id, worksheet.number)
+
+
+def cell_json(request, cell):
+    settle_orphan(request, cell)
+    out = cell.output
+    return {'id': cell.id, 'type': cell.type, 'input': cell.input, 'status': out.status,
+            'outputs': out.outputs, 'execution_count': out.execution_count,
+            'version': out.version, 'started': out.started, 'finished': out.finished}
+
+
+def settle_orphan(request, cell):
+    """A cell left busy by an earlier run of this server will never finish: say so."""
+    out = cell.output
+    if out.status in BUSY and request.workers.is_orphan(out.server):
+        out.update('error', out.outputs + [error_output(
+            'WorkerLost', 'the server stopped while this cell was waiting or running; '
+                          'evaluate it again')], finished=time.time())
+
+
+def worksheet_json(request, worksheet, cells=True):
+    data = {'id': worksheet.number, 'name': worksheet.name,
+            'owner': worksheet.owner.login, 'url': request.resource_url(worksheet),
+            'typeset': worksheet.typeset, 'system': worksheet.system,
+            'state': worksheet.state_for(request.user.id) if request.user else 'active',
+            'created': worksheet.created, 'modified': worksheet.modified}
+    if cells:
+        data['cells'] = [cell_json(request, c) for c in worksheet.ordered_cells()]
+    return data
+
+
+def script_safe_json(data):
+    """JSON that can sit inside a <script> element."""
+    return (json.dumps(data).replace('<', '\\u003c').replace('>', '\\u003e')
+            .replace('&', '\\u0026'))
+
+
+@view_config(context=Worksheet, request_method='GET', permission=P.VIEW,
+             renderer='worksheet.jinja2')
+def worksheet_view(context, request):
+    request.workers.touch(worksheet_key(context))
+    data = worksheet_json(request, context)
+    if wants_json(request):
+        request.override_renderer = 'json'
+        return data
+    return {'worksheet': context, 'worksheet_json': script_safe_json(data),
+            'can_edit': request.has_permission(P.EDIT, context),
+            'worksheet_url': request.resource_url(context)}
+
+
+@view_config(context=Worksheet, request_method='PATCH', permission=P.EDIT, renderer='json')
+def update_worksheet(context, request):
+    body = json_body(request)
+    changes = {}
+    if 'name' in body:
+        changes['name'] = new_worksheet_name(body)
+    if 'typeset' in body:
+        if not isinstance(body['typeset'], bool):
+            raise api_error(400, '"typeset" must be true or false')
+        changes['typeset'] = body['typeset']
+    if 'state' in body:
+        if body['state'] not in WORKSHEET_STATES:
+            raise api_error(400, '"state" must be one of ' + ', '.join(WORKSHEET_STATES))
+        context.set_state(request.user.id, body['state'])
+    if not changes and 'state' not in body:
+        raise api_error(400, 'nothing to change: give "name", "typeset" or "state"')
+    for attr, value in changes.items():
+        setattr(context, attr, value)
+    context.touch()
+    return worksheet_json(request, context, cells=False)
+
+
+@view_config(context=Worksheet, request_method='DELETE', permission=P.DELETE,
+             renderer='json')
+def delete_worksheet_view(context, request):
+    delete_worksheet(request, context)
+    return {'deleted': context.number}
+
+
+@view_config(context=Worksheet, name='copy', request_method='POST', permission=P.VIEW,
+             renderer='json')
+def copy_worksheet(context, request):
+    """A copy in the requester's own home (collaborators and viewers may copy too)."""
+    if not request.has_permission(P.CREATE, request.user):
+        raise api_error(403, 'you may not create worksheets')
+    body = json_body(request, required=False) if wants_json(request) else request.POST
+    name = get_str(body, 'name', 'Copy of ' + context.name, max_length=200)
+    twin = context.copy(request.user, name)
+    if not wants_json(request):
+        return HTTPFound(request.resource_url(twin))
+    request.response.status = 201
+    return worksheet_summary(request, twin, request.user.id)
+
+
+@view_config(context=Cells, request_method='POST', permission=P.EDIT, renderer='json')
+def add_cell(cells, request):
+    context = cells.__parent__
+    body = json_body(request)
+    cell_type = body.get('type', 'compute')
+    if cell_type not in CELL_TYPES:
+        raise api_error(400, '"type" must be "compute" or "text"')
+    text = get_str(body, 'input', '')
+    anchors = {}
+    for key in ('after', 'before'):
+        if body.get(key) is not None:
+            if not isinstance(body[key], int) or body[key] not in context.cell_order:
+                raise api_error(400, '"%s" must be the id of a cell of this worksheet' % key)
+            anchors[key] = body[key]
+    if len(anchors) > 1:
+        raise api_error(400, 'give "after" or "before", not both')
+    cell = context.add_cell(cell_type, text, **anchors)
+    request.response.status = 201
+    return {'id': cell.id, 'cell': cell_json(request, cell)}
+
+
+def queue_cell(request, cell):
+    """Mark the cell queued; hand it to a worker once that has committed."""
+    if cell.type != 'compute':
+        raise api_error(409, 'text cells are not evaluated')
+    worksheet = cell.worksheet
+    run_id = uuid.uuid4().hex
+    cell.output.queue(run_id, request.workers.server_tag)
+    job = Job(worksheet.owner_id, worksheet.number, cell.id, run_id, cell.input,
+              typeset=worksheet.typeset)
+    # pyramid_retry may run this request again: the job leaves only after commit.
+    request.tm.get().addAfterCommitHook(
+        lambda ok, job=job: ok and request.workers.submit(job))
+
+
+@view_config(context=Worksheet, name='evaluate_all', request_method='POST',
+             permission=P.EVALUATE, renderer='json')
+def evaluate_all(context, request):
+    cells = [c for c in context.ordered_cells() if c.type == 'compute' and c.input.strip()]
+    for cell in cells:
+        queue_cell(request, cell)
+    return {'queued': [c.id for c in cells]}
+
+
+@view_config(context=Worksheet, name='clear_outputs', request_method='POST',
+             permission=P.EDIT, renderer='json')
+def clear_outputs(context, request):
+    cells = [c for c in context.ordered_cells() if c.output.outputs]
+    for cell in cells:
+        cell.output.clear()
+    return {'cleared': len(cells)}
+
+
+@view_config(context=Worksheet, name='interrupt', request_method='POST',
+             permission=P.EVALUATE, renderer='json')
+def interrupt(context, request):
+    return {'ok': True, 'interrupted': request.workers.interrupt(worksheet_key(context))}
+
+
+@view_config(context=Worksheet, name='restart', request_method='POST',
+             permission=P.EVALUATE, renderer='json')
+def restart(context, request):
+    cancelled = request.workers.restart(worksheet_key(context))
+    return {'ok': True, 'cancelled': cancelled}

@@ -1,0 +1,455 @@
+"""The worker registry: one Sage process and one FIFO queue per worksheet.
+
+Views never talk to Sage.  They mark a cell ``queued`` in ZODB and, once that
+transaction has committed, hand a ``Job`` to the registry.  A thread per worksheet
+runs the jobs in order on the worksheet's ``SageKernel`` and writes the outputs into
+ZODB through a connection of its own as they arrive (at most every
+``flush_interval`` seconds while a cell runs, at once when it finishes), then wakes
+anyone waiting for news.  So outputs live on the server: closing the browser loses
+nothing, and any app server that shares the database can show them.
+"""
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import transaction
+from ZODB.POSException import ConflictError
+
+from .kernel import KernelStartError, SageKernel
+
+log = logging.getLogger(__name__)
+
+# Streams longer than this are cut with a marker (the finer limits are in issue #3).
+MAX_STREAM_CHARS = 1_000_000
+STREAM_CUT_MARKER = '\n[... output cut at %d characters ...]\n' % MAX_STREAM_CHARS
+
+
+@dataclass
+class Job:
+    owner_id: str
+    number: int
+    cell_id: int
+    run_id: str
+    code: str
+    typeset: bool = False
+
+    @property
+    def key(self):
+        return (self.owner_id, self.number)
+
+
+def error_output(ename, evalue):
+    return {'output_type': 'error', 'ename': ename, 'evalue': evalue,
+            'traceback': ['%s: %s' % (ename, evalue)]}
+
+
+class CellWriter:
+    """Keeps the outputs of one job and writes them to the job's cell."""
+
+    def __init__(self, registry, job):
+        self.registry = registry
+        self.job = job
+        self.outputs = []
+        self.status = 'queued'
+        self.execution_count = None
+        self.started = None
+        self.dirty = False
+        self.last_flush = 0.0
+        self.stale = False
+        self._clear_pending = False
+
+    def running(self):
+        self.status = 'running'
+        self.started = time.time()
+        self.flush()
+
+    def add(self, output):
+        if self._clear_pending:
+            self.outputs = []
+            self._clear_pending = False
+        last = self.outputs[-1] if self.outputs else None
+        if (output['output_type'] == 'stream' and last is not None
+                and last['output_type'] == 'stream' and last['name'] == output['name']):
+            if len(last['text']) >= MAX_STREAM_CHARS:
+                return  # already cut; the marker stays last
+            text = last['text'] + output['text']
+            if len(text) > MAX_STREAM_CHARS:
+                text = text[:MAX_STREAM_CHARS] + STREAM_CUT_MARKER
+            self.outputs[-1] = dict(last, text=text)
+        else:
+            self.outputs.append(output)
+        if output['output_type'] == 'error':
+            self.status = 'error'
+        self.dirty = True
+
+    def clear(self, wait):
+        if wait:
+            self._clear_pending = True
+        else:
+            self.outputs = []
+            self.dirty = True
+
+    def maybe_flush(self):
+        if self.dirty and time.time() - self.last_flush >= self.registry.flush_interval:
+            self.flush()
+
+    def flush(self, finished=None):
+        self.dirty = False
+        self.last_flush = time.time()
+        if not self.stale:
+            self.stale = not self.registry.store(self, finished)
+
+    def finish_with(self, output):
+        """End a job that never ran (or failed around the kernel) with one error."""
+        self.outputs = [output]
+        self.finish('error')
+
+    def finish(self, status=None):
+        if status is not None:
+            self.status = status
+        elif self.status != 'error':
+            self.status = 'done'
+        self.flush(finished=time.time())
+
+
+class WorksheetWorker:
+    """A worksheet's queue, its thread and (while it lives) its Sage process."""
+
+    def __init__(self, registry, key):
+        self.registry = registry
+        self.key = key
+        self.jobs = queue.Queue()
+        self.kernel = None
+        self.current = None
+        self.last_activity = time.time()
+        self.lock = threading.Lock()
+        self.stopped = False
+        self._kill_generation = 0
+        self.thread = threading.Thread(
+            target=self._run, name='worksheet-%s-%s' % key, daemon=True)
+        self.thread.start()
+
+    @property
+    def busy(self):
+        return self.current is not None or not self.jobs.empty()
+
+    def submit(self, job):
+        self.last_activity = time.time()
+        self.jobs.put(job)
+
+    def interrupt(self):
+        self.last_activity = time.time()
+        with self.lock:
+            kernel = self.kernel
+        if kernel is not None and self.current is not None:
+            kernel.interrupt()
+            return True
+        return False
+
+    def restart(self):
+        """Stop the Sage process; queued cells are cancelled, the next cell starts anew."""
+        dropped = self._drain()
+        with self.lock:
+            kernel, self.kernel = self.kernel, None
+            self._kill_generation += 1
+        for job in dropped:
+            CellWriter(self.registry, job).finish_with(
+                error_output('Restarted', 'the worksheet was restarted before this cell ran'))
+        if kernel is not None:
+            kernel.shutdown()
+        self.last_activity = time.time()
+        return len(dropped)
+
+    def stop(self):
+        self.stopped = True
+        self.restart()
+        self.jobs.put(None)
+
+    def _drain(self):
+        dropped = []
+        while True:
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                return dropped
+            if job is not None:
+                dropped.append(job)
+
+    def _run(self):
+        while not self.stopped:
+            job = self.jobs.get()
+            if job is None:
+                continue
+            self.current = job
+            try:
+                self._execute(job)
+            except Exception:  # the thread must survive whatever one cell does
+                log.exception('evaluating cell %s of %s failed', job.cell_id, job.key)
+                CellWriter(self.registry, job).finish_with(
+                    error_output('InternalError', 'the notebook failed to run this cell'))
+            finally:
+                self.current = None
+                self.last_activity = time.time()
+
+    def _kernel(self):
+        with self.lock:
+            if self.kernel is not None and self.kernel.is_alive():
+                return self.kernel, self._kill_generation
+            old, self.kernel = self.kernel, None
+        if old is not None:
+            old.shutdown()
+        kernel = self.registry.new_kernel()
+        with self.lock:
+            self.kernel = kernel
+            return kernel, self._kill_generation
+
+    def _execute(self, job):
+        writer = CellWriter(self.registry, job)
+        try:
+            kernel, generation = self._kernel()
+        except KernelStartError as exc:
+            writer.finish_with(error_output('WorkerError', str(exc)))
+            return
+        writer.running()
+        if writer.stale:  # the cell was deleted or evaluated again meanwhile
+            return
+        kernel.set_display(job.typeset)
+        msg_id = kernel.execute(job.code)
+        while True:
+            msg = kernel.iopub(timeout=0.1)
+            if msg is None:
+                if generation != self._kill_generation:
+                    writer.add(error_output('Restarted', 'the worksheet was restarted'))
+                    writer.finish('error')
+                    return
+                if not kernel.is_alive():
+                    writer.add(error_output('WorkerDied', kernel.exit_description()))
+                    writer.finish('error')
+                    return
+                writer.maybe_flush()
+                continue
+            if msg['parent_header'].get('msg_id') != msg_id:
+                continue
+            kind, content = msg['msg_type'], msg['content']
+            if kind == 'status' and content['execution_state'] == 'idle':
+                break
+            elif kind == 'execute_input':
+                writer.execution_count = content.get('execution_count')
+            elif kind == 'stream':
+                writer.add({'output_type': 'stream', 'name': content['name'],
+                            'text': content['text']})
+            elif kind in ('execute_result', 'display_data'):
+                output = {'output_type': kind, 'data': content.get('data', {}),
+                          'metadata': content.get('metadata', {})}
+                if kind == 'execute_result':
+                    output['execution_count'] = content.get('execution_count')
+                writer.add(output)
+            elif kind == 'error':
+                writer.add({'output_type': 'error', 'ename': content.get('ename', ''),
+                            'evalue': content.get('evalue', ''),
+                            'traceback': content.get('traceback', [])})
+            elif kind == 'clear_output':
+                writer.clear(content.get('wait', False))
+            writer.maybe_flush()
+        kernel.drain_shell()
+        writer.finish()
+
+
+class WorkerRegistry:
+    """All worksheet workers of this app server, the spare Sage processes, and news."""
+
+    def __init__(self, db, settings):
+        self.db = db
+        self.kernel_name = settings['sagenb.workers.kernel']
+        self.idle_timeout = float(settings['sagenb.workers.idle_timeout'])
+        self.startup_timeout = float(settings['sagenb.workers.startup_timeout'])
+        self.spare_count = int(settings['sagenb.workers.spare'])
+        self.flush_interval = float(settings['sagenb.workers.flush_interval'])
+        # Outputs record which server and which boot of it runs them, so that a cell
+        # left "running" by a server that died can be recognised after its restart.
+        self.server_name = settings['sagenb.workers.server_name']
+        self.boot_id = uuid.uuid4().hex[:12]
+        self.runtime_dir = os.path.join(settings['data_dir'], 'runtime')
+        self.work_root = os.path.join(settings['data_dir'], 'work')
+        for path in (self.runtime_dir, self.work_root):
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        self._workers = {}
+        self._spares = []
+        self._lock = threading.Lock()
+        self._news = threading.Condition()
+        self._generation = 0
+        self._local = threading.local()
+        self._stopping = threading.Event()
+        self._housekeeper = None
+
+    # -- life cycle --------------------------------------------------------------
+    def start(self):
+        if self._housekeeper is None:
+            self._housekeeper = threading.Thread(
+                target=self._housekeeping, name='worker-housekeeping', daemon=True)
+            self._housekeeper.start()
+
+    def shutdown(self):
+        self._stopping.set()
+        with self._lock:
+            workers, self._workers = list(self._workers.values()), {}
+            spares, self._spares = self._spares, []
+        for worker in workers:
+            worker.stop()
+        for kernel in spares:
+            kernel.shutdown()
+
+    @property
+    def server_tag(self):
+        return '%s:%s' % (self.server_name, self.boot_id)
+
+    def is_orphan(self, server_tag):
+        """True for a busy cell that an earlier boot of this server was running."""
+        return (server_tag is not None and server_tag.startswith(self.server_name + ':')
+                and server_tag != self.server_tag)
+
+    # -- evaluation ------------------------------------------------------------------
+    def submit(self, job):
+        self.start()
+        self._worker(job.key, create=True).submit(job)
+
+    def interrupt(self, key):
+        worker = self._worker(key)
+        return worker.interrupt() if worker else False
+
+    def restart(self, key):
+        worker = self._worker(key)
+        return worker.restart() if worker else 0
+
+    def discard(self, key):
+        """The worksheet is gone: stop its process and its thread."""
+        with self._lock:
+            worker = self._workers.pop(key, None)
+        if worker is not None:
+            worker.stop()
+
+    def is_running(self, key):
+        worker = self._worker(key)
+        return worker is not None and worker.kernel is not None
+
+    def touch(self, key):
+        """A viewer looked at the worksheet: its process is not idle."""
+        worker = self._worker(key)
+        if worker is not None:
+            worker.last_activity = time.time()
+
+    def _worker(self, key, create=False):
+        with self._lock:
+            worker = self._workers.get(key)
+            if worker is None and create:
+                worker = self._workers[key] = WorksheetWorker(self, key)
+            return worker
+
+    def new_kernel(self):
+        with self._lock:
+            kernel = self._spares.pop(0) if self._spares else None
+        if kernel is not None and kernel.is_alive():
+            return kernel
+        return self._start_kernel()
+
+    def _start_kernel(self):
+        return SageKernel(self.kernel_name, self.runtime_dir, self.work_root,
+                          self.startup_timeout).start()
+
+    def _housekeeping(self):
+        while not self._stopping.is_set():
+            try:
+                self._reap_idle()
+                self._top_up_spares()
+            except Exception:
+                log.exception('worker housekeeping failed')
+            self._stopping.wait(2.0)
+
+    def _reap_idle(self):
+        now = time.time()
+        with self._lock:
+            idle = [w for w in self._workers.values()
+                    if not w.busy and now - w.last_activity > self.idle_timeout]
+            for worker in idle:
+                del self._workers[worker.key]
+        for worker in idle:
+            log.info('stopping idle worker of worksheet %s', worker.key)
+            worker.stop()
+
+    def _top_up_spares(self):
+        while len(self._spares) < self.spare_count and not self._stopping.is_set():
+            try:
+                kernel = self._start_kernel()
+            except KernelStartError:
+                log.exception('could not start a spare Sage process')
+                return
+            with self._lock:
+                if self._stopping.is_set():
+                    kernel.shutdown()
+                    return
+                self._spares.append(kernel)
+
+    # -- storing and news ------------------------------------------------------------
+    def _connection(self):
+        conn = getattr(self._local, 'conn', None)
+        if conn is None:
+            tm = transaction.TransactionManager(explicit=True)
+            conn = self._local.conn = self.db.open(transaction_manager=tm)
+        return conn
+
+    def store(self, writer, finished=None):
+        """Write a job's outputs to its cell; False if the cell moved on (stale job)."""
+        job = writer.job
+        conn = self._connection()
+        tm = conn.transaction_manager
+        for attempt in range(10):
+            tm.begin()
+            try:
+                cell = self._find_cell(conn, job)
+                if cell is None or cell.output.run_id != job.run_id:
+                    tm.abort()
+                    return False
+                cell.output.update(writer.status, list(writer.outputs),
+                                   execution_count=writer.execution_count,
+                                   started=writer.started, finished=finished)
+                tm.commit()
+                break
+            except ConflictError:
+                tm.abort()
+                time.sleep(0.01 * (attempt + 1))
+            except Exception:
+                tm.abort()
+                raise
+        else:
+            log.error('could not store the outputs of cell %s of %s', job.cell_id, job.key)
+        self.notify()
+        return True
+
+    @staticmethod
+    def _find_cell(conn, job):
+        root = conn.root().get('sagenb')
+        user = root.users_by_id.get(job.owner_id) if root is not None else None
+        worksheet = user.get(str(job.number)) if user is not None else None
+        if worksheet is None:
+            return None
+        return worksheet.cells.get(str(job.cell_id))
+
+    @property
+    def generation(self):
+        return self._generation
+
+    def notify(self):
+        with self._news:
+            self._generation += 1
+            self._news.notify_all()
+
+    def wait_for_news(self, generation, timeout):
+        """Block until something was stored after ``generation`` or ``timeout`` passed."""
+        with self._news:
+            if self._generation == generation:
+                self._news.wait(timeout)
+            return self._generation

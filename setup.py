@@ -1,0 +1,46 @@
+from setuptools import find_packages, setup
+
+requires = [
+    'pyramid>=2.0,<3',
+    'pyramid_jinja2>=2.10',
+    'pyramid_tm>=2.5',
+    'pyramid_retry>=2.1',
+    'pyramid_zodbconn>=0.8',
+    'ZODB>=6.0',
+    'ZEO>=6.0',
+    'zodburi>=2.6',
+    'transaction>=4.0',
+    'BTrees>=5.0',
+    'waitress>=3.0',
+    'velruse>=1.1.1',
+    'argon2-cffi>=23.1',
+    'jupyter_client>=8.0,<9',
+    'passagemath-standard>=10.6,<10.9',
+    'passagemath-repl>=10.6,<10.9',
+]
+
+tests_require = [
+    'pytest>=8',
+    'WebTest>=3.0',
+    'playwright>=1.45',
+]
+
+setup(
+    name='sagenb_pyramid',
+    version='0.1.0',
+    description='A multi-user Sage notebook server on Pyramid traversal and ZODB',
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    python_requires='>=3.10',
+    packages=find_packages(exclude=['tests', 'tests.*']),
+    include_package_data=True,
+    package_data={'sagenb_pyramid': ['templates/*.jinja2', 'static/*', 'static/**/*']},
+    zip_safe=False,
+    install_requires=requires,
+    extras_require={'testing': tests_require},
+    entry_points={
+        'paste.app_factory': ['main = sagenb_pyramid:main'],
+        'paste.server_runner': ['main = sagenb_pyramid.server:serve'],
+        'console_scripts': ['sagenb-admin = sagenb_pyramid.scripts.admin:main'],
+    },
+)
