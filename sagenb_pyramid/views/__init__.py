@@ -23,8 +23,8 @@ def wants_json(request):
         return True
     if request.content_type == 'application/json':
         return True
-    best = request.accept.best_match(['text/html', 'application/json'])
-    return best == 'application/json'
+    offers = request.accept.acceptable_offers(['text/html', 'application/json'])
+    return bool(offers) and offers[0][0] == 'application/json'
 
 
 def api_error(status, message):
