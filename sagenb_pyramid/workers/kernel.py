@@ -7,6 +7,7 @@ at a time: the spare pool that starts it, then the worksheet thread that owns it
 import os
 import queue
 import shutil
+import signal
 import tempfile
 import time
 import uuid
@@ -104,6 +105,13 @@ class SageKernel:
     def interrupt(self):
         try:
             self.km.interrupt_kernel()
+        except Exception:
+            pass
+
+    def kill(self):
+        """Kill the process only; safe from any thread (``shutdown`` closes sockets)."""
+        try:
+            self.km.signal_kernel(signal.SIGKILL)
         except Exception:
             pass
 

@@ -129,6 +129,7 @@ class WorksheetWorker:
         self.lock = threading.Lock()
         self.stopped = False
         self._kill_generation = 0
+        self._retired = []
         self.thread = threading.Thread(
             target=self._run, name='worksheet-%s-%s' % key, daemon=True)
         self.thread.start()
@@ -151,23 +152,30 @@ class WorksheetWorker:
         return False
 
     def restart(self):
-        """Stop the Sage process; queued cells are cancelled, the next cell starts anew."""
+        """Stop the Sage process; queued cells are cancelled, the next cell starts anew.
+
+        Only the process is killed here: its sockets belong to the worksheet's thread,
+        which closes them (a ZMQ socket must not be closed under a thread polling it).
+        """
         dropped = self._drain()
         with self.lock:
             kernel, self.kernel = self.kernel, None
             self._kill_generation += 1
+            if kernel is not None:
+                self._retired.append(kernel)
         for job in dropped:
             CellWriter(self.registry, job).finish_with(
                 error_output('Restarted', 'the worksheet was restarted before this cell ran'))
         if kernel is not None:
-            kernel.shutdown()
+            kernel.kill()
+        self.jobs.put(None)  # wakes the thread to close the old kernel's sockets
         self.last_activity = time.time()
         return len(dropped)
 
     def stop(self):
         self.stopped = True
         self.restart()
-        self.jobs.put(None)
+        self.thread.join(timeout=10)
 
     def _drain(self):
         dropped = []
@@ -179,10 +187,19 @@ class WorksheetWorker:
             if job is not None:
                 dropped.append(job)
 
+    def _close_retired(self):
+        with self.lock:
+            retired, self._retired = self._retired, []
+        for kernel in retired:
+            kernel.shutdown()
+
     def _run(self):
-        while not self.stopped:
+        while True:
             job = self.jobs.get()
+            self._close_retired()
             if job is None:
+                if self.stopped:
+                    return
                 continue
             self.current = job
             try:
@@ -225,6 +242,7 @@ class WorksheetWorker:
                 if generation != self._kill_generation:
                     writer.add(error_output('Restarted', 'the worksheet was restarted'))
                     writer.finish('error')
+                    self._close_retired()
                     return
                 if not kernel.is_alive():
                     writer.add(error_output('WorkerDied', kernel.exit_description()))
@@ -397,7 +415,8 @@ class WorkerRegistry:
     def _connection(self):
         conn = getattr(self._local, 'conn', None)
         if conn is None:
-            tm = transaction.TransactionManager(explicit=True)
+            # Not explicit: DB.close() aborts every connection's transaction.
+            tm = transaction.TransactionManager()
             conn = self._local.conn = self.db.open(transaction_manager=tm)
         return conn
 

@@ -1,0 +1,186 @@
+"""Real Sage through the JSON API: every test here runs passagemath's Jupyter kernel."""
+import base64
+import time
+
+import pytest
+import webtest
+
+from .conftest import Api, Notebook
+
+
+@pytest.fixture(scope='module')
+def sage_notebook(tmp_path_factory):
+    nb = Notebook(tmp_path_factory.mktemp('sage') / 'data')
+    nb.add_user('alice')
+    yield nb
+    nb.close()
+
+
+@pytest.fixture(scope='module')
+def api(sage_notebook):
+    app = webtest.TestApp(sage_notebook.app, extra_environ={'HTTP_HOST': 'localhost:80'})
+    return Api(app, sage_notebook.token('alice'))
+
+
+@pytest.fixture
+def worksheet(api):
+    created = api.post('/home/alice/', {'name': 'sage test'}, status=201)
+    return created['url']
+
+
+def run(api, ws, code, wait=60):
+    cell = api.post(ws + 'cells', {'input': code}, status=201)['id']
+    return api.post('%scells/%d/evaluate' % (ws, cell), {'wait': wait}, status=200)
+
+
+def plain(cell):
+    texts = [o['data']['text/plain'] for o in cell['outputs']
+             if o['output_type'] in ('execute_result', 'display_data')]
+    texts += [o['text'] for o in cell['outputs'] if o['output_type'] == 'stream']
+    return '\n'.join(texts)
+
+
+def wait_status(api, ws, cell_id, statuses, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cell = api.get('%scells/%d' % (ws, cell_id))
+        if cell['status'] in statuses:
+            return cell
+        time.sleep(0.05)
+    raise AssertionError('cell %d never reached %s: %s' % (cell_id, statuses, cell))
+
+
+def test_factor(api, worksheet):
+    cell = run(api, worksheet, 'factor(2^64-1)')
+    assert cell['status'] == 'done', cell
+    assert plain(cell) == '3 * 5 * 17 * 257 * 641 * 65537 * 6700417'
+    assert cell['execution_count'] == 1
+
+
+def test_preparser(api, worksheet):
+    assert plain(run(api, worksheet, '2^10')) == '1024'
+    assert plain(run(api, worksheet, '1/3+1/6')) == '1/2'
+    assert plain(run(api, worksheet, 'f(x)=x^2\nf(3)')) == '9'
+
+
+def test_plot_is_an_image(api, worksheet):
+    cell = run(api, worksheet, 'plot(sin(x),(x,0,6))')
+    assert cell['status'] == 'done', cell
+    images = [o['data']['image/png'] for o in cell['outputs'] if 'image/png' in o.get('data', {})]
+    assert len(images) == 1
+    assert base64.b64decode(images[0]).startswith(b'\x89PNG\r\n\x1a\n')
+
+
+def test_error_has_traceback(api, worksheet):
+    cell = run(api, worksheet, '1/0')
+    assert cell['status'] == 'error'
+    [error] = cell['outputs']
+    assert error['output_type'] == 'error'
+    assert error['ename'] == 'ZeroDivisionError'
+    assert any('ZeroDivisionError' in line for line in error['traceback'])
+
+
+def test_typeset_toggle(api, worksheet):
+    cell = run(api, worksheet, 'integrate(sin(x)^2, x)')
+    data = cell['outputs'][0]['data']
+    assert data['text/plain'] == '1/2*x - 1/4*sin(2*x)'
+    assert '\\frac{1}{2}' in data['text/latex']
+    api.patch(worksheet, {'typeset': False}, status=200)
+    cell = run(api, worksheet, 'integrate(sin(x)^2, x)')
+    assert set(cell['outputs'][0]['data']) == {'text/plain'}
+
+
+def test_streams_and_stderr(api, worksheet):
+    cell = run(api, worksheet, 'import sys\nprint("out")\nprint("err", file=sys.stderr)')
+    streams = {o['name']: o['text'] for o in cell['outputs']}
+    assert streams == {'stdout': 'out\n', 'stderr': 'err\n'}
+
+
+def test_interrupt_stops_a_loop_within_two_seconds(api, worksheet):
+    cell = api.post(worksheet + 'cells', {'input': 'while True: pass'}, status=201)['id']
+    api.post('%scells/%d/evaluate' % (worksheet, cell), {'wait': 0}, status=200)
+    wait_status(api, worksheet, cell, ('running',))
+    time.sleep(0.3)
+    asked = time.monotonic()
+    assert api.post(worksheet + 'interrupt', status=200)['ok'] is True
+    stopped = wait_status(api, worksheet, cell, ('error', 'done'), timeout=10)
+    assert time.monotonic() - asked < 2.0
+    assert stopped['status'] == 'error'
+    assert stopped['outputs'][-1]['ename'] == 'KeyboardInterrupt'
+    # The process survives an interrupt: its state is still there.
+    assert plain(run(api, worksheet, '1+1')) == '2'
+
+
+def test_restart_clears_variables(api, worksheet):
+    assert run(api, worksheet, 'a = 5\na')['status'] == 'done'
+    assert api.post(worksheet + 'restart', status=200)['ok'] is True
+    cell = run(api, worksheet, 'a')
+    assert cell['status'] == 'error'
+    assert cell['outputs'][0]['ename'] == 'NameError'
+
+
+def test_restart_cancels_queued_cells(api, worksheet):
+    slow = api.post(worksheet + 'cells', {'input': 'sleep(30)'}, status=201)['id']
+    queued = api.post(worksheet + 'cells', {'input': '2+2'}, status=201)['id']
+    api.post('%scells/%d/evaluate' % (worksheet, slow), {}, status=200)
+    api.post('%scells/%d/evaluate' % (worksheet, queued), {}, status=200)
+    wait_status(api, worksheet, slow, ('running',))
+    assert api.post(worksheet + 'restart', status=200)['cancelled'] == 1
+    assert wait_status(api, worksheet, slow, ('error',))['outputs'][-1]['ename'] == 'Restarted'
+    assert wait_status(api, worksheet, queued, ('error',))['outputs'][-1]['ename'] == 'Restarted'
+
+
+def test_output_printed_with_no_client_is_stored(api, sage_notebook, worksheet):
+    code = 'for i in range(3):\n    print(i)\n    sleep(0.4r)'
+    cell = api.post(worksheet + 'cells', {'input': code}, status=201)['id']
+    api.post('%scells/%d/evaluate' % (worksheet, cell), {'wait': 0}, status=200)
+    # Nobody asks while it runs; the worker stores the outputs anyway.
+    time.sleep(3)
+    number = int(worksheet.rstrip('/').rsplit('/', 1)[1])
+    with sage_notebook.transaction() as root:
+        stored = root.user_by_login('alice')[str(number)].cells[str(cell)].output
+        assert stored.status == 'done', stored.outputs
+        assert stored.outputs == [{'output_type': 'stream', 'name': 'stdout',
+                                   'text': '0\n1\n2\n'}]
+
+
+def test_outputs_arrive_while_the_cell_runs(api, worksheet):
+    code = 'for i in range(4):\n    print(i)\n    sleep(0.5r)'
+    cell = api.post(worksheet + 'cells', {'input': code}, status=201)['id']
+    first = api.post('%scells/%d/evaluate' % (worksheet, cell), {'wait': 0}, status=200)
+    seen, version = [], first['version']
+    while True:
+        now = api.get('%scells/%d' % (worksheet, cell), since=version, wait=10)
+        assert now['version'] > version or now['status'] == 'done'
+        version = now['version']
+        seen.append(plain(now))
+        if now['status'] == 'done':
+            break
+    assert seen[-1] == '0\n1\n2\n3\n'
+    # Partial output was visible before the end: the lines came one by one.
+    assert any(text and text != '0\n1\n2\n3\n' for text in seen[:-1]), seen
+
+
+def test_evaluate_all_runs_in_order(api, worksheet):
+    for code in ('b = 2', 'b = b * 10', 'b + 1'):
+        api.post(worksheet + 'cells', {'input': code}, status=201)
+    queued = api.post(worksheet + 'evaluate_all', status=200)['queued']
+    assert len(queued) == 3
+    last = wait_status(api, worksheet, queued[-1], ('done', 'error'))
+    assert plain(last) == '21'
+
+
+def test_wait_is_capped_and_answers_when_done(api, worksheet):
+    started = time.monotonic()
+    cell = run(api, worksheet, '1+1', wait=50)
+    assert cell['status'] == 'done'
+    # The answer comes as soon as the cell finishes, not after the full wait.
+    assert time.monotonic() - started < 10
+
+
+def test_worksheets_have_separate_processes(api):
+    one = api.post('/home/alice/', {'name': 'one'}, status=201)['url']
+    two = api.post('/home/alice/', {'name': 'two'}, status=201)['url']
+    run(api, one, 'secret = 42')
+    assert run(api, two, 'secret')['outputs'][0]['ename'] == 'NameError'
+    assert plain(run(api, one, 'secret')) == '42'
