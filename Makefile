@@ -1,0 +1,31 @@
+# make run: install into .venv, then serve the notebook on http://127.0.0.1:6543/
+# make test: install, then run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint frontend clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+install: $(STAMP)  ## create .venv and install the project with its test dependencies
+
+$(STAMP): setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[testing]'
+	touch $(STAMP)
+
+run: install  ## serve the notebook (embedded ZODB and Sage workers on this machine)
+	$(VENV)/bin/pserve development.ini $(ARGS)
+
+test: install  ## run the whole suite (needs /usr/bin/chromium for the browser test)
+	$(VENV)/bin/pytest tests $(ARGS)
+
+frontend:  ## rebuild the committed editor and MathJax bundles (needs node and npm)
+	cd frontend && npm ci && npm run build
+
+clean:  ## remove the virtual environment (data in var/ is kept)
+	rm -rf $(VENV) *.egg-info

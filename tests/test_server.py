@@ -1,0 +1,164 @@
+"""The commands as a user runs them: sagenb-admin, pserve, and a server killed with SIGKILL."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from .conftest import HERE
+
+BIN = os.path.dirname(sys.executable)
+DEV_INI = os.path.join(HERE, 'development.ini')
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def admin(data_dir, *args, stdin=''):
+    return subprocess.run(
+        [os.path.join(BIN, 'sagenb-admin'), DEV_INI, 'data_dir=%s' % data_dir, *args],
+        input=stdin, capture_output=True, text=True, timeout=120)
+
+
+class Server:
+    def __init__(self, data_dir, port):
+        self.port = port
+        self.url = 'http://127.0.0.1:%d' % port
+        self.log = open(os.path.join(str(data_dir), 'pserve-%d.log' % time.time_ns()), 'w')
+        # A session of its own, so that the test can kill the server and its Sage processes.
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, 'pserve'), DEV_INI, 'http_port=%d' % port,
+             'data_dir=%s' % data_dir],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError('pserve exited: see %s' % self.log.name)
+            try:
+                urllib.request.urlopen(self.url + '/login', timeout=1)
+                return
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        raise AssertionError('pserve did not answer on %s' % self.url)
+
+    def kill(self):
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
+def call(server, token, method, path, body=None):
+    request = urllib.request.Request(
+        server.url + path, method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json',
+                 'Accept': 'application/json'})
+    try:
+        with urllib.request.urlopen(request, timeout=90) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return tmp_path / 'nb1'
+
+
+def test_admin_commands_create_user_and_token(data_dir):
+    done = admin(data_dir, 'adduser', 'alice', '--admin', stdin='a long password\n')
+    assert done.returncode == 0, done.stderr
+    assert 'Created admin alice' in done.stdout
+    assert os.path.exists(data_dir / 'Data.fs')
+    again = admin(data_dir, 'adduser', 'alice', stdin='a long password\n')
+    assert again.returncode != 0 and 'exists already' in again.stderr
+    short = admin(data_dir, 'adduser', 'bob', stdin='short\n')
+    assert short.returncode != 0 and 'at least' in short.stderr
+    token = admin(data_dir, 'token', 'alice')
+    assert token.returncode == 0, token.stderr
+    assert token.stdout.strip().splitlines()[-1].startswith('snb_')
+    listed = admin(data_dir, 'tokens', 'alice')
+    prefix = listed.stdout.split()[0]
+    assert admin(data_dir, 'revoke-token', 'alice', prefix).returncode == 0
+    assert admin(data_dir, 'tokens', 'alice').stdout.strip() == ''
+
+
+def test_server_survives_sigkill_with_every_output(data_dir):
+    assert admin(data_dir, 'adduser', 'alice', stdin='a long password\n').returncode == 0
+    token = admin(data_dir, 'token', 'alice').stdout.strip().splitlines()[-1]
+    port = free_port()
+    server = Server(data_dir, port)
+    try:
+        # While the server holds the FileStorage, the admin command says so clearly.
+        busy = admin(data_dir, 'users')
+        assert busy.returncode != 0
+        assert 'in use by another process' in busy.stderr
+        status, created = call(server, token, 'POST', '/home/alice/', {'name': 'kept'})
+        assert status == 201
+        ws = created['url']
+        results = {}
+        for code in ('factor(2^64-1)', 'plot(sin(x),(x,0,6))', '1/0'):
+            status, cell = call(server, token, 'POST', ws + 'cells', {'input': code})
+            assert status == 201
+            status, done = call(server, token, 'POST', '%scells/%d/evaluate' % (ws, cell['id']),
+                                {'wait': 60})
+            assert status == 200 and done['status'] in ('done', 'error'), done
+            results[cell['id']] = done
+        assert results[1]['outputs'][0]['data']['text/plain'] == \
+            '3 * 5 * 17 * 257 * 641 * 65537 * 6700417'
+        assert 'image/png' in results[2]['outputs'][0]['data']
+        assert results[3]['outputs'][0]['output_type'] == 'error'
+        # One cell is still running when the server dies.
+        status, cell = call(server, token, 'POST', ws + 'cells', {'input': 'sleep(600)'})
+        running = cell['id']
+        call(server, token, 'POST', '%scells/%d/evaluate' % (ws, running), {'wait': 0})
+        time.sleep(1)
+    finally:
+        server.kill()
+
+    server = Server(data_dir, port)
+    try:
+        status, sheet = call(server, token, 'GET', ws)
+        assert status == 200
+        cells = {c['id']: c for c in sheet['cells']}
+        for cell_id, before in results.items():
+            assert cells[cell_id]['outputs'] == before['outputs']
+            assert cells[cell_id]['status'] == before['status']
+        # The cell that was running is not left "running" forever.
+        assert cells[running]['status'] == 'error'
+        assert cells[running]['outputs'][-1]['ename'] == 'WorkerLost'
+        # And the notebook evaluates again after the restart.
+        status, done = call(server, token, 'POST', '%scells/%d/evaluate' % (ws, 1), {'wait': 60})
+        assert done['outputs'][0]['data']['text/plain'] == \
+            '3 * 5 * 17 * 257 * 641 * 65537 * 6700417'
+    finally:
+        server.kill()
+
+
+def test_second_independent_notebook(tmp_path):
+    """``pserve development.ini http_port=... data_dir=...`` twice: two notebooks."""
+    one, two = tmp_path / 'one', tmp_path / 'two'
+    for d in (one, two):
+        assert admin(d, 'adduser', 'alice', stdin='a long password\n').returncode == 0
+    tokens = [admin(d, 'token', 'alice').stdout.strip().splitlines()[-1] for d in (one, two)]
+    servers = [Server(one, free_port()), Server(two, free_port())]
+    try:
+        assert call(servers[0], tokens[0], 'POST', '/home/alice/', {'name': 'only here'})[0] == 201
+        assert [w['name'] for w in call(servers[0], tokens[0], 'GET', '/home/alice/')[1]
+                ['worksheets']] == ['only here']
+        assert call(servers[1], tokens[1], 'GET', '/home/alice/')[1]['worksheets'] == []
+        # A token of one notebook means nothing to the other.
+        assert call(servers[1], tokens[0], 'GET', '/home/alice/')[0] == 401
+        assert os.path.exists(two / 'Data.fs') and os.path.exists(two / 'blobs')
+    finally:
+        for server in servers:
+            server.kill()
