@@ -184,3 +184,35 @@ def test_worksheets_have_separate_processes(api):
     run(api, one, 'secret = 42')
     assert run(api, two, 'secret')['outputs'][0]['ename'] == 'NameError'
     assert plain(run(api, one, 'secret')) == '42'
+
+
+def test_idle_process_is_stopped(tmp_path):
+    nb = Notebook(tmp_path / 'idle', **{'sagenb.workers.idle_timeout': '1'})
+    try:
+        nb.add_user('bob')
+        api = Api(webtest.TestApp(nb.app), nb.token('bob'))
+        ws = api.post('/home/bob/', {'name': 'idle'}, status=201)['url']
+        assert plain(run(api, ws, '1+1')) == '2'
+        with nb.transaction() as root:
+            key = (root.user_by_login('bob').id, 0)
+        assert nb.workers.is_running(key)
+        deadline = time.monotonic() + 15
+        while nb.workers.is_running(key) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not nb.workers.is_running(key)
+        # The next evaluation starts a new process.
+        assert plain(run(api, ws, '2+2')) == '4'
+    finally:
+        nb.close()
+
+
+def test_running_cell_is_not_idle(tmp_path):
+    nb = Notebook(tmp_path / 'busy', **{'sagenb.workers.idle_timeout': '1'})
+    try:
+        nb.add_user('bob')
+        api = Api(webtest.TestApp(nb.app), nb.token('bob'))
+        ws = api.post('/home/bob/', {'name': 'busy'}, status=201)['url']
+        cell = run(api, ws, 'sleep(5); 7', wait=30)
+        assert plain(cell) == '7'
+    finally:
+        nb.close()

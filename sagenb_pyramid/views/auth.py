@@ -52,7 +52,8 @@ def login(context, request):
         error = 'Wrong username or password.'
         request.response.status = 400
     return {'error': error, 'login': login_name, 'came_from': came_from,
-            'allow_signup': asbool(request.registry.settings['sagenb.allow_signup'])}
+            'allow_signup': asbool(request.registry.settings['sagenb.allow_signup']),
+            'no_users': len(context.home) == 0}
 
 
 @view_config(context=Root, name='logout', request_method='POST',

@@ -333,7 +333,11 @@ class WorkerRegistry:
     # -- evaluation ------------------------------------------------------------------
     def submit(self, job):
         self.start()
-        self._worker(job.key, create=True).submit(job)
+        with self._lock:  # under the lock, so the idle reaper never takes this worker
+            worker = self._workers.get(job.key)
+            if worker is None:
+                worker = self._workers[job.key] = WorksheetWorker(self, job.key)
+            worker.submit(job)
 
     def interrupt(self, key):
         worker = self._worker(key)
@@ -360,12 +364,9 @@ class WorkerRegistry:
         if worker is not None:
             worker.last_activity = time.time()
 
-    def _worker(self, key, create=False):
+    def _worker(self, key):
         with self._lock:
-            worker = self._workers.get(key)
-            if worker is None and create:
-                worker = self._workers[key] = WorksheetWorker(self, key)
-            return worker
+            return self._workers.get(key)
 
     def new_kernel(self):
         with self._lock:
