@@ -66,6 +66,10 @@ class Folder(Persistent):
     def __len__(self):
         return self._num_objects()
 
+    def __bool__(self):
+        # An empty folder (a user without worksheets) is still there.
+        return True
+
     def keys(self):
         return self.data.keys()
 
@@ -105,6 +109,8 @@ class Root(Folder):
         return self.home.get(login)
 
     def rename_user(self, user, new_login):
+        if new_login in self.home:
+            raise KeyError('%r already exists' % new_login)
         self.home.remove(user.login)
         user.login = new_login
         self.home.add(new_login, user)

@@ -271,6 +271,9 @@ function sanitizeHtml(html) {
         const value = attr.value.replace(/[\u0000-\u0020\u007f-\u00a0\s]+/g, "");
         if (name.startsWith("on") || name === "srcdoc" || name === "formaction" || name === "is") {
           child.removeAttribute(attr.name);
+        } else if ((name === "id" || name === "name") && (document.getElementById(attr.value) || attr.value in window)) {
+          // no clobbering of the page's own elements and globals
+          child.removeAttribute(attr.name);
         } else if (URL_ATTRS.has(name) || name.endsWith(":href")) {
           if (BAD_URL.test(value) && !(name === "src" && tag === "img" && SAFE_DATA_URL.test(value))) {
             child.removeAttribute(attr.name);
@@ -601,10 +604,11 @@ function renderMimeBundle(output) {
 
 function renderError(output) {
   const tb = (output.traceback || []).map(String).join("\n");
+  const evalue = stripAnsi(output.evalue || "");
   const line = h("div", { class: "error-line" },
     h("span", { class: "ename", text: stripAnsi(output.ename || "Error") }),
-    ": ",
-    h("span", { class: "evalue", text: stripAnsi(output.evalue || "") }));
+    evalue ? ": " : null,
+    h("span", { class: "evalue", text: evalue }));
   const wrap = h("div", { class: "output-item output-error", dataset: { outputType: "error" } }, line);
   if (tb) {
     const pre = h("pre", { class: "traceback-text" });
@@ -988,7 +992,7 @@ class TextCell extends Cell {
     super(data);
     this.rendered = h("div", { class: "text-rendered", title: CAN_EDIT ? "Double-click to edit" : null });
     this.textarea = h("textarea", { class: "text-source", rows: "4", spellcheck: "true", "aria-label": `Text of cell ${this.id}` });
-    this.editorEl = h("div", { class: "text-editor", hidden: true },
+    this.editorEl = !CAN_EDIT ? null : h("div", { class: "text-editor", hidden: true },
       this.textarea,
       h("div", { class: "text-editor-buttons" },
         h("button", { type: "button", class: "btn btn-primary", dataset: { action: "save-text" } }, "Save"),
@@ -998,7 +1002,7 @@ class TextCell extends Cell {
     this.el.append(
       h("div", { class: "cell-head" }, CAN_EDIT ? button("edit", "\u270e Edit", "Edit text cell") : null, this.toolbar()),
       this.rendered,
-      this.editorEl,
+      ...(this.editorEl ? [this.editorEl] : []),
     );
     if (CAN_EDIT) {
       this.rendered.addEventListener("dblclick", () => this.edit());
@@ -1031,6 +1035,7 @@ class TextCell extends Cell {
   }
 
   setInput(text) {
+    if (!CAN_EDIT) return;
     if (!this.editing) this.edit();
     this.textarea.value = text;
     this.autosize();
@@ -1140,6 +1145,7 @@ const poller = {
     const ctrl = new AbortController();
     const timer = setTimeout(() => ctrl.abort(), 30000);
     const since = cell.data.version ?? 0;
+    const t0 = Date.now();
     try {
       const data = await api("GET", `cells/${cell.id}?since=${encodeURIComponent(since)}&wait=5`, null, { signal: ctrl.signal });
       if (this.failures) {
@@ -1150,6 +1156,8 @@ const poller = {
       cell.update(data);
       // Nothing happened: let other queued cells have a turn.
       if (unchanged && cell.status === "queued") cell.seq = ++activationSeq;
+      // A server that answers at once without news must not be hammered.
+      if (unchanged && Date.now() - t0 < 1000) await sleep(1000 - (Date.now() - t0));
     } catch (err) {
       if (err.status === 404) {
         removeCellLocally(cell.id);

@@ -50,9 +50,11 @@ def json_body(request, required=True):
 
 
 def get_str(body, key, default=None, max_length=1_000_000, allow_empty=True):
-    value = body.get(key, default)
-    if value is None or (value is default and default is not None):
-        return value
+    if key not in body:
+        return default
+    value = body[key]
+    if value is None and default is None:
+        return None
     if not isinstance(value, str):
         raise api_error(400, '"%s" must be a string' % key)
     if len(value) > max_length:

@@ -39,7 +39,8 @@ def worksheet_json(request, worksheet, cells=True):
     data = {'id': worksheet.number, 'name': worksheet.name,
             'owner': worksheet.owner.login, 'url': request.resource_url(worksheet),
             'typeset': worksheet.typeset, 'system': worksheet.system,
-            'state': worksheet.state_for(request.user.id) if request.user else 'active',
+            'state': worksheet.state_for(request.user.id) if request.user is not None
+            else 'active',
             'created': worksheet.created, 'modified': worksheet.modified}
     if cells:
         data['cells'] = [cell_json(request, c) for c in worksheet.ordered_cells()]
@@ -120,7 +121,9 @@ def add_cell(cells, request):
     anchors = {}
     for key in ('after', 'before'):
         if body.get(key) is not None:
-            if not isinstance(body[key], int) or body[key] not in context.cell_order:
+            anchor = body[key]
+            if isinstance(anchor, bool) or not isinstance(anchor, int) \
+                    or anchor not in context.cell_order:
                 raise api_error(400, '"%s" must be the id of a cell of this worksheet' % key)
             anchors[key] = body[key]
     if len(anchors) > 1:
