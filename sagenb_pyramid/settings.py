@@ -15,7 +15,17 @@ DEFAULTS = {
     'sagenb.session_max_age': str(14 * 24 * 3600),
     'sagenb.typeset_default': 'true',
     # Evaluation.
+    # fork: kernels forked by a warmed fork server; spawn: fresh kernel processes.
+    'sagenb.workers.mode': 'fork',
     'sagenb.workers.kernel': 'sagemath',
+    # Unprivileged uids for Sage processes, e.g. 20000-20199 (empty: the server's own).
+    'sagenb.workers.uids': '',
+    # Operating-system limits of each Sage process (0: none).
+    'sagenb.workers.limit.address_space': str(8 * 1024 ** 3),
+    'sagenb.workers.limit.cpu_seconds': str(4 * 3600),
+    'sagenb.workers.limit.processes': '512',
+    'sagenb.workers.limit.open_files': '1024',
+    'sagenb.workers.limit.file_size': str(1024 ** 3),
     'sagenb.workers.idle_timeout': '3600',
     'sagenb.workers.startup_timeout': '120',
     'sagenb.workers.spare': '1',

@@ -1,14 +1,23 @@
 """One Sage process, driven through the Jupyter messaging protocol.
 
-``SageKernel`` wraps a ``jupyter_client`` kernel manager and a blocking client on
-passagemath's kernel (``python -m sage.repl.ipython_kernel``).  It is used by one thread
-at a time: the spare pool that starts it, then the worksheet thread that owns it.
+A ``SageKernel`` is passagemath's Jupyter kernel with a blocking ``jupyter_client``
+client.  ``ForkedKernel`` (the default) is forked by the warmed fork server
+(``forkserver.py``) under its own uid and resource limits; ``SpawnedKernel`` is started
+as a fresh process by ``jupyter_client``'s ``KernelManager``.  A kernel is used by one
+thread at a time: the housekeeping thread that starts it as a spare, then the worksheet
+thread that owns it.
 """
+import json
 import os
 import queue
+import select
 import shutil
 import signal
+import socket
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 import uuid
 
@@ -20,50 +29,11 @@ class KernelStartError(RuntimeError):
 
 
 class SageKernel:
-    def __init__(self, kernel_name, runtime_dir, work_root, startup_timeout=120):
-        self.kernel_name = kernel_name
-        self.startup_timeout = startup_timeout
-        self.workdir = tempfile.mkdtemp(prefix='w-', dir=work_root)
-        os.chmod(self.workdir, 0o700)
-        self.km = KernelManager(
-            kernel_name=kernel_name,
-            connection_file=os.path.join(runtime_dir, 'kernel-%s.json' % uuid.uuid4().hex))
-        self.client = None
-        self.display = 'plain'
-        self.started = None
+    """What the worksheet thread needs of a Sage process: a Jupyter client and a pid."""
 
-    def start(self):
-        try:
-            env = dict(os.environ)
-            # The kernel's matplotlib and IPython state stay inside its working directory.
-            env.update(HOME=self.workdir, MPLCONFIGDIR=self.workdir,
-                       IPYTHONDIR=os.path.join(self.workdir, '.ipython'),
-                       TMPDIR=self.workdir)
-            self.km.start_kernel(cwd=self.workdir, env=env)
-            self.client = self.km.client()
-            self.client.start_channels()
-            self.client.wait_for_ready(timeout=self.startup_timeout)
-        except Exception as exc:
-            self.shutdown()
-            raise KernelStartError('could not start the Sage process: %s' % exc) from exc
-        self.started = time.time()
-        return self
-
-    def is_alive(self):
-        try:
-            return self.km.is_alive()
-        except Exception:
-            return False
-
-    def exit_description(self):
-        proc = getattr(self.km, 'provisioner', None)
-        proc = getattr(proc, 'process', None)
-        code = proc.poll() if proc is not None else None
-        if code is None:
-            return 'the Sage process stopped'
-        if code < 0:
-            return 'the Sage process was killed by signal %d' % -code
-        return 'the Sage process exited with status %d' % code
+    client = None
+    display = 'plain'
+    started = None
 
     def execute(self, code):
         return self.client.execute(code, store_history=True, allow_stdin=False,
@@ -102,6 +72,50 @@ class SageKernel:
         if wanted != self.display and self.run_quietly('%display ' + wanted):
             self.display = wanted
 
+
+
+class SpawnedKernel(SageKernel):
+    """A kernel started as a new process by ``jupyter_client``'s ``KernelManager``
+    (``sagenb.workers.mode = spawn``): slow to start, but needs nothing else."""
+
+    def __init__(self, kernel_name, runtime_dir, work_root, startup_timeout=120):
+        self.kernel_name = kernel_name
+        self.startup_timeout = startup_timeout
+        self.workdir = tempfile.mkdtemp(prefix='w-', dir=work_root)
+        os.chmod(self.workdir, 0o700)
+        self.km = KernelManager(
+            kernel_name=kernel_name,
+            connection_file=os.path.join(runtime_dir, 'kernel-%s.json' % uuid.uuid4().hex))
+
+    def start(self):
+        try:
+            env = worker_environment(self.workdir)
+            self.km.start_kernel(cwd=self.workdir, env=env)
+            self.client = self.km.client()
+            self.client.start_channels()
+            self.client.wait_for_ready(timeout=self.startup_timeout)
+        except Exception as exc:
+            self.shutdown()
+            raise KernelStartError('could not start the Sage process: %s' % exc) from exc
+        self.started = time.time()
+        return self
+
+    def is_alive(self):
+        try:
+            return self.km.is_alive()
+        except Exception:
+            return False
+
+    def exit_description(self):
+        proc = getattr(self.km, 'provisioner', None)
+        proc = getattr(proc, 'process', None)
+        code = proc.poll() if proc is not None else None
+        if code is None:
+            return 'the Sage process stopped'
+        if code < 0:
+            return 'the Sage process was killed by signal %d' % -code
+        return 'the Sage process exited with status %d' % code
+
     def interrupt(self):
         try:
             self.km.interrupt_kernel()
@@ -129,3 +143,183 @@ class SageKernel:
             except Exception:
                 pass
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class ForkServerError(RuntimeError):
+    pass
+
+
+class ForkServer:
+    """The app server's handle on its Sage fork server process (see ``forkserver.py``)."""
+
+    def __init__(self, runtime_dir, startup_timeout=120):
+        self.path = os.path.join(runtime_dir, 'forkserver.sock')
+        self.startup_timeout = startup_timeout
+        self.proc = None
+        self.lock = threading.Lock()
+        self.sock = None
+        self.buffer = b''
+
+    def start(self):
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        env = worker_environment(os.path.dirname(self.path))
+        self.proc = subprocess.Popen(
+            [sys.executable, '-m', 'sagenb_pyramid.workers.forkserver', self.path],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env,
+            cwd=os.path.dirname(self.path))
+        # It prints "ready" once warmed and listening.
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.startup_timeout)
+        if not ready or self.proc.stdout.readline().strip() != b'ready':
+            self.stop()
+            raise ForkServerError('the Sage fork server did not start')
+        self.sock = None
+
+    def request(self, **message):
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None:
+                self.start()
+            if self.sock is None:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(self.path)
+                self.buffer = b''
+            try:
+                self.sock.sendall(json.dumps(message).encode() + b'\n')
+                while b'\n' not in self.buffer:
+                    data = self.sock.recv(65536)
+                    if not data:
+                        raise ForkServerError('the fork server closed the connection')
+                    self.buffer += data
+            except OSError as exc:
+                self.sock = None
+                raise ForkServerError('the fork server failed: %s' % exc) from exc
+            line, self.buffer = self.buffer.split(b'\n', 1)
+        answer = json.loads(line)
+        if 'error' in answer:
+            raise ForkServerError(answer['error'])
+        return answer
+
+    def stop(self):
+        with self.lock:
+            if self.sock is not None:
+                self.sock.close()
+                self.sock = None
+            if self.proc is not None:
+                self.proc.kill()
+                self.proc.wait()
+                self.proc.stdout.close()
+                self.proc = None
+
+
+def worker_environment(workdir):
+    """The whole environment of user code: nothing of the server's (no secrets)."""
+    return {
+        'PATH': os.path.dirname(sys.executable) + ':/usr/local/bin:/usr/bin:/bin',
+        'HOME': workdir, 'TMPDIR': workdir, 'MPLCONFIGDIR': workdir,
+        'IPYTHONDIR': os.path.join(workdir, '.ipython'),
+        'LANG': 'C.UTF-8', 'PYTHONHASHSEED': '0',
+    }
+
+
+class ForkedKernel(SageKernel):
+    """A Sage kernel forked by the fork server, driven with a blocking Jupyter client."""
+
+    def __init__(self, forkserver, work_root, startup_timeout=60, uid=None, gid=None,
+                 limits=None):
+        self.forkserver = forkserver
+        self.startup_timeout = startup_timeout
+        self.workdir = tempfile.mkdtemp(prefix='w-', dir=work_root)
+        os.chmod(self.workdir, 0o700)
+        if uid is not None:
+            os.chown(self.workdir, uid, gid if gid is not None else -1)
+        self.uid, self.gid, self.limits = uid, gid, limits or {}
+        self.on_shutdown = None
+        self.client = None
+        self.pid = None
+        self.display = 'plain'
+        self.started = None
+        self._status = None
+
+    def start(self):
+        from jupyter_client import BlockingKernelClient
+        from jupyter_client.connect import write_connection_file
+        try:
+            # Free ports and a fresh HMAC key; the file itself is written by the child.
+            path = os.path.join(self.workdir, '.client.json')
+            write_connection_file(path, ip='127.0.0.1')
+            with open(path) as f:
+                connection = json.load(f)
+            os.unlink(path)
+            answer = self.forkserver.request(
+                op='spawn', workdir=self.workdir, connection=connection, uid=self.uid,
+                gid=self.gid, limits=self.limits, env=worker_environment(self.workdir))
+            self.pid = answer['pid']
+            self.client = BlockingKernelClient()
+            self.client.load_connection_info(connection)
+            self.client.start_channels()
+            self.client.wait_for_ready(timeout=self.startup_timeout)
+        except Exception as exc:
+            self.shutdown()
+            raise KernelStartError('could not start the Sage process: %s' % exc) from exc
+        self.started = time.time()
+        return self
+
+    def _ask_status(self):
+        if self.pid is None:
+            return {'alive': False, 'status': None}
+        if self._status is None or self._status['alive']:
+            try:
+                self._status = self.forkserver.request(op='status', pid=self.pid)
+            except ForkServerError:
+                self._status = {'alive': False, 'status': None}
+        return self._status
+
+    def is_alive(self):
+        if self.pid is None:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return self._ask_status()['alive']
+
+    def exit_description(self):
+        code = self._ask_status()['status']
+        if code is None:
+            return 'the Sage process stopped'
+        if code < 0:
+            name = signal.Signals(-code).name
+            reason = {'SIGKILL': ' (out of memory or a limit?)',
+                      'SIGXCPU': ' (CPU time limit)', 'SIGXFSZ': ' (file size limit)'}
+            return 'the Sage process was killed by %s%s' % (name, reason.get(name, ''))
+        return 'the Sage process exited with status %d' % code
+
+    def _signal(self, signum):
+        if self.pid is None:
+            return
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            self.forkserver.request(op='signal', pid=self.pid, signal=int(signum))
+
+    def interrupt(self):
+        self._signal(signal.SIGINT)
+
+    def kill(self):
+        self._signal(signal.SIGKILL)
+
+    def shutdown(self):
+        try:
+            if self.client is not None:
+                self.client.stop_channels()
+        except Exception:
+            pass
+        self.kill()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.on_shutdown is not None:
+            self.on_shutdown, callback = None, self.on_shutdown
+            callback()

@@ -19,13 +19,36 @@ from dataclasses import dataclass
 import transaction
 from ZODB.POSException import ConflictError
 
-from .kernel import KernelStartError, SageKernel
+from .kernel import ForkedKernel, ForkServer, KernelStartError, SpawnedKernel
 
 log = logging.getLogger(__name__)
 
 # Streams longer than this are cut with a marker (the finer limits are in issue #3).
 MAX_STREAM_CHARS = 1_000_000
 STREAM_CUT_MARKER = '\n[... output cut at %d characters ...]\n' % MAX_STREAM_CHARS
+
+
+def worker_limits(settings):
+    """Resource limits of each Sage process (``sagenb.workers.limit.*``; 0 = none)."""
+    limits = {}
+    for name in ('address_space', 'cpu_seconds', 'processes', 'open_files', 'file_size'):
+        value = int(float(settings.get('sagenb.workers.limit.' + name, 0)))
+        limits[name] = value or None
+    return limits
+
+
+def parse_uids(text):
+    """``"20000-20099"`` -> a list of uids; empty -> None (kernels keep the server's uid)."""
+    text = (text or '').strip()
+    if not text:
+        return None
+    uids = []
+    for part in text.replace(',', ' ').split():
+        low, _, high = part.partition('-')
+        uids.extend(range(int(low), int(high or low) + 1))
+    if any(uid <= 0 for uid in uids):
+        raise ValueError('sagenb.workers.uids must not contain root')
+    return uids
 
 
 @dataclass
@@ -63,9 +86,12 @@ class CellWriter:
         self._clear_pending = False
 
     def running(self):
+        """The cell starts.  A fast cell's first write is its result: "running" is
+        stored only if it is still running after ``flush_interval``."""
         self.status = 'running'
-        self.started = time.time()
-        self.flush()
+        self.started = self.last_flush = time.time()
+        self.dirty = True
+        self.stale = not self.registry.is_current(self.job)
 
     def add(self, output):
         if self._clear_pending:
@@ -283,6 +309,11 @@ class WorkerRegistry:
     def __init__(self, db, settings):
         self.db = db
         self.kernel_name = settings['sagenb.workers.kernel']
+        self.mode = settings['sagenb.workers.mode']
+        if self.mode not in ('fork', 'spawn'):
+            raise ValueError('sagenb.workers.mode is "fork" or "spawn"')
+        self.limits = worker_limits(settings)
+        self._free_uids = parse_uids(settings.get('sagenb.workers.uids', ''))
         self.idle_timeout = float(settings['sagenb.workers.idle_timeout'])
         self.startup_timeout = float(settings['sagenb.workers.startup_timeout'])
         self.spare_count = int(settings['sagenb.workers.spare'])
@@ -302,7 +333,10 @@ class WorkerRegistry:
         self._generation = 0
         self._local = threading.local()
         self._stopping = threading.Event()
+        self._wake = threading.Event()
         self._housekeeper = None
+        self.forkserver = ForkServer(self.runtime_dir, self.startup_timeout) \
+            if self.mode == 'fork' else None
 
     # -- life cycle --------------------------------------------------------------
     def start(self):
@@ -313,6 +347,7 @@ class WorkerRegistry:
 
     def shutdown(self):
         self._stopping.set()
+        self._wake.set()
         with self._lock:
             workers, self._workers = list(self._workers.values()), {}
             spares, self._spares = self._spares, []
@@ -320,6 +355,8 @@ class WorkerRegistry:
             worker.stop()
         for kernel in spares:
             kernel.shutdown()
+        if self.forkserver is not None:
+            self.forkserver.stop()
 
     @property
     def server_tag(self):
@@ -371,13 +408,38 @@ class WorkerRegistry:
     def new_kernel(self):
         with self._lock:
             kernel = self._spares.pop(0) if self._spares else None
+        self._wake.set()  # start the next spare now
         if kernel is not None and kernel.is_alive():
             return kernel
         return self._start_kernel()
 
     def _start_kernel(self):
-        return SageKernel(self.kernel_name, self.runtime_dir, self.work_root,
-                          self.startup_timeout).start()
+        if self.mode == 'spawn':
+            return SpawnedKernel(self.kernel_name, self.runtime_dir, self.work_root,
+                                 self.startup_timeout).start()
+        uid = self._take_uid()
+        kernel = ForkedKernel(self.forkserver, self.work_root, self.startup_timeout,
+                              uid=uid, gid=uid, limits=self.limits)
+        kernel.on_shutdown = lambda: self._give_back_uid(uid)
+        try:
+            return kernel.start()
+        except KernelStartError:
+            self._give_back_uid(uid)
+            raise
+
+    def _take_uid(self):
+        """A uid of the configured range that no running kernel has (None: no range)."""
+        if self._free_uids is None:
+            return None
+        with self._lock:
+            if not self._free_uids:
+                raise KernelStartError('every worker uid is in use (sagenb.workers.uids)')
+            return self._free_uids.pop(0)
+
+    def _give_back_uid(self, uid):
+        if uid is not None:
+            with self._lock:
+                self._free_uids.append(uid)
 
     def _housekeeping(self):
         while not self._stopping.is_set():
@@ -386,7 +448,8 @@ class WorkerRegistry:
                 self._top_up_spares()
             except Exception:
                 log.exception('worker housekeeping failed')
-            self._stopping.wait(2.0)
+            self._wake.wait(2.0)
+            self._wake.clear()
 
     def _reap_idle(self):
         now = time.time()
@@ -420,6 +483,17 @@ class WorkerRegistry:
             tm = transaction.TransactionManager()
             conn = self._local.conn = self.db.open(transaction_manager=tm)
         return conn
+
+    def is_current(self, job):
+        """True while the job's cell exists and still waits for this run (a read only)."""
+        conn = self._connection()
+        tm = conn.transaction_manager
+        tm.begin()
+        try:
+            cell = self._find_cell(conn, job)
+            return cell is not None and cell.output.run_id == job.run_id
+        finally:
+            tm.abort()
 
     def store(self, writer, finished=None):
         """Write a job's outputs to its cell; False if the cell moved on (stale job)."""

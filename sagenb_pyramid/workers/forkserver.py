@@ -1,0 +1,197 @@
+"""The Sage fork server: one warmed Sage process that forks a kernel per worksheet.
+
+Started by the worker registry as ``python -m sagenb_pyramid.workers.forkserver SOCKET``.
+It imports Sage and passagemath's Jupyter kernel, warms them (a symbolic integral and a
+plot, so Maxima/ECL and matplotlib are loaded), freezes the garbage collector, and
+then answers requests on a Unix socket (one JSON object a line):
+
+``{"op": "spawn", "workdir", "connection": {...}, "uid", "gid", "limits": {...}, "env": {...}}``
+    fork a kernel; the child drops to ``uid``/``gid``, applies the resource limits and
+    serves the Jupyter protocol on the ports of ``connection``.  Answer ``{"pid"}``.
+``{"op": "status", "pid"}``
+    ``{"alive": bool, "status": exit status or null}`` (the server reaps its children).
+``{"op": "signal", "pid", "signal"}``
+    send a signal to one of its children.
+
+A forked kernel shares the parent's pages until it writes them: it starts in about a
+tenth of a second and holds tens of MB of its own instead of hundreds.
+"""
+import gc
+import json
+import os
+import resource
+import select
+import signal
+import socket
+import sys
+import time
+
+# rlimit names accepted in "limits" (values: soft=hard limit, integers).
+RLIMITS = {
+    'address_space': resource.RLIMIT_AS,
+    'cpu_seconds': resource.RLIMIT_CPU,
+    'processes': resource.RLIMIT_NPROC,
+    'open_files': resource.RLIMIT_NOFILE,
+    'file_size': resource.RLIMIT_FSIZE,
+}
+
+
+def warm_up():
+    """Import and exercise what a worksheet's first cells use."""
+    import sage.all  # noqa: F401
+    import sage.repl.ipython_kernel.all_jupyter  # noqa: F401
+    from ipykernel.kernelapp import IPKernelApp  # noqa: F401
+    from sage.repl.ipython_kernel.kernel import SageKernel  # noqa: F401
+    from sage.all import integrate, plot, sin, var
+    x = var('x')
+    integrate(sin(x) ** 2, x)
+    import matplotlib
+    matplotlib.use('agg')
+    from io import BytesIO
+    plot(sin(x), (x, 0, 6)).matplotlib().savefig(BytesIO(), format='png')
+    gc.collect()
+    # Objects that exist now are never scanned again: the children keep sharing them.
+    gc.freeze()
+
+
+def become_kernel(request, parent_pid):
+    """In the forked child: isolate, limit, and serve the Jupyter protocol. Never returns."""
+    try:
+        os.setsid()
+        workdir = request['workdir']
+        uid, gid = request.get('uid'), request.get('gid')
+        for name, value in (request.get('limits') or {}).items():
+            if value is not None:
+                resource.setrlimit(RLIMITS[name], (int(value), int(value)))
+        if gid is not None:
+            os.setgroups([])
+            os.setgid(int(gid))
+        if uid is not None:
+            os.setuid(int(uid))
+        os.chdir(workdir)
+        os.umask(0o077)
+        env = dict(request.get('env') or {})
+        env['JPY_PARENT_PID'] = str(parent_pid)
+        os.environ.clear()
+        os.environ.update(env)
+        # The kernel's own output (warnings, crashes) goes to a file in its folder.
+        log = os.open(os.path.join(workdir, 'kernel.log'),
+                      os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        connection_file = os.path.join(workdir, '.connection.json')
+        with open(connection_file, 'w') as f:
+            json.dump(request['connection'], f)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        from ipykernel.kernelapp import IPKernelApp
+        from sage.repl.ipython_kernel.kernel import SageKernel
+        app = IPKernelApp.instance(kernel_class=SageKernel)
+        app.initialize(['-f', connection_file, '--HistoryManager.enabled=False',
+                        '--IPKernelApp.parent_handle=%d' % parent_pid])
+        os.unlink(connection_file)
+        app.start()
+    except BaseException as exc:  # report, then leave without running parent code
+        try:
+            sys.stderr.write('kernel failed: %r\n' % (exc,))
+            sys.stderr.flush()
+        finally:
+            os._exit(70)
+    os._exit(0)
+
+
+class ForkServer:
+    def __init__(self, path):
+        self.path = path
+        self.children = {}   # pid -> exit status or None while alive
+        self.parent = os.getppid()
+
+    def reap(self):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.children[pid] = os.waitstatus_to_exitcode(status)
+
+    def handle(self, request):
+        op = request.get('op')
+        if op == 'spawn':
+            pid = os.fork()
+            if pid == 0:
+                self.listener.close()
+                for sock in self.clients:
+                    sock.close()
+                become_kernel(request, os.getppid())
+            self.children[pid] = None
+            return {'pid': pid}
+        if op == 'status':
+            self.reap()
+            pid = request['pid']
+            if pid not in self.children:
+                return {'alive': False, 'status': None}
+            status = self.children[pid]
+            if status is not None:
+                del self.children[pid]
+            return {'alive': status is None, 'status': status}
+        if op == 'signal':
+            pid = request['pid']
+            if pid in self.children and self.children[pid] is None:
+                os.kill(pid, int(request['signal']))
+                return {'ok': True}
+            return {'ok': False}
+        if op == 'ping':
+            return {'ok': True, 'pid': os.getpid()}
+        return {'error': 'unknown op %r' % op}
+
+    def serve(self):
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        old = os.umask(0o077)
+        self.listener.bind(self.path)
+        os.umask(old)
+        self.listener.listen(16)
+        clients = self.clients = {}
+        print('ready', flush=True)
+        while True:
+            # Gone with the app server that started us (its children follow: they
+            # poll their parent's pid).
+            if os.getppid() != self.parent:
+                return
+            self.reap()
+            readable, _, _ = select.select([self.listener] + list(clients), [], [], 0.5)
+            for sock in readable:
+                if sock is self.listener:
+                    conn, _ = self.listener.accept()
+                    clients[conn] = b''
+                    continue
+                data = sock.recv(65536)
+                if not data:
+                    del clients[sock]
+                    sock.close()
+                    continue
+                buffer = clients[sock] + data
+                while b'\n' in buffer:
+                    line, buffer = buffer.split(b'\n', 1)
+                    try:
+                        answer = self.handle(json.loads(line))
+                    except Exception as exc:
+                        answer = {'error': repr(exc)}
+                    sock.sendall(json.dumps(answer).encode() + b'\n')
+                clients[sock] = buffer
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    started = time.time()
+    warm_up()
+    sys.stderr.write('fork server warmed in %.1f s\n' % (time.time() - started))
+    ForkServer(argv[0]).serve()
+
+
+if __name__ == '__main__':
+    main()
