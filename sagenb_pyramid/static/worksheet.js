@@ -722,9 +722,11 @@ class Cell {
     this.saveChain = Promise.resolve();
     this.removed = false;
     this.seq = 0;
+    // Resolves to the id once the server has created the cell (see addCell).
+    this.ready = Promise.resolve(data.id);
     this.el = h("div", {
       class: `cell ${data.type === "text" ? "text-cell" : "compute-cell"}`,
-      dataset: { cellId: String(data.id), type: data.type, status: data.status || "new" },
+      dataset: { cellId: data.id === null ? "" : String(data.id), type: data.type, status: data.status || "new" },
     });
     this.el.cell = this;
   }
@@ -775,6 +777,7 @@ class Cell {
     this.cancelSave();
     if (!CAN_EDIT || this.removed) return this.saveChain;
     this.saveChain = this.saveChain.then(async () => {
+      await this.ready;
       const input = this.getInput();
       if (input === this.savedInput || this.removed) return;
       await api("PATCH", `cells/${this.id}`, { input });
@@ -787,7 +790,7 @@ class Cell {
   }
 
   saveOnUnload() {
-    if (!CAN_EDIT || this.removed || !this.isDirty()) return;
+    if (!CAN_EDIT || this.removed || this.id === null || !this.isDirty()) return;
     api("PATCH", `cells/${this.id}`, { input: this.getInput() }, { keepalive: true }).catch(() => {});
   }
 
@@ -839,7 +842,7 @@ class ComputeCell extends Cell {
       highlightSelectionMatches(),
       EditorView.lineWrapping,
       python(),
-      EditorView.contentAttributes.of({ "aria-label": `Input of cell ${this.id}` }),
+      EditorView.contentAttributes.of({ "aria-label": "Cell input" }),
       EditorView.domEventHandlers({
         blur() {
           if (cell.isDirty()) cell.save();
@@ -954,14 +957,16 @@ class ComputeCell extends Cell {
     this.seq = ++activationSeq;
     this.refresh();
     hideMessageIfError();
-    const inserted = insertBelow ? addCell({ type: "compute", after: this.id, focus: true }) : null;
+    if (insertBelow) addCell({ type: "compute", after: this, focus: true });
     try {
+      await this.ready;
       await this.saveChain; // a PATCH in flight must not overwrite what we send now
       const cell = await api("POST", `cells/${this.id}/evaluate`, { input, wait: 2 });
       this.savedInput = input;
       this.el.classList.toggle("dirty", this.isDirty());
       this.update(cell);
     } catch (err) {
+      if (this.removed) return;
       reportError(err);
       // Find out the real state.
       try {
@@ -970,11 +975,11 @@ class ComputeCell extends Cell {
         /* ignore */
       }
     }
-    await inserted;
   }
 
   async clear() {
     try {
+      await this.ready;
       this.update(await api("POST", `cells/${this.id}/clear`, {}));
     } catch (err) {
       reportError(err);
@@ -991,7 +996,7 @@ class TextCell extends Cell {
   constructor(data) {
     super(data);
     this.rendered = h("div", { class: "text-rendered", title: CAN_EDIT ? "Double-click to edit" : null });
-    this.textarea = h("textarea", { class: "text-source", rows: "4", spellcheck: "true", "aria-label": `Text of cell ${this.id}` });
+    this.textarea = h("textarea", { class: "text-source", rows: "4", spellcheck: "true", "aria-label": "Text cell source" });
     this.editorEl = !CAN_EDIT ? null : h("div", { class: "text-editor", hidden: true },
       this.textarea,
       h("div", { class: "text-editor-buttons" },
@@ -1096,8 +1101,13 @@ class TextCell extends Cell {
 
 function makeCell(data) {
   const cell = data.type === "text" ? new TextCell(data) : new ComputeCell(data);
-  cells.set(cell.id, cell);
+  if (cell.id !== null) cells.set(cell.id, cell);
   return cell;
+}
+
+// All cells in page order, including those still being created.
+function allCells() {
+  return Array.from(cellsEl.children, (el) => el.cell).filter(Boolean);
 }
 
 function cellOf(el) {
@@ -1190,30 +1200,57 @@ function hideMessageIfError() {
   if (!messageEl.hidden && messageEl.dataset.kind === "error") hideMessage();
 }
 
+// `after`/`before`: a Cell or a cell id.
 function insertCellElement(cell, { after, before } = {}) {
-  const ref = after !== undefined ? cells.get(after) : before !== undefined ? cells.get(before) : null;
-  if (ref && after !== undefined) ref.el.after(cell.el);
-  else if (ref) ref.el.before(cell.el);
+  const resolve = (x) => (x instanceof Cell ? x : cells.get(x));
+  const ref = after !== undefined ? resolve(after) : before !== undefined ? resolve(before) : null;
+  if (ref && !ref.removed && after !== undefined) ref.el.after(cell.el);
+  else if (ref && !ref.removed) ref.el.before(cell.el);
   else cellsEl.append(cell.el);
 }
 
-async function addCell({ type = "compute", after, before, input = "", focus = true } = {}) {
-  const body = { input, type };
-  if (after !== undefined) body.after = after;
-  else if (before !== undefined) body.before = before;
-  try {
+// The new cell appears (and takes the focus) at once, so that typing right
+// after Alt-Enter lands in it; it gets its id when the server answers.
+function addCell({ type = "compute", after, before, input = "", focus = true } = {}) {
+  const resolve = (x) => (x === undefined || x === null ? null : x instanceof Cell ? x : cells.get(x) || null);
+  const anchor = resolve(after !== undefined ? after : before);
+  const where = after !== undefined ? "after" : "before";
+  const cell = makeCell({
+    id: null, type, input, status: "new", outputs: [], execution_count: null,
+    version: 0, started: null, finished: null,
+  });
+  cell.el.classList.add("pending");
+  if (anchor) insertCellElement(cell, { [where]: anchor });
+  else cellsEl.append(cell.el);
+  updateEmptyState();
+  if (focus) cell.focus("start");
+  cell.ready = (async () => {
+    const body = { input, type };
+    if (anchor) {
+      const anchorId = await anchor.ready;
+      if (anchor.removed) {
+        // the anchor went away meanwhile: keep the page order
+        const prev = cell.el.previousElementSibling?.cell;
+        if (prev && prev.id !== null) body.after = prev.id;
+      } else {
+        body[where] = anchorId;
+      }
+    }
     const res = await api("POST", "cells", body);
     const data = res.cell || { id: res.id, type, input, status: "new", outputs: [], version: 0 };
-    if (cells.has(data.id)) return cells.get(data.id);
-    const cell = makeCell(data);
-    insertCellElement(cell, { after, before });
-    if (focus) cell.focus("start");
-    updateEmptyState();
-    return cell;
-  } catch (err) {
+    cell.id = data.id;
+    cell.data = { ...data, input: cell.data.input };
+    cell.el.dataset.cellId = String(data.id);
+    cell.el.classList.remove("pending");
+    cells.set(data.id, cell);
+    return data.id;
+  })();
+  cell.ready.catch((err) => {
     reportError(err);
-    return null;
-  }
+    cell.destroy();
+    updateEmptyState();
+  });
+  return cell;
 }
 
 function removeCellLocally(id) {
@@ -1227,6 +1264,7 @@ function removeCellLocally(id) {
 
 async function deleteCell(cell) {
   try {
+    await cell.ready;
     await api("DELETE", `cells/${cell.id}`);
     const next = cell.el.nextElementSibling || cell.el.previousElementSibling;
     removeCellLocally(cell.id);
@@ -1254,6 +1292,7 @@ function applyOrder(order) {
 
 async function moveCell(cell, direction) {
   try {
+    await cell.ready;
     const res = await api("POST", `cells/${cell.id}/move`, { direction });
     if (Array.isArray(res.order)) applyOrder(res.order);
     cell.el.scrollIntoView({ block: "nearest" });
@@ -1263,7 +1302,7 @@ async function moveCell(cell, direction) {
 }
 
 async function saveAll() {
-  await Promise.all(Array.from(cells.values()).map((c) => (c.isDirty() ? c.save() : c.saveChain)));
+  await Promise.all(allCells().map((c) => (c.isDirty() ? c.save() : c.ready.then(() => c.saveChain))));
 }
 
 async function evaluateAll() {
@@ -1402,9 +1441,9 @@ root.addEventListener("click", (ev) => {
         case "delete": deleteCell(cell); break;
         case "move-up": moveCell(cell, "up"); break;
         case "move-down": moveCell(cell, "down"); break;
-        case "add-below": addCell({ type: "compute", after: cell.id }); break;
-        case "add-above": addCell({ type: "compute", before: cell.id }); break;
-        case "add-text-below": addCell({ type: "text", after: cell.id }); break;
+        case "add-below": addCell({ type: "compute", after: cell }); break;
+        case "add-above": addCell({ type: "compute", before: cell }); break;
+        case "add-text-below": addCell({ type: "text", after: cell }); break;
         case "edit": cell.edit(); break;
         case "save-text": cell.finishEdit(true); break;
         case "cancel-text": cell.finishEdit(false); break;
@@ -1431,12 +1470,12 @@ if (typesetBox) {
 }
 
 const flushOnLeave = () => {
-  for (const cell of cells.values()) cell.saveOnUnload();
+  for (const cell of allCells()) cell.saveOnUnload();
 };
 window.addEventListener("pagehide", flushOnLeave);
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "hidden") {
-    for (const cell of cells.values()) if (cell.isDirty()) cell.save();
+    for (const cell of allCells()) if (cell.isDirty()) cell.save();
   }
 });
 
