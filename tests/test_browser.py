@@ -73,6 +73,10 @@ def test_login_create_evaluate_typeset_plot_and_reload(page, live_server):
     math = done.locator('.output mjx-container')
     math.wait_for()
     assert '1/2*x' not in done.locator('.output').inner_text()  # typeset, not plain text
+    # MathJax's MathML for screen readers stays out of sight (no second, unstyled copy).
+    assert page.evaluate(
+        "getComputedStyle(document.querySelector('.output mjx-assistive-mml')).position"
+    ) == 'absolute'
 
     # Alt-Enter evaluates and opens a new cell below, focused.
     first.locator('.cm-content').click()

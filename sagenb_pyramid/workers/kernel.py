@@ -161,6 +161,10 @@ class ForkServer:
         self.buffer = b''
 
     def start(self):
+        with self.lock:
+            self._ensure_running()
+
+    def _ensure_running(self):
         if self.proc is not None and self.proc.poll() is None:
             return
         env = worker_environment(os.path.dirname(self.path))
@@ -171,14 +175,15 @@ class ForkServer:
         # It prints "ready" once warmed and listening.
         ready, _, _ = select.select([self.proc.stdout], [], [], self.startup_timeout)
         if not ready or self.proc.stdout.readline().strip() != b'ready':
-            self.stop()
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
             raise ForkServerError('the Sage fork server did not start')
         self.sock = None
 
     def request(self, **message):
         with self.lock:
-            if self.proc is None or self.proc.poll() is not None:
-                self.start()
+            self._ensure_running()
             if self.sock is None:
                 self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 self.sock.connect(self.path)

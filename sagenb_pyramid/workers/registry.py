@@ -442,6 +442,11 @@ class WorkerRegistry:
                 self._free_uids.append(uid)
 
     def _housekeeping(self):
+        if self.forkserver is not None:
+            try:  # warm Sage now rather than at the first evaluation
+                self.forkserver.start()
+            except Exception:
+                log.exception('could not start the Sage fork server')
         while not self._stopping.is_set():
             try:
                 self._reap_idle()
