@@ -29,6 +29,7 @@ DEFAULTS = {
     'sagenb.workers.idle_timeout': '3600',
     'sagenb.workers.startup_timeout': '120',
     'sagenb.workers.spare': '1',
+    'sagenb.workers.prestart': 'true',
     'sagenb.workers.flush_interval': '0.2',
     'sagenb.workers.server_name': 'local',
     # Upper bound of the API's ``wait``; the page's own requests hold at most ``poll_hold``.

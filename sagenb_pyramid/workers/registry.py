@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 
 import transaction
+from pyramid.settings import asbool
 from ZODB.POSException import ConflictError
 
 from .kernel import ForkedKernel, ForkServer, KernelStartError, SpawnedKernel
@@ -317,6 +318,8 @@ class WorkerRegistry:
         self.idle_timeout = float(settings['sagenb.workers.idle_timeout'])
         self.startup_timeout = float(settings['sagenb.workers.startup_timeout'])
         self.spare_count = int(settings['sagenb.workers.spare'])
+        # Warm the fork server when the app starts (else at the first evaluation).
+        self.prestart = asbool(settings['sagenb.workers.prestart'])
         self.flush_interval = float(settings['sagenb.workers.flush_interval'])
         # Outputs record which server and which boot of it runs them, so that a cell
         # left "running" by a server that died can be recognised after its restart.
@@ -442,7 +445,7 @@ class WorkerRegistry:
                 self._free_uids.append(uid)
 
     def _housekeeping(self):
-        if self.forkserver is not None:
+        if self.forkserver is not None and self.prestart:
             try:  # warm Sage now rather than at the first evaluation
                 self.forkserver.start()
             except Exception:
