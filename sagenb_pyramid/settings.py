@@ -63,8 +63,12 @@ def resolve_data_dir(global_config, settings):
     if not data_dir:
         raise ValueError('the setting data_dir is required')
     data_dir = os.path.abspath(os.path.expanduser(data_dir))
+    # What the server writes (Data.fs, blobs, secrets, sockets) is for its user only.
+    os.umask(0o077)
     os.makedirs(os.path.join(data_dir, 'blobs'), mode=0o700, exist_ok=True)
     os.chmod(os.path.join(data_dir, 'blobs'), 0o700)
+    # Workers (other uids) pass through to their own folders under work/, listing nothing.
+    os.chmod(data_dir, 0o711)
     settings['data_dir'] = data_dir
     return data_dir
 
@@ -96,8 +100,13 @@ def session_secret(settings):
         with open(path) as f:
             return f.read().strip()
     except FileNotFoundError:
-        secret = secrets.token_urlsafe(48)
+        pass
+    secret = secrets.token_urlsafe(48)
+    try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, 'w') as f:
-            f.write(secret)
-        return secret
+    except FileExistsError:  # another process of this notebook wrote it first
+        with open(path) as f:
+            return f.read().strip()
+    with os.fdopen(fd, 'w') as f:
+        f.write(secret)
+    return secret

@@ -222,7 +222,8 @@ def worker_environment(workdir):
         'PATH': os.path.dirname(sys.executable) + ':/usr/local/bin:/usr/bin:/bin',
         'HOME': workdir, 'TMPDIR': workdir, 'MPLCONFIGDIR': workdir,
         'IPYTHONDIR': os.path.join(workdir, '.ipython'),
-        'LANG': 'C.UTF-8', 'PYTHONHASHSEED': '0',
+        'LANG': 'C.UTF-8', 'PYTHONHASHSEED': '0', 'USER': 'sagenb-worker',
+        'LOGNAME': 'sagenb-worker',
     }
 
 
@@ -315,7 +316,17 @@ class ForkedKernel(SageKernel):
         self._signal(signal.SIGINT)
 
     def kill(self):
-        self._signal(signal.SIGKILL)
+        if self.pid is None:
+            return
+        try:  # the kernel leads its own session: its children go with it
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            self._signal(signal.SIGKILL)
+        if self.uid is not None:
+            try:  # and anything else running under its uid
+                self.forkserver.request(op='kill_uid', uid=self.uid)
+            except ForkServerError:
+                pass
 
     def shutdown(self):
         try:

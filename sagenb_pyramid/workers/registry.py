@@ -11,6 +11,7 @@ nothing, and any app server that shares the database can show them.
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -50,6 +51,20 @@ def parse_uids(text):
     if any(uid <= 0 for uid in uids):
         raise ValueError('sagenb.workers.uids must not contain root')
     return uids
+
+
+def check_reachable(folder):
+    """Worker uids must pass through every parent of their folders and of Python's."""
+    path = folder
+    while True:
+        if not os.stat(path).st_mode & 0o001:
+            raise ValueError(
+                '%s is not searchable by other users, so Sage processes running under '
+                'sagenb.workers.uids cannot reach %s (chmod o+x %s)' % (path, folder, path))
+        parent = os.path.dirname(path)
+        if parent == path:
+            return
+        path = parent
 
 
 @dataclass
@@ -327,8 +342,12 @@ class WorkerRegistry:
         self.boot_id = uuid.uuid4().hex[:12]
         self.runtime_dir = os.path.join(settings['data_dir'], 'runtime')
         self.work_root = os.path.join(settings['data_dir'], 'work')
-        for path in (self.runtime_dir, self.work_root):
-            os.makedirs(path, mode=0o700, exist_ok=True)
+        os.makedirs(self.runtime_dir, mode=0o700, exist_ok=True)
+        os.makedirs(self.work_root, exist_ok=True)
+        os.chmod(self.work_root, 0o711)
+        if self._free_uids is not None:
+            for folder in (self.work_root, sys.prefix, sys.base_prefix):
+                check_reachable(folder)
         self._workers = {}
         self._spares = []
         self._lock = threading.Lock()

@@ -1,0 +1,182 @@
+"""Sage processes under their own uids and operating-system limits (the suite runs as root).
+
+The worker uids are real system users that this module creates when missing
+(``sagenb-w<uid>``, no home, no shell).
+"""
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+import webtest
+
+from .conftest import Api, Notebook
+from .test_sage import plain, run, wait_status
+
+UIDS = range(23100, 23116)
+
+
+def ensure_worker_users():
+    if os.geteuid() != 0:
+        raise AssertionError('the isolation tests run as root: they create worker users and '
+                             'start Sage processes under them')
+    for uid in UIDS:
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            subprocess.run(['useradd', '--system', '--no-create-home', '--home-dir',
+                            '/nonexistent', '--shell', '/usr/sbin/nologin', '--uid', str(uid),
+                            '--user-group', 'sagenb-w%d' % uid], check=True)
+
+
+@pytest.fixture(scope='module')
+def isolated():
+    ensure_worker_users()
+    # Not under pytest's tmp folder (mode 0700): workers must reach data_dir/work/.
+    folder = tempfile.mkdtemp(prefix='sagenb-isolation-')
+    os.chmod(folder, 0o711)
+    nb = Notebook(os.path.join(folder, 'data'), **{
+        'sagenb.workers.uids': '%d-%d' % (UIDS[0], UIDS[-1]),
+        'sagenb.workers.limit.address_space': str(4 * 1024 ** 3),
+        'sagenb.workers.limit.processes': '60',
+        'sagenb.workers.limit.open_files': '200',
+        'sagenb.workers.limit.file_size': str(10 * 1024 ** 2),
+        'sagenb.workers.limit.cpu_seconds': '8',
+    })
+    nb.add_user('alice')
+    nb.add_user('bob')
+    yield nb
+    nb.close()
+    shutil.rmtree(folder)
+
+
+@pytest.fixture(scope='module')
+def alice(isolated):
+    return Api(webtest.TestApp(isolated.app), isolated.token('alice'))
+
+
+@pytest.fixture(scope='module')
+def bob(isolated):
+    return Api(webtest.TestApp(isolated.app), isolated.token('bob'))
+
+
+def new_sheet(api, login):
+    return api.post('/home/%s/' % login, {'name': 'iso'}, status=201)['url']
+
+
+def out(cell):
+    if cell['status'] == 'error':
+        return '%s: %s' % (cell['outputs'][-1]['ename'], cell['outputs'][-1]['evalue'])
+    return plain(cell)
+
+
+def test_worker_runs_as_an_unprivileged_uid(alice):
+    ws = new_sheet(alice, 'alice')
+    uid = int(plain(run(alice, ws, 'import os; os.getuid()')))
+    assert uid in UIDS
+    assert plain(run(alice, ws, 'os.getgroups()')) == '[]'
+    mode = plain(run(alice, ws, 'oct(os.stat(".").st_mode & 0o777), os.stat(".").st_uid'))
+    assert mode == "('0o700', %d)" % uid
+
+
+def test_worker_cannot_read_the_database_or_the_server_environment(alice, isolated):
+    ws = new_sheet(alice, 'alice')
+    data_fs = os.path.join(isolated.registry.settings['data_dir'], 'Data.fs')
+    assert os.path.exists(data_fs)
+    assert out(run(alice, ws, 'open(%r, "rb").read(10)' % data_fs)).startswith(
+        'PermissionError')
+    secret = os.path.join(isolated.registry.settings['data_dir'], 'session-secret')
+    assert out(run(alice, ws, 'open(%r).read()' % secret)).startswith('PermissionError')
+    assert out(run(alice, ws, 'open("/proc/%d/environ").read()' % os.getpid())).startswith(
+        'PermissionError')
+    env = plain(run(alice, ws, 'sorted(k for k in os.environ if "SAGENB" in k or "SECRET" in k)'))
+    assert env == '[]'
+    assert out(run(alice, ws, 'os.listdir("..")')).startswith('PermissionError')
+
+
+def test_worker_cannot_write_into_the_package(alice):
+    import sagenb_pyramid
+    ws = new_sheet(alice, 'alice')
+    target = os.path.join(os.path.dirname(sagenb_pyramid.__file__), 'evil.py')
+    assert out(run(alice, ws, 'open(%r, "w").write("x")' % target)).startswith(
+        'PermissionError')
+    assert not os.path.exists(target)
+
+
+def test_users_cannot_reach_each_others_processes(alice, bob):
+    ws_a = new_sheet(alice, 'alice')
+    ws_b = new_sheet(bob, 'bob')
+    pid_a = int(plain(run(alice, ws_a, 'secret = 1234; os.getpid()')))
+    cwd_a = plain(run(alice, ws_a, 'os.getcwd()')).strip("'")
+    assert out(run(bob, ws_b, 'import os; os.kill(%d, 0)' % pid_a)).startswith(
+        'PermissionError')
+    assert out(run(bob, ws_b, 'open("/proc/%d/environ").read()' % pid_a)).startswith(
+        'PermissionError')
+    assert out(run(bob, ws_b, 'os.listdir(%r)' % cwd_a)).startswith('PermissionError')
+    assert plain(run(alice, ws_a, 'secret')) == '1234'
+
+
+def test_fork_bomb_dies_and_the_server_lives(alice, isolated):
+    ws = new_sheet(alice, 'alice')
+    uid = int(plain(run(alice, ws, 'import os; os.getuid()')))
+    bomb = ('import os\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n'
+            '            import time; time.sleep(600); os._exit(0)\n        n += 1\n'
+            'except OSError as e:\n    print("stopped after", n, type(e).__name__)')
+    cell = run(alice, ws, bomb)
+    assert 'stopped after' in plain(cell) and 'BlockingIOError' in plain(cell), cell
+    count = int(plain(cell).split()[2])
+    assert count < 60
+    # Other users are served meanwhile.
+    other = run(alice, new_sheet(alice, 'alice'), '6*7')
+    assert plain(other) == '42', other
+    # A restart kills every process of the uid, the bomb's children included.
+    alice.post(ws + 'restart', status=200)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and uid_processes(uid):
+        time.sleep(0.1)
+    assert uid_processes(uid) == []
+
+
+def uid_processes(uid):
+    found = []
+    for pid in os.listdir('/proc'):
+        if pid.isdigit():
+            try:
+                with open('/proc/%s/status' % pid) as f:
+                    status = f.read()
+            except OSError:
+                continue
+            if 'State:\tZ' in status:
+                continue
+            uids = [line for line in status.splitlines() if line.startswith('Uid:')]
+            if uids and int(uids[0].split()[1]) == uid:
+                found.append(int(pid))
+    return found
+
+
+def test_memory_limit(alice):
+    ws = new_sheet(alice, 'alice')
+    assert out(run(alice, ws, 'b = bytearray(6 * 1024**3)')).startswith('MemoryError')
+    assert plain(run(alice, ws, '1+1')) == '2'
+
+
+def test_open_files_and_file_size_limits(alice):
+    ws = new_sheet(alice, 'alice')
+    assert out(run(alice, ws, 'fs = [open("f%d" % i, "w") for i in range(500)]')).startswith(
+        'OSError: [Errno 24]')
+    run(alice, ws, 'for f in fs: f.close()\ndel fs')
+    big = out(run(alice, ws, 'open("big", "wb").write(b"x" * (20 * 1024**2))'))
+    assert big.startswith('OSError: [Errno 27]'), big
+
+
+def test_cpu_limit_kills_a_runaway_process(alice):
+    ws = new_sheet(alice, 'alice')
+    cell = run(alice, ws, 'while True: pass', wait=60)
+    cell = cell if cell['status'] == 'error' else wait_status(alice, ws, cell['id'], ('error',))
+    assert cell['outputs'][-1]['ename'] == 'WorkerDied'
+    assert 'CPU time limit' in cell['outputs'][-1]['evalue']
+    # The next evaluation gets a new process.
+    assert plain(run(alice, ws, '2+3')) == '5'
