@@ -6,6 +6,7 @@ and ``groups`` under stable ids: ACLs name those ids, never logins, so renaming 
 breaks nothing.  A cell keeps its input and its outputs in separate persistent
 objects because outputs change often and inputs rarely.
 """
+import shutil
 import time
 import uuid
 
@@ -13,6 +14,7 @@ from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent import Persistent
 from persistent.list import PersistentList
+from ZODB.blob import Blob
 from pyramid.authorization import ALL_PERMISSIONS, Allow, Authenticated
 
 from .security import P, admin_principal, group_principal, user_principal
@@ -308,8 +310,11 @@ class CellOutput(Persistent):
 
     ``run_id`` names the evaluation the outputs belong to, so a late write from an
     earlier run never lands on a newer one.  ``version`` grows with every change;
-    pollers ask for anything newer than the version they have.
+    pollers ask for anything newer than the version they have.  ``full_text`` is a blob
+    with the whole text of an output that was cut.
     """
+
+    full_text = None
 
     def __init__(self):
         self.status = 'new'
@@ -320,11 +325,20 @@ class CellOutput(Persistent):
         self.server = None
         self.started = None
         self.finished = None
+        self.full_text = None
+
+    def keep_full_text(self, source):
+        """Store the whole text of a cut output (a file object) as a blob."""
+        blob = Blob()
+        with blob.open('w') as f:
+            shutil.copyfileobj(source, f)
+        self.full_text = blob
 
     def replace(self, other):
         self.status = other.status if other.status not in BUSY else 'new'
         self.outputs = list(other.outputs)
         self.execution_count = other.execution_count
+        self.full_text = other.full_text
         self.version += 1
 
     def queue(self, run_id, server):
@@ -334,10 +348,12 @@ class CellOutput(Persistent):
         self.run_id = run_id
         self.server = server
         self.started = self.finished = None
+        self.full_text = None
         self.version += 1
 
     def clear(self):
         self.outputs = []
+        self.full_text = None
         if self.status not in BUSY:
             self.status = 'new'
             self.execution_count = None

@@ -30,8 +30,15 @@ DEFAULTS = {
     'sagenb.workers.startup_timeout': '120',
     'sagenb.workers.spare': '1',
     'sagenb.workers.prestart': 'true',
+    # Running worksheet processes: per worksheet owner, and on this server in all
+    # (auto: one per 150 MB of memory).
+    'sagenb.workers.max_per_user': '25',
+    'sagenb.workers.max_total': 'auto',
     'sagenb.workers.flush_interval': '0.2',
     'sagenb.workers.server_name': 'local',
+    # Stream text kept per cell (as sagenb: 32,000); the whole text goes to a file.
+    'sagenb.output.max_chars': '32000',
+    'sagenb.output.max_file_bytes': str(64 * 1024 ** 2),
     # Upper bound of the API's ``wait``; the page's own requests hold at most ``poll_hold``.
     'sagenb.api.max_wait': '60',
     'sagenb.poll_hold': '5',

@@ -216,3 +216,75 @@ def test_running_cell_is_not_idle(tmp_path):
         assert plain(cell) == '7'
     finally:
         nb.close()
+
+
+def test_long_output_is_cut_and_kept_whole_in_a_file(api, worksheet):
+    cell = run(api, worksheet, 'for i in range(100000): print(i)')
+    assert cell['status'] == 'done'
+    assert {o['output_type'] for o in cell['outputs']} == {'stream'}
+    text = ''.join(o['text'] for o in cell['outputs'])
+    assert text.startswith('0\n1\n2\n')
+    assert len(text) < 32000 + 2200
+    assert 'the whole output: cells/%d/output.txt' % cell['id'] in text
+    # The last lines are not dropped silently: they show below the marker.
+    assert text.endswith('99998\n99999\n')
+    whole = api.testapp.get('%scells/%d/output.txt' % (worksheet, cell['id']),
+                            headers=api.headers, status=200)
+    assert whole.content_type == 'text/plain'
+    assert whole.text.split('\n')[:-1] == [str(i) for i in range(100000)]
+    # A cell whose output was not cut has nothing to download.
+    small = run(api, worksheet, 'print(1)')
+    api.testapp.get('%scells/%d/output.txt' % (worksheet, small['id']),
+                    headers=api.headers, status=404)
+
+
+def test_a_flood_keeps_the_server_responsive(api, worksheet):
+    other = api.post('/home/alice/', {'name': 'calm'}, status=201)['url']
+    assert plain(run(api, other, '1+1')) == '2'
+    flood = api.post(worksheet + 'cells', {'input': "while True: print('x' * 100)"},
+                     status=201)['id']
+    api.post('%scells/%d/evaluate' % (worksheet, flood), {}, status=200)
+    wait_status(api, worksheet, flood, ('running',))
+    slowest = 0
+    for _ in range(10):
+        started = time.monotonic()
+        assert plain(run(api, other, '2+2')) == '4'
+        slowest = max(slowest, time.monotonic() - started)
+        time.sleep(0.2)
+    assert slowest < 2.0, slowest
+    api.post(worksheet + 'interrupt', status=200)
+    cell = wait_status(api, worksheet, flood, ('error',))
+    assert cell['outputs'][-1]['ename'] == 'KeyboardInterrupt'
+    stream = ''.join(o['text'] for o in cell['outputs'] if o['output_type'] == 'stream')
+    assert len(stream) < 32000 + 2200 and 'more characters' in stream
+
+
+def test_process_limits_per_user_and_per_server(tmp_path):
+    nb = Notebook(tmp_path / 'limits', **{'sagenb.workers.max_per_user': '2',
+                                          'sagenb.workers.max_total': '3'})
+    try:
+        nb.add_user('ann')
+        nb.add_user('ben')
+        ann = Api(webtest.TestApp(nb.app), nb.token('ann'))
+        ben = Api(webtest.TestApp(nb.app), nb.token('ben'))
+        sheets = [ann.post('/home/ann/', {'name': str(i)}, status=201)['url'] for i in range(3)]
+        assert plain(run(ann, sheets[0], '1')) == '1'
+        assert plain(run(ann, sheets[1], '2')) == '2'
+        cell = ann.post(sheets[2] + 'cells', {'input': '3'}, status=201)['id']
+        refused = ann.post('%scells/%d/evaluate' % (sheets[2], cell), {'wait': 5}, status=409)
+        assert 'the most allowed' in refused['error']
+        # Nothing was queued by the refused request.
+        assert ann.get('%scells/%d' % (sheets[2], cell))['status'] == 'new'
+        # A worksheet that runs already goes on.
+        assert plain(run(ann, sheets[0], '4')) == '4'
+        ben_sheets = [ben.post('/home/ben/', {'name': str(i)}, status=201)['url']
+                      for i in range(2)]
+        assert plain(run(ben, ben_sheets[0], '5')) == '5'
+        cell = ben.post(ben_sheets[1] + 'cells', {'input': '6'}, status=201)['id']
+        full = ben.post('%scells/%d/evaluate' % (ben_sheets[1], cell), {}, status=409)
+        assert 'the server runs 3' in full['error'].lower()
+        # Restart stops a process: its slot is free again.
+        ann.post(sheets[1] + 'restart', status=200)
+        assert plain(run(ann, sheets[2], '7')) == '7'
+    finally:
+        nb.close()

@@ -618,8 +618,21 @@ function renderError(output) {
   return wrap;
 }
 
+// The server cuts long output with a marker naming the file of the whole text.
+const FULL_OUTPUT = /the whole output: (cells\/\d+\/output\.txt)/;
+
 function renderStreamInto(pre, text) {
-  pre.replaceChildren(ansiFragment(applyControlChars(text)));
+  const match = FULL_OUTPUT.exec(text);
+  if (!match) {
+    pre.replaceChildren(ansiFragment(applyControlChars(text)));
+    return;
+  }
+  const before = text.slice(0, match.index + "the whole output: ".length);
+  const after = text.slice(match.index + match[0].length);
+  const link = h("a", { href: new URL(match[1], WS_URL).href, class: "full-output", download: "" },
+    match[1]);
+  pre.replaceChildren(ansiFragment(applyControlChars(before)), link,
+    ansiFragment(applyControlChars(after)));
 }
 
 // Merge consecutive stream chunks of the same name.

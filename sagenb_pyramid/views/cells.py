@@ -1,6 +1,7 @@
 """One cell: read (with long-polling), edit, move, delete, clear, evaluate."""
 import time
 
+from pyramid.response import FileIter
 from pyramid.view import view_config
 
 from ..resources import BUSY, CELL_TYPES, Cell
@@ -125,3 +126,17 @@ def evaluate_cell(context, request):
         request.tm.begin()
         wait_for_cell(request, context, wait)
     return cell_json(request, context)
+
+
+@view_config(context=Cell, name='output.txt', request_method='GET', permission=P.VIEW)
+def full_output(context, request):
+    """The whole text of an output that was cut in the page."""
+    blob = getattr(context.output, 'full_text', None)
+    if blob is None:
+        raise api_error(404, 'this cell has no cut output to download')
+    response = request.response
+    response.content_type = 'text/plain'
+    response.charset = 'utf-8'
+    response.content_disposition = 'attachment; filename="cell-%d-output.txt"' % context.id
+    response.app_iter = FileIter(blob.open('r'))
+    return response

@@ -138,6 +138,9 @@ def queue_cell(request, cell):
     if cell.type != 'compute':
         raise api_error(409, 'text cells are not evaluated')
     worksheet = cell.worksheet
+    problem = request.workers.capacity_problem(worksheet_key(worksheet))
+    if problem:
+        raise api_error(409, problem)
     run_id = uuid.uuid4().hex
     cell.output.queue(run_id, request.workers.server_tag)
     job = Job(worksheet.owner_id, worksheet.number, cell.id, run_id, cell.input,

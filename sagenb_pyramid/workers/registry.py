@@ -12,6 +12,7 @@ import logging
 import os
 import queue
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -25,9 +26,8 @@ from .kernel import ForkedKernel, ForkServer, KernelStartError, SpawnedKernel
 
 log = logging.getLogger(__name__)
 
-# Streams longer than this are cut with a marker (the finer limits are in issue #3).
-MAX_STREAM_CHARS = 1_000_000
-STREAM_CUT_MARKER = '\n[... output cut at %d characters ...]\n' % MAX_STREAM_CHARS
+# After the cut, the last characters of the output stay visible below the marker.
+TAIL_CHARS = 2000
 
 
 def worker_limits(settings):
@@ -37,6 +37,14 @@ def worker_limits(settings):
         value = int(float(settings.get('sagenb.workers.limit.' + name, 0)))
         limits[name] = value or None
     return limits
+
+
+def max_total(value):
+    """The server's limit of Sage processes; ``auto``: one per 150 MB of memory."""
+    if str(value).strip() != 'auto':
+        return int(value)
+    pages = os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+    return max(4, pages // (150 * 1024 ** 2))
 
 
 def parse_uids(text):
@@ -87,7 +95,13 @@ def error_output(ename, evalue):
 
 
 class CellWriter:
-    """Keeps the outputs of one job and writes them to the job's cell."""
+    """Keeps the outputs of one job and writes them to the job's cell.
+
+    Stream text is kept up to ``max_output_chars`` (all streams of the cell together).
+    Past that, the outputs show a marker and the last ``TAIL_CHARS`` characters (so the
+    final lines of a flood are not silently dropped), and the whole text goes to a file
+    that is stored with the cell when it finishes (``cells/<id>/output.txt``).
+    """
 
     def __init__(self, registry, job):
         self.registry = registry
@@ -100,6 +114,12 @@ class CellWriter:
         self.last_flush = 0.0
         self.stale = False
         self._clear_pending = False
+        self.shown = 0           # stream characters kept in ``outputs``
+        self.hidden = 0          # stream characters past the cut
+        self.cut = None          # the marker output, once the cut happened
+        self.tail = ''
+        self.full = None         # file with the whole stream text, once cut
+        self.full_bytes = 0
 
     def running(self):
         """The cell starts.  A fast cell's first write is its result: "running" is
@@ -113,20 +133,55 @@ class CellWriter:
         if self._clear_pending:
             self.outputs = []
             self._clear_pending = False
-        last = self.outputs[-1] if self.outputs else None
-        if (output['output_type'] == 'stream' and last is not None
-                and last['output_type'] == 'stream' and last['name'] == output['name']):
-            if len(last['text']) >= MAX_STREAM_CHARS:
-                return  # already cut; the marker stays last
-            text = last['text'] + output['text']
-            if len(text) > MAX_STREAM_CHARS:
-                text = text[:MAX_STREAM_CHARS] + STREAM_CUT_MARKER
-            self.outputs[-1] = dict(last, text=text)
+        if output['output_type'] == 'stream':
+            self._add_stream(output['name'], output['text'])
         else:
             self.outputs.append(output)
         if output['output_type'] == 'error':
             self.status = 'error'
         self.dirty = True
+
+    def _add_stream(self, name, text):
+        if self.cut is not None:
+            self._beyond_cut(text)
+            return
+        room = self.registry.max_output_chars - self.shown
+        head, rest = text[:room], text[room:]
+        if head:
+            last = self.outputs[-1] if self.outputs else None
+            if last is not None and last['output_type'] == 'stream' and last['name'] == name:
+                self.outputs[-1] = dict(last, text=last['text'] + head)
+            else:
+                self.outputs.append({'output_type': 'stream', 'name': name, 'text': head})
+            self.shown += len(head)
+        if rest:
+            # The cut: everything shown so far starts the file of the whole output.
+            self.full = tempfile.TemporaryFile(dir=self.registry.runtime_dir)
+            self._write_full(''.join(o['text'] for o in self.outputs
+                                     if o['output_type'] == 'stream'))
+            self.cut = {'output_type': 'stream', 'name': name, 'text': ''}
+            self.outputs.append(self.cut)
+            self._beyond_cut(rest)
+
+    def _beyond_cut(self, text):
+        self._write_full(text)
+        self.hidden += len(text)
+        self.tail = (self.tail + text)[-TAIL_CHARS:]
+        shown_tail = self.tail[self.tail.find('\n') + 1:] if len(self.tail) == TAIL_CHARS \
+            else self.tail
+        self.cut['text'] = (
+            '\n[... %s more characters; the whole output: cells/%d/output.txt ...]\n%s'
+            % (format(self.hidden - len(shown_tail), ','), self.job.cell_id, shown_tail))
+
+    def _write_full(self, text):
+        limit = self.registry.max_output_file_bytes
+        if self.full_bytes >= limit:
+            return
+        data = text.encode('utf-8', 'replace')
+        if self.full_bytes + len(data) > limit:
+            data = data[:limit - self.full_bytes] + b'\n[... cut: the file reached its limit ...]\n'
+        self.full.write(data)
+        self.full_bytes += len(data)
 
     def clear(self, wait):
         if wait:
@@ -155,7 +210,12 @@ class CellWriter:
             self.status = status
         elif self.status != 'error':
             self.status = 'done'
-        self.flush(finished=time.time())
+        try:
+            self.flush(finished=time.time())
+        finally:
+            if self.full is not None:
+                self.full.close()
+                self.full = None
 
 
 class WorksheetWorker:
@@ -179,6 +239,11 @@ class WorksheetWorker:
     @property
     def busy(self):
         return self.current is not None or not self.jobs.empty()
+
+    @property
+    def has_process(self):
+        """Counts against the limits: a live process, or cells waiting for one."""
+        return self.kernel is not None or self.busy
 
     def submit(self, job):
         self.last_activity = time.time()
@@ -336,6 +401,10 @@ class WorkerRegistry:
         # Warm the fork server when the app starts (else at the first evaluation).
         self.prestart = asbool(settings['sagenb.workers.prestart'])
         self.flush_interval = float(settings['sagenb.workers.flush_interval'])
+        self.max_per_user = int(settings['sagenb.workers.max_per_user'])
+        self.max_total = max_total(settings['sagenb.workers.max_total'])
+        self.max_output_chars = int(settings['sagenb.output.max_chars'])
+        self.max_output_file_bytes = int(settings['sagenb.output.max_file_bytes'])
         # Outputs record which server and which boot of it runs them, so that a cell
         # left "running" by a server that died can be recognised after its restart.
         self.server_name = settings['sagenb.workers.server_name']
@@ -397,6 +466,22 @@ class WorkerRegistry:
             if worker is None:
                 worker = self._workers[job.key] = WorksheetWorker(self, job.key)
             worker.submit(job)
+
+    def capacity_problem(self, key):
+        """None, or why no new Sage process may start for this worksheet now."""
+        with self._lock:
+            worker = self._workers.get(key)
+            if worker is not None and worker.has_process:
+                return None
+            running = [w for w in self._workers.values() if w.has_process]
+        if len(running) >= self.max_total:
+            return ('The server runs %d worksheet processes, its limit: try again in a '
+                    'while.' % len(running))
+        mine = sum(1 for w in running if w.key[0] == key[0])
+        if mine >= self.max_per_user:
+            return ('%d worksheets of this user are running, the most allowed: stop one '
+                    '(Restart stops its process) or wait until an idle one stops.' % mine)
+        return None
 
     def interrupt(self, key):
         worker = self._worker(key)
@@ -534,9 +619,12 @@ class WorkerRegistry:
                 if cell is None or cell.output.run_id != job.run_id:
                     tm.abort()
                     return False
-                cell.output.update(writer.status, list(writer.outputs),
+                cell.output.update(writer.status, [dict(o) for o in writer.outputs],
                                    execution_count=writer.execution_count,
                                    started=writer.started, finished=finished)
+                if finished is not None and writer.full is not None:
+                    writer.full.seek(0)
+                    cell.output.keep_full_text(writer.full)
                 tm.commit()
                 break
             except ConflictError:
