@@ -33,20 +33,25 @@ def parse_wait(request, value):
 def wait_for_cell(request, cell, timeout, since=None):
     """Hold the request until the cell is no longer busy (or, with ``since``, changed).
 
-    Wakes on news from this server's workers and otherwise looks again every half
-    second, so that a cell run by another app server is seen as well.
+    Wakes when this server's worker stores to the cell, and otherwise looks again every
+    half second, so that a cell run by another app server is seen as well.
     """
     workers = request.workers
+    worksheet = cell.worksheet
+    cell_key = (worksheet.owner_id, worksheet.number, cell.id)
     deadline = time.monotonic() + timeout
     while True:
-        generation = workers.generation
-        out = cell.output
-        if out.status not in BUSY or (since is not None and out.version > since):
-            return
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return
-        workers.wait_for_news(generation, min(remaining, 0.5))
+        news = workers.watch(cell_key)
+        try:
+            out = cell.output
+            if out.status not in BUSY or (since is not None and out.version > since):
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            news.wait(min(remaining, 0.5))
+        finally:
+            workers.unwatch(cell_key, news)
         # A fresh view of the database: begin() syncs the connection.
         request.tm.abort()
         request.tm.begin()

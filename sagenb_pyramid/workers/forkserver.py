@@ -45,6 +45,16 @@ def warm_up():
     import sage.repl.ipython_kernel.all_jupyter  # noqa: F401
     from ipykernel.kernelapp import IPKernelApp  # noqa: F401
     from sage.repl.ipython_kernel.kernel import SageKernel  # noqa: F401
+    # No debugpy in worker kernels: the page has no debugger, and importing it in every
+    # child costs about 10 MB of private memory each.
+    import ipykernel.debugger
+    ipykernel.debugger._is_debugpy_available = False
+    # What a kernel's start-up imports, imported once here and shared by the children.
+    import IPython.core.completerlib  # noqa: F401
+    import IPython.core.oinspect  # noqa: F401
+    import sage.repl.display.formatter  # noqa: F401
+    import sage.repl.interface_magic  # noqa: F401
+    import sage.repl.rich_output.backend_ipython  # noqa: F401
     from sage.all import integrate, plot, sin, var
     x = var('x')
     integrate(sin(x) ** 2, x)
@@ -52,8 +62,8 @@ def warm_up():
     matplotlib.use('agg')
     from io import BytesIO
     plot(sin(x), (x, 0, 6)).matplotlib().savefig(BytesIO(), format='png')
-    gc.collect()
     # Objects that exist now are never scanned again: the children keep sharing them.
+    # (No collection first: freed objects would leave holes that children fill.)
     gc.freeze()
 
 
@@ -91,6 +101,7 @@ def become_kernel(request, parent_pid):
         with open(connection_file, 'w') as f:
             json.dump(request['connection'], f)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        gc.enable()
         from ipykernel.kernelapp import IPKernelApp
         from sage.repl.ipython_kernel.kernel import SageKernel
         app = IPKernelApp.instance(kernel_class=SageKernel)
@@ -220,6 +231,9 @@ class ForkServer:
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     started = time.time()
+    # The recipe of gc.freeze's documentation: no collection in the parent (it frees
+    # objects and leaves holes in shared pages); children enable it again.
+    gc.disable()
     warm_up()
     sys.stderr.write('fork server warmed in %.1f s\n' % (time.time() - started))
     ForkServer(argv[0]).serve()

@@ -420,8 +420,8 @@ class WorkerRegistry:
         self._workers = {}
         self._spares = []
         self._lock = threading.Lock()
-        self._news = threading.Condition()
-        self._generation = 0
+        self._news = threading.Lock()
+        self._watchers = {}
         self._local = threading.local()
         self._stopping = threading.Event()
         self._wake = threading.Event()
@@ -635,7 +635,7 @@ class WorkerRegistry:
                 raise
         else:
             log.error('could not store the outputs of cell %s of %s', job.cell_id, job.key)
-        self.notify()
+        self.notify(job.key + (job.cell_id,))
         return True
 
     @staticmethod
@@ -647,18 +647,27 @@ class WorkerRegistry:
             return None
         return worksheet.cells.get(str(job.cell_id))
 
-    @property
-    def generation(self):
-        return self._generation
+    def watch(self, cell_key):
+        """An event set at the next store to the cell ``(owner_id, number, cell_id)``.
 
-    def notify(self):
+        Register before reading the cell, wait after: a store in between is not missed.
+        Only the waiters of that cell wake, not every waiting request.
+        """
+        event = threading.Event()
         with self._news:
-            self._generation += 1
-            self._news.notify_all()
+            self._watchers.setdefault(cell_key, []).append(event)
+        return event
 
-    def wait_for_news(self, generation, timeout):
-        """Block until something was stored after ``generation`` or ``timeout`` passed."""
+    def unwatch(self, cell_key, event):
         with self._news:
-            if self._generation == generation:
-                self._news.wait(timeout)
-            return self._generation
+            events = self._watchers.get(cell_key, [])
+            if event in events:
+                events.remove(event)
+            if not events:
+                self._watchers.pop(cell_key, None)
+
+    def notify(self, cell_key):
+        with self._news:
+            events = self._watchers.pop(cell_key, [])
+        for event in events:
+            event.set()

@@ -1,0 +1,305 @@
+"""Worker benchmarks: sagenb-pyramid against jupyter_server, side by side, in one run.
+
+    .venv/bin/python bench/workers.py [--quick]
+
+Starts both servers on 127.0.0.1 (each with its own temporary folder), measures, prints
+a table and stops them.  Needs ``jupyter_server`` and ``websocket-client``
+(``make bench`` installs them).  Figures:
+
+- first result: create a worksheet (a kernel), evaluate ``1+1``, result received;
+- warm round trip of ``1+1`` (HTTP API with wait / kernel websocket);
+- memory: private memory (USS) of every process the server adds, with 20 worksheets
+  idle after ``x = var('x'); integrate(sin(x)^2, x)``, divided by 20;
+- throughput: 16 worksheets evaluating ``1+1`` in a loop at once.
+"""
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+import psutil
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+WARM_CODE = "x = var('x'); integrate(sin(x)^2, x)"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def wait_http(port, path, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection('127.0.0.1', port, timeout=2)
+            conn.request('GET', path)
+            conn.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError('no answer on port %d' % port)
+
+
+def uss_of_descendants(pid):
+    """Private memory of the process's descendants (not of the process itself)."""
+    total = 0
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            total += child.memory_full_info().uss
+        except psutil.Error:
+            pass
+    return total
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+# -- sagenb-pyramid ------------------------------------------------------------------
+class Sagenb:
+    name = 'sagenb-pyramid'
+
+    def __init__(self, folder):
+        self.port = free_port()
+        data = os.path.join(folder, 'sagenb')
+        admin = [os.path.join(BIN, 'sagenb-admin'), os.path.join(HERE, 'development.ini'),
+                 'data_dir=' + data]
+        subprocess.run(admin + ['adduser', 'bench'], input='bench password\n', text=True,
+                       check=True, capture_output=True)
+        self.token = subprocess.run(admin + ['token', 'bench'], text=True, check=True,
+                                    capture_output=True).stdout.strip().splitlines()[-1]
+        env = dict(os.environ, SAGENB_WORKERS_SPARE='2', SAGENB_WORKERS_MAX_PER_USER='100')
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, 'pserve'), os.path.join(HERE, 'development.ini'),
+             'http_port=%d' % self.port, 'data_dir=' + data],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        wait_http(self.port, '/login')
+        time.sleep(8)  # the fork server warms up and forks its spares
+
+    def connect(self):
+        return SagenbSession(self)
+
+    def baseline(self):
+        return uss_of_descendants(self.proc.pid)
+
+    def stop(self):
+        os.killpg(self.proc.pid, 9)
+        self.proc.wait()
+
+
+class SagenbSession:
+    """One worksheet over one keep-alive HTTP connection."""
+
+    def __init__(self, server):
+        self.server = server
+        self.conn = http.client.HTTPConnection('127.0.0.1', server.port, timeout=120)
+        self.conn.connect()
+        self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.url = self.call('POST', '/home/bench/', {'name': 'bench'})['url']
+        self.cell = self.call('POST', self.url + 'cells', {'input': '1+1'})['id']
+
+    def call(self, method, path, body):
+        self.conn.request(method, path, json.dumps(body), {
+            'Authorization': 'Bearer ' + self.server.token,
+            'Content-Type': 'application/json'})
+        return json.loads(self.conn.getresponse().read())
+
+    def execute(self, code):
+        if code != '1+1':
+            cell = self.call('POST', self.url + 'cells', {'input': code})['id']
+        else:
+            cell = self.cell
+        answer = self.call('POST', '%scells/%d/evaluate' % (self.url, cell), {'wait': 60})
+        assert answer.get('status') == 'done', answer
+        return answer
+
+    def close(self):
+        self.call('POST', self.url + 'restart', {})  # stops its Sage process
+        self.conn.close()
+
+
+# -- jupyter_server ------------------------------------------------------------------
+class Jupyter:
+    name = 'jupyter_server'
+
+    def __init__(self, folder):
+        self.port = free_port()
+        self.token = uuid.uuid4().hex
+        root = os.path.join(folder, 'jupyter')
+        os.makedirs(root)
+        self.proc = subprocess.Popen(
+            [sys.executable, '-m', 'jupyter_server', '--port=%d' % self.port,
+             '--ip=127.0.0.1', '--no-browser', '--ServerApp.token=' + self.token,
+             '--ServerApp.root_dir=' + root, '--allow-root'],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            env=dict(os.environ, JUPYTER_RUNTIME_DIR=os.path.join(root, 'runtime')))
+        wait_http(self.port, '/api/status?token=' + self.token)
+
+    def connect(self):
+        return JupyterSession(self)
+
+    def baseline(self):
+        return uss_of_descendants(self.proc.pid)
+
+    def stop(self):
+        os.killpg(self.proc.pid, 9)
+        self.proc.wait()
+
+
+class JupyterSession:
+    """One kernel over its websocket, as a notebook page drives it."""
+
+    def __init__(self, server):
+        import websocket
+        conn = http.client.HTTPConnection('127.0.0.1', server.port, timeout=120)
+        conn.request('POST', '/api/kernels', json.dumps({'name': 'sagemath'}),
+                     {'Authorization': 'token ' + server.token})
+        self.kernel = json.loads(conn.getresponse().read())['id']
+        conn.close()
+        self.server = server
+        self.ws = websocket.create_connection(
+            'ws://127.0.0.1:%d/api/kernels/%s/channels?token=%s'
+            % (server.port, self.kernel, server.token), timeout=120)
+        self.session = uuid.uuid4().hex
+
+    def execute(self, code):
+        msg_id = uuid.uuid4().hex
+        self.ws.send(json.dumps({
+            'header': {'msg_id': msg_id, 'msg_type': 'execute_request', 'username': 'b',
+                       'session': self.session, 'version': '5.3', 'date': ''},
+            'parent_header': {}, 'metadata': {}, 'channel': 'shell',
+            'content': {'code': code, 'silent': False, 'store_history': True,
+                        'user_expressions': {}, 'allow_stdin': False,
+                        'stop_on_error': True}}))
+        result = None
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get('parent_header', {}).get('msg_id') != msg_id:
+                continue
+            if msg['msg_type'] == 'execute_result':
+                result = msg['content']
+            if msg['msg_type'] == 'status' and msg['content']['execution_state'] == 'idle':
+                return result
+
+    def close(self):
+        self.ws.close()
+        conn = http.client.HTTPConnection('127.0.0.1', self.server.port, timeout=120)
+        conn.request('DELETE', '/api/kernels/' + self.kernel,
+                     headers={'Authorization': 'token ' + self.server.token})
+        conn.getresponse().read()
+        conn.close()
+
+
+# -- measurements ----------------------------------------------------------------------
+def first_result(server, n, pause):
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        session = server.connect()
+        session.execute('1+1')
+        times.append(time.perf_counter() - started)
+        session.close()
+        time.sleep(pause)
+    return times
+
+
+def round_trip(server, n):
+    session = server.connect()
+    session.execute('1+1')
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        session.execute('1+1')
+        times.append(time.perf_counter() - started)
+    session.close()
+    return times
+
+
+def memory(server, count):
+    before = server.baseline()
+    sessions = [server.connect() for _ in range(count)]
+    for session in sessions:
+        session.execute(WARM_CODE)
+    time.sleep(3)
+    after = server.baseline()
+    for session in sessions:
+        session.close()
+    return before, after
+
+
+def throughput(server, clients, seconds):
+    sessions = [server.connect() for _ in range(clients)]
+    for session in sessions:
+        session.execute('1+1')
+    latencies = [[] for _ in sessions]
+    stop = time.perf_counter() + seconds
+
+    def loop(i):
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            sessions[i].execute('1+1')
+            latencies[i].append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    flat = [x for lat in latencies for x in lat]
+    for session in sessions:
+        session.close()
+    return len(flat) / seconds, flat
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--quick', action='store_true', help='fewer repetitions')
+    args = parser.parse_args()
+    n_first, n_rt, seconds = (3, 50, 5) if args.quick else (8, 300, 15)
+    rows = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for kind in (Sagenb, Jupyter):
+            server = kind(folder)
+            try:
+                r = rows[server.name] = {}
+                first = first_result(server, n_first, pause=1.0)
+                r['first result median (ms)'] = statistics.median(first) * 1000
+                rt = round_trip(server, n_rt)
+                r['1+1 round trip median (ms)'] = statistics.median(rt) * 1000
+                r['1+1 round trip p99 (ms)'] = pct(rt, 99) * 1000
+                before, after = memory(server, 20)
+                r['private MB per worksheet (20 idle)'] = (after - before) / 20 / 2 ** 20
+                r['private MB all processes / 20'] = after / 20 / 2 ** 20
+                rate, lat = throughput(server, 16, seconds)
+                r['16 clients: cells/s'] = rate
+                r['16 clients: p99 (ms)'] = pct(lat, 99) * 1000
+                print(server.name, {k: round(v, 1) for k, v in r.items()}, flush=True)
+            finally:
+                server.stop()
+    names = list(rows)
+    print()
+    print('| measure | ' + ' | '.join(names) + ' |')
+    print('|---|' + '---|' * len(names))
+    for key in rows[names[0]]:
+        print('| %s | %s |' % (key, ' | '.join('%.1f' % rows[n][key] for n in names)))
+    print()
+    print('machine: %d cores, %.0f GB, %s' % (
+        psutil.cpu_count(), psutil.virtual_memory().total / 2 ** 30,
+        ' '.join(os.uname()[0:3:2])))
+
+
+if __name__ == '__main__':
+    main()
