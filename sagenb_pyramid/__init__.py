@@ -49,14 +49,33 @@ def main(global_config, **settings):
 
 
 def open_database(config):
+    import pyramid_zodbconn
     import zc.lockfile
     try:
-        config.include('pyramid_zodbconn')
+        pyramid_zodbconn.includeme(config, db_from_uri=db_from_uri)
     except zc.lockfile.LockError as exc:
         raise DatabaseInUse(
             'The database %s is in use by another process (a running notebook server?). '
             'Stop that server first, or use a ZEO server so that several processes can '
             'share the database.' % config.registry.settings['zodbconn.uri']) from exc
+
+
+def db_from_uri(uri, dbname, dbmap):
+    """pyramid_zodbconn's, but a ZEO client syncs with its server at each transaction.
+
+    So a request sees what another app server committed before it (a worksheet created
+    there a moment ago), not only what invalidations have brought so far.  It is set
+    before the database opens its first connection, which keeps the storage's ``sync``.
+    """
+    from ZODB import DB
+    from zodburi import resolve_uri
+    storage_factory, dbkw = resolve_uri(uri)
+    dbkw['database_name'] = dbname
+    storage = storage_factory()
+    if hasattr(storage, 'server_sync'):
+        storage.server_sync = True
+        storage.sync = storage.ping
+    return DB(storage, databases=dbmap, **dbkw)
 
 
 def database(registry):

@@ -7,7 +7,7 @@ from pyramid.view import view_config
 from ..resources import BUSY, CELL_TYPES, Cell
 from ..security import P
 from . import api_error, get_str, json_body
-from .worksheet import cell_json, queue_cell, worksheet_key
+from .worksheet import cell_json, queue_cell, queued_json, worksheet_key
 
 
 def hold_limit(request):
@@ -30,8 +30,9 @@ def parse_wait(request, value):
     return min(wait, hold_limit(request))
 
 
-def wait_for_cell(request, cell, timeout, since=None):
-    """Hold the request until the cell is no longer busy (or, with ``since``, changed).
+def wait_for_cell(request, cell, timeout, since=None, run_id=None):
+    """Hold the request until the cell is no longer busy (or, with ``since``, changed;
+    with ``run_id``, until that evaluation has finished).
 
     Wakes when this server's worker stores to the cell, and otherwise looks again every
     half second, so that a cell run by another app server is seen as well.
@@ -44,11 +45,14 @@ def wait_for_cell(request, cell, timeout, since=None):
         news = workers.watch(cell_key)
         try:
             out = cell.output
-            if out.status not in BUSY or (since is not None and out.version > since):
-                return
+            if run_id is not None:
+                if out.run_id == run_id and out.status not in BUSY:
+                    return True
+            elif out.status not in BUSY or (since is not None and out.version > since):
+                return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return
+                return False
             news.wait(min(remaining, 0.5))
         finally:
             workers.unwatch(cell_key, news)
@@ -124,13 +128,15 @@ def evaluate_cell(context, request):
             raise api_error(403, 'you may evaluate this cell but not change its input')
         context.input = text
         context.worksheet.touch()
-    queue_cell(request, context)
+    run_id = queue_cell(request, context)
     if wait:
         # Commit now (the job leaves in the after-commit hook), then wait for news.
         request.tm.commit()
         request.tm.begin()
-        wait_for_cell(request, context, wait)
-    return cell_json(request, context)
+        if wait_for_cell(request, context, wait, run_id=run_id) or \
+                context.output.run_id == run_id:
+            return cell_json(request, context)
+    return queued_json(request, context)
 
 
 @view_config(context=Cell, name='output.txt', request_method='GET', permission=P.VIEW)

@@ -134,7 +134,12 @@ def add_cell(cells, request):
 
 
 def queue_cell(request, cell):
-    """Mark the cell queued; hand it to a worker once that has committed."""
+    """Hand the cell to a worker once this request's transaction has committed.
+
+    The request itself writes nothing for it: the registry stores the cell as queued
+    (many cells in one commit), so evaluating costs no commit of its own.  Returns the
+    run id of this evaluation.
+    """
     if cell.type != 'compute':
         raise api_error(409, 'text cells are not evaluated')
     worksheet = cell.worksheet
@@ -142,12 +147,20 @@ def queue_cell(request, cell):
     if problem:
         raise api_error(409, problem)
     run_id = uuid.uuid4().hex
-    cell.output.queue(run_id, request.workers.server_tag)
     job = Job(worksheet.owner_id, worksheet.number, cell.id, run_id, cell.input,
               typeset=worksheet.typeset)
     # pyramid_retry may run this request again: the job leaves only after commit.
     request.tm.get().addAfterCommitHook(
         lambda ok, job=job: ok and request.workers.submit(job))
+    return run_id
+
+
+def queued_json(request, cell):
+    """The cell as it is once the registry has stored it queued (moments from now)."""
+    data = cell_json(request, cell)
+    data.update(status='queued', outputs=[], execution_count=None, started=None,
+                finished=None)
+    return data
 
 
 @view_config(context=Worksheet, name='evaluate_all', request_method='POST',

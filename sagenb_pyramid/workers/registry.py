@@ -18,11 +18,10 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import transaction
 from pyramid.settings import asbool
-from ZODB.POSException import ConflictError
 
 from .kernel import ForkedKernel, ForkServer, KernelStartError, SpawnedKernel
+from .store import OutputStore, Update
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +272,7 @@ class WorksheetWorker:
         for job in dropped:
             CellWriter(self.registry, job).finish_with(
                 error_output('Restarted', 'the worksheet was restarted before this cell ran'))
+            self.registry.job_done(job)
         if kernel is not None:
             kernel.kill()
         self.jobs.put(None)  # wakes the thread to close the old kernel's sockets
@@ -316,6 +316,7 @@ class WorksheetWorker:
                 CellWriter(self.registry, job).finish_with(
                     error_output('InternalError', 'the notebook failed to run this cell'))
             finally:
+                self.registry.job_done(job)
                 self.current = None
                 self.last_activity = time.time()
 
@@ -422,7 +423,8 @@ class WorkerRegistry:
         self._lock = threading.Lock()
         self._news = threading.Lock()
         self._watchers = {}
-        self._local = threading.local()
+        self._latest_runs = {}
+        self.output_store = OutputStore(db, self.notify)
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._housekeeper = None
@@ -448,6 +450,7 @@ class WorkerRegistry:
             kernel.shutdown()
         if self.forkserver is not None:
             self.forkserver.stop()
+        self.output_store.stop()
 
     @property
     def server_tag(self):
@@ -460,8 +463,13 @@ class WorkerRegistry:
 
     # -- evaluation ------------------------------------------------------------------
     def submit(self, job):
+        """Queue a cell: stored as queued (in a group commit) before this returns, so
+        whoever evaluated sees it queued; then run in order."""
         self.start()
+        self.output_store.write(Update(
+            job, 'queued', [], None, None, None, queue=self.server_tag))
         with self._lock:  # under the lock, so the idle reaper never takes this worker
+            self._latest_runs[job.key + (job.cell_id,)] = job.run_id
             worker = self._workers.get(job.key)
             if worker is None:
                 worker = self._workers[job.key] = WorksheetWorker(self, job.key)
@@ -588,64 +596,25 @@ class WorkerRegistry:
                 self._spares.append(kernel)
 
     # -- storing and news ------------------------------------------------------------
-    def _connection(self):
-        conn = getattr(self._local, 'conn', None)
-        if conn is None:
-            # Not explicit: DB.close() aborts every connection's transaction.
-            tm = transaction.TransactionManager()
-            conn = self._local.conn = self.db.open(transaction_manager=tm)
-        return conn
-
     def is_current(self, job):
-        """True while the job's cell exists and still waits for this run (a read only)."""
-        conn = self._connection()
-        tm = conn.transaction_manager
-        tm.begin()
-        try:
-            cell = self._find_cell(conn, job)
-            return cell is not None and cell.output.run_id == job.run_id
-        finally:
-            tm.abort()
+        """False once the cell was evaluated again on this server after ``job``.
+
+        (A cell deleted or evaluated again on another server is caught when the
+        outputs are stored: they are dropped.)"""
+        return self._latest_runs.get(job.key + (job.cell_id,)) == job.run_id
+
+    def job_done(self, job):
+        cell_key = job.key + (job.cell_id,)
+        with self._lock:
+            if self._latest_runs.get(cell_key) == job.run_id:
+                del self._latest_runs[cell_key]
 
     def store(self, writer, finished=None):
         """Write a job's outputs to its cell; False if the cell moved on (stale job)."""
-        job = writer.job
-        conn = self._connection()
-        tm = conn.transaction_manager
-        for attempt in range(10):
-            tm.begin()
-            try:
-                cell = self._find_cell(conn, job)
-                if cell is None or cell.output.run_id != job.run_id:
-                    tm.abort()
-                    return False
-                cell.output.update(writer.status, [dict(o) for o in writer.outputs],
-                                   execution_count=writer.execution_count,
-                                   started=writer.started, finished=finished)
-                if finished is not None and writer.full is not None:
-                    writer.full.seek(0)
-                    cell.output.keep_full_text(writer.full)
-                tm.commit()
-                break
-            except ConflictError:
-                tm.abort()
-                time.sleep(0.01 * (attempt + 1))
-            except Exception:
-                tm.abort()
-                raise
-        else:
-            log.error('could not store the outputs of cell %s of %s', job.cell_id, job.key)
-        self.notify(job.key + (job.cell_id,))
-        return True
-
-    @staticmethod
-    def _find_cell(conn, job):
-        root = conn.root().get('sagenb')
-        user = root.users_by_id.get(job.owner_id) if root is not None else None
-        worksheet = user.get(str(job.number)) if user is not None else None
-        if worksheet is None:
-            return None
-        return worksheet.cells.get(str(job.cell_id))
+        return self.output_store.write(Update(
+            writer.job, writer.status, [dict(o) for o in writer.outputs],
+            writer.execution_count, writer.started, finished,
+            full_text=writer.full if finished is not None else None))
 
     def watch(self, cell_key):
         """An event set at the next store to the cell ``(owner_id, number, cell_id)``.

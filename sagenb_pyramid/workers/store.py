@@ -1,0 +1,129 @@
+"""Writing outputs to ZODB for every worksheet thread, many cells per transaction.
+
+Worksheet threads hand their cells' new state to ``OutputStore.write`` and wait until it
+is committed; the registry marks cells queued through it too.  One thread commits whatever is pending in one transaction (group commit):
+with many cells running at once the storage sees one commit instead of one per cell, and
+no request thread queues behind a crowd of commits for the storage's lock.
+"""
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import transaction
+from ZODB.POSException import ConflictError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Update:
+    job: Any
+    status: str
+    outputs: list
+    execution_count: Any
+    started: Any
+    finished: Any
+    full_text: Any = None          # a file with the whole text of a cut output
+    queue: str = None              # set: mark the cell queued for this job, by this server
+    stored: bool = False           # False: the cell was deleted or evaluated again
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def find_cell(conn, job):
+    root = conn.root().get('sagenb')
+    user = root.users_by_id.get(job.owner_id) if root is not None else None
+    worksheet = user.get(str(job.number)) if user is not None else None
+    if worksheet is None:
+        return None
+    return worksheet.cells.get(str(job.cell_id))
+
+
+class OutputStore:
+    def __init__(self, db, notify):
+        self.db = db
+        self.notify = notify
+        self.pending = queue.Queue()
+        self.thread = None
+        self.lock = threading.Lock()
+
+    def write(self, update):
+        """Store ``update``; returns once committed, True unless the job was stale."""
+        self._start()
+        self.pending.put(update)
+        update.done.wait()
+        return update.stored
+
+    def _start(self):
+        with self.lock:  # started at the first write (admin commands never write)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name='output-store',
+                                               daemon=True)
+                self.thread.start()
+
+    def stop(self):
+        with self.lock:
+            if self.thread is None:
+                return
+        self.pending.put(None)
+        self.thread.join(timeout=10)
+
+    def _run(self):
+        tm = transaction.TransactionManager()
+        conn = self.db.open(transaction_manager=tm)
+        try:
+            while True:
+                batch = [self.pending.get()]
+                while batch[-1] is not None:
+                    try:
+                        batch.append(self.pending.get_nowait())
+                    except queue.Empty:
+                        break
+                stopping = batch[-1] is None
+                batch = [u for u in batch if u is not None]
+                try:
+                    self._commit(tm, conn, batch)
+                except Exception:
+                    log.exception('could not store outputs')
+                for update in batch:
+                    if update.stored:
+                        job = update.job
+                        self.notify(job.key + (job.cell_id,))
+                    update.done.set()
+                if stopping:
+                    return
+        finally:
+            conn.close()
+
+    def _commit(self, tm, conn, batch):
+        for attempt in range(10):
+            tm.begin()
+            try:
+                for update in batch:
+                    cell = find_cell(conn, update.job)
+                    if update.queue is not None and cell is not None:
+                        cell.output.queue(update.job.run_id, update.queue)
+                    update.stored = cell is not None and \
+                        cell.output.run_id == update.job.run_id
+                    if update.stored and update.queue is None:
+                        cell.output.update(
+                            update.status, update.outputs,
+                            execution_count=update.execution_count,
+                            started=update.started, finished=update.finished)
+                        if update.full_text is not None:
+                            update.full_text.seek(0)
+                            cell.output.keep_full_text(update.full_text)
+                tm.commit()
+                return
+            except ConflictError:
+                # A request changed one of these cells meanwhile: read again, retry.
+                tm.abort()
+                time.sleep(0.005 * (attempt + 1))
+            except Exception:
+                tm.abort()
+                raise
+        log.error('could not store outputs after 10 conflicts')
+        for update in batch:
+            update.stored = False
