@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint frontend clean help
+.PHONY: install run test bench frontend clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -29,3 +29,7 @@ frontend:  ## rebuild the committed editor and MathJax bundles (needs node and n
 
 clean:  ## remove the virtual environment (data in var/ is kept)
 	rm -rf $(VENV) *.egg-info
+
+bench: install  ## run the worker benchmarks against jupyter_server (installs it into .venv)
+	$(PY) -m pip install --quiet jupyter_server websocket-client psutil
+	$(PY) bench/workers.py $(ARGS)
