@@ -41,7 +41,6 @@ def main(global_config, **settings):
             serializer=JSONSerializer()))
         config.include('.security')
         config.include('.workers')
-        config.include('.views')
         config.add_static_view('static', 'sagenb_pyramid:static', cache_max_age=3600)
         config.scan('.views')
         start_workers(config, global_config or {})

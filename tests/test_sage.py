@@ -1,5 +1,6 @@
 """Real Sage through the JSON API: every test here runs passagemath's Jupyter kernel."""
 import base64
+import contextlib
 import time
 
 import pytest
@@ -186,11 +187,21 @@ def test_worksheets_have_separate_processes(api):
     assert plain(run(api, one, 'secret')) == '42'
 
 
-def test_idle_process_is_stopped(tmp_path):
-    nb = Notebook(tmp_path / 'idle', **{'sagenb.workers.idle_timeout': '1'})
+@contextlib.contextmanager
+def own_notebook(folder, logins, **settings):
+    """A notebook of its own (other settings than the module's), with users and their APIs."""
+    nb = Notebook(folder, **settings)
     try:
-        nb.add_user('bob')
-        api = Api(webtest.TestApp(nb.app), nb.token('bob'))
+        for login in logins:
+            nb.add_user(login)
+        yield nb, [Api(webtest.TestApp(nb.app), nb.token(login)) for login in logins]
+    finally:
+        nb.close()
+
+
+def test_idle_process_is_stopped(tmp_path):
+    with own_notebook(tmp_path / 'idle', ['bob'],
+                      **{'sagenb.workers.idle_timeout': '1'}) as (nb, [api]):
         ws = api.post('/home/bob/', {'name': 'idle'}, status=201)['url']
         assert plain(run(api, ws, '1+1')) == '2'
         with nb.transaction() as root:
@@ -202,20 +213,14 @@ def test_idle_process_is_stopped(tmp_path):
         assert not nb.workers.is_running(key)
         # The next evaluation starts a new process.
         assert plain(run(api, ws, '2+2')) == '4'
-    finally:
-        nb.close()
 
 
 def test_running_cell_is_not_idle(tmp_path):
-    nb = Notebook(tmp_path / 'busy', **{'sagenb.workers.idle_timeout': '1'})
-    try:
-        nb.add_user('bob')
-        api = Api(webtest.TestApp(nb.app), nb.token('bob'))
+    with own_notebook(tmp_path / 'busy', ['bob'],
+                      **{'sagenb.workers.idle_timeout': '1'}) as (nb, [api]):
         ws = api.post('/home/bob/', {'name': 'busy'}, status=201)['url']
         cell = run(api, ws, 'sleep(5); 7', wait=30)
         assert plain(cell) == '7'
-    finally:
-        nb.close()
 
 
 def test_long_output_is_cut_and_kept_whole_in_a_file(api, worksheet):
@@ -260,13 +265,8 @@ def test_a_flood_keeps_the_server_responsive(api, worksheet):
 
 
 def test_process_limits_per_user_and_per_server(tmp_path):
-    nb = Notebook(tmp_path / 'limits', **{'sagenb.workers.max_per_user': '2',
-                                          'sagenb.workers.max_total': '3'})
-    try:
-        nb.add_user('ann')
-        nb.add_user('ben')
-        ann = Api(webtest.TestApp(nb.app), nb.token('ann'))
-        ben = Api(webtest.TestApp(nb.app), nb.token('ben'))
+    settings = {'sagenb.workers.max_per_user': '2', 'sagenb.workers.max_total': '3'}
+    with own_notebook(tmp_path / 'limits', ['ann', 'ben'], **settings) as (nb, [ann, ben]):
         sheets = [ann.post('/home/ann/', {'name': str(i)}, status=201)['url'] for i in range(3)]
         assert plain(run(ann, sheets[0], '1')) == '1'
         assert plain(run(ann, sheets[1], '2')) == '2'
@@ -286,5 +286,20 @@ def test_process_limits_per_user_and_per_server(tmp_path):
         # Restart stops a process: its slot is free again.
         ann.post(sheets[1] + 'restart', status=200)
         assert plain(run(ann, sheets[2], '7')) == '7'
-    finally:
-        nb.close()
+
+
+def test_spawn_mode_runs_fresh_kernel_processes(tmp_path):
+    with own_notebook(tmp_path / 'spawn', ['cy'],
+                      **{'sagenb.workers.mode': 'spawn'}) as (nb, [api]):
+        assert nb.workers.forkserver is None
+        ws = api.post('/home/cy/', {'name': 'spawned'}, status=201)['url']
+        assert plain(run(api, ws, 'factor(2^64-1)')) == \
+            '3 * 5 * 17 * 257 * 641 * 65537 * 6700417'
+        cell = api.post(ws + 'cells', {'input': 'while True: pass'}, status=201)['id']
+        api.post('%scells/%d/evaluate' % (ws, cell), {}, status=200)
+        wait_status(api, ws, cell, ('running',))
+        api.post(ws + 'interrupt', status=200)
+        assert wait_status(api, ws, cell, ('error',))['outputs'][-1]['ename'] == \
+            'KeyboardInterrupt'
+        api.post(ws + 'restart', status=200)
+        assert run(api, ws, 'factor')['status'] == 'done'

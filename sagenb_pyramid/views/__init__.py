@@ -14,10 +14,6 @@ from pyramid.view import (
 log = logging.getLogger(__name__)
 
 
-def includeme(config):
-    pass
-
-
 def wants_json(request):
     if request.environ.get('sagenb.via_token'):
         return True

@@ -34,6 +34,23 @@ class SageKernel:
     client = None
     display = 'plain'
     started = None
+    startup_timeout = 120
+
+    def start(self):
+        """Start the process and wait until its kernel answers."""
+        try:
+            self.client = self._launch()
+            self.client.start_channels()
+            self.client.wait_for_ready(timeout=self.startup_timeout)
+        except Exception as exc:
+            self.shutdown()
+            raise KernelStartError('could not start the Sage process: %s' % exc) from exc
+        self.started = time.time()
+        return self
+
+    def _launch(self):
+        """Start the process; return a (not yet started) client for it."""
+        raise NotImplementedError
 
     def execute(self, code):
         return self.client.execute(code, store_history=True, allow_stdin=False,
@@ -81,24 +98,14 @@ class SpawnedKernel(SageKernel):
     def __init__(self, kernel_name, runtime_dir, work_root, startup_timeout=120):
         self.kernel_name = kernel_name
         self.startup_timeout = startup_timeout
-        self.workdir = tempfile.mkdtemp(prefix='w-', dir=work_root)
-        os.chmod(self.workdir, 0o700)
+        self.workdir = make_workdir(work_root)
         self.km = KernelManager(
             kernel_name=kernel_name,
             connection_file=os.path.join(runtime_dir, 'kernel-%s.json' % uuid.uuid4().hex))
 
-    def start(self):
-        try:
-            env = worker_environment(self.workdir)
-            self.km.start_kernel(cwd=self.workdir, env=env)
-            self.client = self.km.client()
-            self.client.start_channels()
-            self.client.wait_for_ready(timeout=self.startup_timeout)
-        except Exception as exc:
-            self.shutdown()
-            raise KernelStartError('could not start the Sage process: %s' % exc) from exc
-        self.started = time.time()
-        return self
+    def _launch(self):
+        self.km.start_kernel(cwd=self.workdir, env=worker_environment(self.workdir))
+        return self.km.client()
 
     def is_alive(self):
         try:
@@ -216,6 +223,15 @@ class ForkServer:
                 self.proc = None
 
 
+def make_workdir(work_root, uid=None, gid=None):
+    """A private folder for one Sage process (mode 0700, owned by its uid)."""
+    workdir = tempfile.mkdtemp(prefix='w-', dir=work_root)
+    os.chmod(workdir, 0o700)
+    if uid is not None:
+        os.chown(workdir, uid, gid if gid is not None else -1)
+    return workdir
+
+
 def worker_environment(workdir):
     """The whole environment of user code: nothing of the server's (no secrets)."""
     return {
@@ -234,41 +250,28 @@ class ForkedKernel(SageKernel):
                  limits=None):
         self.forkserver = forkserver
         self.startup_timeout = startup_timeout
-        self.workdir = tempfile.mkdtemp(prefix='w-', dir=work_root)
-        os.chmod(self.workdir, 0o700)
-        if uid is not None:
-            os.chown(self.workdir, uid, gid if gid is not None else -1)
+        self.workdir = make_workdir(work_root, uid, gid)
         self.uid, self.gid, self.limits = uid, gid, limits or {}
         self.on_shutdown = None
-        self.client = None
         self.pid = None
-        self.display = 'plain'
-        self.started = None
         self._status = None
 
-    def start(self):
+    def _launch(self):
         from jupyter_client import BlockingKernelClient
         from jupyter_client.connect import write_connection_file
-        try:
-            # Free ports and a fresh HMAC key; the file itself is written by the child.
-            path = os.path.join(self.workdir, '.client.json')
-            write_connection_file(path, ip='127.0.0.1')
-            with open(path) as f:
-                connection = json.load(f)
-            os.unlink(path)
-            answer = self.forkserver.request(
-                op='spawn', workdir=self.workdir, connection=connection, uid=self.uid,
-                gid=self.gid, limits=self.limits, env=worker_environment(self.workdir))
-            self.pid = answer['pid']
-            self.client = BlockingKernelClient()
-            self.client.load_connection_info(connection)
-            self.client.start_channels()
-            self.client.wait_for_ready(timeout=self.startup_timeout)
-        except Exception as exc:
-            self.shutdown()
-            raise KernelStartError('could not start the Sage process: %s' % exc) from exc
-        self.started = time.time()
-        return self
+        # Free ports and a fresh HMAC key; the file itself is written by the child.
+        path = os.path.join(self.workdir, '.client.json')
+        write_connection_file(path, ip='127.0.0.1')
+        with open(path) as f:
+            connection = json.load(f)
+        os.unlink(path)
+        answer = self.forkserver.request(
+            op='spawn', workdir=self.workdir, connection=connection, uid=self.uid,
+            gid=self.gid, limits=self.limits, env=worker_environment(self.workdir))
+        self.pid = answer['pid']
+        client = BlockingKernelClient()
+        client.load_connection_info(connection)
+        return client
 
     def _ask_status(self):
         if self.pid is None:
