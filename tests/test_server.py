@@ -122,6 +122,8 @@ def test_server_survives_sigkill_with_every_output(data_dir):
         running = cell['id']
         call(server, token, 'POST', '%scells/%d/evaluate' % (ws, running), {'wait': 0})
         time.sleep(1)
+        folders_before = set(os.listdir(data_dir / 'work'))
+        assert folders_before
     finally:
         server.kill()
 
@@ -136,6 +138,8 @@ def test_server_survives_sigkill_with_every_output(data_dir):
         # The cell that was running is not left "running" forever.
         assert cells[running]['status'] == 'error'
         assert cells[running]['outputs'][-1]['ename'] == 'WorkerLost'
+        # The killed server's Sage folders are gone.
+        assert not folders_before & set(os.listdir(data_dir / 'work'))
         # And the notebook evaluates again after the restart.
         status, done = call(server, token, 'POST', '%scells/%d/evaluate' % (ws, 1), {'wait': 60})
         assert done['outputs'][0]['data']['text/plain'] == \

@@ -1,16 +1,18 @@
 """The worker registry: one Sage process and one FIFO queue per worksheet.
 
-Views never talk to Sage.  They mark a cell ``queued`` in ZODB and, once that
-transaction has committed, hand a ``Job`` to the registry.  A thread per worksheet
-runs the jobs in order on the worksheet's ``SageKernel`` and writes the outputs into
-ZODB through a connection of its own as they arrive (at most every
-``flush_interval`` seconds while a cell runs, at once when it finishes), then wakes
-anyone waiting for news.  So outputs live on the server: closing the browser loses
-nothing, and any app server that shares the database can show them.
+Views never talk to Sage.  Once a request's transaction has committed, it hands a
+``Job`` to the registry, which stores the cell as queued and puts the job on the
+worksheet's queue.  A thread per worksheet runs the jobs in order on the worksheet's
+``SageKernel`` and has the ``OutputStore`` write the outputs into ZODB as they arrive
+(at most every ``flush_interval`` seconds while a cell runs, at once when it finishes),
+which then wakes the requests waiting for that cell.  So outputs live on the server:
+closing the browser loses nothing, and any app server that shares the database can
+show them.
 """
 import logging
 import os
 import queue
+import shutil
 import sys
 import tempfile
 import threading
@@ -433,10 +435,16 @@ class WorkerRegistry:
 
     # -- life cycle --------------------------------------------------------------
     def start(self):
-        if self._housekeeper is None:
+        with self._lock:
+            if self._housekeeper is not None:
+                return
+            # Folders of Sage processes of an earlier run of this server (killed before
+            # it could clean up) are of no use to anyone now.
+            for entry in os.listdir(self.work_root):
+                shutil.rmtree(os.path.join(self.work_root, entry), ignore_errors=True)
             self._housekeeper = threading.Thread(
                 target=self._housekeeping, name='worker-housekeeping', daemon=True)
-            self._housekeeper.start()
+        self._housekeeper.start()
 
     def shutdown(self):
         self._stopping.set()
