@@ -30,6 +30,8 @@ DEFAULTS = {
     'sagenb.workers.startup_timeout': '120',
     'sagenb.workers.spare': '1',
     'sagenb.workers.prestart': 'true',
+    # Seconds a cell has to stop after an interrupt before its process is restarted.
+    'sagenb.workers.interrupt_timeout': '3',
     # Running worksheet processes: per worksheet owner, and on this server in all
     # (auto: one per 150 MB of memory).
     'sagenb.workers.max_per_user': '25',

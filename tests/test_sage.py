@@ -128,7 +128,7 @@ def test_restart_cancels_queued_cells(api, worksheet):
     wait_status(api, worksheet, slow, ('running',))
     assert api.post(worksheet + 'restart', status=200)['cancelled'] == 1
     assert wait_status(api, worksheet, slow, ('error',))['outputs'][-1]['ename'] == 'Restarted'
-    assert wait_status(api, worksheet, queued, ('error',))['outputs'][-1]['ename'] == 'Restarted'
+    assert wait_status(api, worksheet, queued, ('error',))['outputs'][-1]['ename'] == 'NotRun'
 
 
 def test_output_printed_with_no_client_is_stored(api, sage_notebook, worksheet):
@@ -303,3 +303,64 @@ def test_spawn_mode_runs_fresh_kernel_processes(tmp_path):
             'KeyboardInterrupt'
         api.post(ws + 'restart', status=200)
         assert run(api, ws, 'factor')['status'] == 'done'
+
+
+def evaluate_later(api, ws, code):
+    cell = api.post(ws + 'cells', {'input': code}, status=201)['id']
+    api.post('%scells/%d/evaluate' % (ws, cell), {}, status=200)
+    return cell
+
+
+@pytest.mark.parametrize('code, says', [
+    ('import os, signal; os.kill(os.getpid(), signal.SIGKILL)', 'killed by SIGKILL'),
+    ('import os; os._exit(3)', 'exited with status 3'),
+])
+def test_a_dying_process_says_why_and_queued_cells_do_not_run(api, code, says):
+    ws = api.post('/home/alice/', {'name': 'dies'}, status=201)['url']
+    assert plain(run(api, ws, 'kept = 1')) == ''
+    dying = evaluate_later(api, ws, 'sleep(1); ' + code)
+    behind = evaluate_later(api, ws, '2+2')
+    other = api.post('/home/alice/', {'name': 'bystander'}, status=201)['url']
+    assert plain(run(api, other, '3+3')) == '6'
+    died = wait_status(api, ws, dying, ('error',))
+    assert died['outputs'][-1]['ename'] == 'WorkerDied'
+    assert says in died['outputs'][-1]['evalue']
+    not_run = wait_status(api, ws, behind, ('error',))
+    assert not_run['outputs'][-1]['ename'] == 'NotRun'
+    # The next evaluation starts a fresh process (the old state is gone).
+    assert run(api, ws, 'kept')['outputs'][-1]['ename'] == 'NameError'
+
+
+def test_segfault_in_user_code_is_reported(api, worksheet):
+    cell = run(api, worksheet, 'import ctypes; ctypes.string_at(int(0))')
+    assert cell['status'] == 'error'
+    # cysignals turns the signal into an exception (or the process dies of it).
+    assert 'Segmentation fault' in cell['outputs'][-1]['evalue'] or \
+        'SIGSEGV' in cell['outputs'][-1]['evalue']
+
+
+def test_interrupt_stops_a_pari_computation_within_a_second(api, worksheet):
+    cell = evaluate_later(api, worksheet, 'factor(2^1001+1)')
+    wait_status(api, worksheet, cell, ('running',))
+    time.sleep(0.5)
+    asked = time.monotonic()
+    api.post(worksheet + 'interrupt', status=200)
+    stopped = wait_status(api, worksheet, cell, ('error', 'done'))
+    assert time.monotonic() - asked < 1.0
+    assert stopped['outputs'][-1]['ename'] == 'KeyboardInterrupt'
+
+
+def test_code_that_ignores_interrupts_gets_restarted(api):
+    ws = api.post('/home/alice/', {'name': 'stubborn'}, status=201)['url']
+    cell = evaluate_later(
+        api, ws, 'import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n'
+                 'while True: pass')
+    wait_status(api, ws, cell, ('running',))
+    time.sleep(0.3)
+    asked = time.monotonic()
+    api.post(ws + 'interrupt', status=200)
+    stopped = wait_status(api, ws, cell, ('error',), timeout=20)
+    assert time.monotonic() - asked < 3 + 2
+    assert stopped['outputs'][-1]['ename'] == 'Interrupted'
+    assert 'restarted' in stopped['outputs'][-1]['evalue']
+    assert plain(run(api, ws, '5+5')) == '10'

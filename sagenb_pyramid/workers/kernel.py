@@ -240,6 +240,8 @@ def worker_environment(workdir):
         'IPYTHONDIR': os.path.join(workdir, '.ipython'),
         'LANG': 'C.UTF-8', 'PYTHONHASHSEED': '0', 'USER': 'sagenb-worker',
         'LOGNAME': 'sagenb-worker',
+        # A crash ends the process at once instead of attaching a debugger to it.
+        'CYSIGNALS_CRASH_NDEBUG': '1', 'CYSIGNALS_CRASH_QUIET': '1',
     }
 
 

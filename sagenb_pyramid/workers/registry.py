@@ -233,6 +233,8 @@ class WorksheetWorker:
         self.stopped = False
         self._kill_generation = 0
         self._retired = []
+        self.interrupt_deadline = None
+        self._restart_reason = None
         self.thread = threading.Thread(
             target=self._run, name='worksheet-%s-%s' % key, daemon=True)
         self.thread.start()
@@ -256,10 +258,12 @@ class WorksheetWorker:
             kernel = self.kernel
         if kernel is not None and self.current is not None:
             kernel.interrupt()
+            # Code that ignores SIGINT does not get to keep the process: see _execute.
+            self.interrupt_deadline = time.time() + self.registry.interrupt_timeout
             return True
         return False
 
-    def restart(self):
+    def restart(self, reason='the worksheet was restarted before this cell ran'):
         """Stop the Sage process; queued cells are cancelled, the next cell starts anew.
 
         Only the process is killed here: its sockets belong to the worksheet's thread,
@@ -272,8 +276,7 @@ class WorksheetWorker:
             if kernel is not None:
                 self._retired.append(kernel)
         for job in dropped:
-            CellWriter(self.registry, job).finish_with(
-                error_output('Restarted', 'the worksheet was restarted before this cell ran'))
+            CellWriter(self.registry, job).finish_with(error_output('NotRun', reason))
             self.registry.job_done(job)
         if kernel is not None:
             kernel.kill()
@@ -335,6 +338,8 @@ class WorksheetWorker:
             return kernel, self._kill_generation
 
     def _execute(self, job):
+        self.interrupt_deadline = None
+        self._restart_reason = None
         writer = CellWriter(self.registry, job)
         try:
             kernel, generation = self._kernel()
@@ -350,14 +355,25 @@ class WorksheetWorker:
             msg = kernel.iopub(timeout=0.1)
             if msg is None:
                 if generation != self._kill_generation:
-                    writer.add(error_output('Restarted', 'the worksheet was restarted'))
+                    writer.add(self._restart_reason or
+                               error_output('Restarted', 'the worksheet was restarted'))
                     writer.finish('error')
                     self._close_retired()
                     return
                 if not kernel.is_alive():
                     writer.add(error_output('WorkerDied', kernel.exit_description()))
                     writer.finish('error')
+                    # Cells queued behind it expected the state it had: they do not run.
+                    self.restart('the Sage process stopped before this cell ran: '
+                                 + kernel.exit_description())
+                    self._close_retired()
                     return
+                if self.interrupt_deadline and time.time() > self.interrupt_deadline:
+                    self._restart_reason = error_output(
+                        'Interrupted', 'the cell did not stop within %g s of the interrupt, '
+                        'so its Sage process was restarted' % self.registry.interrupt_timeout)
+                    self.restart()
+                    continue
                 writer.maybe_flush()
                 continue
             if msg['parent_header'].get('msg_id') != msg_id:
@@ -404,6 +420,7 @@ class WorkerRegistry:
         # Warm the fork server when the app starts (else at the first evaluation).
         self.prestart = asbool(settings['sagenb.workers.prestart'])
         self.flush_interval = float(settings['sagenb.workers.flush_interval'])
+        self.interrupt_timeout = float(settings['sagenb.workers.interrupt_timeout'])
         self.max_per_user = int(settings['sagenb.workers.max_per_user'])
         self.max_total = max_total(settings['sagenb.workers.max_total'])
         self.max_output_chars = int(settings['sagenb.output.max_chars'])
