@@ -364,3 +364,21 @@ def test_code_that_ignores_interrupts_gets_restarted(api):
     assert stopped['outputs'][-1]['ename'] == 'Interrupted'
     assert 'restarted' in stopped['outputs'][-1]['evalue']
     assert plain(run(api, ws, '5+5')) == '10'
+
+
+def test_an_open_page_keeps_the_process(tmp_path):
+    with own_notebook(tmp_path / 'viewer', ['dee'],
+                      **{'sagenb.workers.idle_timeout': '3'}) as (nb, [api]):
+        ws = api.post('/home/dee/', {'name': 'watched'}, status=201)['url']
+        assert plain(run(api, ws, 'kept = 1')) == ''
+        for _ in range(6):  # 6 s: twice the idle time, with a viewer all along
+            assert api.get(ws + 'alive')['process'] is True
+            time.sleep(1)
+        # The page goes away: the process stops once idle.
+        with nb.transaction() as root:
+            key = (root.user_by_login('dee').id, 0)
+        deadline = time.monotonic() + 15
+        while nb.workers.is_running(key) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not nb.workers.is_running(key)
+        assert run(api, ws, 'kept')['outputs'][-1]['ename'] == 'NameError'

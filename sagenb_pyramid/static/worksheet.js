@@ -1492,6 +1492,12 @@ document.addEventListener("visibilitychange", () => {
   }
 });
 
+// While the page is open and seen, the worksheet's Sage process is not idle (the
+// server stops idle processes); a hidden tab does not keep it.
+setInterval(() => {
+  if (document.visibilityState === "visible") api("GET", "alive").catch(() => {});
+}, 60_000);
+
 // ---------------------------------------------------------------------------
 // Initial render
 

@@ -66,6 +66,15 @@ def worksheet_view(context, request):
             'worksheet_url': request.resource_url(context)}
 
 
+@view_config(context=Worksheet, name='alive', request_method='GET', permission=P.VIEW,
+             renderer='json')
+def alive(context, request):
+    """An open page says it is there: the worksheet's process is not idle."""
+    key = worksheet_key(context)
+    request.workers.touch(key)
+    return {'process': request.workers.is_running(key)}
+
+
 @view_config(context=Worksheet, request_method='PATCH', permission=P.EDIT, renderer='json')
 def update_worksheet(context, request):
     body = json_body(request)
