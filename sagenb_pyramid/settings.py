@@ -9,6 +9,10 @@ import secrets
 
 from pyramid.settings import asbool
 
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message says which and what to do."""
+
+
 DEFAULTS = {
     'sagenb.allow_signup': 'false',
     'sagenb.secure_cookies': 'false',
@@ -70,7 +74,7 @@ def resolve_data_dir(global_config, settings):
     data_dir = (global_config or {}).get('data_dir') or os.environ.get('SAGENB_DATA_DIR') \
         or settings.get('data_dir')
     if not data_dir:
-        raise ValueError('the setting data_dir is required')
+        raise SettingsError('the setting data_dir is required')
     data_dir = os.path.abspath(os.path.expanduser(data_dir))
     # What the server writes (Data.fs, blobs, secrets, sockets) is for its user only.
     os.umask(0o077)
@@ -103,7 +107,7 @@ def session_secret(settings):
     if secret:
         return secret
     if asbool(settings.get('sagenb.require_secret', 'false')):
-        raise ValueError('set the session secret in the environment: SAGENB_SECRET=...')
+        raise SettingsError('set the session secret in the environment: SAGENB_SECRET=...')
     path = os.path.join(settings['data_dir'], 'session-secret')
     try:
         with open(path) as f:

@@ -166,3 +166,17 @@ def test_second_independent_notebook(tmp_path):
     finally:
         for server in servers:
             server.kill()
+
+
+def test_production_needs_the_secret_from_the_environment(tmp_path):
+    prod = os.path.join(HERE, 'production.ini')
+    command = [os.path.join(BIN, 'sagenb-admin'), prod, 'data_dir=%s' % tmp_path, 'users']
+    env = {k: v for k, v in os.environ.items() if k != 'SAGENB_SECRET'}
+    refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0
+    assert 'SAGENB_SECRET' in refused.stderr and 'Traceback' not in refused.stderr
+    env['SAGENB_SECRET'] = 'a secret shared by the app servers'
+    ok = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    # No secret was written to disk: it lives in the environment only.
+    assert not os.path.exists(tmp_path / 'session-secret')

@@ -11,6 +11,7 @@ import transaction
 from pyramid.paster import bootstrap, setup_logging
 
 from .. import DatabaseInUse
+from ..settings import SettingsError
 from ..auth.passwords import check_login_name, check_password, hash_password
 from ..auth.tokens import create_token, revoke_token, user_tokens
 
@@ -123,7 +124,7 @@ def main(argv=None):
     options['sagenb_command'] = args.command
     try:
         env = bootstrap(args.config_uri, options=options)
-    except DatabaseInUse as exc:
+    except (DatabaseInUse, SettingsError) as exc:
         raise SystemExit('sagenb-admin: %s' % exc)
     try:
         with env['request'].tm:

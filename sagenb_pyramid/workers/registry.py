@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from pyramid.settings import asbool
 
+from ..settings import SettingsError
 from .kernel import ForkedKernel, ForkServer, KernelStartError, SpawnedKernel
 from .store import OutputStore, Update
 
@@ -58,7 +59,7 @@ def parse_uids(text):
         low, _, high = part.partition('-')
         uids.extend(range(int(low), int(high or low) + 1))
     if any(uid <= 0 for uid in uids):
-        raise ValueError('sagenb.workers.uids must not contain root')
+        raise SettingsError('sagenb.workers.uids must not contain root')
     return uids
 
 
@@ -67,7 +68,7 @@ def check_reachable(folder):
     path = folder
     while True:
         if not os.stat(path).st_mode & 0o001:
-            raise ValueError(
+            raise SettingsError(
                 '%s is not searchable by other users, so Sage processes running under '
                 'sagenb.workers.uids cannot reach %s (chmod o+x %s)' % (path, folder, path))
         parent = os.path.dirname(path)
@@ -411,7 +412,7 @@ class WorkerRegistry:
         self.kernel_name = settings['sagenb.workers.kernel']
         self.mode = settings['sagenb.workers.mode']
         if self.mode not in ('fork', 'spawn'):
-            raise ValueError('sagenb.workers.mode is "fork" or "spawn"')
+            raise SettingsError('sagenb.workers.mode is "fork" or "spawn"')
         self.limits = worker_limits(settings)
         self._free_uids = parse_uids(settings.get('sagenb.workers.uids', ''))
         self.idle_timeout = float(settings['sagenb.workers.idle_timeout'])
