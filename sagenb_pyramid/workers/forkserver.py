@@ -161,6 +161,10 @@ class ForkServer:
     def handle(self, request):
         op = request.get('op')
         if op == 'spawn':
+            if request.get('uid'):
+                # A clean slate: nothing left of an earlier user of this uid (e.g. the
+                # children of a kernel whose server was killed).
+                kill_uid(int(request['uid']))
             pid = os.fork()
             if pid == 0:
                 self.listener.close()
