@@ -821,6 +821,21 @@ def test_listing_copy(notebook, testapp, three):
     assert sorted(worksheets[n][0] for n in (3, 4)) == ['Copy of Banana', 'Copy of Cherry']
 
 
+def test_listing_rename(notebook, testapp, three):
+    form = testapp.get('/home/alice/').forms['listing-form']
+    select(form, [2])
+    form['new_name'] = '  Durian   pie '
+    form.submit('action', value='rename', status=302)
+    assert stored(notebook, 'alice')[2][0] == 'Durian pie'
+    # Two selected: nothing renamed, a message says why.
+    form = testapp.get('/home/alice/').forms['listing-form']
+    select(form, [0, 1])
+    form['new_name'] = 'Both'
+    form.submit('action', value='rename', status=302)
+    assert 'Select one worksheet to rename.' in testapp.get('/home/alice/').text
+    assert [stored(notebook, 'alice')[n][0] for n in (0, 1)] == ['Banana', 'apple']
+
+
 def test_delete_for_good_only_from_trash(notebook, testapp, three):
     # An active worksheet cannot be deleted for good, even by a hand-made request.
     res = testapp.post('/home/alice/action', {'action': 'delete', 'ids': '0',

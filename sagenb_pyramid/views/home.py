@@ -68,7 +68,7 @@ def create_worksheet(context, request):
 
 @view_config(context=User, name='action', request_method='POST', permission=P.EDIT)
 def listing_action(context, request):
-    """The listing's buttons: archive, trash, restore, copy, delete for good."""
+    """The listing's buttons: archive, trash, restore, copy, rename, delete for good."""
     action = request.POST.get('action')
     numbers = request.POST.getall('ids')
     worksheets = [context.get(n) for n in numbers]
@@ -82,6 +82,14 @@ def listing_action(context, request):
     elif action == 'copy':
         for worksheet in worksheets:
             worksheet.copy(context, 'Copy of ' + worksheet.name)
+    elif action == 'rename':
+        if len(worksheets) != 1:
+            request.session.flash('Select one worksheet to rename.')
+        elif not request.POST.get('new_name', '').strip():
+            request.session.flash('Type the new name first.')
+        else:
+            worksheets[0].name = new_worksheet_name({'name': request.POST.get('new_name', '')})
+            worksheets[0].touch()
     elif action == 'delete':
         if any(w.state_for(user_id) != 'trash' for w in worksheets):
             raise api_error(409, 'only worksheets in the trash can be deleted for good')
