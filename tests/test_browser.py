@@ -132,3 +132,28 @@ def test_output_keeps_coming_after_the_page_is_closed(browser, live_server):
     for i in range(4):
         assert 'line %d' % i in text
     context.close()
+
+
+def test_text_cell_markdown_math_and_no_scripts(page, live_server):
+    base = live_server
+    log_in(page, base)
+    page.click('[data-action=new-worksheet]')
+    page.wait_for_url(base + '/home/alice/*/')
+    page.locator('.cell [data-action=add-text-below]').first.click()
+    editor = page.locator('.cell textarea').first
+    editor.fill('# Title\n\nEuler: $e^{i\\pi}+1=0$\n\n$$\\int_0^1 x^2\\,dx$$\n\n'
+                '<script>window.__xss = 1</script><img src="x" onerror="window.__xss = 2">'
+                '<b>bold</b>')
+    page.keyboard.press('Shift+Enter')
+    text = page.locator('.cell').nth(1)
+    text.locator('h1').wait_for()
+    page.wait_for_timeout(1500)  # saved, then reload
+    page.reload()
+    text = page.locator('.cell').nth(1)
+    text.locator('h1').wait_for()
+    assert text.locator('h1').inner_text() == 'Title'
+    text.locator('mjx-container').nth(1).wait_for()
+    assert text.locator('mjx-container').count() == 2
+    assert text.locator('b').inner_text() == 'bold'
+    assert text.locator('script').count() == 0
+    assert page.evaluate('window.__xss') is None
