@@ -22,6 +22,8 @@ DEFAULTS = {
     # fork: kernels forked by a warmed fork server; spawn: fresh kernel processes.
     'sagenb.workers.mode': 'fork',
     'sagenb.workers.kernel': 'sagemath',
+    # false: Sage processes get an empty network namespace (fork mode, server as root).
+    'sagenb.workers.network': 'true',
     # Unprivileged uids for Sage processes, e.g. 20000-20199 (empty: the server's own).
     'sagenb.workers.uids': '',
     # Operating-system limits of each Sage process (0: none).

@@ -6,6 +6,7 @@ The worker uids are real system users that this module creates when missing
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -180,3 +181,39 @@ def test_cpu_limit_kills_a_runaway_process(alice):
     assert 'CPU time limit' in cell['outputs'][-1]['evalue']
     # The next evaluation gets a new process.
     assert plain(run(alice, ws, '2+3')) == '5'
+
+
+def test_workers_without_network(tmp_path):
+    """``sagenb.workers.network = false``: user code reaches no address, not even the
+    loopback where the notebook itself listens; the notebook still drives the kernel."""
+    ensure_worker_users()
+    folder = tempfile.mkdtemp(prefix='sagenb-nonet-')
+    os.chmod(folder, 0o711)
+    nb = Notebook(os.path.join(folder, 'data'), **{
+        'sagenb.workers.uids': '%d-%d' % (UIDS[0], UIDS[-1]),
+        'sagenb.workers.network': 'false'})
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(1)
+    try:
+        nb.add_user('carol')
+        api = Api(webtest.TestApp(nb.app), nb.token('carol'))
+        ws = new_sheet(api, 'carol')
+        assert plain(run(api, ws, 'factor(2^64-1)')) == \
+            '3 * 5 * 17 * 257 * 641 * 65537 * 6700417'
+        port = listener.getsockname()[1]
+        refused = out(run(api, ws, 'import socket; socket.create_connection('
+                                   '("127.0.0.1", %d), timeout=2)' % port))
+        assert refused.startswith('OSError') or refused.startswith('ConnectionRefusedError'), \
+            refused
+        # Interrupt still works over the Unix-socket channels.
+        cell = api.post(ws + 'cells', {'input': 'while True: pass'}, status=201)['id']
+        api.post('%scells/%d/evaluate' % (ws, cell), {}, status=200)
+        wait_status(api, ws, cell, ('running',))
+        api.post(ws + 'interrupt', status=200)
+        assert wait_status(api, ws, cell, ('error',))['outputs'][-1]['ename'] == \
+            'KeyboardInterrupt'
+    finally:
+        listener.close()
+        nb.close()
+        shutil.rmtree(folder)

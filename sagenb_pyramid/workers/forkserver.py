@@ -5,9 +5,11 @@ It imports Sage and passagemath's Jupyter kernel, warms them (a symbolic integra
 plot, so Maxima/ECL and matplotlib are loaded), freezes the garbage collector, and
 then answers requests on a Unix socket (one JSON object a line):
 
-``{"op": "spawn", "workdir", "connection": {...}, "uid", "gid", "limits": {...}, "env": {...}}``
-    fork a kernel; the child drops to ``uid``/``gid``, applies the resource limits and
-    serves the Jupyter protocol on the ports of ``connection``.  Answer ``{"pid"}``.
+``{"op": "spawn", "workdir", "connection": {...}, "uid", "gid", "limits": {...}, "env": {...},
+"network": bool}``
+    fork a kernel; the child drops to ``uid``/``gid``, applies the resource limits (and,
+    without network, enters an empty network namespace) and serves the Jupyter protocol
+    on the channels of ``connection``.  Answer ``{"pid"}``.
 ``{"op": "status", "pid"}``
     ``{"alive": bool, "status": exit status or null}`` (the server reaps its children).
 ``{"op": "signal", "pid", "signal"}``
@@ -18,6 +20,7 @@ then answers requests on a Unix socket (one JSON object a line):
 A forked kernel shares the parent's pages until it writes them: it starts in about a
 tenth of a second and holds tens of MB of its own instead of hundreds.
 """
+import ctypes
 import gc
 import json
 import os
@@ -27,6 +30,8 @@ import signal
 import socket
 import sys
 import time
+
+CLONE_NEWNET = 0x40000000
 
 # rlimit names accepted in "limits" (integers; the hard limit is the soft one, so the
 # process cannot raise it).
@@ -71,6 +76,11 @@ def become_kernel(request, parent_pid):
     """In the forked child: isolate, limit, and serve the Jupyter protocol. Never returns."""
     try:
         os.setsid()
+        if not request.get('network', True):
+            # A network namespace of its own, with nothing in it (needs root; the
+            # Jupyter channels are Unix sockets then).
+            if ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), 'unshare(CLONE_NEWNET) failed')
         workdir = request['workdir']
         uid, gid = request.get('uid'), request.get('gid')
         for name, value in (request.get('limits') or {}).items():

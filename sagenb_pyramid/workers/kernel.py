@@ -249,8 +249,9 @@ class ForkedKernel(SageKernel):
     """A Sage kernel forked by the fork server, driven with a blocking Jupyter client."""
 
     def __init__(self, forkserver, work_root, startup_timeout=60, uid=None, gid=None,
-                 limits=None):
+                 limits=None, network=True):
         self.forkserver = forkserver
+        self.network = network
         self.startup_timeout = startup_timeout
         self.workdir = make_workdir(work_root, uid, gid)
         self.uid, self.gid, self.limits = uid, gid, limits or {}
@@ -262,14 +263,20 @@ class ForkedKernel(SageKernel):
         from jupyter_client import BlockingKernelClient
         from jupyter_client.connect import write_connection_file
         # Free ports and a fresh HMAC key; the file itself is written by the child.
+        # Without network the channels are Unix sockets in the kernel's own folder.
         path = os.path.join(self.workdir, '.client.json')
-        write_connection_file(path, ip='127.0.0.1')
+        if self.network:
+            write_connection_file(path, ip='127.0.0.1')
+        else:
+            write_connection_file(path, transport='ipc',
+                                  ip=os.path.join(self.workdir, 'kernel'))
         with open(path) as f:
             connection = json.load(f)
         os.unlink(path)
         answer = self.forkserver.request(
             op='spawn', workdir=self.workdir, connection=connection, uid=self.uid,
-            gid=self.gid, limits=self.limits, env=worker_environment(self.workdir))
+            gid=self.gid, limits=self.limits, env=worker_environment(self.workdir),
+            network=self.network)
         self.pid = answer['pid']
         client = BlockingKernelClient()
         client.load_connection_info(connection)

@@ -414,6 +414,10 @@ class WorkerRegistry:
         if self.mode not in ('fork', 'spawn'):
             raise SettingsError('sagenb.workers.mode is "fork" or "spawn"')
         self.limits = worker_limits(settings)
+        self.network = asbool(settings['sagenb.workers.network'])
+        if not self.network and (self.mode != 'fork' or os.geteuid() != 0):
+            raise SettingsError('sagenb.workers.network = false needs the fork mode and a '
+                                'server started as root (network namespaces)')
         self._free_uids = parse_uids(settings.get('sagenb.workers.uids', ''))
         self.idle_timeout = float(settings['sagenb.workers.idle_timeout'])
         self.startup_timeout = float(settings['sagenb.workers.startup_timeout'])
@@ -560,7 +564,7 @@ class WorkerRegistry:
                                  self.startup_timeout).start()
         uid = self._take_uid()
         kernel = ForkedKernel(self.forkserver, self.work_root, self.startup_timeout,
-                              uid=uid, gid=uid, limits=self.limits)
+                              uid=uid, gid=uid, limits=self.limits, network=self.network)
         kernel.on_shutdown = lambda: self._give_back_uid(uid)
         try:
             return kernel.start()
