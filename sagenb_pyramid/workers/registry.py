@@ -242,7 +242,11 @@ class WorksheetWorker:
 
     @property
     def busy(self):
-        return self.current is not None or not self.jobs.empty()
+        """Running a cell or holding queued ones (the wake-up ``None`` is no cell)."""
+        if self.current is not None:
+            return True
+        with self.jobs.mutex:
+            return any(job is not None for job in self.jobs.queue)
 
     @property
     def has_process(self):
