@@ -15,7 +15,7 @@ import pytest
 import webtest
 
 from .conftest import Api, Notebook
-from .test_sage import plain, run, wait_status
+from .test_sage import interrupt_a_loop, plain, run, wait_status
 
 UIDS = range(23100, 23116)
 
@@ -207,12 +207,7 @@ def test_workers_without_network(tmp_path):
         assert refused.startswith('OSError') or refused.startswith('ConnectionRefusedError'), \
             refused
         # Interrupt still works over the Unix-socket channels.
-        cell = api.post(ws + 'cells', {'input': 'while True: pass'}, status=201)['id']
-        api.post('%scells/%d/evaluate' % (ws, cell), {}, status=200)
-        wait_status(api, ws, cell, ('running',))
-        api.post(ws + 'interrupt', status=200)
-        assert wait_status(api, ws, cell, ('error',))['outputs'][-1]['ename'] == \
-            'KeyboardInterrupt'
+        interrupt_a_loop(api, ws)
     finally:
         listener.close()
         nb.close()

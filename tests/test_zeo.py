@@ -40,7 +40,7 @@ def zeo_server(tmp_path):
             break
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
-                raise AssertionError('runzeo did not start on port %d' % port)
+                raise AssertionError('runzeo did not start on port %d' % port) from None
             time.sleep(0.1)
     yield port
     proc.terminate()

@@ -7,7 +7,6 @@ import argparse
 import getpass
 import sys
 
-import transaction
 from pyramid.paster import bootstrap, setup_logging
 
 from .. import DatabaseInUse
@@ -125,7 +124,7 @@ def main(argv=None):
     try:
         env = bootstrap(args.config_uri, options=options)
     except (DatabaseInUse, SettingsError) as exc:
-        raise SystemExit('sagenb-admin: %s' % exc)
+        raise SystemExit('sagenb-admin: %s' % exc) from None
     try:
         with env['request'].tm:
             root = env['root']

@@ -39,7 +39,7 @@ def json_body(request, required=True):
     try:
         body = json.loads(request.body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise api_error(400, 'malformed JSON: %s' % exc)
+        raise api_error(400, 'malformed JSON: %s' % exc) from None
     if not isinstance(body, dict):
         raise api_error(400, 'the JSON body must be an object')
     return body

@@ -24,7 +24,7 @@ def parse_wait(request, value):
     try:
         wait = float(value)
     except (TypeError, ValueError):
-        raise api_error(400, '"wait" must be a number of seconds')
+        raise api_error(400, '"wait" must be a number of seconds') from None
     if isinstance(value, bool) or wait < 0 or wait != wait:
         raise api_error(400, '"wait" must be a number of seconds, 0 or more')
     return min(wait, hold_limit(request))
@@ -68,7 +68,7 @@ def get_cell(context, request):
         try:
             since = int(since)
         except ValueError:
-            raise api_error(400, '"since" must be a version number')
+            raise api_error(400, '"since" must be a version number') from None
     wait = parse_wait(request, request.params.get('wait'))
     request.workers.touch(worksheet_key(context.worksheet))
     if wait:
