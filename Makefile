@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench frontend clean help
+.PHONY: install run test lint bench frontend clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -23,6 +23,9 @@ run: install  ## serve the notebook (embedded ZODB and Sage workers on this mach
 
 test: install  ## run the whole suite (needs /usr/bin/chromium for the browser test)
 	$(VENV)/bin/pytest tests $(ARGS)
+
+lint: install  ## ruff: pyflakes, bugbear
+	$(VENV)/bin/ruff check --select F,E9,B --line-length 100 sagenb_pyramid tests bench
 
 frontend:  ## rebuild the committed editor and MathJax bundles (needs node and npm)
 	cd frontend && npm ci && npm run build

@@ -23,6 +23,7 @@ tests_require = [
     'pytest>=8',
     'WebTest>=3.0',
     'playwright>=1.45',
+    'ruff',
 ]
 
 setup(
