@@ -112,16 +112,11 @@ def session_secret(settings):
         raise SettingsError('set the session secret in the environment: SAGENB_SECRET=...')
     path = os.path.join(settings['data_dir'], 'session-secret')
     try:
-        with open(path) as f:
-            return f.read().strip()
-    except FileNotFoundError:
-        pass
-    secret = secrets.token_urlsafe(48)
-    try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process of this notebook wrote it first
+    except FileExistsError:  # kept from an earlier start, or another process wrote it
         with open(path) as f:
             return f.read().strip()
+    secret = secrets.token_urlsafe(48)
     with os.fdopen(fd, 'w') as f:
         f.write(secret)
     return secret

@@ -1,6 +1,5 @@
 """Two app servers on one real ZEO server: shared state lives only in ZODB."""
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -9,7 +8,8 @@ import time
 import pytest
 import webtest
 
-from .conftest import PASSWORD, Api, Notebook
+from .conftest import Api, Notebook, login
+from .test_server import free_port
 
 ZEO_CONF = """
 <zeo>
@@ -24,9 +24,7 @@ ZEO_CONF = """
 
 @pytest.fixture
 def zeo_server(tmp_path):
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
+    port = free_port()
     folder = tmp_path / 'zeo'
     os.makedirs(folder)
     (folder / 'zeo.conf').write_text(ZEO_CONF % (port, folder, folder))
@@ -79,10 +77,7 @@ def test_two_app_servers_share_worksheets_and_live_outputs(tmp_path, zeo_server)
         assert one.workers.is_running(key) and not two.workers.is_running(key)
         # A browser session made on one server is valid on the other (shared secret).
         browser = webtest.TestApp(one.app)
-        page = browser.get('/login')
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        browser.post('/login', {'login': 'alice', 'password': PASSWORD, 'csrf_token': csrf},
-                     status=302)
+        login(browser, 'alice')
         other = webtest.TestApp(two.app, cookiejar=browser.cookiejar)
         assert 'shared' in other.get('/home/alice/').text
     finally:
