@@ -6,6 +6,7 @@ and ``groups`` under stable ids: ACLs name those ids, never logins, so renaming 
 breaks nothing.  A cell keeps its input and its outputs in separate persistent
 objects because outputs change often and inputs rarely.
 """
+import mimetypes
 import shutil
 import time
 import uuid
@@ -155,9 +156,13 @@ class User(Folder):
             found.append(admin_principal())
         return found
 
-    def create_worksheet(self, name, typeset=True, system='sage'):
-        number = self.next_worksheet_number
-        self.next_worksheet_number = number + 1
+    def create_worksheet(self, name, typeset=True, system='sage', number=None):
+        """A new worksheet with one empty compute cell; numbered next unless ``number``."""
+        if number is None:
+            number = self.next_worksheet_number
+        elif str(number) in self:
+            raise KeyError('worksheet %s exists' % number)
+        self.next_worksheet_number = max(self.next_worksheet_number, number + 1)
         worksheet = Worksheet(name, self.id, typeset=typeset, system=system)
         self.add(str(number), worksheet)
         worksheet.add_cell('compute', '')
@@ -181,8 +186,26 @@ class ApiToken(Persistent):
         self.last_used = None
 
 
+# Views of a worksheet (``<worksheet>/<view name>``).  A data file may also be reached as
+# ``<worksheet>/<file name>`` (text cells of legacy worksheets refer to data files that
+# way) unless its name is one of these; ``<worksheet>/data/<file name>`` always works.
+WORKSHEET_VIEW_NAMES = frozenset({
+    'alive', 'copy', 'evaluate_all', 'clear_outputs', 'interrupt', 'restart',
+    'download.sws', 'download.ipynb', 'data', 'cells', 'revisions', 'files',
+})
+
+
 class Worksheet(Persistent):
-    """A numbered worksheet of one owner, with its ordered cells."""
+    """A numbered worksheet of one owner, with its ordered cells.
+
+    ``files`` holds the worksheet's data files, ``revisions`` earlier versions of its
+    text; both are created on first use (worksheets stored before they existed lack
+    them).  ``source`` says where an imported worksheet came from.
+    """
+
+    files = None
+    revisions = None
+    source = None
 
     def __init__(self, name, owner_id, typeset=True, system='sage'):
         self.name = name
@@ -212,7 +235,28 @@ class Worksheet(Persistent):
     def __getitem__(self, name):
         if name == 'cells':
             return self.cells
+        if name == 'data' and self.files is not None:
+            return self.files
+        if name == 'revisions' and self.revisions is not None:
+            return self.revisions
+        if self.files is not None and name not in WORKSHEET_VIEW_NAMES:
+            return self.files[name]
         raise KeyError(name)
+
+    def data_files(self):
+        """The folder of data files, created when first needed."""
+        if self.files is None:
+            self.files = DataFiles()
+            self.files.__parent__ = self
+            self.files.__name__ = 'data'
+        return self.files
+
+    def add_revision(self, when, body, author_id=None):
+        if self.revisions is None:
+            self.revisions = Revisions()
+            self.revisions.__parent__ = self
+            self.revisions.__name__ = 'revisions'
+        return self.revisions.add_revision(when, body, author_id)
 
     def __acl__(self):
         acl = [(Allow, user_principal(self.owner_id), ALL_PERMISSIONS)]
@@ -280,7 +324,11 @@ class Worksheet(Persistent):
         twin.delete_all_cells()
         for cell in self.ordered_cells():
             new = twin.add_cell(cell.type, cell.input)
+            new.format = cell.format
             new.output.replace(cell.output)
+        if self.files is not None:
+            for data_file in self.files.values():
+                twin.data_files().add(data_file.__name__, data_file.copy())
         return twin
 
     def delete_all_cells(self):
@@ -294,6 +342,10 @@ class Cells(Folder):
 
 
 class Cell(Persistent):
+    # How a text cell's input is written: ``markdown`` (with HTML allowed, as Jupyter)
+    # or ``html`` (legacy worksheets, whose text is HTML with $math$).
+    format = 'markdown'
+
     def __init__(self, cell_id, type, input=''):
         self.id = cell_id
         self.type = type
@@ -315,6 +367,8 @@ class CellOutput(Persistent):
     """
 
     full_text = None
+    # Files the evaluation wrote that are kept with it (name -> Blob), or None.
+    files = None
 
     def __init__(self):
         self.status = 'new'
@@ -339,7 +393,15 @@ class CellOutput(Persistent):
         self.outputs = list(other.outputs)
         self.execution_count = other.execution_count
         self.full_text = other.full_text
+        self.files = None
+        if other.files is not None:
+            self.files = OOBTree({name: copy_blob(blob) for name, blob in other.files.items()})
         self.version += 1
+
+    def add_file(self, name, content):
+        if self.files is None:
+            self.files = OOBTree()
+        self.files[name] = bytes_blob(content)
 
     def queue(self, run_id, server):
         self.status = 'queued'
@@ -349,11 +411,13 @@ class CellOutput(Persistent):
         self.server = server
         self.started = self.finished = None
         self.full_text = None
+        self.files = None
         self.version += 1
 
     def clear(self):
         self.outputs = []
         self.full_text = None
+        self.files = None
         if self.status not in BUSY:
             self.status = 'new'
             self.execution_count = None
@@ -369,6 +433,76 @@ class CellOutput(Persistent):
         if finished is not None:
             self.finished = finished
         self.version += 1
+
+
+def guess_type(name):
+    return mimetypes.guess_type(name or '')[0] or 'application/octet-stream'
+
+
+def bytes_blob(content):
+    blob = Blob()
+    with blob.open('w') as f:
+        f.write(content)
+    return blob
+
+
+def copy_blob(blob):
+    twin = Blob()
+    with blob.open('r') as source, twin.open('w') as target:
+        shutil.copyfileobj(source, target)
+    return twin
+
+
+def read_blob(blob):
+    with blob.open('r') as f:
+        return f.read()
+
+
+class DataFiles(Folder):
+    """``<worksheet>/data/``: the worksheet's data files by name."""
+
+    def add_file(self, name, content):
+        if name in self:
+            self.remove(name)
+        return self.add(name, DataFile(content))
+
+
+class DataFile(Persistent):
+    """A file of a worksheet, kept in a ZODB blob."""
+
+    def __init__(self, content=b'', blob=None):
+        self.blob = blob if blob is not None else bytes_blob(content)
+        self.size = len(content) if blob is None else None
+        self.modified = time.time()
+
+    @property
+    def content_type(self):
+        return guess_type(self.__name__)
+
+    def read(self):
+        return read_blob(self.blob)
+
+    def copy(self):
+        twin = DataFile(blob=copy_blob(self.blob))
+        twin.size = self.size
+        return twin
+
+
+class Revisions(Folder):
+    """``<worksheet>/revisions/``: earlier texts of the worksheet, by time."""
+
+    def add_revision(self, when, body, author_id=None):
+        name = '%.3f' % when
+        if name in self:
+            return self[name]
+        return self.add(name, Revision(when, body, author_id))
+
+
+class Revision(Persistent):
+    def __init__(self, when, body, author_id=None):
+        self.time = when
+        self.body = body
+        self.author_id = author_id
 
 
 def root_factory(request):

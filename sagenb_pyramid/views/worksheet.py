@@ -21,9 +21,14 @@ def worksheet_key(worksheet):
 def cell_json(request, cell):
     settle_orphan(request, cell)
     out = cell.output
-    return {'id': cell.id, 'type': cell.type, 'input': cell.input, 'status': out.status,
+    data = {'id': cell.id, 'type': cell.type, 'input': cell.input, 'status': out.status,
             'outputs': out.outputs, 'execution_count': out.execution_count,
             'version': out.version, 'started': out.started, 'finished': out.finished}
+    if cell.type == 'text':
+        data['format'] = cell.format
+    if out.files is not None:
+        data['files'] = sorted(out.files.keys())
+    return data
 
 
 def settle_orphan(request, cell):
@@ -44,6 +49,10 @@ def worksheet_json(request, worksheet, cells=True):
             'created': worksheet.created, 'modified': worksheet.modified}
     if cells:
         data['cells'] = [cell_json(request, c) for c in worksheet.ordered_cells()]
+        data['data_files'] = [
+            {'name': name, 'size': f.size, 'url': request.resource_path(f),
+             'modified': f.modified}
+            for name, f in (worksheet.files.items() if worksheet.files is not None else ())]
     return data
 
 

@@ -1,0 +1,56 @@
+"""Worksheets in and out of the notebook: legacy ``.sws``/``.txt``, Jupyter ``.ipynb``.
+
+Every reader turns a file into :class:`WorksheetData` (plain Python, no database), and
+every writer turns :class:`WorksheetData` into bytes.  ``sagenb_pyramid.importing`` moves
+``WorksheetData`` into and out of the ZODB graph.  Nothing here trusts its input: readers
+raise :class:`FormatError` with a message meant for the person who uploaded the file.
+"""
+from dataclasses import dataclass, field
+
+
+class FormatError(ValueError):
+    """The file cannot be read; the message says why, in words for the uploader."""
+
+
+@dataclass
+class Limits:
+    """Bounds on what one upload may unpack to (archive bombs stop here)."""
+    max_bytes: int = 64 * 2**20           # the uploaded file itself
+    max_unpacked_bytes: int = 256 * 2**20  # the sum of all members read from archives
+    max_members: int = 5000               # members of one archive
+    max_worksheets: int = 500             # worksheets in one .zip
+
+
+@dataclass
+class CellData:
+    """One cell: ``type`` is ``compute`` or ``text``; outputs are nbformat 4 outputs.
+
+    ``files`` holds the files a compute cell produced that are not shown inline
+    (name -> bytes; names may have a folder part such as ``.jmol_images/a.png``).
+    Images are inline in ``outputs`` (base64, as Jupyter keeps them) and carry their
+    file name in ``output['metadata']['sagenb']['file']`` so an export writes them back.
+    ``format`` of a text cell is ``html`` (sagenb) or ``markdown`` (Jupyter).
+    """
+    type: str
+    input: str = ''
+    outputs: list = field(default_factory=list)
+    files: dict = field(default_factory=dict)
+    execution_count: int | None = None
+    format: str = 'markdown'
+    legacy_id: int | None = None
+
+
+@dataclass
+class WorksheetData:
+    name: str
+    system: str = 'sage'
+    typeset: bool = False
+    cells: list = field(default_factory=list)
+    data_files: dict = field(default_factory=dict)   # name -> bytes
+    # (unix time, body text in the sagenb {{{ }}} grammar), oldest first
+    revisions: list = field(default_factory=list)
+    # Whatever else the source said that a caller may want (legacy conf keys).
+    extra: dict = field(default_factory=dict)
+
+    def compute_cells(self):
+        return [c for c in self.cells if c.type == 'compute']
