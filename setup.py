@@ -14,6 +14,7 @@ requires = [
     'waitress>=3.0',
     'velruse>=1.1.1',
     'argon2-cffi>=23.1',
+    'legacycrypt>=0.3',
     'jupyter_client>=8.0,<9',
     'passagemath-standard>=10.6,<10.9',
     'passagemath-repl>=10.6,<10.9',

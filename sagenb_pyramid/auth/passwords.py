@@ -1,4 +1,12 @@
-"""Local password hashing (argon2id) and the login rules for local accounts."""
+"""Local password hashing (argon2id) and the login rules for local accounts.
+
+Accounts migrated from the legacy Sage notebook may still hold its hashes:
+``sha256$<salt>$<hex of sha256(salt + password)>`` or, older, a traditional DES
+``crypt(password, 'aa')`` (13 characters, the salt is the first two).  They verify here
+and are replaced by an argon2 hash on the first successful login.
+"""
+import hashlib
+import hmac
 import re
 
 from argon2 import PasswordHasher
@@ -15,9 +23,23 @@ def hash_password(password):
 
 
 def verify_password(user, password):
-    """True if ``password`` is the user's; upgrades the stored hash when parameters change."""
+    """True if ``password`` is the user's; upgrades the stored hash when parameters change.
+
+    A legacy sagenb hash (``sha256$...`` or DES crypt) that matches is replaced by an
+    argon2 hash.  A hash of a format not known here gives False.
+    """
     if not user.password_hash or not password:
         return False
+    if not isinstance(user.password_hash, (str, bytes)) or not _encodable(password):
+        return False
+    if isinstance(user.password_hash, str):
+        legacy = _verify_legacy(user.password_hash, password)
+        if legacy is not None:
+            if legacy:
+                user.password_hash = hash_password(password)
+            return legacy
+        if not user.password_hash.isascii():  # argon2 would raise UnicodeEncodeError
+            return False
     try:
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
@@ -25,6 +47,58 @@ def verify_password(user, password):
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     return True
+
+
+def _encodable(password):
+    """False for a str that UTF-8 cannot encode (a lone surrogate): argon2 would raise."""
+    if not isinstance(password, str):
+        return True
+    try:
+        password.encode('utf-8')
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_SHA256_PREFIX = 'sha256$'
+_DES_CRYPT_RE = re.compile(r'[./0-9A-Za-z]{13}')
+
+
+def _is_legacy(stored):
+    return stored.startswith(_SHA256_PREFIX) or bool(_DES_CRYPT_RE.fullmatch(stored))
+
+
+def _verify_legacy(stored, password):
+    """True/False for a legacy sagenb hash; None when ``stored`` is not one."""
+    if not isinstance(password, str):
+        return False if _is_legacy(stored) else None
+    if stored.startswith(_SHA256_PREFIX):
+        # The salt is whatever sagenb wrote between the two '$'; the hex digest never
+        # holds a '$', so split at the last one.
+        salt, sep, digest = stored[len(_SHA256_PREFIX):].rpartition('$')
+        if not sep:
+            return False
+        computed = hashlib.sha256((salt + password).encode('utf-8')).hexdigest()
+        return hmac.compare_digest(computed.encode('ascii'),
+                                   digest.strip().lower().encode('utf-8', 'replace'))
+    if _DES_CRYPT_RE.fullmatch(stored):
+        if '\0' in password:  # crypt(3) would stop at the NUL and ignore the rest
+            return False
+        computed = _des_crypt(password, stored[:2])
+        if not computed:
+            return False
+        return hmac.compare_digest(computed.encode('utf-8'), stored.encode('ascii'))
+    return None
+
+
+def _des_crypt(password, salt):
+    """Traditional DES crypt(3) via ``legacycrypt`` (the ``crypt`` module left Python
+    in 3.13); None when it cannot be computed (no libcrypt on this machine)."""
+    try:
+        import legacycrypt  # imported here: it loads libcrypt with ctypes
+        return legacycrypt.crypt(password, salt)
+    except Exception:  # noqa: BLE001 - any failure here means "does not verify"
+        return None
 
 
 # Verifying against this keeps a login for an unknown user as slow as for a known one.
@@ -47,7 +121,7 @@ def check_login_name(login):
 
 def check_password(password, login=None):
     if len(password or '') < MIN_PASSWORD_LENGTH:
-        return 'A password has at least %d characters.' % MIN_PASSWORD_LENGTH
+        return f'A password has at least {MIN_PASSWORD_LENGTH} characters.'
     if login and password.lower() == login.lower():
         return 'The password must not be the username.'
     return None

@@ -37,7 +37,7 @@ class CellData:
     files: dict = field(default_factory=dict)
     execution_count: int | None = None
     format: str = 'markdown'
-    legacy_id: int | None = None
+    legacy_id: str | None = None  # the cell's id in a legacy worksheet (names cells/<id>/)
 
 
 @dataclass

@@ -24,8 +24,6 @@ SAGE_KERNELSPEC = {'name': 'sagemath', 'display_name': 'SageMath', 'language': '
 PYTHON_KERNELSPEC = {'name': 'python3', 'display_name': 'Python 3 (ipykernel)',
                      'language': 'python'}
 
-_OUTPUT_TYPES = ('stream', 'display_data', 'execute_result', 'error')
-
 
 # --------------------------------------------------------------------------- reading
 

@@ -24,7 +24,8 @@ import time
 
 from . import CellData, FormatError, Limits, WorksheetData, archive, safepickle
 
-START_RE = re.compile(r'^\{\{\{\s*(?:id=(-?\d+))?\s*\|?[ \t]*$')
+START_RE = re.compile(r'^\{\{\{(.*)$')
+ID_RE = re.compile(r'^\s*id=([^|\s]+)\s*$')
 OUTPUT_RE = re.compile(r'^///[ \t]*$')
 END_RE = re.compile(r'^\}\}\}[ \t]*$')
 HTML_RE = re.compile(r'<html>(.*?)</html>', re.S)
@@ -46,11 +47,13 @@ LEGACY_PREFIX = 'sage_worksheet/'
 # --- reading --------------------------------------------------------------------------
 
 def parse_body(body):
-    """``[CellData]`` from a body: text cells (stripped, empty ones left out) and compute
-    cells with ``legacy_id`` and the raw output text in ``extra``-free form.
+    """``(cells, raw_outputs)`` of a body: ``CellData`` for text cells (stripped, empty
+    ones left out) and compute cells (input stripped as sagenb did, ``legacy_id`` from
+    the ``id=`` meta), and for each cell its raw output text (None for text cells).
 
-    Returns ``(cells, outputs)`` where ``outputs[i]`` is the raw output text of
-    ``cells[i]`` (None for text cells).
+    A line starting with ``{{{`` opens a compute cell (what follows ``|`` on it is
+    input, as in sagenb); inside it, only a line that is exactly ``///`` (trailing
+    blanks allowed) starts the output and only a line that is exactly ``}}}`` ends it.
     """
     cells, raw_outputs = [], []
     text_lines = []
@@ -71,9 +74,14 @@ def parse_body(body):
             i += 1
             continue
         flush_text()
-        legacy_id = int(match.group(1)) if match.group(1) is not None else None
+        # As sagenb read it: "{{{meta|" then the input; the meta names the cell's id.
+        meta, bar, rest = match.group(1).partition('|')
+        if not bar:
+            meta, rest = '', match.group(1)
+        id_match = ID_RE.match(meta)
+        legacy_id = id_match.group(1) if id_match else None
         i += 1
-        input_lines, output_lines, in_output = [], [], False
+        input_lines, output_lines, in_output = [rest] if rest.strip() else [], [], False
         while i < n and not END_RE.match(lines[i]):
             if not in_output and OUTPUT_RE.match(lines[i]):
                 in_output = True
@@ -83,7 +91,7 @@ def parse_body(body):
                 input_lines.append(lines[i])
             i += 1
         i += 1  # the }}} line (or the end)
-        cells.append(CellData(type='compute', input='\n'.join(input_lines).rstrip(),
+        cells.append(CellData(type='compute', input='\n'.join(input_lines).strip(),
                               legacy_id=legacy_id))
         raw_outputs.append('\n'.join(output_lines))
     flush_text()
@@ -219,8 +227,8 @@ def files_under(members, prefix):
         if not path.startswith(prefix + 'cells/'):
             continue
         parts = path[len(prefix) + len('cells/'):].split('/', 1)
-        if len(parts) == 2 and re.fullmatch(r'-?\d+', parts[0]) and parts[1]:
-            found.setdefault(int(parts[0]), {})[parts[1]] = content
+        if len(parts) == 2 and parts[0] and parts[1]:
+            found.setdefault(parts[0], {})[parts[1]] = content
     return found
 
 
@@ -382,7 +390,7 @@ def render_body(ws):
     number = 0
     for cell in ws.cells:
         if cell.type == 'text':
-            blocks.append(cell.input.strip())
+            blocks.append(_guard(cell.input.strip()))
             continue
         output, files = text_from_outputs(cell.outputs, cell.files)
         # Keep delimiter lines from appearing inside the cell.
@@ -391,7 +399,7 @@ def render_body(ws):
         blocks.append('{{{id=%d|\n%s\n///\n%s\n}}}' % (number, cell_input, output)
                       if output else '{{{id=%d|\n%s\n///\n}}}' % (number, cell_input))
         if files:
-            files_by_id[number] = files
+            files_by_id[str(number)] = files
         number += 1
     return '\n\n'.join(b for b in blocks if b) + '\n', files_by_id
 
@@ -416,9 +424,9 @@ def write_sws(ws, owner='admin', modified=None):
         ('worksheet.txt', ('%s\nsystem:%s\n%s' % (ws.name, ws.system, body))
          .encode('utf-8')),
     ]
-    for cell_id in sorted(files_by_id):
+    for cell_id in sorted(files_by_id, key=int):
         for name, content in sorted(files_by_id[cell_id].items()):
-            members.append(('cells/%d/%s' % (cell_id, name), content))
+            members.append(('cells/%s/%s' % (cell_id, name), content))
     for name, content in sorted(ws.data_files.items()):
         members.append(('data/%s' % name, content))
     buffer = io.BytesIO()
