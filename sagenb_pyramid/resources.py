@@ -192,6 +192,7 @@ class ApiToken(Persistent):
 WORKSHEET_VIEW_NAMES = frozenset({
     'alive', 'copy', 'evaluate_all', 'clear_outputs', 'interrupt', 'restart',
     'download.sws', 'download.ipynb', 'data', 'cells', 'revisions', 'files',
+    'complete', 'inspect',
 })
 
 
@@ -206,6 +207,7 @@ class Worksheet(Persistent):
     files = None
     revisions = None
     source = None
+    published = None
 
     def __init__(self, name, owner_id, typeset=True, system='sage'):
         self.name = name

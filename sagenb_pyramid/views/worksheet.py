@@ -9,7 +9,7 @@ from pyramid.view import view_config
 from ..resources import BUSY, CELL_TYPES, WORKSHEET_STATES, Cells, Worksheet
 from ..security import P
 from ..workers import Job
-from ..workers.registry import error_output
+from ..workers.registry import WorkerBusy, WorkerProblem, error_output
 from . import api_error, get_str, json_body, wants_json
 from .home import delete_worksheet, new_worksheet_name, worksheet_summary
 
@@ -210,3 +210,55 @@ def interrupt(context, request):
 def restart(context, request):
     cancelled = request.workers.restart(worksheet_key(context))
     return {'ok': True, 'cancelled': cancelled}
+
+
+def ask_worker(request, worksheet, kind, content):
+    """A completion or introspection reply from the worksheet's Sage process."""
+    key = worksheet_key(worksheet)
+    problem = request.workers.capacity_problem(key)
+    if problem:
+        raise api_error(409, problem)
+    timeout = float(request.registry.settings.get('sagenb.introspect_timeout', 5))
+    try:
+        return request.workers.ask(key, kind, content, timeout)
+    except WorkerBusy as exc:
+        raise api_error(409, str(exc)) from None
+    except WorkerProblem as exc:
+        raise api_error(503, 'the Sage process could not answer: %s' % exc) from None
+
+
+def code_and_cursor(request):
+    body = json_body(request)
+    code = get_str(body, 'code', max_length=100_000)
+    if code is None:
+        raise api_error(400, '"code" is required')
+    cursor = body.get('cursor_pos', len(code))
+    if isinstance(cursor, bool) or not isinstance(cursor, int) or not 0 <= cursor <= len(code):
+        raise api_error(400, '"cursor_pos" must be a position in "code" (0 to %d)' % len(code))
+    return body, code, cursor
+
+
+@view_config(context=Worksheet, name='complete', request_method='POST',
+             permission=P.EVALUATE, renderer='json')
+def complete(context, request):
+    """Names that complete the code at the cursor (Jupyter's ``complete_request``)."""
+    _, code, cursor = code_and_cursor(request)
+    reply = ask_worker(request, context, 'complete', {'code': code, 'cursor_pos': cursor})
+    return {'matches': reply.get('matches', []),
+            'cursor_start': reply.get('cursor_start', cursor),
+            'cursor_end': reply.get('cursor_end', cursor),
+            'metadata': reply.get('metadata', {})}
+
+
+@view_config(context=Worksheet, name='inspect', request_method='POST',
+             permission=P.EVALUATE, renderer='json')
+def inspect(context, request):
+    """The docstring (``detail_level`` 0) or source (1) of the name at the cursor."""
+    body, code, cursor = code_and_cursor(request)
+    detail = body.get('detail_level', 0)
+    if detail not in (0, 1) or isinstance(detail, bool):
+        raise api_error(400, '"detail_level" must be 0 or 1')
+    reply = ask_worker(request, context, 'inspect',
+                       {'code': code, 'cursor_pos': cursor, 'detail_level': detail})
+    return {'found': bool(reply.get('found')), 'data': reply.get('data', {}),
+            'metadata': reply.get('metadata', {})}

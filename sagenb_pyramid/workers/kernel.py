@@ -62,6 +62,31 @@ class SageKernel:
         except queue.Empty:
             return None
 
+    def ask(self, kind, content):
+        """Send a completion or introspection request; returns its msg_id."""
+        if kind == 'complete':
+            return self.client.complete(content['code'], content['cursor_pos'])
+        if kind == 'inspect':
+            return self.client.inspect(content['code'], content['cursor_pos'],
+                                       content['detail_level'])
+        raise ValueError(kind)
+
+    def shell_reply(self, msg_id, timeout):
+        """The shell reply to ``msg_id`` (others are dropped), or None after ``timeout``."""
+        deadline = time.time() + timeout
+        while True:
+            left = deadline - time.time()
+            if left <= 0:
+                return None
+            try:
+                reply = self.client.get_shell_msg(timeout=min(left, 0.2))
+            except queue.Empty:
+                if not self.is_alive():
+                    return None
+                continue
+            if reply['parent_header'].get('msg_id') == msg_id:
+                return reply
+
     def drain_shell(self):
         while True:
             try:

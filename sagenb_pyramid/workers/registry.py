@@ -91,6 +91,37 @@ class Job:
         return (self.owner_id, self.number)
 
 
+class Question:
+    """A completion or introspection request for a worksheet's Sage process.
+
+    The worksheet's thread owns the process's sockets, so it asks (between cells, in
+    queue order) and the request's thread waits for ``done``.
+    """
+
+    def __init__(self, kind, content):
+        self.kind = kind
+        self.content = content
+        self.done = threading.Event()
+        self.reply = None
+        self.error = None
+        self.cancelled = False
+
+    def answer(self, reply=None, error=None):
+        self.reply, self.error = reply, error
+        self.done.set()
+
+
+class WorkerBusy(RuntimeError):
+    """The worksheet's process did not get to a question in time (a cell is running)."""
+
+
+class WorkerProblem(RuntimeError):
+    """The worksheet's process could not answer (it could not start, or it died)."""
+
+
+QUESTION_TIMEOUT = 10  # seconds the Sage process has to answer a question
+
+
 def error_output(ename, evalue):
     return {'output_type': 'error', 'ename': ename, 'evalue': evalue,
             'traceback': ['%s: %s' % (ename, evalue)]}
@@ -246,7 +277,7 @@ class WorksheetWorker:
         if self.current is not None:
             return True
         with self.jobs.mutex:
-            return any(job is not None for job in self.jobs.queue)
+            return any(isinstance(job, Job) for job in self.jobs.queue)
 
     @property
     def has_process(self):
@@ -301,7 +332,9 @@ class WorksheetWorker:
                 job = self.jobs.get_nowait()
             except queue.Empty:
                 return dropped
-            if job is not None:
+            if isinstance(job, Question):
+                job.answer(error='the worksheet was restarted')
+            elif job is not None:
                 dropped.append(job)
 
     def _close_retired(self):
@@ -317,6 +350,9 @@ class WorksheetWorker:
             if job is None:
                 if self.stopped:
                     return
+                continue
+            if isinstance(job, Question):
+                self._answer(job)
                 continue
             self.current = job
             try:
@@ -341,6 +377,28 @@ class WorksheetWorker:
         with self.lock:
             self.kernel = kernel
             return kernel, self._kill_generation
+
+    def _answer(self, question):
+        if question.cancelled:
+            return
+        try:
+            try:
+                kernel, _ = self._kernel()
+            except KernelStartError as exc:
+                question.answer(error=str(exc))
+                return
+            reply = kernel.shell_reply(kernel.ask(question.kind, question.content),
+                                       QUESTION_TIMEOUT)
+            if reply is None:
+                question.answer(error='the Sage process did not answer'
+                                if kernel.is_alive() else kernel.exit_description())
+            else:
+                question.answer(reply=reply['content'])
+        except Exception:  # the thread must survive a bad question too
+            log.exception('asking %s of %s failed', question.kind, self.key)
+            question.answer(error='the notebook failed to ask the Sage process')
+        finally:
+            self.last_activity = time.time()
 
     def _execute(self, job):
         self.interrupt_deadline = None
@@ -404,6 +462,12 @@ class WorksheetWorker:
             elif kind == 'clear_output':
                 writer.clear(content.get('wait', False))
             writer.maybe_flush()
+        # ``foo?`` and ``foo??`` answer with a "page" payload in the execute reply.
+        reply = kernel.shell_reply(msg_id, timeout=2)
+        for payload in (reply or {}).get('content', {}).get('payload', []):
+            if payload.get('source') == 'page' and payload.get('data'):
+                writer.add({'output_type': 'display_data', 'data': payload['data'],
+                            'metadata': {'sagenb': {'page': True}}})
         kernel.drain_shell()
         writer.finish()
 
@@ -508,6 +572,25 @@ class WorkerRegistry:
             if worker is None:
                 worker = self._workers[job.key] = WorksheetWorker(self, job.key)
             worker.submit(job)
+
+    def ask(self, key, kind, content, timeout):
+        """Ask the worksheet's process (started if needed) a completion or introspection
+        question; its reply content, WorkerBusy after ``timeout`` or WorkerProblem."""
+        self.start()
+        question = Question(kind, content)
+        with self._lock:
+            worker = self._workers.get(key)
+            if worker is None:
+                worker = self._workers[key] = WorksheetWorker(self, key)
+            worker.last_activity = time.time()
+            worker.jobs.put(question)
+        if not question.done.wait(timeout):
+            question.cancelled = True
+            raise WorkerBusy('the worksheet is busy running cells; try again when they '
+                             'finish')
+        if question.error:
+            raise WorkerProblem(question.error)
+        return question.reply
 
     def capacity_problem(self, key):
         """None, or why no new Sage process may start for this worksheet now."""
