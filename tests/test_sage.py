@@ -27,7 +27,9 @@ def api(sage_notebook):
 @pytest.fixture
 def worksheet(api):
     created = api.post('/home/alice/', {'name': 'sage test'}, status=201)
-    return created['url']
+    yield created['url']
+    # Stop its process: the module's notebook would reach the per-user limit.
+    api.post(created['url'] + 'restart', status=200)
 
 
 def run(api, ws, code, wait=60):
@@ -457,3 +459,49 @@ def test_complete_bad_requests(api, worksheet, body, says):
 def test_inspect_detail_level_must_be_0_or_1(api, worksheet):
     res = api.post(worksheet + 'inspect', {'code': 'abc', 'detail_level': 3}, status=400)
     assert '"detail_level" must be 0 or 1' in res['error']
+
+
+# --- percent directives and systems -----------------------------------------------------
+
+def test_python_directive_skips_the_preparser(api, worksheet):
+    assert plain(run(api, worksheet, '%python\n2^3')) == '1'
+    assert plain(run(api, worksheet, '2^3')) == '8'
+
+
+def test_time_directive_times_the_cell(api, worksheet):
+    cell = run(api, worksheet, '%time\nfactor(2^64-1)')
+    text = plain(cell)
+    assert 'Wall time' in text and '3 * 5 * 17' in text
+
+
+def test_system_directives(api, worksheet):
+    assert plain(run(api, worksheet, '%gp\n2^100')).strip() == str(2**100)
+    assert plain(run(api, worksheet, '%sh\necho from the shell')).strip() == 'from the shell'
+    html = run(api, worksheet, '%html\n<b>bold</b>')
+    assert html['outputs'][0]['data'] == {'text/html': '<b>bold</b>'}
+
+
+def test_unknown_system_names_those_that_work(api, worksheet):
+    cell = run(api, worksheet, '%nosuchsystem\n1')
+    assert cell['status'] == 'error'
+    assert "'nosuchsystem' is not available" in cell['outputs'][-1]['evalue']
+    assert 'python' in cell['outputs'][-1]['evalue'] and 'gp' in cell['outputs'][-1]['evalue']
+
+
+def test_prompts_are_stripped(api, worksheet):
+    assert plain(run(api, worksheet, 'sage: a = 2\nsage: a^10\n1024')) == '1024'
+
+
+def test_worksheet_default_system(api):
+    ws = api.post('/home/alice/', {'name': 'gp worksheet'}, status=201)['url']
+    api.patch(ws, {'system': 'gp'}, status=200)
+    assert plain(run(api, ws, 'nextprime(10^6)')).strip() == '1000003'
+    assert plain(run(api, ws, '%sage\n2^3')) == '8'
+
+
+def test_auto_cells_run_when_the_process_starts(api):
+    ws = api.post('/home/alice/', {'name': 'auto'}, status=201)['url']
+    api.post(ws + 'cells', {'input': '%auto\nprepared = 42'}, status=201)
+    assert plain(run(api, ws, 'prepared + 1')) == '43'
+    api.post(ws + 'restart', status=200)
+    assert plain(run(api, ws, 'prepared * 2')) == '84'

@@ -3,9 +3,10 @@
 ``pickle.load`` on an uploaded file runs whatever the file says (``__reduce__`` calls any
 function).  The legacy notebook's ``worksheet_conf.pickle``, ``users.pickle`` and
 ``conf.pickle`` hold only plain types, so an unpickler that refuses every global reads
-them all and refuses every payload.  The one exception is ``_codecs.encode``, through
-which Python 3 writes ``bytes`` into protocol-2 pickles; it is replaced by a function
-that only turns a string into Latin-1 bytes.  Python 2 ``str`` arrives as ``bytes``
+them all and refuses every payload.  The exceptions are how plain data is written by
+the pickle protocol itself: ``set``/``frozenset`` (Python 2's ``users.pickle`` holds
+sets) and ``_codecs.encode``/``bytes`` (Python 3's bytes in protocol 2); each is
+replaced by a function here that only builds that plain value from plain arguments.  Python 2 ``str`` arrives as ``bytes``
 (``encoding='bytes'``); :func:`plain` turns the result into ``str`` keys and values.
 """
 import io
@@ -25,10 +26,41 @@ def _latin1_bytes(text, encoding='latin1'):
     return text.encode('latin-1')
 
 
+def _set(items=()):
+    return set(_checked_items(items))
+
+
+def _frozenset(items=()):
+    return frozenset(_checked_items(items))
+
+
+def _checked_items(items):
+    if not isinstance(items, (list, tuple)):
+        raise FormatError('the file contains a pickle that builds a set from %s'
+                          % type(items).__name__)
+    return items
+
+
+def _empty_bytes(*args):
+    if args:
+        raise FormatError('the file contains a pickle that calls bytes with arguments')
+    return b''
+
+
+# The only callables a pickle may name: how Python 2 writes sets, and how Python 3
+# writes bytes into protocol 2.  Each is a function of ours that builds plain data.
+_ALLOWED = {
+    ('_codecs', 'encode'): _latin1_bytes,
+    ('__builtin__', 'set'): _set, ('builtins', 'set'): _set,
+    ('__builtin__', 'frozenset'): _frozenset, ('builtins', 'frozenset'): _frozenset,
+    ('__builtin__', 'bytes'): _empty_bytes, ('builtins', 'bytes'): _empty_bytes,
+}
+
+
 class _RefusingUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
-        if (module, name) == ('_codecs', 'encode'):
-            return _latin1_bytes
+        if (module, name) in _ALLOWED:
+            return _ALLOWED[(module, name)]
         raise FormatError('the file contains a pickle that refers to %s.%s; only plain '
                           'data is accepted' % (_text(module), _text(name)))
 

@@ -5,6 +5,7 @@ its database in one transaction.
 """
 import argparse
 import getpass
+import os
 import sys
 
 from pyramid.paster import bootstrap, setup_logging
@@ -72,6 +73,24 @@ def cmd_users(root, args):
         print(user.login, 'admin' if user.is_admin else 'user')
 
 
+class _DryRun(Exception):
+    """Leaves the command's transaction without committing it (``--dry-run``)."""
+
+
+def cmd_import_sagenb(root, args):
+    from ..migrate import MigrationError, migrate
+    if not os.path.isdir(args.path):
+        raise SystemExit('No folder %s.' % args.path)
+    try:
+        report = migrate(root, args.path, dry_run=args.dry_run)
+    except MigrationError as exc:
+        raise SystemExit(str(exc)) from None
+    for line in report.lines():
+        print(line)
+    if args.dry_run:
+        raise _DryRun()
+
+
 def parser():
     p = argparse.ArgumentParser(
         prog='sagenb-admin',
@@ -96,6 +115,12 @@ def parser():
     s.set_defaults(func=cmd_revoke_token)
     s = sub.add_parser('users', help='list users')
     s.set_defaults(func=cmd_users)
+    s = sub.add_parser('import-sagenb', help='migrate a legacy Sage notebook server: its '
+                       'users, worksheets and settings')
+    s.add_argument('path', help='the notebook folder, e.g. ~/.sage/sage_notebook.sagenb')
+    s.add_argument('--dry-run', action='store_true',
+                   help='report what would be imported; write nothing')
+    s.set_defaults(func=cmd_import_sagenb)
     return p
 
 
@@ -129,6 +154,8 @@ def main(argv=None):
         with env['request'].tm:
             root = env['root']
             args.func(root, args)
+    except _DryRun:
+        pass  # the transaction was aborted on the way out
     finally:
         env['closer']()
         env['registry']._zodb_databases[''].close()

@@ -1,5 +1,6 @@
 """A worksheet: its page, its JSON, and what is done to it as a whole."""
 import json
+import re
 import time
 import uuid
 
@@ -9,6 +10,7 @@ from pyramid.view import view_config
 from ..resources import BUSY, CELL_TYPES, WORKSHEET_STATES, Cells, Worksheet
 from ..security import P
 from ..workers import Job
+from ..workers.directives import is_auto, translate
 from ..workers.registry import WorkerBusy, WorkerProblem, error_output
 from . import api_error, get_str, json_body, wants_json
 from .home import delete_worksheet, new_worksheet_name, worksheet_summary
@@ -94,12 +96,18 @@ def update_worksheet(context, request):
         if not isinstance(body['typeset'], bool):
             raise api_error(400, '"typeset" must be true or false')
         changes['typeset'] = body['typeset']
+    if 'system' in body:
+        system = body['system']
+        if not isinstance(system, str) or not re.fullmatch(r'[a-z][a-z0-9_]{0,31}', system):
+            raise api_error(400, '"system" must be the name of a system, e.g. "sage", '
+                                 '"python", "gp"')
+        changes['system'] = system
     if 'state' in body:
         if body['state'] not in WORKSHEET_STATES:
             raise api_error(400, '"state" must be one of ' + ', '.join(WORKSHEET_STATES))
         context.set_state(request.user.id, body['state'])
     if not changes and 'state' not in body:
-        raise api_error(400, 'nothing to change: give "name", "typeset" or "state"')
+        raise api_error(400, 'nothing to change: give "name", "typeset", "system" or "state"')
     for attr, value in changes.items():
         setattr(context, attr, value)
     context.touch()
@@ -164,13 +172,37 @@ def queue_cell(request, cell):
     problem = request.workers.capacity_problem(worksheet_key(worksheet))
     if problem:
         raise api_error(409, problem)
+    queue_auto_cells(request, worksheet, cell)
     run_id = uuid.uuid4().hex
-    job = Job(worksheet.owner_id, worksheet.number, cell.id, run_id, cell.input,
-              typeset=worksheet.typeset)
+    job = Job(worksheet.owner_id, worksheet.number, cell.id, run_id,
+              translate(cell.input, worksheet.system).code, typeset=worksheet.typeset)
     # pyramid_retry may run this request again: the job leaves only after commit.
     request.tm.get().addAfterCommitHook(
         lambda ok, job=job: ok and request.workers.submit(job))
     return run_id
+
+
+def queue_auto_cells(request, worksheet, cell):
+    """A worksheet whose process is not running starts with its ``%auto`` cells.
+
+    Returns the ids of the cells queued for that (once per request)."""
+    key = worksheet_key(worksheet)
+    done = request.environ.setdefault('sagenb.auto_cells', {})
+    if key in done:
+        return done[key]
+    done[key] = set()
+    if request.workers.has_process(key):
+        return done[key]
+    for auto in worksheet.ordered_cells():
+        if auto.type == 'compute' and auto is not cell and is_auto(auto.input):
+            done[key].add(auto.id)
+            run_id = uuid.uuid4().hex
+            job = Job(worksheet.owner_id, worksheet.number, auto.id, run_id,
+                      translate(auto.input, worksheet.system).code,
+                      typeset=worksheet.typeset)
+            request.tm.get().addAfterCommitHook(
+                lambda ok, job=job: ok and request.workers.submit(job))
+    return done[key]
 
 
 def queued_json(request, cell):
@@ -185,8 +217,11 @@ def queued_json(request, cell):
              permission=P.EVALUATE, renderer='json')
 def evaluate_all(context, request):
     cells = [c for c in context.ordered_cells() if c.type == 'compute' and c.input.strip()]
+    # A process that starts runs the %auto cells first (in order), and only once.
+    auto_ids = queue_auto_cells(request, context, None)
     for cell in cells:
-        queue_cell(request, cell)
+        if cell.id not in auto_ids:
+            queue_cell(request, cell)
     return {'queued': [c.id for c in cells]}
 
 

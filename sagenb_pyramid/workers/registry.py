@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pyramid.settings import asbool
 
 from ..settings import SettingsError
+from .directives import PRELUDE
 from .kernel import ForkedKernel, ForkServer, KernelStartError, SpawnedKernel
 from .store import OutputStore, Update
 
@@ -374,6 +375,7 @@ class WorksheetWorker:
         if old is not None:
             old.shutdown()
         kernel = self.registry.new_kernel()
+        kernel.run_quietly(PRELUDE)
         with self.lock:
             self.kernel = kernel
             return kernel, self._kill_generation
@@ -622,6 +624,11 @@ class WorkerRegistry:
             worker = self._workers.pop(key, None)
         if worker is not None:
             worker.stop()
+
+    def has_process(self, key):
+        """The worksheet has a live process here, or cells waiting for one."""
+        worker = self._worker(key)
+        return worker is not None and worker.has_process
 
     def is_running(self, key):
         worker = self._worker(key)
