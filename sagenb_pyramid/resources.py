@@ -118,11 +118,35 @@ class Root(Folder):
         user.login = new_login
         self.home.add(new_login, user)
 
-    def add_group(self, name):
-        group = Group(name)
+    def add_group(self, name, source='local'):
+        group = Group(name, source)
         group.__parent__ = self
         self.groups[group.id] = group
         return group
+
+    def group_by_name(self, name, source=None):
+        for group in self.groups.values():
+            if group.name == name and (source is None or group.source == source):
+                return group
+        return None
+
+    def sync_groups(self, user, names, source):
+        """Make ``user`` a member of exactly the groups ``names`` among the groups of
+        ``source`` (``ldap``, ``oidc``...), creating missing ones; other groups of the
+        user are left alone."""
+        wanted = set()
+        for name in names:
+            group = self.group_by_name(name, source) or self.add_group(name, source)
+            wanted.add(group.id)
+        for group_id in list(user.group_ids):
+            group = self.groups.get(group_id)
+            if group is not None and group.source == source and group_id not in wanted:
+                user.group_ids.remove(group_id)
+        for group_id in wanted:
+            user.group_ids.add(group_id)
+
+    def group_members(self, group):
+        return [u for u in self.users_by_id.values() if group.id in u.group_ids]
 
 
 class Home(Folder):
@@ -173,9 +197,17 @@ class User(Folder):
 
 
 class Group(Persistent):
-    def __init__(self, name):
+    """A named set of users (members hold the group's id in ``group_ids``).
+
+    ``source`` is ``local`` for groups made here, or where they are synced from
+    (``ldap``, ``oidc``): those are rewritten at each login of their members."""
+
+    source = 'local'
+
+    def __init__(self, name, source='local'):
         self.id = 'g-' + uuid.uuid4().hex[:16]
         self.name = name
+        self.source = source
 
 
 class ApiToken(Persistent):
