@@ -1,6 +1,9 @@
 """The notebook in a real browser: Playwright driving Debian's Chromium."""
+import io
 import os
 import threading
+import zipfile
+from pathlib import Path
 
 import pytest
 import waitress
@@ -8,6 +11,20 @@ import waitress
 from .conftest import PASSWORD, Notebook
 
 CHROMIUM = os.environ.get('SAGENB_TEST_CHROMIUM', '/usr/bin/chromium')
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def sws_fixture(name):
+    """A legacy worksheet of the shared fixtures ($SAGENB_FIXTURES, else
+    <repository>/../shared/fixtures); a missing one fails the test, never skips it."""
+    configured = os.environ.get('SAGENB_FIXTURES')
+    folder = Path(configured).expanduser() if configured else REPOSITORY.parent / 'shared' / 'fixtures'
+    path = folder / 'sws' / name
+    if not path.is_file():
+        raise AssertionError(
+            'the test fixture %s is missing: set SAGENB_FIXTURES to the folder of the shared '
+            'fixtures (the one holding sws/)' % path)
+    return path
 
 
 @pytest.fixture(scope='module')
@@ -157,3 +174,161 @@ def test_text_cell_markdown_math_and_no_scripts(page, live_server):
     assert text.locator('b').inner_text() == 'bold'
     assert text.locator('script').count() == 0
     assert page.evaluate('window.__xss') is None
+
+
+# --- import and export -------------------------------------------------------------------
+
+def worksheet_count(page, base):
+    answer = page.request.get(base + '/home/alice/?state=all',
+                              headers={'Accept': 'application/json'})
+    assert answer.status == 200
+    return len(answer.json()['worksheets'])
+
+
+def image_loaded(page, locator):
+    locator.wait_for()
+    page.wait_for_function('img => img.complete && img.naturalWidth > 0',
+                           arg=locator.element_handle(), timeout=20_000)
+    return True
+
+
+def test_upload_sws_through_the_listing_then_data_files_images_and_download(page, live_server):
+    base = live_server
+    log_in(page, base)
+    upload = page.locator('form[data-upload]')
+    upload.locator('input[type=file]').set_input_files(
+        str(sws_fixture('days60_number_theory_talk.sws')))
+    upload.locator('[data-action=upload]').click()
+    page.wait_for_url(base + '/home/alice/*/')
+    worksheet_url = page.url
+    assert worksheet_url.endswith('/')
+    assert page.locator('[data-role=worksheet-name]').inner_text() == 'number_theory_talk'
+
+    # A legacy text cell: HTML with $math$, typeset; its <img> is a data file of the
+    # worksheet, named relative to the worksheet's URL.
+    first_text = page.locator('.text-cell').first
+    assert 'Analytic Number Theory' in first_text.locator('h1').inner_text()
+    first_text.locator('mjx-container').first.wait_for()
+    assert image_loaded(page, page.locator('.text-cell img[src="arith_3_5_12_14_2000.png"]'))
+    assert image_loaded(page, page.locator('.text-cell img[src="sage_2mul_300.png"]'))
+
+    # Output images (complex_plot) are shown.
+    images = page.locator('.compute-cell img.output-image')
+    images.first.wait_for()
+    assert images.count() >= 2
+    for k in range(images.count()):
+        assert images.nth(k).is_visible()
+        assert image_loaded(page, images.nth(k))
+
+    # The data files, as links with their sizes.
+    panel = page.locator('#data-files')
+    assert panel.is_visible()
+    links = panel.locator('a.data-file-link')
+    assert '(6)' in panel.locator('summary').inner_text()
+    panel.locator('summary').click()
+    assert links.count() == 6
+    assert links.first.is_visible()
+    assert 'arith_3_5_12_14_2000.png' in links.all_inner_texts()
+    assert all(size.endswith('KB') for size in
+               panel.locator('.data-file-size').all_inner_texts())
+    answer = page.request.get(links.first.evaluate('a => a.href'))
+    assert answer.status == 200 and answer.body()[:8] == b'\x89PNG\r\n\x1a\n'
+
+    with page.expect_download() as info:
+        page.click('[data-role=download-sws]')
+    download = info.value
+    assert download.suggested_filename.endswith('.sws')
+    with open(download.path(), 'rb') as f:
+        assert f.read(3) == b'BZh'
+
+    # Opened without its trailing slash, the page still finds the data files (and its
+    # address becomes the worksheet's own).
+    page.goto(worksheet_url.rstrip('/'))
+    assert image_loaded(page, page.locator('.text-cell img[src="arith_3_5_12_14_2000.png"]'))
+    assert page.url == worksheet_url
+    page.locator('.text-cell mjx-container').first.wait_for()
+
+
+def test_uploading_an_empty_file_shows_the_error_and_creates_nothing(page, live_server):
+    from playwright.sync_api import expect
+    base = live_server
+    log_in(page, base)
+    before = worksheet_count(page, base)
+    upload = page.locator('form[data-upload]')
+    upload.locator('input[type=file]').set_input_files(
+        str(sws_fixture('days13_projects_sagenewbie_Ball_motion.sws')))
+    upload.locator('[data-action=upload]').click()
+    alert = upload.locator('[role=alert]')
+    expect(alert).to_contain_text('empty', timeout=30_000)
+    assert 'days13_projects_sagenewbie_Ball_motion.sws' in alert.inner_text()
+    assert alert.is_visible()
+    assert page.url == base + '/home/alice/'
+    assert upload.locator('[data-action=upload]').is_enabled()
+    assert upload.locator('progress').is_hidden()
+    assert worksheet_count(page, base) == before
+
+
+def test_files_written_by_cells_are_download_links(page, live_server):
+    base = live_server
+    log_in(page, base)
+    token = page.locator('meta[name=csrf-token]').get_attribute('content')
+    path = sws_fixture('combinat_EjcGdrIm2012_introduction_a_sage.sws')
+    answer = page.request.post(
+        base + '/home/alice/import',
+        headers={'Accept': 'application/json', 'X-CSRF-Token': token},
+        multipart={'file': {'name': path.name, 'mimeType': 'application/octet-stream',
+                            'buffer': path.read_bytes()}})
+    assert answer.status == 201, answer.text()
+    created = answer.json()['worksheets']
+    assert len(created) == 1
+    number = created[0]['id']
+    page.goto(base + created[0]['url'])
+    assert page.locator('[data-role=worksheet-name]').inner_text() == 'Introduction à Sage'
+
+    for name in ('sage0-size500.jmol', 'sage0-size500-849054851.jmol.zip'):
+        link = page.locator('a.output-file-link', has_text=name).first
+        link.wait_for()
+        href = link.evaluate('a => a.href')
+        assert '/home/alice/%d/cells/' % number in href
+        assert href.endswith('/files/' + name)
+        assert link.get_attribute('download') == name
+        fetched = page.request.get(href)
+        assert fetched.status == 200, (href, fetched.status)
+        assert len(fetched.body()) > 0
+
+    # The listing: per-row links, "Download selected" and "Download all" (.zip).
+    page.goto(base + '/home/alice/')
+    row = page.locator('tr', has=page.locator('input[name=ids][value="%d"]' % number))
+    assert row.locator('a[href$="/%d/download.ipynb"]' % number).count() == 1
+    selected = page.locator('[data-download=selected]')
+    assert selected.is_visible() and selected.is_disabled()
+    row.locator('input[name=ids]').check()
+    assert selected.is_enabled()
+    with page.expect_download() as info:
+        selected.click()
+    with open(info.value.path(), 'rb') as f:
+        archive = zipfile.ZipFile(io.BytesIO(f.read()))
+    assert [n for n in archive.namelist()] == ['Introduction à Sage.sws']
+    page.select_option('select[data-role=download-format]', 'ipynb')
+    assert 'format=ipynb' in page.locator('a[data-download=all]').get_attribute('href')
+
+
+def test_upload_without_javascript_is_a_plain_form_post(browser, live_server):
+    base = live_server
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        log_in(page, base)
+        upload = page.locator('form[data-upload]')
+        upload.locator('input[type=file]').set_input_files(
+            str(sws_fixture('days66_Automata_and_Transducers_in_SageMath.sws')))
+        upload.locator('input[name=name]').fill('Automata, no script')
+        upload.locator('[data-action=upload]').click()
+        page.wait_for_url(base + '/home/alice/*/')
+        assert page.locator('[data-role=worksheet-name]').inner_text() == 'Automata, no script'
+        href = page.locator('[data-role=download-ipynb]').get_attribute('href')
+        answer = page.request.get(href)
+        assert answer.status == 200 and answer.json()['nbformat'] == 4
+    finally:
+        context.close()

@@ -505,3 +505,32 @@ def test_auto_cells_run_when_the_process_starts(api):
     assert plain(run(api, ws, 'prepared + 1')) == '43'
     api.post(ws + 'restart', status=200)
     assert plain(run(api, ws, 'prepared * 2')) == '84'
+
+
+# --- data files and files cells write ----------------------------------------------------
+
+def test_data_files_are_in_DATA(api, worksheet):
+    api.testapp.post(worksheet + 'data', upload_files=[('file', 'x.csv', b'1,2\n3,4\n')],
+                     headers=api.headers, status=201)
+    cell = run(api, worksheet, "print(DATA.endswith('/')); print(open(DATA + 'x.csv').read())")
+    assert plain(cell) == 'True\n1,2\n3,4\n\n'
+    api.testapp.put_json(worksheet + 'data/x.csv', {'content': 'changed'},
+                         headers=api.headers)
+    assert plain(run(api, worksheet, "print(open(DATA + 'x.csv').read())")) == 'changed\n'
+    api.delete(worksheet + 'data/x.csv', status=200)
+    assert plain(run(api, worksheet, "import os; os.path.exists(DATA + 'x.csv')")) == 'False'
+
+
+def test_files_a_cell_writes_show_under_it(api, worksheet):
+    cell = run(api, worksheet, "plot(sin(x), (x, 0, 3)).save('wave.png'); "
+                               "open('table.txt', 'w').write('a b c')")
+    [image] = [o for o in cell['outputs'] if 'image/png' in o.get('data', {})]
+    assert image['metadata']['sagenb']['file'] == 'wave.png'
+    assert base64.b64decode(image['data']['image/png'])[:4] == b'\x89PNG'
+    assert cell['files'] == ['table.txt']
+    res = api.testapp.get('%scells/%d/files/table.txt' % (worksheet, cell['id']),
+                          headers=api.headers)
+    assert res.body == b'a b c'
+    # A file left unchanged is not shown again under the next cell.
+    assert run(api, worksheet, '1+1')['outputs'][0]['data']['text/plain'] == '2'
+    assert 'files' not in run(api, worksheet, "open('table.txt').read()")

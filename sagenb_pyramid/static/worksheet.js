@@ -67,6 +67,29 @@ function b64encodeUtf8(str) {
 
 const joinText = (t) => (Array.isArray(t) ? t.join("") : t == null ? "" : String(t));
 
+// A path below the worksheet with every segment of `name` URL-encoded (a file name
+// may contain "/": files the cell wrote in a subfolder).
+function encodePath(name) {
+  return String(name).split("/").map(encodeURIComponent).join("/");
+}
+
+function cellFileUrl(cellId, name) {
+  return new URL(`cells/${encodeURIComponent(cellId)}/files/${encodePath(name)}`, WS_URL).href;
+}
+
+function formatBytes(n) {
+  if (typeof n !== "number" || !Number.isFinite(n) || n < 0) return "";
+  if (n < 1024) return `${n} B`;
+  const units = ["KB", "MB", "GB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
 // ---------------------------------------------------------------------------
 // Message bar
 
@@ -286,7 +309,7 @@ function sanitizeHtml(html) {
       }
       if (tag === "a" && child.hasAttribute("href")) {
         try {
-          const url = new URL(child.getAttribute("href"), location.href);
+          const url = new URL(child.getAttribute("href"), document.baseURI);
           if (url.origin !== location.origin) {
             child.setAttribute("target", "_blank");
             child.setAttribute("rel", "noopener noreferrer");
@@ -568,8 +591,40 @@ function htmlAsLatex(html) {
   return m[2] !== undefined ? `\\[${m[2]}\\]` : m[3];
 }
 
-function renderMimeBundle(output) {
+const IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/svg+xml"];
+
+// The name of the file an output stands for (legacy worksheets: a file the cell
+// wrote, e.g. "sage0-size500.jmol"), when the output has no image of it.
+function outputFileName(output) {
   const data = output.data || {};
+  const meta = output.metadata && output.metadata.sagenb;
+  const name = meta && typeof meta.file === "string" ? meta.file : "";
+  if (!name || IMAGE_TYPES.some((t) => data[t] !== undefined)) return null;
+  return name;
+}
+
+function renderFileOutput(output, name, cell) {
+  const wrap = h("div", { class: `output-item output-file output-${output.output_type}`, dataset: { outputType: output.output_type } });
+  const base = name.split("/").pop() || name;
+  const files = cell && Array.isArray(cell.data.files) ? cell.data.files : null;
+  if (!cell || cell.id === null || (files && !files.includes(name))) {
+    wrap.append(h("span", { class: "output-file-name missing", title: "This file was not kept with the output.", text: name }));
+    return wrap;
+  }
+  wrap.append(h("a", {
+    class: "output-file-link",
+    href: cellFileUrl(cell.id, name),
+    download: base,
+    title: `Download ${name}`,
+    text: name,
+  }));
+  return wrap;
+}
+
+function renderMimeBundle(output, cell) {
+  const data = output.data || {};
+  const fileName = outputFileName(output);
+  if (fileName !== null) return renderFileOutput(output, fileName, cell);
   const wrap = h("div", { class: `output-item output-${output.output_type}`, dataset: { outputType: output.output_type } });
   const preferPlain = output.output_type === "execute_result" && worksheet.typeset === false && data["text/plain"] !== undefined;
   const imgAlt = joinText(data["text/plain"]).slice(0, 200) || "output image";
@@ -652,8 +707,9 @@ function mergeStreams(outputs) {
 }
 
 class OutputArea {
-  constructor(el) {
+  constructor(el, cell = null) {
     this.el = el;
+    this.cell = cell; // for the URLs of the files the cell wrote
     this.items = []; // {key, node, stream?: {name, text, pre}}
   }
 
@@ -689,7 +745,7 @@ class OutputArea {
       } else if (item.output_type === "error") {
         node = renderError(item);
       } else if (item.output_type === "execute_result" || item.output_type === "display_data") {
-        node = renderMimeBundle(item);
+        node = renderMimeBundle(item, this.cell);
       } else {
         node = h("pre", { class: "output-item output-text", text: JSON.stringify(item) });
       }
@@ -825,7 +881,7 @@ class ComputeCell extends Cell {
     this.statusEl = h("span", { class: "cell-status", "aria-live": "polite" });
     const runBtn = CAN_EDIT ? button("evaluate", "\u25b6 Run", "Evaluate (Shift-Enter)") : null;
     this.outputEl = h("div", { class: "output empty", "aria-live": "polite" });
-    this.outputs = new OutputArea(this.outputEl);
+    this.outputs = new OutputArea(this.outputEl, this);
     this.el.append(
       h("div", { class: "cell-head" }, runBtn, this.statusEl, this.toolbar()),
       h("div", { class: "cell-input" }, this.prompt, this.editorHost),
@@ -1015,7 +1071,7 @@ class TextCell extends Cell {
       h("div", { class: "text-editor-buttons" },
         h("button", { type: "button", class: "btn btn-primary", dataset: { action: "save-text" } }, "Save"),
         h("button", { type: "button", class: "btn", dataset: { action: "cancel-text" } }, "Cancel"),
-        h("span", { class: "hint", text: "Markdown/HTML, math in $\u2026$ or $$\u2026$$. Shift-Enter saves, Escape cancels." })));
+        this.hintEl = h("span", { class: "hint" })));
     this.editing = false;
     this.el.append(
       h("div", { class: "cell-head" }, CAN_EDIT ? button("edit", "\u270e Edit", "Edit text cell") : null, this.toolbar()),
@@ -1048,6 +1104,12 @@ class TextCell extends Cell {
     this.renderText();
   }
 
+  // "markdown" (with HTML, as Jupyter) or "html" (legacy worksheets: HTML with $math$,
+  // which must not go through the Markdown pass).
+  get format() {
+    return this.data.format === "html" ? "html" : "markdown";
+  }
+
   getInput() {
     return this.editing ? this.textarea.value : this.savedInput;
   }
@@ -1066,7 +1128,9 @@ class TextCell extends Cell {
       this.rendered.replaceChildren(h("p", { class: "placeholder", text: CAN_EDIT ? "Empty text cell \u2014 double-click to edit." : "" }));
       return;
     }
-    this.rendered.replaceChildren(sanitizeHtml(renderMarkdown(src)));
+    const html = this.format === "html" ? src : renderMarkdown(src);
+    this.rendered.classList.toggle("format-html", this.format === "html");
+    this.rendered.replaceChildren(sanitizeHtml(html));
     if (/\$|\\\(|\\\[|\\begin\{/.test(src)) typeset(this.rendered);
   }
 
@@ -1080,6 +1144,9 @@ class TextCell extends Cell {
     this.editing = true;
     this.el.classList.add("editing");
     this.textarea.value = this.savedInput;
+    this.hintEl.textContent = this.format === "html"
+      ? "HTML, math in $\u2026$ or $$\u2026$$. Shift-Enter saves, Escape cancels."
+      : "Markdown/HTML, math in $\u2026$ or $$\u2026$$. Shift-Enter saves, Escape cancels.";
     this.rendered.hidden = true;
     this.editorEl.hidden = false;
     this.autosize();
@@ -1352,6 +1419,7 @@ async function interrupt() {
 async function refreshAll() {
   const data = await api("GET", "./");
   applyWorksheetMeta(data);
+  renderDataFiles(data.data_files);
   if (!Array.isArray(data.cells)) return;
   const seen = new Set();
   for (const cd of data.cells) {
@@ -1427,6 +1495,30 @@ async function setTypeset(value) {
   }
 }
 
+// The "Data files" panel: the worksheet's files, as links (uploading is not here yet).
+const dataFilesEl = document.getElementById("data-files");
+
+function renderDataFiles(files) {
+  if (!dataFilesEl || !Array.isArray(files)) return;
+  const list = dataFilesEl.querySelector("[data-role=data-file-list]");
+  const count = dataFilesEl.querySelector("[data-role=data-files-count]");
+  const sorted = [...files].sort((a, b) => String(a.name).localeCompare(String(b.name)));
+  list.replaceChildren(...sorted.map((f) => {
+    const size = formatBytes(f.size);
+    return h("li", { class: "data-file" },
+      h("a", {
+        href: new URL(f.url || encodePath(f.name), WS_URL).href,
+        target: "_blank",
+        rel: "noopener",
+        class: "data-file-link",
+        text: f.name,
+      }),
+      size ? h("span", { class: "data-file-size", text: size }) : null);
+  }));
+  count.textContent = `(${files.length})`;
+  dataFilesEl.hidden = files.length === 0;
+}
+
 function updateEmptyState() {
   root.classList.toggle("no-cells", cells.size === 0);
 }
@@ -1467,6 +1559,21 @@ root.addEventListener("click", (ev) => {
   ev.preventDefault();
 });
 
+// A download holds what the server has: edits not saved yet are saved first.
+for (const link of document.querySelectorAll("[data-role=download-sws], [data-role=download-ipynb]")) {
+  link.addEventListener("click", async (ev) => {
+    if (!CAN_EDIT || link.dataset.saved === "true" || !allCells().some((c) => c.isDirty())) return;
+    ev.preventDefault();
+    await saveAll();
+    link.dataset.saved = "true";
+    try {
+      link.click();
+    } finally {
+      delete link.dataset.saved;
+    }
+  });
+}
+
 if (nameEl && CAN_EDIT) {
   nameEl.addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" || ev.key === " ") {
@@ -1502,6 +1609,7 @@ setInterval(() => {
 // Initial render
 
 for (const data of worksheet.cells || []) cellsEl.append(makeCell(data).el);
+renderDataFiles(worksheet.data_files);
 updateEmptyState();
 for (const cell of cells.values()) if (ACTIVE.has(cell.status)) poller.watch(cell);
 root.classList.add("ready");

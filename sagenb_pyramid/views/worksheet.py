@@ -13,6 +13,7 @@ from ..workers import Job
 from ..workers.directives import is_auto, translate
 from ..workers.registry import WorkerBusy, WorkerProblem, error_output
 from . import api_error, get_str, json_body, wants_json
+from .datafiles import data_manifest
 from .home import delete_worksheet, new_worksheet_name, worksheet_summary
 
 
@@ -72,6 +73,9 @@ def worksheet_view(context, request):
     if wants_json(request):
         request.override_renderer = 'json'
         return data
+    if not request.path_info.endswith('/'):
+        # Relative URLs in legacy text cells (<img src="plot.png">) need the slash.
+        return HTTPFound(request.resource_url(context, query=request.GET))
     return {'worksheet': context, 'worksheet_json': script_safe_json(data),
             'can_edit': request.has_permission(P.EDIT, context),
             'worksheet_url': request.resource_url(context)}
@@ -175,7 +179,8 @@ def queue_cell(request, cell):
     queue_auto_cells(request, worksheet, cell)
     run_id = uuid.uuid4().hex
     job = Job(worksheet.owner_id, worksheet.number, cell.id, run_id,
-              translate(cell.input, worksheet.system).code, typeset=worksheet.typeset)
+              translate(cell.input, worksheet.system).code, typeset=worksheet.typeset,
+              data_files=data_manifest(worksheet))
     # pyramid_retry may run this request again: the job leaves only after commit.
     request.tm.get().addAfterCommitHook(
         lambda ok, job=job: ok and request.workers.submit(job))
@@ -199,7 +204,7 @@ def queue_auto_cells(request, worksheet, cell):
             run_id = uuid.uuid4().hex
             job = Job(worksheet.owner_id, worksheet.number, auto.id, run_id,
                       translate(auto.input, worksheet.system).code,
-                      typeset=worksheet.typeset)
+                      typeset=worksheet.typeset, data_files=data_manifest(worksheet))
             request.tm.get().addAfterCommitHook(
                 lambda ok, job=job: ok and request.workers.submit(job))
     return done[key]

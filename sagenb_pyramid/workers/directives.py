@@ -21,6 +21,9 @@ DIRECTIVE_RE = re.compile(r'^%([A-Za-z_][A-Za-z0-9_]*)[ \t]*$')
 # Defined in every worksheet process before its first cell (names start with _sagenb so
 # they stay out of the user's way).
 PRELUDE = r'''
+import os as _sagenb_os
+DATA = _sagenb_os.path.join(_sagenb_os.getcwd(), 'data') + '/'
+
 def _sagenb_systems():
     ip = get_ipython()
     names = set(ip.magics_manager.magics['cell'])

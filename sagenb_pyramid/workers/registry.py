@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pyramid.settings import asbool
 
 from ..settings import SettingsError
+from . import cellfiles
 from .directives import PRELUDE
 from .kernel import ForkedKernel, ForkServer, KernelStartError, SpawnedKernel
 from .store import OutputStore, Update
@@ -86,6 +87,8 @@ class Job:
     run_id: str
     code: str
     typeset: bool = False
+    # The worksheet's data files: (name, stamp, path of the committed blob file).
+    data_files: tuple = ()
 
     @property
     def key(self):
@@ -154,6 +157,7 @@ class CellWriter:
         self.tail = ''
         self.full = None         # file with the whole stream text, once cut
         self.full_bytes = 0
+        self.files = {}          # files the cell wrote, kept with it (name -> bytes)
 
     def running(self):
         """The cell starts.  A fast cell's first write is its result: "running" is
@@ -375,6 +379,7 @@ class WorksheetWorker:
         if old is not None:
             old.shutdown()
         kernel = self.registry.new_kernel()
+        cellfiles.make_data_dir(kernel)
         kernel.run_quietly(PRELUDE)
         with self.lock:
             self.kernel = kernel
@@ -415,6 +420,10 @@ class WorksheetWorker:
         if writer.stale:  # the cell was deleted or evaluated again meanwhile
             return
         kernel.set_display(job.typeset)
+        workdir = getattr(kernel, 'workdir', None)
+        if workdir is not None:
+            cellfiles.sync_data(kernel, job.data_files)
+            before = cellfiles.snapshot(workdir)
         msg_id = kernel.execute(job.code)
         while True:
             msg = kernel.iopub(timeout=0.1)
@@ -471,6 +480,9 @@ class WorksheetWorker:
                 writer.add({'output_type': 'display_data', 'data': payload['data'],
                             'metadata': {'sagenb': {'page': True}}})
         kernel.drain_shell()
+        if workdir is not None:
+            cellfiles.collect(workdir, before, writer, self.registry.max_output_file_bytes,
+                              uid=getattr(kernel, 'uid', None))
         writer.finish()
 
 
@@ -738,7 +750,8 @@ class WorkerRegistry:
         return self.output_store.write(Update(
             writer.job, writer.status, [dict(o) for o in writer.outputs],
             writer.execution_count, writer.started, finished,
-            full_text=writer.full if finished is not None else None))
+            full_text=writer.full if finished is not None else None,
+            files=writer.files if finished is not None else None))
 
     def watch(self, cell_key):
         """An event set at the next store to the cell ``(owner_id, number, cell_id)``.

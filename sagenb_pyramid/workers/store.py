@@ -27,6 +27,7 @@ class Update:
     started: Any
     finished: Any
     full_text: Any = None          # a file with the whole text of a cut output
+    files: Any = None              # {name: bytes}: files the cell wrote (at its end)
     queue: str = None              # set: mark the cell queued for this job, by this server
     stored: bool = False           # False: the cell was deleted or evaluated again
     done: threading.Event = field(default_factory=threading.Event)
@@ -115,6 +116,8 @@ class OutputStore:
                         if update.full_text is not None:
                             update.full_text.seek(0)
                             cell.output.keep_full_text(update.full_text)
+                        for name, content in (update.files or {}).items():
+                            cell.output.add_file(name, content)
                 tm.commit()
                 return
             except ConflictError:

@@ -1,0 +1,140 @@
+"""Files between a worksheet and its Sage process.
+
+Data files (ZODB blobs) are copied into ``<workdir>/data/`` before a cell runs, where
+code finds them through ``DATA``; files a cell writes into its working directory are
+kept with the cell when it finishes: images shown inline, other files as links.
+"""
+import os
+import shutil
+import stat
+
+from ..formats.sws import file_output, image_output, is_image
+
+IGNORED = ('kernel.log', 'kernel')
+
+
+def _own(kernel, path):
+    uid = getattr(kernel, 'uid', None)
+    if uid is not None:
+        os.chown(path, uid, getattr(kernel, 'gid', None) or -1)
+
+
+def make_data_dir(kernel):
+    workdir = getattr(kernel, 'workdir', None)
+    if workdir is None:
+        return
+    path = os.path.join(workdir, 'data')
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    _own(kernel, path)
+    kernel.data_state = {}
+
+
+def sync_data(kernel, manifest):
+    """Make ``<workdir>/data/`` hold the worksheet's data files (copied when changed).
+
+    The folder belongs to the worker's uid, and its code may have put links in it:
+    everything is done relative to a descriptor of the folder opened without following
+    links, old names are removed and new files created exclusively, never followed.
+    """
+    state = getattr(kernel, 'data_state', None)
+    if state is None:
+        return
+    try:
+        folder = os.open(os.path.join(kernel.workdir, 'data'),
+                         os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return  # the user's code removed or replaced the folder
+    try:
+        wanted = {}
+        for name, stamp, source in manifest:
+            wanted[name] = stamp
+            if state.get(name) == stamp:
+                continue
+            state.pop(name, None)
+            try:
+                _replace(folder, name, source, kernel)
+                state[name] = stamp
+            except OSError:
+                pass
+        for name in list(state):
+            if name not in wanted:
+                del state[name]
+                try:
+                    os.unlink(name, dir_fd=folder)
+                except OSError:
+                    pass
+    finally:
+        os.close(folder)
+
+
+def _replace(folder, name, source, kernel):
+    try:
+        os.unlink(name, dir_fd=folder)
+    except FileNotFoundError:
+        pass
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600,
+                 dir_fd=folder)
+    with os.fdopen(fd, 'wb') as target, open(source, 'rb') as data:
+        shutil.copyfileobj(data, target)
+        uid = getattr(kernel, 'uid', None)
+        if uid is not None:
+            os.fchown(target.fileno(), uid, getattr(kernel, 'gid', None) or -1)
+
+
+def snapshot(workdir):
+    """``{name: (mtime, size)}`` of the regular files at the top of ``workdir``."""
+    found = {}
+    try:
+        entries = list(os.scandir(workdir))
+    except OSError:
+        return found
+    for entry in entries:
+        if entry.name.startswith('.') or entry.name in IGNORED:
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False):
+                info = entry.stat(follow_symlinks=False)
+                found[entry.name] = (info.st_mtime_ns, info.st_size)
+        except OSError:
+            continue
+    return found
+
+
+def collect(workdir, before, writer, max_bytes, uid=None):
+    """Add the files the cell wrote (new or changed since ``before``) to its outputs.
+
+    Files are read without following links, and (with worker uids) only files owned by
+    the worker's uid: user code cannot make the server read a file of someone else.
+    """
+    after = snapshot(workdir)
+    budget = max_bytes
+    for name in sorted(after):
+        if before.get(name) == after[name]:
+            continue
+        size = after[name][1]
+        if size > budget:
+            writer.add({'output_type': 'stream', 'name': 'stderr',
+                        'text': '[%s: %d bytes, too large to keep with the cell]\n'
+                                % (name, size)})
+            continue
+        content = _read_own_file(os.path.join(workdir, name), size, uid)
+        if content is None:
+            continue
+        budget -= len(content)
+        if is_image(name):
+            writer.add(image_output(name, content))
+        else:
+            writer.add(file_output(name))
+            writer.files[name] = content
+
+
+def _read_own_file(path, size, uid):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, 'rb') as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or (uid is not None and info.st_uid != uid):
+            return None
+        return f.read(size)
