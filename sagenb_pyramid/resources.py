@@ -457,7 +457,8 @@ class CellOutput(Persistent):
             self.execution_count = None
         self.version += 1
 
-    def update(self, status, outputs, execution_count=None, started=None, finished=None):
+    def update(self, status, outputs, execution_count=None, started=None, finished=None,
+               input_request=None):
         self.status = status
         self.outputs = outputs
         if execution_count is not None:
@@ -518,6 +519,8 @@ class DataFile(Persistent):
 
     def copy(self):
         twin = DataFile(blob=copy_blob(self.blob))
+    # While the running code waits in ``input()``: {"prompt", "password"}.
+    input_request = None
         twin.size = self.size
         return twin
 
@@ -563,3 +566,5 @@ def ensure_root(db):
             return len(root.home)
     finally:
         conn.close()
+        if input_request != self.input_request:
+            self.input_request = input_request

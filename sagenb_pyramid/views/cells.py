@@ -139,6 +139,19 @@ def evaluate_cell(context, request):
     return queued_json(request, context)
 
 
+@view_config(context=Cell, name='stdin', request_method='POST', permission=P.EVALUATE,
+             renderer='json')
+def send_input(context, request):
+    """The answer to the ``input()`` the cell's code waits in."""
+    value = get_str(json_body(request), 'value', max_length=100_000)
+    if value is None:
+        raise api_error(400, 'send the answer as "value"')
+    worksheet = context.worksheet
+    if not request.workers.send_input(worksheet_key(worksheet), context.id, value):
+        raise api_error(409, 'this cell is not waiting for input')
+    return {'ok': True}
+
+
 @view_config(context=Cell, name='output.txt', request_method='GET', permission=P.VIEW)
 def full_output(context, request):
     """The whole text of an output that was cut in the page."""

@@ -31,6 +31,8 @@ def cell_json(request, cell):
         data['format'] = cell.format
     if out.files is not None:
         data['files'] = sorted(out.files.keys())
+    if out.input_request is not None and out.status in BUSY:
+        data['input_request'] = dict(out.input_request)
     return data
 
 

@@ -53,12 +53,19 @@ class SageKernel:
         raise NotImplementedError
 
     def execute(self, code):
-        return self.client.execute(code, store_history=True, allow_stdin=False,
+        return self.client.execute(code, store_history=True, allow_stdin=True,
                                    stop_on_error=False)
 
     def iopub(self, timeout):
         try:
             return self.client.get_iopub_msg(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def stdin_request(self):
+        """An ``input_request`` the running code sent (``input()``), or None."""
+        try:
+            return self.client.get_stdin_msg(timeout=0)
         except queue.Empty:
             return None
 

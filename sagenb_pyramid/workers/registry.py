@@ -158,6 +158,7 @@ class CellWriter:
         self.full = None         # file with the whole stream text, once cut
         self.full_bytes = 0
         self.files = {}          # files the cell wrote, kept with it (name -> bytes)
+        self.input_request = None  # {"prompt", "password"} while input() waits
 
     def running(self):
         """The cell starts.  A fast cell's first write is its result: "running" is
@@ -272,6 +273,9 @@ class WorksheetWorker:
         self._retired = []
         self.interrupt_deadline = None
         self._restart_reason = None
+        # input(): the cell id waiting for a value, and values sent by the page.
+        self.awaiting_input = None
+        self.stdin_replies = queue.Queue()
         self.thread = threading.Thread(
             target=self._run, name='worksheet-%s-%s' % key, daemon=True)
         self.thread.start()
@@ -385,6 +389,43 @@ class WorksheetWorker:
             self.kernel = kernel
             return kernel, self._kill_generation
 
+    def send_input(self, cell_id, value):
+        """A value for the ``input()`` the cell waits in; False if it does not wait."""
+        if self.awaiting_input != cell_id:
+            return False
+        self.stdin_replies.put((cell_id, value))
+        return True
+
+    def _serve_stdin(self, kernel, job, writer):
+        """Pass ``input()`` requests to the page (stored with the cell) and its answers
+        back to the kernel."""
+        request = kernel.stdin_request()
+        if request is not None and request['msg_type'] == 'input_request':
+            content = request['content']
+            writer.input_request = {'prompt': content.get('prompt', ''),
+                                    'password': bool(content.get('password'))}
+            self.awaiting_input = job.cell_id
+            while not self.stdin_replies.empty():  # answers meant for an earlier input()
+                self.stdin_replies.get_nowait()
+            writer.flush()
+            return
+        if self.awaiting_input is None:
+            return
+        try:
+            cell_id, value = self.stdin_replies.get_nowait()
+        except queue.Empty:
+            return
+        if cell_id != job.cell_id:
+            return
+        prompt = writer.input_request or {}
+        shown = '\u2022' * len(value) if prompt.get('password') else value
+        writer.add({'output_type': 'stream', 'name': 'stdout',
+                    'text': '%s%s\n' % (prompt.get('prompt', ''), shown)})
+        writer.input_request = None
+        self.awaiting_input = None
+        kernel.client.input(value)
+        writer.flush()
+
     def _answer(self, question):
         if question.cancelled:
             return
@@ -410,6 +451,7 @@ class WorksheetWorker:
     def _execute(self, job):
         self.interrupt_deadline = None
         self._restart_reason = None
+        self.awaiting_input = None
         writer = CellWriter(self.registry, job)
         try:
             kernel, generation = self._kernel()
@@ -448,12 +490,15 @@ class WorksheetWorker:
                         'so its Sage process was restarted' % self.registry.interrupt_timeout)
                     self.restart()
                     continue
+                self._serve_stdin(kernel, job, writer)
                 writer.maybe_flush()
                 continue
             if msg['parent_header'].get('msg_id') != msg_id:
                 continue
             kind, content = msg['msg_type'], msg['content']
             if kind == 'status' and content['execution_state'] == 'idle':
+                self.awaiting_input = None
+                writer.input_request = None
                 break
             elif kind == 'execute_input':
                 writer.execution_count = content.get('execution_count')
@@ -606,6 +651,10 @@ class WorkerRegistry:
             raise WorkerProblem(question.error)
         return question.reply
 
+    def send_input(self, key, cell_id, value):
+        worker = self._worker(key)
+        return worker is not None and worker.send_input(cell_id, value)
+
     def capacity_problem(self, key):
         """None, or why no new Sage process may start for this worksheet now."""
         with self._lock:
@@ -751,7 +800,8 @@ class WorkerRegistry:
             writer.job, writer.status, [dict(o) for o in writer.outputs],
             writer.execution_count, writer.started, finished,
             full_text=writer.full if finished is not None else None,
-            files=writer.files if finished is not None else None))
+            files=writer.files if finished is not None else None,
+            input_request=writer.input_request if finished is None else None))
 
     def watch(self, cell_key):
         """An event set at the next store to the cell ``(owner_id, number, cell_id)``.

@@ -28,6 +28,7 @@ class Update:
     finished: Any
     full_text: Any = None          # a file with the whole text of a cut output
     files: Any = None              # {name: bytes}: files the cell wrote (at its end)
+    input_request: Any = None      # the running code waits in input(): prompt, password
     queue: str = None              # set: mark the cell queued for this job, by this server
     stored: bool = False           # False: the cell was deleted or evaluated again
     done: threading.Event = field(default_factory=threading.Event)
@@ -112,7 +113,8 @@ class OutputStore:
                         cell.output.update(
                             update.status, update.outputs,
                             execution_count=update.execution_count,
-                            started=update.started, finished=update.finished)
+                            started=update.started, finished=update.finished,
+                            input_request=update.input_request)
                         if update.full_text is not None:
                             update.full_text.seek(0)
                             cell.output.keep_full_text(update.full_text)
