@@ -403,6 +403,8 @@ class CellOutput(Persistent):
     full_text = None
     # Files the evaluation wrote that are kept with it (name -> Blob), or None.
     files = None
+    # While the running code waits in ``input()``: {"prompt", "password"}.
+    input_request = None
 
     def __init__(self):
         self.status = 'new'
@@ -461,6 +463,8 @@ class CellOutput(Persistent):
                input_request=None):
         self.status = status
         self.outputs = outputs
+        if input_request != self.input_request:
+            self.input_request = input_request
         if execution_count is not None:
             self.execution_count = execution_count
         if started is not None:
@@ -519,8 +523,6 @@ class DataFile(Persistent):
 
     def copy(self):
         twin = DataFile(blob=copy_blob(self.blob))
-    # While the running code waits in ``input()``: {"prompt", "password"}.
-    input_request = None
         twin.size = self.size
         return twin
 
@@ -566,5 +568,3 @@ def ensure_root(db):
             return len(root.home)
     finally:
         conn.close()
-        if input_request != self.input_request:
-            self.input_request = input_request
