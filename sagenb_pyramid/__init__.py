@@ -42,6 +42,10 @@ def main(global_config, **settings):
         config.include('.security')
         config.include('.workers')
         config.add_static_view('static', 'sagenb_pyramid:static', cache_max_age=3600)
+        # Sage's 3-D viewer loads three.js from here (the Jupyter location); the files
+        # come with passagemath (jupyter_threejs_sage), so no internet is needed.
+        config.add_static_view('nbextensions/threejs-sage', 'jupyter_threejs_sage:static',
+                               cache_max_age=86400)
         config.scan('.views')
         start_workers(config, global_config or {})
     return config.make_wsgi_app()
