@@ -6,6 +6,7 @@ and ``groups`` under stable ids: ACLs name those ids, never logins, so renaming 
 breaks nothing.  A cell keeps its input and its outputs in separate persistent
 objects because outputs change often and inputs rarely.
 """
+import copy
 import mimetypes
 import shutil
 import time
@@ -405,6 +406,8 @@ class CellOutput(Persistent):
     files = None
     # While the running code waits in ``input()``: {"prompt", "password"}.
     input_request = None
+    # ipywidgets models the evaluation made (@interact): {model_id: {model_name, state}}.
+    widgets = None
 
     def __init__(self):
         self.status = 'new'
@@ -429,9 +432,14 @@ class CellOutput(Persistent):
         self.outputs = list(other.outputs)
         self.execution_count = other.execution_count
         self.full_text = other.full_text
+        self.widgets = copy.deepcopy(other.widgets)
         self.files = None
         if other.files is not None:
             self.files = OOBTree({name: copy_blob(blob) for name, blob in other.files.items()})
+        self.version += 1
+
+    def set_widgets(self, widgets):
+        self.widgets = widgets
         self.version += 1
 
     def add_file(self, name, content):
@@ -448,12 +456,14 @@ class CellOutput(Persistent):
         self.started = self.finished = None
         self.full_text = None
         self.files = None
+        self.widgets = None
         self.version += 1
 
     def clear(self):
         self.outputs = []
         self.full_text = None
         self.files = None
+        self.widgets = None
         if self.status not in BUSY:
             self.status = 'new'
             self.execution_count = None

@@ -567,3 +567,62 @@ def test_input_can_be_interrupted(api, worksheet):
     done = wait_status(api, worksheet, cell, ('error',))
     assert done['outputs'][-1]['ename'] == 'KeyboardInterrupt'
     assert plain(run(api, worksheet, '1+1')) == '2'
+
+
+# --- @interact ------------------------------------------------------------------------
+
+def models_named(cell, name):
+    return {mid: m for mid, m in cell['widgets'].items() if m['model_name'] == name}
+
+
+def output_text(cell):
+    [out] = models_named(cell, 'OutputModel').values()
+    return ''.join(o.get('text', '') for o in out['state']['outputs'])
+
+
+def wait_version(api, ws, cell_id, version, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cell = api.get('%scells/%d' % (ws, cell_id), since=version, wait=5)
+        if cell['version'] > version:
+            return cell
+    raise AssertionError('cell %d did not change' % cell_id)
+
+
+def test_interact_controls_and_their_output(api, worksheet):
+    cell = run(api, worksheet, '@interact\ndef f(n=(1..10), b=True):\n    print(n*n, b)')
+    assert cell['status'] == 'done'
+    view = [o for o in cell['outputs']
+            if 'application/vnd.jupyter.widget-view+json' in o.get('data', {})]
+    assert view, cell['outputs']
+    box = view[0]['data']['application/vnd.jupyter.widget-view+json']['model_id']
+    assert cell['widgets'][box]['model_name'] == 'VBoxModel'
+    assert output_text(cell) == '1 True\n'
+    [slider] = models_named(cell, 'SelectionSliderModel')
+    # Nothing of the interact's own printing lands in the cell's outputs.
+    assert not [o for o in cell['outputs'] if o['output_type'] == 'stream']
+    res = api.post('%scells/%d/comm' % (worksheet, cell['id']),
+                   {'comm_id': slider, 'data': {'method': 'update', 'state': {'index': 6}}},
+                   status=202)
+    changed = wait_version(api, worksheet, cell['id'], res['version'])
+    deadline = time.monotonic() + 30
+    while output_text(changed) != '49 True\n':
+        assert time.monotonic() < deadline, output_text(changed)
+        changed = wait_version(api, worksheet, cell['id'], changed['version'])
+    assert changed['widgets'][slider]['state']['index'] == 6
+    assert changed['status'] == 'done' and changed['outputs'] == cell['outputs']
+
+
+def test_interact_changes_are_checked(api, worksheet):
+    cell = run(api, worksheet, '@interact\ndef g(k=(1..3)):\n    print(k)')
+    [slider] = models_named(cell, 'SelectionSliderModel')
+    url = '%scells/%d/comm' % (worksheet, cell['id'])
+    assert 'comm_id' in api.post(url, {'comm_id': 'nope', 'data': {}}, status=400)['error']
+    assert '"data"' in api.post(url, {'comm_id': slider, 'data': {'method': 'x'}},
+                                status=400)['error']
+    api.post(worksheet + 'restart', status=200)
+    res = api.post(url, {'comm_id': slider, 'data': {'method': 'update',
+                                                     'state': {'index': 1}}}, status=409)
+    assert 'not live' in res['error']
+    # The last output is still shown after the process is gone.
+    assert output_text(api.get('%scells/%d' % (worksheet, cell['id']))) == '1\n'

@@ -152,6 +152,33 @@ def send_input(context, request):
     return {'ok': True}
 
 
+@view_config(context=Cell, name='comm', request_method='POST', permission=P.EVALUATE,
+             renderer='json')
+def widget_change(context, request):
+    """A change of a control of the cell (an @interact slider ...) for its process.
+
+    ``{"comm_id": model id, "data": {"method": "update", "state": {...}}}`` (or
+    ``"method": "custom"`` with ``"content"`` for a button click).  The result arrives
+    as a new version of the cell (its ``widgets``)."""
+    body = json_body(request)
+    comm_id, data = body.get('comm_id'), body.get('data')
+    widgets = context.output.widgets or {}
+    if not isinstance(comm_id, str) or comm_id not in widgets:
+        raise api_error(400, '"comm_id" must name a control of this cell')
+    if not isinstance(data, dict) or data.get('method') not in ('update', 'custom') or (
+            data['method'] == 'update' and not isinstance(data.get('state'), dict)):
+        raise api_error(400, '"data" must be {"method": "update", "state": {...}} or '
+                             '{"method": "custom", "content": {...}}')
+    if data['method'] == 'update':
+        data = {'method': 'update', 'state': data['state'], 'buffer_paths': []}
+    problem = request.workers.send_comm(worksheet_key(context.worksheet), context.id,
+                                        context.output.run_id, comm_id, data)
+    if problem:
+        raise api_error(409, problem)
+    request.response.status = 202
+    return {'ok': True, 'version': context.output.version}
+
+
 @view_config(context=Cell, name='output.txt', request_method='GET', permission=P.VIEW)
 def full_output(context, request):
     """The whole text of an output that was cut in the page."""

@@ -33,6 +33,8 @@ def cell_json(request, cell):
         data['files'] = sorted(out.files.keys())
     if out.input_request is not None and out.status in BUSY:
         data['input_request'] = dict(out.input_request)
+    if out.widgets:
+        data['widgets'] = out.widgets
     return data
 
 

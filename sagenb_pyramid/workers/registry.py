@@ -25,6 +25,7 @@ from pyramid.settings import asbool
 from ..settings import SettingsError
 from . import cellfiles
 from .directives import PRELUDE
+from .widgets import WidgetTracker
 from .kernel import ForkedKernel, ForkServer, KernelStartError, SpawnedKernel
 from .store import OutputStore, Update
 
@@ -115,6 +116,22 @@ class Question:
         self.done.set()
 
 
+class CommRequest:
+    """A change the page made to a widget of a cell (e.g. an @interact slider)."""
+
+    def __init__(self, cell_id, run_id, comm_id, data):
+        self.cell_id = cell_id
+        self.run_id = run_id
+        self.comm_id = comm_id
+        self.data = data
+        self.done = threading.Event()
+        self.error = None
+
+    def answer(self, error=None):
+        self.error = error
+        self.done.set()
+
+
 class WorkerBusy(RuntimeError):
     """The worksheet's process did not get to a question in time (a cell is running)."""
 
@@ -158,6 +175,8 @@ class CellWriter:
         self.full = None         # file with the whole stream text, once cut
         self.full_bytes = 0
         self.files = {}          # files the cell wrote, kept with it (name -> bytes)
+        self.widgets = None      # a callable giving the cell's widget models, or None
+        self.widgets_only = False  # a widget change: outputs and status stay as they are
         self.input_request = None  # {"prompt", "password"} while input() waits
 
     def running(self):
@@ -276,6 +295,7 @@ class WorksheetWorker:
         # input(): the cell id waiting for a value, and values sent by the page.
         self.awaiting_input = None
         self.stdin_replies = queue.Queue()
+        self.widgets = WidgetTracker()
         self.thread = threading.Thread(
             target=self._run, name='worksheet-%s-%s' % key, daemon=True)
         self.thread.start()
@@ -341,7 +361,7 @@ class WorksheetWorker:
                 job = self.jobs.get_nowait()
             except queue.Empty:
                 return dropped
-            if isinstance(job, Question):
+            if isinstance(job, (Question, CommRequest)):
                 job.answer(error='the worksheet was restarted')
             elif job is not None:
                 dropped.append(job)
@@ -363,6 +383,17 @@ class WorksheetWorker:
             if isinstance(job, Question):
                 self._answer(job)
                 continue
+            if isinstance(job, CommRequest):
+                self.current = job
+                try:
+                    self._comm(job)
+                except Exception:  # the thread must survive a bad widget message too
+                    log.exception('a widget message for %s failed', self.key)
+                    job.answer(error='the notebook failed to pass the change on')
+                finally:
+                    self.current = None
+                    self.last_activity = time.time()
+                continue
             self.current = job
             try:
                 self._execute(job)
@@ -383,11 +414,53 @@ class WorksheetWorker:
         if old is not None:
             old.shutdown()
         kernel = self.registry.new_kernel()
+        self.widgets.reset()
         cellfiles.make_data_dir(kernel)
         kernel.run_quietly(PRELUDE)
         with self.lock:
             self.kernel = kernel
             return kernel, self._kill_generation
+
+    def _comm(self, request):
+        """Pass a widget change to the kernel, then keep what it answers (the interact's
+        function runs again and prints into its Output widget) with the cell."""
+        with self.lock:
+            kernel, generation = self.kernel, self._kill_generation
+        if kernel is None or not kernel.is_alive() or \
+                self.widgets.cell_of(request.comm_id) != request.cell_id:
+            request.answer(error='these controls are not live: evaluate the cell again')
+            return
+        data = request.data
+        if data.get('method') == 'update':
+            self.widgets.apply(request.comm_id, data.get('state') or {})
+        msg = kernel.client.session.msg('comm_msg', {'comm_id': request.comm_id,
+                                                     'data': data})
+        kernel.client.shell_channel.send(msg)
+        msg_id = msg['header']['msg_id']
+        request.answer()
+        job = Job(self.key[0], self.key[1], request.cell_id, request.run_id, '')
+        writer = CellWriter(self.registry, job)
+        writer.widgets = lambda: self.widgets.snapshot(request.cell_id)
+        writer.widgets_only = True
+        writer.dirty = True
+        while True:
+            msg = kernel.iopub(timeout=0.1)
+            if msg is None:
+                if generation != self._kill_generation or not kernel.is_alive():
+                    break
+                writer.maybe_flush()
+                continue
+            if self.widgets.handle(msg, None if msg['msg_type'] != 'comm_open'
+                                   else request.cell_id):
+                writer.dirty = True
+            elif self.widgets.capture(msg) is not None:
+                writer.dirty = True
+            elif msg['parent_header'].get('msg_id') == msg_id and \
+                    msg['msg_type'] == 'status' and \
+                    msg['content']['execution_state'] == 'idle':
+                break
+            writer.maybe_flush()
+        writer.flush()
 
     def send_input(self, cell_id, value):
         """A value for the ``input()`` the cell waits in; False if it does not wait."""
@@ -461,6 +534,7 @@ class WorksheetWorker:
         writer.running()
         if writer.stale:  # the cell was deleted or evaluated again meanwhile
             return
+        writer.widgets = lambda: self.widgets.snapshot(job.cell_id)
         kernel.set_display(job.typeset)
         workdir = getattr(kernel, 'workdir', None)
         if workdir is not None:
@@ -491,6 +565,15 @@ class WorksheetWorker:
                     self.restart()
                     continue
                 self._serve_stdin(kernel, job, writer)
+                writer.maybe_flush()
+                continue
+            if self.widgets.handle(msg, job.cell_id if msg['msg_type'] == 'comm_open'
+                                   else None):
+                writer.dirty = True
+                writer.maybe_flush()
+                continue
+            if self.widgets.capture(msg) is not None:  # printed into an Output widget
+                writer.dirty = True
                 writer.maybe_flush()
                 continue
             if msg['parent_header'].get('msg_id') != msg_id:
@@ -651,6 +734,20 @@ class WorkerRegistry:
             raise WorkerProblem(question.error)
         return question.reply
 
+    def send_comm(self, key, cell_id, run_id, comm_id, data):
+        """Pass a widget change of the page to the worksheet's process; None when it
+        is on its way, else why not."""
+        worker = self._worker(key)
+        if worker is None or worker.kernel is None:
+            return 'these controls are not live: evaluate the cell again'
+        request = CommRequest(cell_id, run_id, comm_id, data)
+        worker.last_activity = time.time()
+        worker.jobs.put(request)
+        # Answered when the worker takes it (after any cells queued before it).
+        if not request.done.wait(2):
+            return None
+        return request.error
+
     def send_input(self, key, cell_id, value):
         worker = self._worker(key)
         return worker is not None and worker.send_input(cell_id, value)
@@ -801,6 +898,8 @@ class WorkerRegistry:
             writer.execution_count, writer.started, finished,
             full_text=writer.full if finished is not None else None,
             files=writer.files if finished is not None else None,
+            widgets=(writer.widgets() or None) if writer.widgets is not None else None,
+            widgets_only=writer.widgets_only,
             input_request=writer.input_request if finished is None else None))
 
     def watch(self, cell_key):

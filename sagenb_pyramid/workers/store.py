@@ -29,6 +29,8 @@ class Update:
     full_text: Any = None          # a file with the whole text of a cut output
     files: Any = None              # {name: bytes}: files the cell wrote (at its end)
     input_request: Any = None      # the running code waits in input(): prompt, password
+    widgets: Any = None            # the cell's widget models (ipywidgets state)
+    widgets_only: bool = False     # a widget change: status and outputs stay
     queue: str = None              # set: mark the cell queued for this job, by this server
     stored: bool = False           # False: the cell was deleted or evaluated again
     done: threading.Event = field(default_factory=threading.Event)
@@ -109,7 +111,11 @@ class OutputStore:
                         cell.output.queue(update.job.run_id, update.queue)
                     update.stored = cell is not None and \
                         cell.output.run_id == update.job.run_id
-                    if update.stored and update.queue is None:
+                    if update.stored and update.widgets_only:
+                        cell.output.set_widgets(update.widgets)
+                    elif update.stored and update.queue is None:
+                        if update.widgets is not None or cell.output.widgets is not None:
+                            cell.output.widgets = update.widgets
                         cell.output.update(
                             update.status, update.outputs,
                             execution_count=update.execution_count,
