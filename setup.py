@@ -13,8 +13,12 @@ requires = [
     'BTrees>=5.0',
     'waitress>=3.0',
     'velruse>=1.1.1',
+    'requests>=2.28',  # OAuth providers talk to the identity provider
+    'joserfc>=1.0',  # OpenID Connect ID token verification (JWKS, JWT claims)
+    'ldap3>=2.9',
     'argon2-cffi>=23.1',
     'legacycrypt>=0.3',
+    'pyramid_mailer>=0.15',
     'jupyter_client>=8.0,<9',
     'passagemath-standard>=10.6,<10.9',
     'passagemath-repl>=10.6,<10.9',
@@ -23,6 +27,8 @@ requires = [
 tests_require = [
     'pytest>=8',
     'WebTest>=3.0',
+    'aiosmtpd>=1.4',
+    'authlib>=1.6',  # the local OpenID Connect provider of tests/test_oauth.py
     'playwright>=1.45',
     'ruff',
 ]

@@ -40,7 +40,11 @@ def main(global_config, **settings):
             timeout=int(settings['sagenb.session_max_age']),
             serializer=JSONSerializer()))
         config.include('.security')
+        # Outgoing mail (pyramid_mailer over SMTP), sent after the request commits.
+        config.include('.auth.mail')
         config.include('.workers')
+        # OAuth / OpenID Connect providers (velruse's login and callback routes).
+        config.include('.auth.oauth')
         config.add_static_view('static', 'sagenb_pyramid:static', cache_max_age=3600)
         # Sage's 3-D viewer loads three.js from here (the Jupyter location); the files
         # come with passagemath (jupyter_threejs_sage), so no internet is needed.

@@ -16,8 +16,9 @@ from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent import Persistent
 from persistent.list import PersistentList
+from persistent.mapping import PersistentMapping
 from ZODB.blob import Blob
-from pyramid.authorization import ALL_PERMISSIONS, Allow, Authenticated
+from pyramid.authorization import ALL_PERMISSIONS, DENY_ALL, Allow, Authenticated
 
 from .security import P, admin_principal, group_principal, user_principal
 
@@ -99,6 +100,11 @@ class Root(Folder):
         return [(Allow, admin_principal(), ALL_PERMISSIONS),
                 (Allow, Authenticated, P.ACCOUNT)]
 
+    def __getitem__(self, name):
+        if name == 'admin':
+            return AdminSection(self)
+        return super().__getitem__(name)
+
     @property
     def home(self):
         return self['home']
@@ -149,6 +155,69 @@ class Root(Folder):
     def group_members(self, group):
         return [u for u in self.users_by_id.values() if group.id in u.group_ids]
 
+    # OAuth / OpenID Connect: ``provider:subject`` -> user id; created at the first link
+    # (databases made before it have none).
+    identities = None
+
+    def user_by_identity(self, key):
+        user_id = self.identities.get(key) if self.identities is not None else None
+        return self.users_by_id.get(user_id) if user_id is not None else None
+
+    def link_identity(self, user, key, info):
+        """Link the identity ``key`` (``provider:subject``) to ``user``; ``info`` is
+        shown on the account page (provider label, username there, when linked)."""
+        if self.identities is None:
+            self.identities = OOBTree()
+        owner = self.identities.get(key)
+        if owner is not None and owner != user.id and owner in self.users_by_id:
+            raise KeyError('%r is linked to another account' % key)
+        self.identities[key] = user.id
+        if user.identities is None:
+            user.identities = PersistentMapping()
+        user.identities[key] = dict(info)
+
+    def unlink_identity(self, user, key):
+        if user.identities is not None:
+            user.identities.pop(key, None)
+        if self.identities is not None and self.identities.get(key) == user.id:
+            del self.identities[key]
+
+    def delete_group(self, group):
+        for user in self.group_members(group):
+            user.group_ids.remove(group.id)
+        del self.groups[group.id]
+        group.__parent__ = None
+
+    def find_users(self, query=''):
+        """Users (by login) whose login, full name or e-mail holds ``query`` (any case)."""
+        query = query.strip().lower()
+        for login, user in self.home.items():
+            if not query or query in login.lower() or query in (user.fullname or '').lower() \
+                    or query in (user.email or '').lower():
+                yield user
+
+    def active_admins(self):
+        return [u for u in self.users_by_id.values() if u.is_admin and not u.suspended]
+
+    def delete_user(self, user, heir=None):
+        """Remove ``user``, their API tokens and their worksheets; with ``heir`` the
+        worksheets move to that user instead (numbered after the heir's own).  Returns
+        the worker keys ``(owner_id, number)`` of the worksheets that left, whose Sage
+        processes the caller stops once the transaction commits."""
+        if heir is user:
+            raise ValueError('a user cannot inherit their own worksheets')
+        keys = []
+        for worksheet in user.worksheets():
+            keys.append((user.id, worksheet.number))
+            user.remove(worksheet.__name__)
+            if heir is not None:
+                heir.adopt_worksheet(worksheet, user.id)
+        for digest in [d for d, t in self.tokens.items() if t.user_id == user.id]:
+            del self.tokens[digest]
+        self.home.remove(user.login)
+        del self.users_by_id[user.id]
+        return keys
+
 
 class Home(Folder):
     """``/home/``: users by login."""
@@ -156,6 +225,23 @@ class Home(Folder):
 
 class User(Folder):
     """A person with an account; their worksheets are children, keyed by number."""
+
+    # A suspended user's sessions and API tokens stop working (``security.py``).
+    suspended = False
+    # The system of the user's new worksheets (``sage``, ``python``, ``gp`` ...).
+    default_system = 'sage'
+    # Linked OAuth identities, ``provider:subject`` -> info (``Root.link_identity``).
+    identities = None
+    # ``email`` was proven by a link sent to it; a new address waits in
+    # ``pending_email`` until confirmed there.  ``awaiting_confirmation``: signed up
+    # where confirmation is required and not confirmed yet (cannot log in).
+    email_confirmed = False
+    pending_email = ''
+    awaiting_confirmation = False
+    # ``local`` (a password kept here) or ``ldap`` (made at a directory login; no local
+    # password; ``auth/ldap.py``).  ``ldap_dn``: the directory entry it was made from.
+    auth_source = 'local'
+    ldap_dn = None
 
     def __init__(self, login, password_hash=None, is_admin=False, email='', fullname=''):
         super().__init__()
@@ -181,8 +267,11 @@ class User(Folder):
             found.append(admin_principal())
         return found
 
-    def create_worksheet(self, name, typeset=True, system='sage', number=None):
-        """A new worksheet with one empty compute cell; numbered next unless ``number``."""
+    def create_worksheet(self, name, typeset=True, system=None, number=None):
+        """A new worksheet with one empty compute cell; numbered next unless ``number``;
+        in the user's default system unless ``system``."""
+        if system is None:
+            system = self.default_system
         if number is None:
             number = self.next_worksheet_number
         elif str(number) in self:
@@ -195,6 +284,19 @@ class User(Folder):
 
     def worksheets(self):
         return [w for w in self.values() if isinstance(w, Worksheet)]
+
+    def adopt_worksheet(self, worksheet, former_owner_id):
+        """Take over a worksheet another user owned (it was removed from their home)."""
+        number = self.next_worksheet_number
+        self.next_worksheet_number = number + 1
+        worksheet.owner_id = self.id
+        mine = user_principal(self.id)
+        for shared in (worksheet.collaborators, worksheet.viewers):
+            while mine in shared:
+                shared.remove(mine)
+        worksheet.states[self.id] = worksheet.states.pop(former_owner_id, 'active')
+        self.add(str(number), worksheet)
+        return worksheet
 
 
 class Group(Persistent):
@@ -217,6 +319,19 @@ class ApiToken(Persistent):
         self.label = label
         self.created = time.time()
         self.last_used = None
+
+
+class AccountToken(Persistent):
+    """A single-use link sent by mail (``root.account_tokens``, keyed by the SHA-256 of
+    the token; the token itself is never stored).  ``purpose``: ``reset`` (set a new
+    password), ``confirm`` (the address given at sign-up), ``email`` (a new address)."""
+
+    def __init__(self, user_id, purpose, expires, email=''):
+        self.user_id = user_id
+        self.purpose = purpose
+        self.expires = expires
+        self.email = email
+        self.created = time.time()
 
 
 # Views of a worksheet (``<worksheet>/<view name>``).  A data file may also be reached as
@@ -552,6 +667,71 @@ class Revision(Persistent):
         self.time = when
         self.body = body
         self.author_id = author_id
+
+
+class AdminSection:
+    """``/admin/``: the admin pages (not stored; admins only).  ``users/<login>`` and
+    ``groups/<group id>`` wrap a user or a group for their admin views."""
+
+    __name__ = 'admin'
+
+    def __init__(self, root):
+        self.__parent__ = root
+        self.root = root
+
+    def __acl__(self):
+        return [(Allow, admin_principal(), ALL_PERMISSIONS), DENY_ALL]
+
+    def __getitem__(self, name):
+        if name == 'users':
+            return AdminUsers(self)
+        if name == 'groups':
+            return AdminGroups(self)
+        raise KeyError(name)
+
+
+class AdminUsers:
+    __name__ = 'users'
+
+    def __init__(self, parent):
+        self.__parent__ = parent
+        self.root = parent.root
+
+    def __getitem__(self, login):
+        user = self.root.user_by_login(login)
+        if user is None:
+            raise KeyError(login)
+        return AdminUser(self, user)
+
+
+class AdminUser:
+    def __init__(self, parent, user):
+        self.__parent__ = parent
+        self.__name__ = user.login
+        self.root = parent.root
+        self.user = user
+
+
+class AdminGroups:
+    __name__ = 'groups'
+
+    def __init__(self, parent):
+        self.__parent__ = parent
+        self.root = parent.root
+
+    def __getitem__(self, group_id):
+        group = self.root.groups.get(group_id)
+        if group is None:
+            raise KeyError(group_id)
+        return AdminGroup(self, group)
+
+
+class AdminGroup:
+    def __init__(self, parent, group):
+        self.__parent__ = parent
+        self.__name__ = group.id
+        self.root = parent.root
+        self.group = group
 
 
 def root_factory(request):

@@ -45,6 +45,8 @@ def token_digest(token):
 
 
 SESSION_USER_KEY = 'user_id'
+# Seconds between two updates of an API token's ``last_used``.
+TOKEN_USE_RESOLUTION = 60
 SESSION_EPOCH_KEY = 'user_epoch'
 
 
@@ -72,12 +74,23 @@ class SecurityPolicy:
             record = root.tokens.get(token_digest(auth[7:].strip()))
             if record is None:
                 return None
-            return root.users_by_id.get(record.user_id)
+            user = root.users_by_id.get(record.user_id)
+            if user is None or getattr(user, 'suspended', False):
+                return None
+            now = time.time()
+            # Coarse, so that a busy script does not write the token at every request.
+            if record.last_used is None or now - record.last_used > TOKEN_USE_RESOLUTION:
+                record.last_used = now
+            return user
         user_id = request.session.get(SESSION_USER_KEY)
         if user_id is None:
             return None
         user = root.users_by_id.get(user_id)
         if user is None or request.session.get(SESSION_EPOCH_KEY) != user.session_epoch:
+            return None
+        # A suspended user's sessions end at once (and on every app server: the user
+        # is read from the database at each request).
+        if getattr(user, 'suspended', False):
             return None
         return user
 

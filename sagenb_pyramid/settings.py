@@ -15,6 +15,41 @@ class SettingsError(ValueError):
 
 DEFAULTS = {
     'sagenb.allow_signup': 'false',
+    # Sign-up (these three are admin-editable: server_settings.get).
+    # builtin | recaptcha | hcaptcha | turnstile | none
+    'sagenb.signup.captcha': 'builtin',
+    'sagenb.signup.require_email_confirmation': 'false',
+    # Hosted captcha: the site key, the secret (env SAGENB_SIGNUP_CAPTCHA_SECRET only),
+    # the verify URL (empty: the provider's own), seconds to wait for it.
+    'sagenb.signup.captcha_site_key': '',
+    'sagenb.signup.captcha_secret': '',
+    'sagenb.signup.captcha_verify_url': '',
+    'sagenb.signup.captcha_timeout': '10',
+    # Outgoing mail over SMTP (empty host: no mail; reset and confirmation unavailable).
+    'sagenb.mail.host': '',
+    'sagenb.mail.port': '25',
+    'sagenb.mail.sender': 'notebook@localhost',
+    'sagenb.mail.username': '',
+    'sagenb.mail.password': '',  # env SAGENB_MAIL_PASSWORD only
+    'sagenb.mail.tls': 'false',  # STARTTLS
+    'sagenb.mail.ssl': 'false',  # SMTP over TLS (port 465)
+    # Seconds a link sent by mail works: password reset, e-mail confirmation.
+    'sagenb.account.reset_link_max_age': '3600',
+    'sagenb.account.confirm_link_max_age': str(2 * 24 * 3600),
+    # Failed logins: free attempts per login name and per client address, then a delay
+    # doubling from base_delay up to max_delay; forgotten after forget_after seconds.
+    'sagenb.login.free_attempts': '5',
+    'sagenb.login.free_attempts_per_address': '20',
+    'sagenb.login.base_delay': '2',
+    'sagenb.login.max_delay': '900',
+    'sagenb.login.forget_after': '3600',
+    # OAuth / OpenID Connect log-in (auth/oauth.py): the providers' names, e.g.
+    # "oidc github google"; per provider sagenb.oauth.<name>.type (oidc|github|google),
+    # client_id, discovery_url, scope, username_claim, groups_claim, admin_groups,
+    # allowed_groups, label, GitHub's domain; the client secret only from the
+    # environment: SAGENB_OAUTH_<NAME>_CLIENT_SECRET.
+    'sagenb.oauth.providers': '',
+    'sagenb.oauth.timeout': '10',
     'sagenb.secure_cookies': 'false',
     'sagenb.session_max_age': str(14 * 24 * 3600),
     'sagenb.typeset_default': 'true',
@@ -50,6 +85,22 @@ DEFAULTS = {
     # Upper bound of the API's ``wait``; the page's own requests hold at most ``poll_hold``.
     'sagenb.api.max_wait': '60',
     'sagenb.poll_hold': '5',
+    # LDAP login (sagenb_pyramid/auth/ldap.py); an empty uri turns it off.  The service
+    # account's password comes from SAGENB_LDAP_BIND_PASSWORD, never from an .ini file.
+    'sagenb.ldap.uri': '',
+    'sagenb.ldap.start_tls': 'false',
+    'sagenb.ldap.ca_file': '',
+    'sagenb.ldap.bind_dn': '',
+    'sagenb.ldap.bind_password': '',
+    'sagenb.ldap.base_dn': '',
+    'sagenb.ldap.username_attribute': 'uid',
+    'sagenb.ldap.timeout': '10',
+    'sagenb.ldap.group_base_dn': '',
+    # {dn}: the user's DN, {username}: the value of username_attribute (both escaped).
+    'sagenb.ldap.group_filter':
+        '(|(member={dn})(uniqueMember={dn})(memberUid={username}))',
+    'sagenb.ldap.admin_groups': '',
+    'sagenb.ldap.allowed_groups': '',
 }
 
 

@@ -1,4 +1,5 @@
 """Logging in and out, signing up (when enabled) and changing one's password."""
+import logging
 from urllib.parse import urlparse
 
 from pyramid.httpexceptions import HTTPFound, HTTPNotFound
@@ -6,10 +7,18 @@ from pyramid.security import NO_PERMISSION_REQUIRED, forget, remember
 from pyramid.settings import asbool
 from pyramid.view import view_config
 
+from .. import audit, server_settings
+from ..auth import captcha, ratelimit
 from ..auth.passwords import (
     burn_time, check_login_name, check_password, hash_password, verify_password)
+from ..auth.ldap import LoginRefused, ldap_applies, ldap_login
+from ..auth.mail import mail_enabled
 from ..resources import Root
 from ..security import P
+from . import api_error
+from .account import check_email, login_taken, send_confirmation, unconfirmed_login
+
+log = logging.getLogger(__name__)
 
 
 def home_url(request, user):
@@ -42,17 +51,51 @@ def login(context, request):
         login_name = request.POST.get('login', '').strip()
         password = request.POST.get('password', '')
         user = context.user_by_login(login_name)
-        if user is None:
+        wait = ratelimit.locked_for(request, login_name)
+        if wait:
+            # Counted for any name typed, account or not: this tells nothing either.
+            error = ('Too many failed attempts for this username or from your address. '
+                     'Wait %d seconds, then try again.' % wait)
+            request.response.status = 429
+            request.response.headers['Retry-After'] = str(wait)
+        elif ldap_applies(request.registry.settings, user):
+            # Directory accounts (auth/ldap.py); a local account never logs in this way.
+            try:
+                user = ldap_login(request, context, login_name, password)
+            except LoginRefused as refused:
+                error = refused.message
+                request.response.status = refused.status
+            else:
+                ratelimit.record_success(request, login_name)
+                headers = remember(request, user.id)
+                target = safe_came_from(request, came_from) or home_url(request, user)
+                return HTTPFound(target, headers=headers)
+        elif user is None:
             burn_time(password)
         elif verify_password(user, password):
-            headers = remember(request, user.id)
-            target = safe_came_from(request, came_from) or home_url(request, user)
-            return HTTPFound(target, headers=headers)
-        # One message whatever was wrong: the page does not tell who has an account.
-        error = 'Wrong username or password.'
-        request.response.status = 400
+            ratelimit.record_success(request, login_name)
+            # Signed up where the address must be confirmed first (views/account.py).
+            error = unconfirmed_login(request, user)
+            if error is None and user.suspended:
+                # Only after the right password: the answer tells nothing to others.
+                error = 'This account is suspended; ask an administrator.'
+                audit.record(request, 'login_failed', user.login, 'suspended', actor='')
+            if error is None:
+                audit.record(request, 'login', user.login, actor=user.login)
+                headers = remember(request, user.id)
+                target = safe_came_from(request, came_from) or home_url(request, user)
+                return HTTPFound(target, headers=headers)
+            request.response.status = 403
+        if error is None:
+            # One message whatever was wrong: the page does not tell who has an account.
+            error = 'Wrong username or password.'
+            request.response.status = 400
+            audit.record(request, 'login_failed', login_name[:100], actor='')
+        if request.response.status_int == 400:
+            ratelimit.record_failure(request, login_name)
     return {'error': error, 'login': login_name, 'came_from': came_from,
-            'allow_signup': asbool(request.registry.settings['sagenb.allow_signup']),
+            'allow_signup': asbool(server_settings.get(request, 'sagenb.allow_signup')),
+            'can_reset': mail_enabled(request),
             'no_users': len(context.home) == 0}
 
 
@@ -66,25 +109,48 @@ def logout(context, request):
 @view_config(context=Root, name='signup', renderer='signup.jinja2',
              permission=NO_PERMISSION_REQUIRED)
 def signup(context, request):
-    if not asbool(request.registry.settings['sagenb.allow_signup']):
+    if not asbool(server_settings.get(request, 'sagenb.allow_signup')):
         raise HTTPNotFound('sign-up is not enabled on this server')
+    # Captcha, e-mail and confirmation: views/account.py and auth/captcha.py.
+    confirm = asbool(server_settings.get(request, 'sagenb.signup.require_email_confirmation'))
+    if confirm and not mail_enabled(request):
+        raise api_error(503, 'sign-up needs a confirmed e-mail address, but this server '
+                             'sends no mail; tell its administrator (sagenb.mail.host)')
     errors = []
-    login_name = ''
+    login_name = email = ''
     if request.method == 'POST':
         login_name = request.POST.get('login', '').strip()
         password = request.POST.get('password', '')
+        email = request.POST.get('email', '').strip()
         errors = [e for e in (check_login_name(login_name),
                               check_password(password, login_name)) if e]
         if password != request.POST.get('password2', ''):
             errors.append('The two passwords differ.')
-        if not errors and context.user_by_login(login_name) is not None:
+        if email or confirm:
+            errors.extend(e for e in [check_email(email)] if e)
+        try:
+            errors.extend(e for e in [captcha.check(request, request.POST)] if e)
+        except captcha.CaptchaUnavailable as exc:
+            log.error('sign-up challenge not checked: %s', exc)
+            errors.append('The challenge could not be checked just now; try again later.')
+            request.response.status = 503
+        if not errors and login_taken(context, login_name):
             errors.append('That username is taken; choose another.')
         if not errors:
-            user = context.add_user(login_name, hash_password(password))
+            user = context.add_user(login_name, hash_password(password), email=email)
+            audit.record(request, 'signup', user.login, email, actor=user.login)
+            if confirm:
+                user.awaiting_confirmation = True
+                send_confirmation(request, user, email, 'confirm')
+                return {'sent_to': email, 'errors': [], 'login': login_name}
+            if email and mail_enabled(request):
+                send_confirmation(request, user, email, 'confirm')
             headers = remember(request, user.id)
             return HTTPFound(home_url(request, user), headers=headers)
-        request.response.status = 400
-    return {'errors': errors, 'login': login_name}
+        if request.response.status_int < 400:
+            request.response.status = 400
+    return {'errors': errors, 'login': login_name, 'email': email, 'require_email': confirm,
+            'captcha': captcha.template_data(request)}
 
 
 @view_config(context=Root, name='account', renderer='account.jinja2', permission=P.ACCOUNT)
@@ -94,7 +160,11 @@ def account(context, request):
     if request.method == 'POST':
         current = request.POST.get('current_password', '')
         new = request.POST.get('new_password', '')
-        if not verify_password(user, current):
+        if user.auth_source == 'ldap':
+            errors.append('Your password is managed by the directory (LDAP); change it '
+                          'there.')
+        elif user.password_hash and not verify_password(user, current):
+            # Accounts made by an OAuth login have no password yet: they may set one.
             errors.append('The current password is wrong.')
         else:
             errors = [e for e in [check_password(new, user.login)] if e]

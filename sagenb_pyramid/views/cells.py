@@ -48,7 +48,10 @@ def wait_for_cell(request, cell, timeout, since=None, run_id=None):
             if run_id is not None:
                 if out.run_id == run_id and out.status not in BUSY:
                     return True
-            elif out.status not in BUSY or (since is not None and out.version > since):
+            elif since is not None:
+                if out.version > since:
+                    return True
+            elif out.status not in BUSY:
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
