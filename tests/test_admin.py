@@ -716,3 +716,16 @@ def test_default_system_for_new_worksheets(notebook):
     assert api.post('/default_system', {'system': 'gp'}, status=200) == {
         'default_system': 'gp'}
     api.post('/default_system', {'system': ['gp']}, status=400)
+
+
+def test_every_app_server_reads_worker_limits_set_in_the_browser(notebook):
+    """Another app server (here: the registry reading the database) takes the limits an
+    admin stored, not only the server that saved them."""
+    from sagenb_pyramid import server_settings
+    assert notebook.workers.max_per_user == 25
+    with notebook.transaction() as root:
+        server_settings.set_value(root, 'sagenb.workers.max_per_user', 3)
+        server_settings.set_value(root, 'sagenb.workers.idle_timeout', 77)
+    notebook.workers.read_server_settings()
+    assert notebook.workers.max_per_user == 3
+    assert notebook.workers.idle_timeout == 77.0

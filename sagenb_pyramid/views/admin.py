@@ -19,6 +19,7 @@ from ..auth.mail import mail_enabled, send_mail
 from ..auth.passwords import check_login_name, hash_password
 from ..resources import AdminGroup, AdminGroups, AdminSection, AdminUser, AdminUsers
 from ..security import P
+from ..workers.registry import DB_SETTINGS
 from . import api_error, get_str, json_body, wants_json
 from .account import check_email, issue_token, login_taken, send_reset_link
 
@@ -480,9 +481,9 @@ def parse_setting(key, kind, raw):
     return raw
 
 
-# Settings the workers of this app server read once at start: applied at once here.
-LIVE_WORKER_SETTINGS = {'sagenb.workers.max_per_user': ('max_per_user', int),
-                        'sagenb.workers.idle_timeout': ('idle_timeout', float)}
+# Worker settings: applied at once on this app server; the others read them from the
+# database within ``SETTINGS_INTERVAL`` (workers/registry.py).
+LIVE_WORKER_SETTINGS = DB_SETTINGS
 
 
 @view_config(context=AdminSection, name='settings', request_method='GET',

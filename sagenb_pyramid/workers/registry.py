@@ -140,6 +140,11 @@ class WorkerProblem(RuntimeError):
     """The worksheet's process could not answer (it could not start, or it died)."""
 
 
+# Worker settings an admin may change in the browser, and how often they are read.
+DB_SETTINGS = {'sagenb.workers.max_per_user': ('max_per_user', int),
+               'sagenb.workers.idle_timeout': ('idle_timeout', float)}
+SETTINGS_INTERVAL = 30
+
 QUESTION_TIMEOUT = 10  # seconds the Sage process has to answer a question
 
 
@@ -844,14 +849,37 @@ class WorkerRegistry:
                 self.forkserver.start()
             except Exception:
                 log.exception('could not start the Sage fork server')
+        next_settings = 0.0
         while not self._stopping.is_set():
             try:
+                if time.monotonic() >= next_settings:
+                    self.read_server_settings()
+                    next_settings = time.monotonic() + SETTINGS_INTERVAL
                 self._reap_idle()
                 self._top_up_spares()
             except Exception:
                 log.exception('worker housekeeping failed')
             self._wake.wait(2.0)
             self._wake.clear()
+
+    def read_server_settings(self):
+        """Limits an admin set in the browser (``root.server_settings``) override the
+        ``.ini`` on every app server: read them now and then."""
+        import transaction
+        tm = transaction.TransactionManager(explicit=True)
+        conn = self.db.open(transaction_manager=tm)
+        try:
+            with tm:
+                root = conn.root().get('sagenb')
+                values = dict(getattr(root, 'server_settings', None) or {})
+        finally:
+            conn.close()
+        for key, (attribute, kind) in DB_SETTINGS.items():
+            if key in values:
+                try:
+                    setattr(self, attribute, kind(values[key]))
+                except (TypeError, ValueError):
+                    log.warning('ignoring the stored setting %s = %r', key, values[key])
 
     def _reap_idle(self):
         now = time.time()
