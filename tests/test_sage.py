@@ -626,3 +626,32 @@ def test_interact_changes_are_checked(api, worksheet):
     assert 'not live' in res['error']
     # The last output is still shown after the process is gone.
     assert output_text(api.get('%scells/%d' % (worksheet, cell['id']))) == '1\n'
+
+
+def test_interact_layout_places_controls(api, worksheet):
+    cell = run(api, worksheet, (
+        "@interact(layout=dict(top=[['f', 'color']], left=[['axes'], ['fill']],\n"
+        "                      bottom=[['zoom']]))\n"
+        "def _(f=input_box(x^2, width=20), color=color_selector(widget='colorpicker'),\n"
+        "      axes=True, fill=True, zoom=range_slider(-3, 3, default=(-3, 3))):\n"
+        "    print(zoom)"))
+    assert cell['status'] == 'done', cell['outputs']
+    widgets = cell['widgets']
+
+    def kind(ref):
+        return widgets[ref[len('IPY_MODEL_'):]]['model_name']
+
+    def children(model_id):
+        return widgets[model_id]['state']['children']
+
+    [view] = [o for o in cell['outputs']
+              if 'application/vnd.jupyter.widget-view+json' in o.get('data', {})]
+    box = view['data']['application/vnd.jupyter.widget-view+json']['model_id']
+    rows = [kind(c) for c in children(box)]
+    # top row (f, color), the middle (left column | output), bottom row (zoom)
+    assert rows == ['HBoxModel', 'HBoxModel', 'HBoxModel'], rows
+    top, middle, bottom = (c[len('IPY_MODEL_'):] for c in children(box))
+    assert [kind(c) for c in children(top)] == ['TextModel', 'ColorPickerModel']
+    assert [kind(c) for c in children(middle)] == ['VBoxModel', 'OutputModel']
+    assert [kind(c) for c in children(bottom)] == ['IntRangeSliderModel']
+    assert output_text(cell) == '(-3, 3)\n'

@@ -50,6 +50,54 @@ def _sagenb_python(_sagenb_code):
     finally:
         preparser(True)
 
+def _sagenb_arrange(w, layout):
+    # sagenb's @interact(layout=dict(top=[[names]], left=..., right=..., bottom=...)):
+    # rows of controls above, a column on each side of the output, rows below.
+    from ipywidgets import HBox, VBox
+    by_name = {getattr(c, '_kwarg', None): c for c in w.kwargs_widgets}
+    used = set()
+    def rows(spec):
+        out = []
+        for row in spec or []:
+            names = [row] if isinstance(row, str) else list(row)
+            items = [by_name[n] for n in names if n in by_name and n not in used]
+            used.update(n for n in names if n in by_name)
+            if items:
+                out.append(HBox(items))
+        return out
+    top = rows(layout.get('top'))
+    left = rows(layout.get('left'))
+    right = rows(layout.get('right'))
+    bottom = rows(layout.get('bottom'))
+    rest = [c for c in w.children if c is not w.out and getattr(c, '_kwarg', None) not in used]
+    middle = ([VBox(left)] if left else []) + [w.out] + ([VBox(right)] if right else [])
+    w.children = tuple(rest + top) + (HBox(middle),) + tuple(bottom)
+
+class _SagenbInteract:
+    # Sage's interact, plus sagenb's layout= (ipywidgets' interact has none).
+    def __init__(self, factory, layout=None):
+        self._factory, self._layout = factory, layout
+    def __call__(self, _sagenb_f=None, layout=None, **kwargs):
+        layout = layout if layout is not None else self._layout
+        factory = self._factory(**kwargs) if kwargs else self._factory
+        if _sagenb_f is None:
+            return _SagenbInteract(factory, layout)
+        if not layout:
+            return factory(_sagenb_f)
+        from IPython.display import display
+        w = factory.widget(_sagenb_f)
+        _sagenb_arrange(w, dict(layout))
+        display(w)
+        _sagenb_f.widget = w
+        return _sagenb_f
+    def __getattr__(self, name):
+        return getattr(self._factory, name)
+
+try:
+    interact = _SagenbInteract(interact)
+except NameError:
+    pass
+
 def _sagenb_show(_sagenb_mime, _sagenb_text):
     from IPython.display import display
     display({_sagenb_mime: _sagenb_text}, raw=True)
