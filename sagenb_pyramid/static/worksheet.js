@@ -11,8 +11,14 @@ import {
   dropCursor, rectangularSelection, crosshairCursor, defaultKeymap, history,
   historyKeymap, indentWithTab, syntaxHighlighting, defaultHighlightStyle,
   indentOnInput, bracketMatching, closeBrackets, closeBracketsKeymap,
-  highlightSelectionMatches, python,
+  highlightSelectionMatches, python, autocompletion, completionKeymap,
+  startCompletion, closeCompletion, completionStatus,
 } from "./vendor/codemirror.js";
+import * as widgets from "./widgets.js";
+
+// The bundle exports no acceptCompletion: it is the command of Enter in the
+// completion keymap (Tab accepts too, see ComputeCell.extensions).
+const acceptCompletion = (completionKeymap.find((b) => b.key === "Enter") || {}).run || (() => false);
 
 const MATHJAX_URL = new URL("./vendor/mathjax/tex-svg-full.js", import.meta.url).href;
 
@@ -88,6 +94,41 @@ function formatBytes(n) {
     i++;
   }
   return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+// The server counts positions in characters (code points), the editor in UTF-16 units.
+function toCodePointOffset(text, index) {
+  let n = 0;
+  for (let i = 0; i < index && i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+    n++;
+  }
+  return n;
+}
+function fromCodePointOffset(text, offset) {
+  let i = 0;
+  for (let n = 0; n < offset && i < text.length; n++) {
+    const c = text.charCodeAt(i);
+    i += c >= 0xd800 && c <= 0xdbff && i + 1 < text.length ? 2 : 1;
+  }
+  return i;
+}
+
+// sagenb's percent directives: the cell's first lines that are exactly "%name"
+// (as sagenb_pyramid/workers/directives.py reads them).
+const DIRECTIVE_LINE = /^%([A-Za-z_][A-Za-z0-9_]*)[ \t]*$/;
+function cellDirectives(text) {
+  const names = [];
+  for (const line of String(text || "").split("\n")) {
+    const m = DIRECTIVE_LINE.exec(line.trim());
+    if (!m) break;
+    names.push(m[1].toLowerCase());
+  }
+  return names;
 }
 
 // ---------------------------------------------------------------------------
@@ -621,8 +662,61 @@ function renderFileOutput(output, name, cell) {
   return wrap;
 }
 
+// Help pages (`foo?`, `foo??`): IPython's pager text with ANSI colours, shown as
+// text; a long one starts folded.
+const PAGE_FOLD_LINES = 24;
+
+function isPageOutput(output) {
+  const meta = output && output.metadata && output.metadata.sagenb;
+  return !!(meta && meta.page);
+}
+
+function renderPageOutput(output) {
+  const data = output.data || {};
+  let text = data["text/plain"] !== undefined ? joinText(data["text/plain"]) : "";
+  if (!text && data["text/html"] !== undefined) {
+    // only HTML: its text, never a frame
+    text = new DOMParser().parseFromString(joinText(data["text/html"]), "text/html").body.textContent || "";
+  }
+  const pre = h("pre", { class: "output-page-text" });
+  pre.append(ansiFragment(text.replace(/\s+$/, "")));
+  const wrap = h("div", { class: "output-item output-page", dataset: { outputType: output.output_type } }, pre);
+  const lines = text.split("\n").length;
+  if (lines > PAGE_FOLD_LINES) {
+    wrap.classList.add("folded");
+    const toggle = h("button", { type: "button", class: "output-page-toggle", "aria-expanded": "false" },
+      `Show all (${lines} lines)`);
+    toggle.addEventListener("click", () => {
+      const folded = wrap.classList.toggle("folded");
+      toggle.textContent = folded ? `Show all (${lines} lines)` : "Show less";
+      toggle.setAttribute("aria-expanded", folded ? "false" : "true");
+    });
+    wrap.append(toggle);
+  }
+  return wrap;
+}
+
+// Legacy outputs refer to files of their cell as cell://name: an image the cell keeps
+// inline becomes a data: URL (the HTML frame cannot send the session cookie), any other
+// file the cell's file URL.
+function resolveCellUrls(html, cell) {
+  if (!cell || !html.includes("cell://")) return html;
+  const images = new Map();
+  for (const out of (cell.data && cell.data.outputs) || []) {
+    const name = out.metadata && out.metadata.sagenb && out.metadata.sagenb.file;
+    const d = out.data || {};
+    for (const mime of ["image/png", "image/jpeg", "image/gif"]) {
+      if (name && d[mime] !== undefined) images.set(name, `data:${mime};base64,${joinText(d[mime]).replace(/\s+/g, "")}`);
+    }
+  }
+  return html.replace(/cell:\/\/([^"'<>\s]+)/g, (whole, name) =>
+    images.get(name) || (cell.id !== null ? cellFileUrl(cell.id, name) : whole));
+}
+
 function renderMimeBundle(output, cell) {
   const data = output.data || {};
+  if (cell && widgets.isWidgetView(output)) return widgets.renderWidgetView(output, cell);
+  if (isPageOutput(output)) return renderPageOutput(output);
   const fileName = outputFileName(output);
   if (fileName !== null) return renderFileOutput(output, fileName, cell);
   const wrap = h("div", { class: `output-item output-${output.output_type}`, dataset: { outputType: output.output_type } });
@@ -639,7 +733,7 @@ function renderMimeBundle(output, cell) {
   } else if (data["text/latex"] !== undefined && !preferPlain) {
     wrap.append(renderLatex(joinText(data["text/latex"])));
   } else if (data["text/html"] !== undefined && !preferPlain) {
-    const html = joinText(data["text/html"]);
+    const html = resolveCellUrls(joinText(data["text/html"]), cell);
     const tex = htmlAsLatex(html);
     wrap.append(tex !== null ? renderLatex(tex) : renderHtmlFrame(html));
   } else if (data["text/plain"] !== undefined) {
@@ -873,6 +967,75 @@ class Cell {
   focus() {}
 }
 
+// Jupyter's completion types -> CodeMirror's icon types.
+const COMPLETION_TYPES = {
+  function: "function", builtin_function_or_method: "function", method: "method",
+  class: "class", type: "type", module: "namespace", keyword: "keyword",
+  instance: "variable", statement: "variable", param: "variable", property: "property",
+  path: "text", magic: "keyword",
+};
+const NAME_BEFORE_CURSOR = /[\p{L}\p{N}_.]$/u;
+const NAME_CHARS = /^[\p{L}\p{N}_.]*$/u;
+
+// Completion and help questions go to the worksheet's Sage process, which the first
+// one starts: the server answers 409 when no answer came within its timeout (a long
+// start, or cells running).  Until a first answer came, a 409 is asked again.
+let workerAnswered = false;
+async function askWorker(path, body, onWait) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const res = await api("POST", path, body);
+      workerAnswered = true;
+      return res;
+    } catch (err) {
+      if (err.status !== 409 || workerAnswered || attempt >= 2) throw err;
+      if (onWait) onWait();
+    }
+  }
+}
+
+// The tooltip of Shift-Tab (one at a time in the page).
+let inspectTip = null; // {el, cell}
+
+function closeInspect() {
+  if (!inspectTip) return false;
+  inspectTip.el.remove();
+  inspectTip = null;
+  return true;
+}
+
+document.addEventListener("mousedown", (ev) => {
+  if (inspectTip && !inspectTip.el.contains(ev.target)) closeInspect();
+});
+
+function showInspect(cell, view, pos, text, level) {
+  closeInspect();
+  const pre = h("pre", { class: "inspect-text" });
+  pre.append(ansiFragment(String(text).replace(/\s+$/, "")));
+  const close = h("button", { type: "button", class: "inspect-close", title: "Close (Escape)", "aria-label": "Close" }, "\u00d7");
+  const source = level === 0
+    ? h("button", { type: "button", class: "inspect-source", title: "Show the source (as foo?? does)" }, "Source")
+    : null;
+  const el = h("div", { class: "inspect-tooltip", role: "dialog", "aria-label": level ? "Source" : "Documentation", dataset: { level: String(level) } },
+    h("div", { class: "inspect-head" },
+      h("span", { class: "inspect-title", text: level ? "Source" : "Documentation" }),
+      h("span", { class: "hint", text: "Escape closes" }),
+      source, close),
+    pre);
+  close.addEventListener("click", () => {
+    closeInspect();
+    view.focus();
+  });
+  if (source) source.addEventListener("click", () => cell.inspect(view, 1, pos));
+  document.body.append(el);
+  inspectTip = { el, cell };
+  const at = view.coordsAtPos(pos) || view.contentDOM.getBoundingClientRect();
+  const width = el.offsetWidth;
+  const left = Math.max(8, Math.min(at.left, document.documentElement.clientWidth - width - 8));
+  el.style.left = `${left + window.scrollX}px`;
+  el.style.top = `${at.bottom + window.scrollY + 4}px`;
+}
+
 class ComputeCell extends Cell {
   constructor(data) {
     super(data);
@@ -880,17 +1043,38 @@ class ComputeCell extends Cell {
     this.editorHost = h("div", { class: "cell-editor" });
     this.statusEl = h("span", { class: "cell-status", "aria-live": "polite" });
     const runBtn = CAN_EDIT ? button("evaluate", "\u25b6 Run", "Evaluate (Shift-Enter)") : null;
+    this.badgesEl = h("span", { class: "cell-badges" });
+    this.noteEl = h("span", { class: "cell-note", role: "status", hidden: true });
+    this.noteTimer = null;
+    this.hideToggle = h("button", { type: "button", class: "btn-cell btn-hide", hidden: true });
+    this.revealBar = h("button", { type: "button", class: "cell-reveal", hidden: true });
     this.outputEl = h("div", { class: "output empty", "aria-live": "polite" });
     this.outputs = new OutputArea(this.outputEl, this);
+    this.inputEl = h("div", { class: "cell-input" }, this.prompt, this.editorHost);
+    this.outputWrap = h("div", { class: "cell-output" }, h("div", { class: "prompt out-prompt" }), this.outputEl);
+    this.stdinEl = h("div", { class: "cell-stdin", hidden: true });
+    this.stdinKey = null;
+    this.stdinAnswered = -1; // the version whose input request was answered
+    this.stdinError = "";
+    this.requestSeq = 0;
+    this.pendingCompletion = null;
     this.el.append(
-      h("div", { class: "cell-head" }, runBtn, this.statusEl, this.toolbar()),
-      h("div", { class: "cell-input" }, this.prompt, this.editorHost),
-      h("div", { class: "cell-output" }, h("div", { class: "prompt out-prompt" }), this.outputEl),
+      h("div", { class: "cell-head" }, runBtn, this.statusEl, this.badgesEl, this.noteEl, this.hideToggle, this.toolbar()),
+      this.revealBar,
+      this.inputEl,
+      this.outputWrap,
+      this.stdinEl,
     );
+    this.directives = cellDirectives(data.input);
+    // %hide / %hideall cells start folded; a click shows them.
+    this.collapsed = true;
+    this.revealBar.addEventListener("click", () => this.reveal(true));
+    this.hideToggle.addEventListener("click", () => this.collapse());
     this.view = new EditorView({
       parent: this.editorHost,
       state: EditorState.create({ doc: data.input ?? "", extensions: this.extensions() }),
     });
+    this.applyDirectives();
     this.refresh();
   }
 
@@ -918,6 +1102,15 @@ class ComputeCell extends Cell {
           return false;
         },
       }),
+      EditorView.updateListener.of((u) => {
+        if (!u.docChanged) return;
+        const names = cellDirectives(u.state.doc.toString());
+        if (names.join(" ") !== cell.directives.join(" ")) {
+          cell.directives = names;
+          cell.applyDirectives();
+        }
+        if (inspectTip && inspectTip.cell === cell) closeInspect();
+      }),
     ];
     if (!CAN_EDIT) {
       ext.push(EditorState.readOnly.of(true), EditorView.editable.of(false));
@@ -925,15 +1118,37 @@ class ComputeCell extends Cell {
       return ext;
     }
     const evaluate = () => { cell.evaluate(); return true; };
+    const completing = (view) => completionStatus(view.state) !== null;
     ext.push(
+      // Completion from the worksheet's Sage process: Tab after a name (see tabKey);
+      // its keymap (arrows, Enter, Escape) comes before the cell's own keys.
+      autocompletion({
+        override: [(ctx) => cell.completionSource(ctx)],
+        activateOnTyping: false,
+        closeOnBlur: true,
+        maxRenderedOptions: 300,
+        // The list opens on a key press only: no typing is to be guarded against.
+        interactionDelay: 0,
+        tooltipClass: () => "sage-completions",
+      }),
       Prec.highest(keymap.of([
         { key: "Shift-Enter", run: evaluate },
         { key: "Ctrl-Enter", run: evaluate },
         { key: "Mod-Enter", run: evaluate },
         { key: "Alt-Enter", run: () => { cell.evaluate({ insertBelow: true }); return true; } },
-        { key: "Escape", run: () => { interrupt(); return true; } },
-        { key: "ArrowUp", run: (view) => cell.leave(view, -1) },
-        { key: "ArrowDown", run: (view) => cell.leave(view, 1) },
+        { key: "Tab", run: (view) => cell.tabKey(view) },
+        { key: "Shift-Tab", run: (view) => cell.inspectKey(view) },
+        {
+          key: "Escape",
+          run: (view) => {
+            if (closeInspect()) return true;
+            if (completing(view)) return closeCompletion(view);
+            interrupt();
+            return true;
+          },
+        },
+        { key: "ArrowUp", run: (view) => !completing(view) && cell.leave(view, -1) },
+        { key: "ArrowDown", run: (view) => !completing(view) && cell.leave(view, 1) },
       ])),
       keymap.of([...closeBracketsKeymap, ...defaultKeymap, ...historyKeymap, indentWithTab]),
       EditorView.updateListener.of((u) => {
@@ -947,7 +1162,7 @@ class ComputeCell extends Cell {
   }
 
   // ArrowUp on the first visual line / ArrowDown on the last one moves to the
-  // neighbouring compute cell, like the old notebook.
+  // neighbouring compute cell, like the old notebook (folded cells are passed by).
   leave(view, dir) {
     const sel = view.state.selection.main;
     if (!sel.empty) return false;
@@ -961,7 +1176,7 @@ class ComputeCell extends Cell {
     let el = this.el;
     do {
       el = dir < 0 ? el.previousElementSibling : el.nextElementSibling;
-    } while (el && !(el.cell instanceof ComputeCell));
+    } while (el && !(el.cell instanceof ComputeCell && !el.cell.isFolded()));
     if (!el) return false;
     el.cell.focus(dir < 0 ? "end" : "start");
     return true;
@@ -976,11 +1191,288 @@ class ComputeCell extends Cell {
   }
 
   focus(where) {
+    if (this.isFolded()) this.reveal(false);
     this.view.focus();
     if (where === "start" || where === "end") {
       const pos = where === "start" ? 0 : this.view.state.doc.length;
       this.view.dispatch({ selection: { anchor: pos }, scrollIntoView: true });
     }
+  }
+
+  // --- percent directives: %hide, %hideall, %auto ----------------------------------
+
+  get hideMode() {
+    const d = this.directives;
+    if (d.includes("hideall")) return "all";
+    if (d.includes("hide") || d.includes("hide_input")) return "input";
+    return null;
+  }
+
+  isFolded() {
+    return this.collapsed && this.hideMode !== null;
+  }
+
+  applyDirectives() {
+    const mode = this.hideMode;
+    const folded = this.isFolded();
+    this.el.classList.toggle("input-folded", folded);
+    this.el.classList.toggle("cell-folded", folded && mode === "all");
+    this.inputEl.hidden = folded;
+    this.outputWrap.hidden = folded && mode === "all";
+    this.revealBar.hidden = !folded;
+    this.revealBar.textContent = mode === "all"
+      ? "\u25b8 Cell hidden (%hideall) \u2014 click to show"
+      : "\u25b8 Input hidden (%hide) \u2014 click to show";
+    this.revealBar.title = mode === "all" ? "Show this cell's input and output" : "Show this cell's input";
+    this.hideToggle.hidden = mode === null || folded;
+    this.hideToggle.textContent = mode === "all" ? "\u25be Hide cell" : "\u25be Hide input";
+    this.hideToggle.title = mode === "all" ? "Hide input and output again (%hideall)" : "Hide the input again (%hide)";
+    const badges = [];
+    if (this.directives.includes("auto")) {
+      badges.push(h("span", {
+        class: "cell-badge badge-auto",
+        title: "%auto: this cell runs whenever the worksheet's Sage process starts",
+        text: "auto",
+      }));
+    }
+    this.badgesEl.replaceChildren(...badges);
+  }
+
+  reveal(focus) {
+    this.collapsed = false;
+    this.applyDirectives();
+    if (focus && CAN_EDIT) this.view.focus();
+  }
+
+  collapse() {
+    this.collapsed = true;
+    this.applyDirectives();
+    this.revealBar.focus();
+  }
+
+  // --- notes next to the cell's status (busy, nothing found) -------------------------
+
+  note(text, kind = "info", ms = 3500) {
+    clearTimeout(this.noteTimer);
+    this.noteEl.textContent = text;
+    this.noteEl.className = `cell-note ${kind}`;
+    this.noteEl.hidden = !text;
+    if (text && ms) this.noteTimer = setTimeout(() => this.note(""), ms);
+  }
+
+  noteError(err, what) {
+    if (!err || err.name === "AbortError") return;
+    if (err.status === 409) this.note(`Busy: ${err.message}`, "busy", 5000);
+    else this.note(`${what} failed: ${err.message || err}`, "error", 8000);
+  }
+
+  // --- completion (Tab) ---------------------------------------------------------------
+
+  tabKey(view) {
+    if (completionStatus(view.state) !== null) {
+      acceptCompletion(view); // while the list is open, Tab never indents
+      return true;
+    }
+    const sel = view.state.selection;
+    if (sel.ranges.length !== 1 || !sel.main.empty) return false;
+    const pos = sel.main.head;
+    if (!NAME_BEFORE_CURSOR.test(view.state.sliceDoc(Math.max(0, pos - 2), pos))) return false; // indent
+    this.complete(view);
+    return true;
+  }
+
+  async askCompletions(code, pos) {
+    const res = await askWorker("complete", { code, cursor_pos: toCodePointOffset(code, pos) },
+      () => this.note("Waiting for Sage\u2026", "busy", 0));
+    const matches = [...new Set((res.matches || []).filter((m) => typeof m === "string"))];
+    const cp = toCodePointOffset(code, pos);
+    const from = fromCodePointOffset(code, Number.isInteger(res.cursor_start) ? res.cursor_start : cp);
+    const to = Math.max(pos, fromCodePointOffset(code, Number.isInteger(res.cursor_end) ? res.cursor_end : cp));
+    const info = new Map();
+    for (const m of (res.metadata && res.metadata._jupyter_types_experimental) || []) {
+      if (m && typeof m.text === "string") info.set(m.text, m);
+    }
+    const typed = code.slice(from, pos);
+    const prefixed = matches.every((m) => m.startsWith(typed));
+    const options = matches.map((m) => {
+      const meta = info.get(m) || {};
+      const sig = typeof meta.signature === "string" ? meta.signature : "";
+      return {
+        label: m,
+        type: COMPLETION_TYPES[meta.type] || undefined,
+        detail: sig ? (sig.length > 60 ? `${sig.slice(0, 59)}\u2026` : sig) : undefined,
+      };
+    });
+    // The list narrows as one types on (when every match starts with the typed text).
+    const result = { from, to, options, filter: prefixed };
+    if (prefixed) result.validFor = NAME_CHARS;
+    return { matches, from, to, result };
+  }
+
+  async complete(view) {
+    const code = view.state.doc.toString();
+    const pos = view.state.selection.main.head;
+    const seq = ++this.requestSeq;
+    const slow = setTimeout(() => this.note("Completing\u2026", "busy", 0), 400);
+    let answer;
+    try {
+      answer = await this.askCompletions(code, pos);
+    } catch (err) {
+      if (seq === this.requestSeq) {
+        this.note("");
+        this.noteError(err, "Completion");
+      }
+      return;
+    } finally {
+      clearTimeout(slow);
+    }
+    if (seq !== this.requestSeq || this.removed) return;
+    this.note("");
+    // The user typed on or moved meanwhile: this answer is for another text.
+    if (view.state.doc.toString() !== code || view.state.selection.main.head !== pos) return;
+    const { matches, from, to, result } = answer;
+    if (!matches.length) {
+      this.note("No completions", "info", 2000);
+      return;
+    }
+    if (matches.length === 1) {
+      view.dispatch({
+        changes: { from, to, insert: matches[0] },
+        selection: { anchor: from + matches[0].length },
+        scrollIntoView: true,
+        userEvent: "input.complete",
+      });
+      return;
+    }
+    this.pendingCompletion = { code, pos, result };
+    startCompletion(view);
+  }
+
+  // CodeMirror's completion source: the answer Tab fetched, or (Ctrl-Space) a new one.
+  completionSource(ctx) {
+    const pending = this.pendingCompletion;
+    this.pendingCompletion = null;
+    if (pending && pending.pos === ctx.pos && pending.code === ctx.state.doc.toString()) return pending.result;
+    // Ctrl-Space, or typing on made the list's text change beyond a name: ask again
+    // only where a name is being typed.
+    if (!ctx.explicit || !NAME_BEFORE_CURSOR.test(ctx.state.sliceDoc(Math.max(0, ctx.pos - 2), ctx.pos))) return null;
+    const code = ctx.state.doc.toString();
+    return this.askCompletions(code, ctx.pos).then(
+      (answer) => (answer.matches.length ? answer.result : null),
+      (err) => {
+        this.noteError(err, "Completion");
+        return null;
+      },
+    );
+  }
+
+  // --- introspection (Shift-Tab) ------------------------------------------------------
+
+  inspectKey(view) {
+    const sel = view.state.selection;
+    if (sel.ranges.length !== 1 || !sel.main.empty) return false; // indent less
+    const pos = sel.main.head;
+    const line = view.state.doc.lineAt(pos);
+    if (!view.state.sliceDoc(line.from, pos).trim()) return false;
+    this.inspect(view, 0, pos);
+    return true;
+  }
+
+  async inspect(view, level = 0, at = null) {
+    const code = view.state.doc.toString();
+    const pos = at === null ? view.state.selection.main.head : at;
+    const seq = ++this.requestSeq;
+    const slow = setTimeout(() => this.note("Looking it up\u2026", "busy", 0), 400);
+    let res;
+    try {
+      res = await askWorker("inspect", { code, cursor_pos: toCodePointOffset(code, pos), detail_level: level },
+        () => this.note("Waiting for Sage\u2026", "busy", 0));
+    } catch (err) {
+      if (seq === this.requestSeq) {
+        this.note("");
+        this.noteError(err, "Help");
+      }
+      return;
+    } finally {
+      clearTimeout(slow);
+    }
+    if (seq !== this.requestSeq || this.removed) return;
+    this.note("");
+    if (view.state.doc.toString() !== code) return;
+    const data = (res && res.data) || {};
+    const text = data["text/plain"] !== undefined ? joinText(data["text/plain"]) : "";
+    if (!res.found || !text.trim()) {
+      this.note("No documentation found", "info", 2500);
+      return;
+    }
+    showInspect(this, view, pos, text, level);
+  }
+
+  // --- input() --------------------------------------------------------------------------
+
+  renderStdin() {
+    const req = this.data.input_request;
+    const version = typeof this.data.version === "number" ? this.data.version : 0;
+    const show = CAN_EDIT && this.id !== null && req && typeof req === "object" &&
+      ACTIVE.has(this.status) && version > this.stdinAnswered;
+    if (!show) {
+      if (!this.stdinEl.hidden || this.stdinKey !== null) {
+        this.stdinEl.hidden = true;
+        this.stdinEl.replaceChildren();
+        this.stdinKey = null;
+      }
+      return;
+    }
+    const key = `${req.prompt}\u0000${!!req.password}\u0000${this.stdinAnswered}\u0000${this.stdinError}`;
+    if (this.stdinKey === key) return;
+    this.stdinKey = key;
+    const input = h("input", {
+      type: req.password ? "password" : "text",
+      class: "stdin-input",
+      name: "stdin",
+      autocomplete: "off",
+      spellcheck: "false",
+      "aria-label": String(req.prompt || "").trim() || "Input for the running cell",
+    });
+    const form = h("form", { class: "stdin-form" },
+      h("label", { class: "stdin-prompt" },
+        h("span", { class: "stdin-prompt-text", text: req.prompt ? String(req.prompt) : "Input:" }),
+        input),
+      h("button", { type: "submit", class: "btn btn-primary" }, "Send"),
+      h("span", { class: "hint", text: "Enter sends" }),
+      this.stdinError ? h("span", { class: "stdin-error", role: "alert", text: this.stdinError }) : null);
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      this.sendInput(input.value);
+    });
+    this.stdinEl.replaceChildren(form);
+    this.stdinEl.hidden = false;
+    const active = document.activeElement;
+    if (!active || active === document.body || this.el.contains(active)) input.focus();
+  }
+
+  async sendInput(value) {
+    const answered = typeof this.data.version === "number" ? this.data.version : 0;
+    this.stdinAnswered = answered;
+    this.stdinError = "";
+    this.renderStdin();
+    try {
+      await api("POST", `cells/${this.id}/stdin`, { value });
+    } catch (err) {
+      if (this.removed || this.stdinAnswered !== answered) return;
+      this.stdinAnswered = -1;
+      this.stdinError = err.message || String(err);
+      this.renderStdin();
+      if (this.stdinEl.hidden) this.noteError(err, "Sending the input");
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+
+  update(data, opts) {
+    // The server leaves input_request out when the cell does not wait for input.
+    if (data && typeof data === "object" && !("input_request" in data)) data = { ...data, input_request: null };
+    super.update(data, opts);
   }
 
   refresh() {
@@ -992,6 +1484,8 @@ class ComputeCell extends Cell {
     this.el.classList.toggle("active", ACTIVE.has(st));
     this.tick();
     this.outputs.render(d.outputs || []);
+    widgets.refreshWidgets(this);
+    this.renderStdin();
   }
 
   // Running indicator (called every second by a global timer).
@@ -1006,6 +1500,7 @@ class ComputeCell extends Cell {
     } else if (st === "running") {
       const started = typeof d.started === "number" ? d.started : null;
       text = started ? `running\u2026 ${formatSeconds(Date.now() / 1000 - started)}` : "running\u2026";
+      if (d.input_request && this.stdinAnswered < (d.version ?? 0)) text = "waiting for input";
       cls += " running";
     } else if ((st === "done" || st === "error") && typeof d.started === "number" && typeof d.finished === "number") {
       const secs = Math.max(0, d.finished - d.started);
@@ -1020,8 +1515,11 @@ class ComputeCell extends Cell {
     if (!CAN_EDIT || this.removed) return;
     const input = this.getInput();
     this.cancelSave();
+    if (inspectTip && inspectTip.cell === this) closeInspect();
+    closeCompletion(this.view);
     // Optimistic feedback until the server answers.
-    this.data = { ...this.data, status: "queued", started: null };
+    this.data = { ...this.data, status: "queued", started: null, input_request: null };
+    this.stdinError = "";
     this.el.dataset.status = "queued";
     this.seq = ++activationSeq;
     this.refresh();
@@ -1056,6 +1554,8 @@ class ComputeCell extends Cell {
   }
 
   destroy() {
+    if (inspectTip && inspectTip.cell === this) closeInspect();
+    clearTimeout(this.noteTimer);
     super.destroy();
     this.view.destroy();
   }
@@ -1455,6 +1955,16 @@ async function clearAll() {
 
 const nameEl = document.querySelector("[data-role=worksheet-name]");
 const typesetBox = document.querySelector("input[name=typeset]");
+const systemSelect = document.querySelector("select[name=system]");
+
+// The worksheet's default system in the selector (added when the list lacks it).
+function showSystem(value) {
+  if (!systemSelect || typeof value !== "string" || !value) return;
+  if (!Array.from(systemSelect.options).some((o) => o.value === value)) {
+    systemSelect.append(h("option", { value, text: value }));
+  }
+  systemSelect.value = value;
+}
 
 function applyWorksheetMeta(data) {
   if (!data) return;
@@ -1462,6 +1972,10 @@ function applyWorksheetMeta(data) {
     worksheet.name = data.name;
     if (nameEl) nameEl.textContent = data.name;
     document.title = `${data.name} \u2014 Sage Notebook`;
+  }
+  if (typeof data.system === "string") {
+    worksheet.system = data.system;
+    showSystem(data.system);
   }
   if (typeof data.typeset === "boolean") {
     const changed = worksheet.typeset !== data.typeset;
@@ -1495,28 +2009,412 @@ async function setTypeset(value) {
   }
 }
 
-// The "Data files" panel: the worksheet's files, as links (uploading is not here yet).
+async function setSystem(value) {
+  const previous = worksheet.system || "sage";
+  try {
+    applyWorksheetMeta(await api("PATCH", "./", { system: value }));
+  } catch (err) {
+    showSystem(previous);
+    reportError(err);
+  }
+}
+
+// The "Data files" panel: the worksheet's files as links; those who may edit the
+// worksheet upload (with a progress bar), create, edit, rename and delete them.
 const dataFilesEl = document.getElementById("data-files");
+const dataRole = (name) => (dataFilesEl ? dataFilesEl.querySelector(`[data-role=${name}]`) : null);
+const DATA_MANAGE = !!(dataFilesEl && CAN_EDIT && dataRole("data-upload-input"));
+// Files not offered for editing in the page (the editor is for text).
+const BINARY_FILE = /\.(png|jpe?g|gif|bmp|webp|ico|tiff?|pdf|ps|eps|dvi|zip|gz|tgz|bz2|xz|7z|tar|rar|sobj|pickle|pkl|sws|ipynb\.zip|npy|npz|xlsx?|docx?|odt|ods|odp|pptx?|mp3|mp4|m4a|wav|ogg|flac|webm|avi|mov|mkv|so|o|a|dylib|pyc|whl|jar|class|exe|dll|bin|h5|hdf5|mat|db|sqlite3?)$/i;
+const EDIT_MAX_BYTES = 2 * 2 ** 20;
+
+let dataFiles = [];
+let dataEditor = null; // {name, original} while a file is open in the editor
+let dataUpload = null; // the XMLHttpRequest of the upload under way
+
+function dataFileUrl(name, tail = "") {
+  return new URL(`data/${encodeURIComponent(name)}${tail}`, WS_URL).href;
+}
+
+function isEditable(f) {
+  return !BINARY_FILE.test(f.name) && !(typeof f.size === "number" && f.size > EDIT_MAX_BYTES);
+}
+
+function dataError(message, ...actions) {
+  const el = dataRole("data-files-error");
+  if (!el) {
+    if (message) showMessage(message, "error");
+    return;
+  }
+  if (!message) {
+    el.replaceChildren();
+    return;
+  }
+  el.replaceChildren(h("span", { class: "data-error-text", text: message }), ...actions);
+  if (dataFilesEl) dataFilesEl.open = true;
+}
+
+function dataStatus(text) {
+  const el = dataRole("data-upload-status");
+  if (el) el.textContent = text || "";
+}
 
 function renderDataFiles(files) {
   if (!dataFilesEl || !Array.isArray(files)) return;
-  const list = dataFilesEl.querySelector("[data-role=data-file-list]");
-  const count = dataFilesEl.querySelector("[data-role=data-files-count]");
+  dataFiles = files;
+  const list = dataRole("data-file-list");
+  const count = dataRole("data-files-count");
+  const empty = dataRole("data-files-empty");
   const sorted = [...files].sort((a, b) => String(a.name).localeCompare(String(b.name)));
   list.replaceChildren(...sorted.map((f) => {
     const size = formatBytes(f.size);
-    return h("li", { class: "data-file" },
-      h("a", {
-        href: new URL(f.url || encodePath(f.name), WS_URL).href,
-        target: "_blank",
-        rel: "noopener",
-        class: "data-file-link",
-        text: f.name,
-      }),
+    const href = new URL(f.url || dataFileUrl(f.name), WS_URL).href;
+    const li = h("li", { class: "data-file", dataset: { name: f.name } },
+      h("a", { href, target: "_blank", rel: "noopener", class: "data-file-link", text: f.name, title: `Open ${f.name}` }),
       size ? h("span", { class: "data-file-size", text: size }) : null);
+    if (DATA_MANAGE) {
+      const act = (action, label, title) => h("button", {
+        type: "button", class: "btn-cell data-file-btn", dataset: { fileAction: action, name: f.name }, title,
+      }, label);
+      li.append(h("span", { class: "data-file-actions" },
+        isEditable(f) ? act("edit", "Edit", `Edit ${f.name} in the page`) : null,
+        act("rename", "Rename", `Rename ${f.name}`),
+        h("a", { class: "btn-cell data-file-btn data-file-download", href, download: f.name, title: `Download ${f.name}` }, "Download"),
+        act("delete", "Delete", `Delete ${f.name}`)));
+    }
+    return li;
   }));
   count.textContent = `(${files.length})`;
-  dataFilesEl.hidden = files.length === 0;
+  if (empty) empty.hidden = files.length > 0;
+  // Those who may only look see the panel when there is something to see.
+  dataFilesEl.hidden = !DATA_MANAGE && files.length === 0;
+  if (dataEditor && !files.some((f) => f.name === dataEditor.name)) closeDataEditor(true);
+}
+
+async function reloadDataFiles() {
+  const res = await api("GET", "data");
+  renderDataFiles(res.files || []);
+}
+
+// One file through XMLHttpRequest (for its upload progress); multipart field "file".
+function uploadOne(file, replace, onProgress) {
+  return new Promise((resolve, reject) => {
+    const body = new FormData();
+    body.append("file", file, file.name);
+    if (replace) body.append("replace", "1");
+    const xhr = new XMLHttpRequest();
+    dataUpload = xhr;
+    xhr.open("POST", new URL("data", WS_URL).href);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.setRequestHeader("X-CSRF-Token", CSRF);
+    xhr.responseType = "text";
+    xhr.upload.addEventListener("progress", (e) => {
+      if (e.lengthComputable && e.total > 0) onProgress(e.loaded / e.total);
+    });
+    xhr.addEventListener("load", () => {
+      dataUpload = null;
+      let answer = null;
+      try {
+        answer = JSON.parse(xhr.responseText);
+      } catch {
+        answer = null;
+      }
+      if (xhr.status >= 200 && xhr.status < 300 && answer) {
+        onProgress(1);
+        resolve(answer);
+      } else if (answer && typeof answer.error === "string") {
+        reject(new ApiError(answer.error, xhr.status));
+      } else if (xhr.status === 413) {
+        reject(new ApiError("the file is too large for the server", 413));
+      } else {
+        reject(new ApiError(`${xhr.status} ${xhr.statusText || "error"}`, xhr.status));
+      }
+    });
+    xhr.addEventListener("error", () => {
+      dataUpload = null;
+      reject(new ApiError("cannot reach the server (network error)", 0));
+    });
+    xhr.addEventListener("abort", () => {
+      dataUpload = null;
+      const err = new Error("Upload cancelled.");
+      err.name = "AbortError";
+      reject(err);
+    });
+    xhr.send(body);
+  });
+}
+
+async function uploadDataFiles(fileList, replace) {
+  const files = Array.from(fileList || []);
+  if (!files.length || dataUpload) return;
+  const box = dataRole("data-upload");
+  const progress = dataRole("data-upload-progress");
+  const input = dataRole("data-upload-input");
+  const cancel = dataFilesEl.querySelector("[data-file-action=cancel-upload]");
+  dataError("");
+  dataFilesEl.open = true;
+  dataFilesEl.classList.add("uploading");
+  box.hidden = false;
+  if (cancel) cancel.hidden = false;
+  input.disabled = true;
+  const done = [];
+  try {
+    for (const file of files) {
+      progress.max = 100;
+      progress.value = 0;
+      progress.hidden = false;
+      dataStatus(`Uploading ${file.name}\u2026`);
+      try {
+        await uploadOne(file, replace, (fraction) => {
+          progress.value = Math.round(100 * fraction);
+          dataStatus(`Uploading ${file.name}\u2026 ${Math.round(100 * fraction)}%`);
+        });
+        done.push(file.name);
+      } catch (err) {
+        if (err.name === "AbortError") {
+          dataStatus("Upload cancelled.");
+          return;
+        }
+        if (err.status === 409) {
+          const again = h("button", { type: "button", class: "btn", dataset: { fileAction: "replace-upload" } }, `Replace ${file.name}`);
+          again.addEventListener("click", () => uploadDataFiles([file], true));
+          dataError(`A data file named \u201c${file.name}\u201d exists already.`, again);
+        } else {
+          dataError(`Could not upload ${file.name}: ${err.message}`);
+        }
+      }
+    }
+  } finally {
+    dataFilesEl.classList.remove("uploading");
+    progress.hidden = true;
+    if (cancel) cancel.hidden = true;
+    input.disabled = false;
+    input.value = "";
+    if (done.length) dataStatus(`Uploaded ${done.join(", ")}.`);
+    else if (!dataRole("data-upload-status").textContent.startsWith("Upload cancelled")) dataStatus("");
+    try {
+      await reloadDataFiles();
+    } catch (err) {
+      dataError(`Could not list the data files: ${err.message}`);
+    }
+  }
+}
+
+async function createDataFile(name) {
+  dataError("");
+  try {
+    const made = await api("POST", "data", { name });
+    const form = dataRole("data-new-form");
+    if (form) {
+      form.reset();
+      form.hidden = true;
+    }
+    await reloadDataFiles();
+    await openDataEditor(made.name || name);
+  } catch (err) {
+    dataError(`Could not create \u201c${name}\u201d: ${err.message}`);
+  }
+}
+
+async function openDataEditor(name) {
+  const box = dataRole("data-file-editor");
+  if (!box) return;
+  if (dataEditor && dataEditor.name !== name && dataEditorDirty() &&
+      !window.confirm(`Discard the changes to ${dataEditor.name}?`)) return;
+  dataError("");
+  const text = dataRole("data-editor-text");
+  let content;
+  try {
+    const resp = await fetch(dataFileUrl(name), { credentials: "same-origin", cache: "no-store" });
+    if (!resp.ok) throw new ApiError(`${resp.status} ${resp.statusText || "error"}`, resp.status);
+    const bytes = await resp.arrayBuffer();
+    try {
+      content = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      content = null;
+    }
+    if (content === null || content.includes("\u0000")) {
+      dataError(`${name} is not a text file (UTF-8): it cannot be edited here.`);
+      return;
+    }
+  } catch (err) {
+    dataError(`Could not open ${name}: ${err.message}`);
+    return;
+  }
+  dataEditor = { name, original: content };
+  dataRole("data-editor-name").textContent = name;
+  dataRole("data-editor-status").textContent = "";
+  text.value = content;
+  box.hidden = false;
+  dataFilesEl.open = true;
+  for (const li of dataFilesEl.querySelectorAll(".data-file")) li.classList.toggle("editing", li.dataset.name === name);
+  text.focus();
+}
+
+function dataEditorDirty() {
+  const text = dataRole("data-editor-text");
+  return !!(dataEditor && text && text.value !== dataEditor.original);
+}
+
+async function saveDataEditor() {
+  if (!dataEditor) return;
+  const { name } = dataEditor;
+  const content = dataRole("data-editor-text").value;
+  const status = dataRole("data-editor-status");
+  status.textContent = "Saving\u2026";
+  dataError("");
+  try {
+    await api("PUT", `data/${encodeURIComponent(name)}`, { content });
+    if (dataEditor && dataEditor.name === name) dataEditor.original = content;
+    status.textContent = "Saved.";
+    await reloadDataFiles();
+  } catch (err) {
+    status.textContent = "";
+    dataError(`Could not save ${name}: ${err.message}`);
+  }
+}
+
+function closeDataEditor(force = false) {
+  if (!dataEditor) return;
+  if (!force && dataEditorDirty() && !window.confirm(`Discard the changes to ${dataEditor.name}?`)) return;
+  dataEditor = null;
+  dataRole("data-file-editor").hidden = true;
+  dataRole("data-editor-text").value = "";
+  for (const li of dataFilesEl.querySelectorAll(".data-file.editing")) li.classList.remove("editing");
+}
+
+function startRename(li) {
+  const name = li.dataset.name;
+  if (li.querySelector("form")) return;
+  const input = h("input", { type: "text", name: "name", class: "data-rename-input", maxlength: "200", "aria-label": `New name for ${name}` });
+  input.value = name;
+  const form = h("form", { class: "data-rename-form" }, input,
+    h("button", { type: "submit", class: "btn btn-primary" }, "Rename"),
+    h("button", { type: "button", class: "btn", dataset: { fileAction: "rename-cancel" } }, "Cancel"));
+  const shown = Array.from(li.children);
+  for (const c of shown) c.hidden = true;
+  li.append(form);
+  const restore = () => {
+    form.remove();
+    for (const c of shown) c.hidden = false;
+  };
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const wanted = input.value.trim();
+    if (!wanted || wanted === name) {
+      restore();
+      return;
+    }
+    dataError("");
+    try {
+      await api("POST", `data/${encodeURIComponent(name)}/rename`, { name: wanted });
+      if (dataEditor && dataEditor.name === name) {
+        dataEditor.name = wanted;
+        dataRole("data-editor-name").textContent = wanted;
+      }
+      await reloadDataFiles();
+    } catch (err) {
+      dataError(`Could not rename ${name}: ${err.message}`);
+      input.focus();
+    }
+  });
+  form.addEventListener("click", (ev) => {
+    if (ev.target.closest("[data-file-action=rename-cancel]")) restore();
+  });
+  input.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") {
+      ev.preventDefault();
+      restore();
+    }
+  });
+  input.focus();
+  const dot = name.lastIndexOf(".");
+  input.setSelectionRange(0, dot > 0 ? dot : name.length);
+}
+
+async function deleteDataFile(name) {
+  if (!window.confirm(`Delete the data file ${name}?`)) return;
+  dataError("");
+  try {
+    await api("DELETE", `data/${encodeURIComponent(name)}`);
+    if (dataEditor && dataEditor.name === name) closeDataEditor(true);
+    await reloadDataFiles();
+  } catch (err) {
+    dataError(`Could not delete ${name}: ${err.message}`);
+  }
+}
+
+if (DATA_MANAGE) {
+  const input = dataRole("data-upload-input");
+  input.addEventListener("change", () => uploadDataFiles(input.files, dataRole("data-replace")?.checked));
+  const newForm = dataRole("data-new-form");
+  newForm.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const name = newForm.elements.name.value.trim();
+    if (name) createDataFile(name);
+  });
+  newForm.elements.name.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") {
+      ev.preventDefault();
+      newForm.hidden = true;
+    }
+  });
+  dataFilesEl.addEventListener("click", (ev) => {
+    const btn = ev.target.closest("[data-file-action]");
+    if (!btn || !dataFilesEl.contains(btn)) return;
+    const li = btn.closest(".data-file");
+    switch (btn.dataset.fileAction) {
+      case "new":
+        newForm.hidden = false;
+        newForm.elements.name.focus();
+        break;
+      case "new-cancel":
+        newForm.reset();
+        newForm.hidden = true;
+        break;
+      case "cancel-upload":
+        if (dataUpload) dataUpload.abort();
+        break;
+      case "edit": openDataEditor(btn.dataset.name); break;
+      case "rename": if (li) startRename(li); break;
+      case "delete": deleteDataFile(btn.dataset.name); break;
+      case "editor-save": saveDataEditor(); break;
+      case "editor-close": closeDataEditor(); break;
+      default: return;
+    }
+    ev.preventDefault();
+  });
+  const text = dataRole("data-editor-text");
+  text.addEventListener("keydown", (ev) => {
+    if ((ev.ctrlKey || ev.metaKey) && (ev.key === "s" || ev.key === "S")) {
+      ev.preventDefault();
+      saveDataEditor();
+    }
+  });
+  text.addEventListener("input", () => {
+    dataRole("data-editor-status").textContent = dataEditorDirty() ? "modified" : "";
+  });
+  // Files dropped on the panel are uploaded.
+  dataFilesEl.addEventListener("dragover", (ev) => {
+    if (!ev.dataTransfer || !Array.from(ev.dataTransfer.types || []).includes("Files")) return;
+    ev.preventDefault();
+    dataFilesEl.classList.add("dragging");
+  });
+  dataFilesEl.addEventListener("dragleave", (ev) => {
+    if (!dataFilesEl.contains(ev.relatedTarget)) dataFilesEl.classList.remove("dragging");
+  });
+  dataFilesEl.addEventListener("drop", (ev) => {
+    dataFilesEl.classList.remove("dragging");
+    if (!ev.dataTransfer || !ev.dataTransfer.files.length) return;
+    ev.preventDefault();
+    uploadDataFiles(ev.dataTransfer.files, dataRole("data-replace")?.checked);
+  });
+  window.addEventListener("beforeunload", (ev) => {
+    if (dataEditorDirty() || dataUpload) {
+      ev.preventDefault();
+      ev.returnValue = "";
+    }
+  });
 }
 
 function updateEmptyState() {
@@ -1589,6 +2487,12 @@ if (typesetBox) {
   typesetBox.addEventListener("change", () => setTypeset(typesetBox.checked));
 }
 
+if (systemSelect) {
+  showSystem(worksheet.system || "sage");
+  systemSelect.disabled = !CAN_EDIT;
+  systemSelect.addEventListener("change", () => setSystem(systemSelect.value));
+}
+
 const flushOnLeave = () => {
   for (const cell of allCells()) cell.saveOnUnload();
 };
@@ -1604,6 +2508,17 @@ document.addEventListener("visibilitychange", () => {
 setInterval(() => {
   if (document.visibilityState === "visible") api("GET", "alive").catch(() => {});
 }, 60_000);
+
+widgets.setup({
+  api,
+  sanitize: sanitizeHtml,
+  typeset,
+  outputArea: (node, cell) => {
+    const area = new OutputArea(node, cell);
+    return (outputs) => area.render(outputs);
+  },
+  error: (cell, err) => (cell.noteError ? cell.noteError(err, "Changing the control") : console.error(err)),
+});
 
 // ---------------------------------------------------------------------------
 // Initial render

@@ -729,6 +729,9 @@ class WorkerRegistry:
             worker = self._workers.get(key)
             if worker is None:
                 worker = self._workers[key] = WorksheetWorker(self, key)
+            # No process yet (or one starting): its start is no reason to say "busy".
+            if worker.kernel is None and not worker.busy:
+                timeout = max(timeout, self.startup_timeout)
             worker.last_activity = time.time()
             worker.jobs.put(question)
         if not question.done.wait(timeout):
