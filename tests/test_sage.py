@@ -655,3 +655,12 @@ def test_interact_layout_places_controls(api, worksheet):
     assert [kind(c) for c in children(middle)] == ['VBoxModel', 'OutputModel']
     assert [kind(c) for c in children(bottom)] == ['IntRangeSliderModel']
     assert output_text(cell) == '(-3, 3)\n'
+
+
+def test_a_cell_writing_many_files_keeps_the_first_ones(api, worksheet):
+    cell = run(api, worksheet, 'for i in range(60): open("n%02d.txt" % i, "w").write(str(i))\n'
+                               '1/0')
+    assert cell['outputs'][-1]['ename'] == 'ZeroDivisionError'
+    assert len(cell['files']) == 50 and cell['files'][0] == 'n00.txt'
+    assert 'the cell wrote 60 files; the first 50 are kept' in plain(cell) or any(
+        'the cell wrote 60 files' in o.get('text', '') for o in cell['outputs'])

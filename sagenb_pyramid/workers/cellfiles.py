@@ -11,6 +11,7 @@ import stat
 from ..formats.sws import file_output, image_output, is_image
 
 IGNORED = ('kernel.log', 'kernel')
+MAX_FILES = 50  # files kept with one cell (a loop writing thousands keeps the first ones)
 
 
 def _own(kernel, path):
@@ -108,9 +109,26 @@ def collect(workdir, before, writer, max_bytes, uid=None):
     """
     after = snapshot(workdir)
     budget = max_bytes
-    for name in sorted(after):
-        if before.get(name) == after[name]:
-            continue
+    changed = [name for name in sorted(after) if before.get(name) != after[name]]
+    if not changed:
+        return
+    # The error that ended the cell stays its last output.
+    error = writer.outputs.pop() if writer.outputs and \
+        writer.outputs[-1].get('output_type') == 'error' else None
+    try:
+        _collect(workdir, changed, after, writer, budget, uid)
+    finally:
+        if error is not None:
+            writer.outputs.append(error)
+
+
+def _collect(workdir, changed, after, writer, budget, uid):
+    if len(changed) > MAX_FILES:
+        writer.add({'output_type': 'stream', 'name': 'stderr',
+                    'text': '[the cell wrote %d files; the first %d are kept with it]\n'
+                            % (len(changed), MAX_FILES)})
+        changed = changed[:MAX_FILES]
+    for name in changed:
         size = after[name][1]
         if size > budget:
             writer.add({'output_type': 'stream', 'name': 'stderr',
