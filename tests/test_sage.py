@@ -664,3 +664,32 @@ def test_a_cell_writing_many_files_keeps_the_first_ones(api, worksheet):
     assert len(cell['files']) == 50 and cell['files'][0] == 'n00.txt'
     assert 'the cell wrote 60 files; the first 50 are kept' in plain(cell) or any(
         'the cell wrote 60 files' in o.get('text', '') for o in cell['outputs'])
+
+
+def test_more_directives(api, worksheet):
+    assert plain(run(api, worksheet, '%maxima\nintegrate(x^2, x)')).strip() == 'x^3/3'
+    assert plain(run(api, worksheet, '%singular\nring r = 0, (x,y), dp; (x+y)^2;')).strip() \
+        == 'x2+2xy+y2'
+    latex = run(api, worksheet, '%latex\nThe area is $\\pi r^2$.')
+    assert latex['outputs'][0]['data'] == {'text/latex': 'The area is $\\pi r^2$.'}
+    timed = plain(run(api, worksheet, '%timeit\nfactor(2^64-1)'))
+    assert 'per loop' in timed
+    hidden = run(api, worksheet, '%hide\n%auto\n6*7')
+    assert plain(hidden) == '42'
+
+
+def test_interact_input_grid(api, worksheet):
+    cell = run(api, worksheet, '@interact\ndef _(m=input_grid(2, 2, default=[[1, 2], [3, 4]],'
+                               ' to_value=matrix)):\n    print(m.det())')
+    assert output_text(cell) == '-2\n'
+    texts = {k: m for k, m in cell['widgets'].items() if m['model_name'] == 'TextModel'}
+    assert sorted(m['state']['value'] for m in texts.values()) == ['1', '2', '3', '4']
+    [four] = [k for k, m in texts.items() if m['state']['value'] == '4']
+    res = api.post('%scells/%d/comm' % (worksheet, cell['id']),
+                   {'comm_id': four, 'data': {'method': 'update', 'state': {'value': '10'}}},
+                   status=202)
+    changed = wait_version(api, worksheet, cell['id'], res['version'])
+    deadline = time.monotonic() + 30
+    while output_text(changed) != '4\n':
+        assert time.monotonic() < deadline, output_text(changed)
+        changed = wait_version(api, worksheet, cell['id'], changed['version'])

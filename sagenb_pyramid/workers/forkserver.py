@@ -44,6 +44,9 @@ RLIMITS = {
 }
 
 
+# Environment variables set by ``sage.env`` at import that child processes need.
+SAGE_LOCATIONS = ('MAXIMA_PREFIX', 'ECLDIR')
+
 def warm_up():
     """Import and exercise what a worksheet's first cells use."""
     import sage.all  # noqa: F401
@@ -98,7 +101,11 @@ def become_kernel(request, parent_pid):
         os.umask(0o077)
         env = dict(request.get('env') or {})
         env['JPY_PARENT_PID'] = str(parent_pid)
+        # Locations Sage computed at import (its Maxima and ECL inside the wheels) stay:
+        # they are no secrets, and the interfaces cannot start without them.
+        kept = {k: os.environ[k] for k in SAGE_LOCATIONS if k in os.environ}
         os.environ.clear()
+        os.environ.update(kept)
         os.environ.update(env)
         # The kernel's own output (warnings, crashes) goes to a file in its folder.
         log = os.open(os.path.join(workdir, 'kernel.log'),

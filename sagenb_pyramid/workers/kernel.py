@@ -259,8 +259,11 @@ def make_workdir(work_root, uid=None, gid=None):
     """A private folder for one Sage process (mode 0700, owned by its uid)."""
     workdir = tempfile.mkdtemp(prefix='w-', dir=work_root)
     os.chmod(workdir, 0o700)
+    # Temporary files live apart from the files cells write (shown under the cell).
+    os.mkdir(os.path.join(workdir, '.tmp'), 0o700)
     if uid is not None:
-        os.chown(workdir, uid, gid if gid is not None else -1)
+        for path in (workdir, os.path.join(workdir, '.tmp')):
+            os.chown(path, uid, gid if gid is not None else -1)
     return workdir
 
 
@@ -268,7 +271,8 @@ def worker_environment(workdir):
     """The whole environment of user code: nothing of the server's (no secrets)."""
     return {
         'PATH': os.path.dirname(sys.executable) + ':/usr/local/bin:/usr/bin:/bin',
-        'HOME': workdir, 'TMPDIR': workdir, 'MPLCONFIGDIR': workdir,
+        'HOME': workdir, 'TMPDIR': os.path.join(workdir, '.tmp'),
+        'MPLCONFIGDIR': os.path.join(workdir, '.matplotlib'),
         'IPYTHONDIR': os.path.join(workdir, '.ipython'),
         'LANG': 'C.UTF-8', 'PYTHONHASHSEED': '0', 'USER': 'sagenb-worker',
         'LOGNAME': 'sagenb-worker',

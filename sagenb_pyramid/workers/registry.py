@@ -167,6 +167,7 @@ class CellWriter:
         self.job = job
         self.outputs = []
         self.status = 'queued'
+        self.failed = False      # an error output was added
         self.execution_count = None
         self.started = None
         self.dirty = False
@@ -201,7 +202,9 @@ class CellWriter:
         else:
             self.outputs.append(output)
         if output['output_type'] == 'error':
-            self.status = 'error'
+            # Stored as "error" when the cell ends: until then it is still running (its
+            # files are collected, its process may print more).
+            self.failed = True
         self.dirty = True
 
     def _add_stream(self, name, text):
@@ -271,8 +274,8 @@ class CellWriter:
     def finish(self, status=None):
         if status is not None:
             self.status = status
-        elif self.status != 'error':
-            self.status = 'done'
+        else:
+            self.status = 'error' if self.failed else 'done'
         try:
             self.flush(finished=time.time())
         finally:
