@@ -70,6 +70,15 @@ class _RootTransaction:
 
 
 @pytest.fixture
+def cheap_password_hashes(monkeypatch):
+    """argon2 at its lowest cost: modules with many logins use it (pytestmark)."""
+    from argon2 import PasswordHasher
+    from sagenb_pyramid.auth import passwords
+    monkeypatch.setattr(passwords, '_hasher', PasswordHasher(
+        time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture
 def notebook(tmp_path):
     nb = Notebook(tmp_path / 'data')
     yield nb

@@ -13,7 +13,6 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import transaction
 import webtest
-from argon2 import PasswordHasher
 from persistent.mapping import PersistentMapping
 from ZODB.POSException import ConflictError
 
@@ -27,11 +26,8 @@ from .test_server import free_port
 from .test_zeo import app_server, zeo_server  # noqa: F401 - zeo_server is a fixture
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch):
-    """argon2 with its default cost takes ~0.2 s a hash: far too slow for many tests."""
-    monkeypatch.setattr(passwords, '_hasher', PasswordHasher(
-        time_cost=1, memory_cost=1024, parallelism=1))
+# argon2 with its default cost takes ~0.2 s a hash: far too slow for many tests.
+pytestmark = pytest.mark.usefixtures('cheap_password_hashes')
 
 
 @pytest.fixture

@@ -9,10 +9,8 @@ from urllib.parse import urlparse
 
 import pytest
 import webtest
-from argon2 import PasswordHasher
 
 from sagenb_pyramid import audit
-from sagenb_pyramid.auth import passwords
 from sagenb_pyramid.security import token_digest
 
 from .conftest import PASSWORD, Api, csrf_token_of, login
@@ -20,11 +18,8 @@ from .conftest import PASSWORD, Api, csrf_token_of, login
 JSON = {'Accept': 'application/json'}
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch):
-    """argon2 with its default cost takes ~0.2 s a hash: far too slow for many tests."""
-    monkeypatch.setattr(passwords, '_hasher', PasswordHasher(
-        time_cost=1, memory_cost=1024, parallelism=1))
+# argon2 with its default cost takes ~0.2 s a hash: far too slow for many tests.
+pytestmark = pytest.mark.usefixtures('cheap_password_hashes')
 
 
 def new_browser(notebook):

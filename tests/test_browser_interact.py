@@ -26,6 +26,14 @@ def plot_of(cell):
     return cell.locator('.widget-output img.output-image').first.get_attribute('src')
 
 
+def wait_for_new_plot(page, cell, before):  # noqa: F811
+    page.wait_for_function(
+        "([sel, old]) => { const img = document.querySelector(sel);"
+        " return img && img.getAttribute('src') !== old; }",
+        arg=['[data-cell-id="%s"] .widget-output img.output-image'
+             % cell.get_attribute('data-cell-id'), before])
+
+
 def test_interacts_of_the_quickstart_render_and_respond(page, live_server):  # noqa: F811
     base = live_server
     log_in(page, base)
@@ -40,11 +48,7 @@ def test_interacts_of_the_quickstart_render_and_respond(page, live_server):  # n
     before = plot_of(cell)
     sliders.nth(1).evaluate("(el) => { el.value = String(Number(el.min) + 1);"
                             " el.dispatchEvent(new Event('change', {bubbles: true})); }")
-    page.wait_for_function(
-        "([sel, old]) => { const img = document.querySelector(sel);"
-        " return img && img.getAttribute('src') !== old; }",
-        arg=['[data-cell-id="%s"] .widget-output img.output-image'
-             % cell.get_attribute('data-cell-id'), before])
+    wait_for_new_plot(page, cell, before)
 
     # Text box, colour picker, checkboxes and a range slider.
     cell = evaluate_cell_with(page, 'zoom=range_slider(-3,3,default=(-3,3))):\n    show')
@@ -54,11 +58,7 @@ def test_interacts_of_the_quickstart_render_and_respond(page, live_server):  # n
     assert area.locator('.widget-range input[type=range]').count() == 2
     before = plot_of(cell)
     area.locator('input[type=checkbox]').first.click()  # axes off
-    page.wait_for_function(
-        "([sel, old]) => { const img = document.querySelector(sel);"
-        " return img && img.getAttribute('src') !== old; }",
-        arg=['[data-cell-id="%s"] .widget-output img.output-image'
-             % cell.get_attribute('data-cell-id'), before])
+    wait_for_new_plot(page, cell, before)
 
     # A selector as buttons and another as a dropdown.
     cell = evaluate_cell_with(page, "selector(['RdBu', 'jet', 'gray','gray_r'],buttons=True)")
@@ -67,11 +67,7 @@ def test_interacts_of_the_quickstart_render_and_respond(page, live_server):  # n
     assert cell.locator('.widget-dropdown select').count() == 1
     before = plot_of(cell)
     buttons.nth(1).click()
-    page.wait_for_function(
-        "([sel, old]) => { const img = document.querySelector(sel);"
-        " return img && img.getAttribute('src') !== old; }",
-        arg=['[data-cell-id="%s"] .widget-output img.output-image'
-             % cell.get_attribute('data-cell-id'), before])
+    wait_for_new_plot(page, cell, before)
     assert 'active' in buttons.nth(1).get_attribute('class')
 
     # Reopening the worksheet shows the last outputs of the interacts.

@@ -5,20 +5,15 @@ import re
 
 import pytest
 import webtest
-from argon2 import PasswordHasher
 
-from sagenb_pyramid.auth import passwords
 
 from .conftest import PASSWORD, Api, Notebook, csrf_token_of, login
 
 JSON = {'Accept': 'application/json'}
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch):
-    """argon2 with its default cost takes ~0.2 s a hash: far too slow for many tests."""
-    monkeypatch.setattr(passwords, '_hasher', PasswordHasher(
-        time_cost=1, memory_cost=1024, parallelism=1))
+# argon2 with its default cost takes ~0.2 s a hash: far too slow for many tests.
+pytestmark = pytest.mark.usefixtures('cheap_password_hashes')
 
 
 def new_browser(notebook):

@@ -10,10 +10,8 @@ import time
 
 import pytest
 import webtest
-from argon2 import PasswordHasher
 
 from sagenb_pyramid import audit
-from sagenb_pyramid.auth import passwords
 from sagenb_pyramid.auth.ldap import (
     DIRECTORY_UNAVAILABLE, LOCAL_ACCOUNT, NOT_ALLOWED, WRONG_CREDENTIALS)
 
@@ -21,11 +19,8 @@ from .conftest import PASSWORD, Notebook, csrf_token_of
 from .slapd import GROUPS, PASSWORDS, Slapd, free_port, people_dn
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch):
-    """argon2 with its default cost takes ~0.2 s a hash: far too slow for many tests."""
-    monkeypatch.setattr(passwords, '_hasher', PasswordHasher(
-        time_cost=1, memory_cost=1024, parallelism=1))
+# argon2 with its default cost takes ~0.2 s a hash: far too slow for many tests.
+pytestmark = pytest.mark.usefixtures('cheap_password_hashes')
 
 
 @pytest.fixture(scope='module')

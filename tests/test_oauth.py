@@ -16,12 +16,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 import webtest
-from argon2 import PasswordHasher
 from pyramid.interfaces import IRoutesMapper
 from velruse import AuthenticationComplete, AuthenticationDenied
 from webob import Request, Response
 
-from sagenb_pyramid.auth import oauth, passwords
+from sagenb_pyramid.auth import oauth
 from sagenb_pyramid.settings import SettingsError
 
 from .conftest import PASSWORD, Notebook, csrf_token_of, login
@@ -30,11 +29,8 @@ from .oidc_provider import LocalOIDCProvider, serve
 CALLBACK = 'http://localhost/login/%s/callback'
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch):
-    """argon2 with its default cost takes ~0.2 s a hash: far too slow for many tests."""
-    monkeypatch.setattr(passwords, '_hasher', PasswordHasher(
-        time_cost=1, memory_cost=1024, parallelism=1))
+# argon2 with its default cost takes ~0.2 s a hash: far too slow for many tests.
+pytestmark = pytest.mark.usefixtures('cheap_password_hashes')
 
 
 # === A fake GitHub (it stands in for github.com; the code under test is the provider) ==

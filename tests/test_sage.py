@@ -589,6 +589,16 @@ def wait_version(api, ws, cell_id, version, timeout=30):
     raise AssertionError('cell %d did not change' % cell_id)
 
 
+def wait_output(api, ws, cell_id, version, text, timeout=30):
+    """The cell once its interact's Output shows ``text`` (after ``version``)."""
+    deadline = time.monotonic() + timeout
+    cell = wait_version(api, ws, cell_id, version)
+    while output_text(cell) != text:
+        assert time.monotonic() < deadline, output_text(cell)
+        cell = wait_version(api, ws, cell_id, cell['version'])
+    return cell
+
+
 def test_interact_controls_and_their_output(api, worksheet):
     cell = run(api, worksheet, '@interact\ndef f(n=(1..10), b=True):\n    print(n*n, b)')
     assert cell['status'] == 'done'
@@ -604,11 +614,7 @@ def test_interact_controls_and_their_output(api, worksheet):
     res = api.post('%scells/%d/comm' % (worksheet, cell['id']),
                    {'comm_id': slider, 'data': {'method': 'update', 'state': {'index': 6}}},
                    status=202)
-    changed = wait_version(api, worksheet, cell['id'], res['version'])
-    deadline = time.monotonic() + 30
-    while output_text(changed) != '49 True\n':
-        assert time.monotonic() < deadline, output_text(changed)
-        changed = wait_version(api, worksheet, cell['id'], changed['version'])
+    changed = wait_output(api, worksheet, cell['id'], res['version'], '49 True\n')
     assert changed['widgets'][slider]['state']['index'] == 6
     assert changed['status'] == 'done' and changed['outputs'] == cell['outputs']
 
@@ -688,8 +694,4 @@ def test_interact_input_grid(api, worksheet):
     res = api.post('%scells/%d/comm' % (worksheet, cell['id']),
                    {'comm_id': four, 'data': {'method': 'update', 'state': {'value': '10'}}},
                    status=202)
-    changed = wait_version(api, worksheet, cell['id'], res['version'])
-    deadline = time.monotonic() + 30
-    while output_text(changed) != '4\n':
-        assert time.monotonic() < deadline, output_text(changed)
-        changed = wait_version(api, worksheet, cell['id'], changed['version'])
+    wait_output(api, worksheet, cell['id'], res['version'], '4\n')
