@@ -85,6 +85,16 @@ DEFAULTS = {
     # Upper bound of the API's ``wait``; the page's own requests hold at most ``poll_hold``.
     'sagenb.api.max_wait': '60',
     'sagenb.poll_hold': '5',
+    # Seconds a completion or introspection request waits while cells run.
+    'sagenb.introspect_timeout': '5',
+    # Uploads of worksheets (importing.py): the file, what its archives unpack to, the
+    # members of one archive, the worksheets of one .zip.
+    'sagenb.import.max_mb': '64',
+    'sagenb.import.max_unpacked_mb': '256',
+    'sagenb.import.max_members': '5000',
+    'sagenb.import.max_worksheets': '500',
+    # Largest data file of a worksheet.
+    'sagenb.data.max_mb': '64',
     # LDAP login (sagenb_pyramid/auth/ldap.py); an empty uri turns it off.  The service
     # account's password comes from SAGENB_LDAP_BIND_PASSWORD, never from an .ini file.
     'sagenb.ldap.uri': '',
