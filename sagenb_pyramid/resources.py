@@ -214,6 +214,8 @@ class Root(Folder):
                 heir.adopt_worksheet(worksheet, user.id)
         for digest in [d for d, t in self.tokens.items() if t.user_id == user.id]:
             del self.tokens[digest]
+        for key in list(user.identities or ()):
+            self.unlink_identity(user, key)
         self.home.remove(user.login)
         del self.users_by_id[user.id]
         return keys

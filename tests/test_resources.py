@@ -500,3 +500,13 @@ def test_get_root_creates_once(db):
         assert get_root(conn.root()) is first
         assert 'home' in first
     conn.close()
+
+
+def test_deleting_a_user_unlinks_their_identities():
+    root = Root()
+    user = root.add_user('olga')
+    root.link_identity(user, 'oidc:123', {'provider': 'oidc'})
+    assert root.user_by_identity('oidc:123') is user
+    root.delete_user(user)
+    assert root.user_by_identity('oidc:123') is None
+    assert 'oidc:123' not in root.identities
