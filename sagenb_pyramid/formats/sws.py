@@ -269,7 +269,9 @@ def _read_2010(members, fallback_name):
     if prefix + 'worksheet.html' in members:
         body = decode_text(members[prefix + 'worksheet.html'])
     name = conf.get('name') if isinstance(conf.get('name'), str) else None
-    name = (name or title or fallback_name).strip() or fallback_name
+    # The name as sagenb kept it (not stripped); the txt title line, else the file name.
+    if not (name and name.strip()):
+        name = title.strip() or fallback_name
     system = conf.get('system') if isinstance(conf.get('system'), str) else txt_system
     ws = worksheet_from_body(name, body, files_under(members, prefix),
                              data_under(members, prefix), system=system,
