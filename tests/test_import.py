@@ -19,10 +19,10 @@ import pytest
 import webtest
 
 from .conftest import Api, Notebook
-from .fixtures_path import fixtures_dir
+from .fixtures_path import fixture_names, fixture_path
 
-SWS_FILES = sorted(p.name for p in (fixtures_dir() / 'sws').glob('*.sws'))
-IPYNB_FILES = sorted(p.name for p in (fixtures_dir() / 'ipynb').glob('*.ipynb'))
+SWS_FILES = fixture_names('sws', '*.sws')
+IPYNB_FILES = fixture_names('ipynb', '*.ipynb')
 EMPTY = 'days13_projects_sagenewbie_Ball_motion.sws'
 CELL_RE = re.compile(r'^\{\{\{id=(-?\d+)\|[ \t]*\n(.*?)^\}\}\}[ \t]*$', re.M | re.S)
 
@@ -41,7 +41,7 @@ def upload(api, filename, content, status='*', **fields):
 
 
 def import_fixture(api, kind, name):
-    content = (fixtures_dir() / kind / name).read_bytes()
+    content = fixture_path(kind, name).read_bytes()
     res = upload(api, name, content, status=201)
     [created] = res.json['worksheets']
     return api.get(created['url'])
@@ -119,7 +119,7 @@ def plain_text(outputs):
 
 @pytest.mark.parametrize('name', [n for n in SWS_FILES if n != EMPTY])
 def test_every_sws_fixture_imports_whole(notebook, alice, name):
-    content = (fixtures_dir() / 'sws' / name).read_bytes()
+    content = fixture_path('sws', name).read_bytes()
     truth = Independent(content)
     ws = import_fixture(alice, 'sws', name)
     assert ws['name'] == (truth.title if truth.prefix == 'sage_worksheet/'
@@ -213,7 +213,7 @@ def test_ipynb_export_is_valid_and_keeps_the_cells(notebook, alice, name):
 
 @pytest.mark.parametrize('name', IPYNB_FILES)
 def test_every_ipynb_fixture_imports_and_round_trips(notebook, alice, name):
-    raw = json.loads((fixtures_dir() / 'ipynb' / name).read_text('utf-8'))
+    raw = json.loads(fixture_path('ipynb', name).read_text('utf-8'))
     ws = import_fixture(alice, 'ipynb', name)
     code = [c for c in raw['cells'] if c['cell_type'] == 'code']
     # A worksheet keeps one compute cell (as in sagenb): one is added after text only.
@@ -231,7 +231,7 @@ def test_every_ipynb_fixture_imports_and_round_trips(notebook, alice, name):
 
 
 def test_empty_file_is_refused_and_nothing_created(notebook, alice):
-    content = (fixtures_dir() / 'sws' / EMPTY).read_bytes()
+    content = fixture_path('sws', EMPTY).read_bytes()
     assert content == b''
     res = upload(alice, EMPTY, content, status=400)
     assert 'empty' in res.json['error']
@@ -262,8 +262,8 @@ def test_delimiters_count_only_alone_on_a_line(notebook, alice):
 
 
 def test_name_field_and_zip_of_several(notebook, alice):
-    sws = (fixtures_dir() / 'sws' / 'days66_Automata_and_Transducers_in_SageMath.sws')
-    nb = fixtures_dir() / 'ipynb' / 'kalvotom_mathjax.ipynb'
+    sws = fixture_path('sws', 'days66_Automata_and_Transducers_in_SageMath.sws')
+    nb = fixture_path('ipynb', 'kalvotom_mathjax.ipynb')
     one = upload(alice, 'a.sws', sws.read_bytes(), status=201, name='Renamed').json
     assert one['worksheets'][0]['name'] == 'Renamed'
     buffer = io.BytesIO()
