@@ -423,8 +423,6 @@ class WorksheetWorker:
             old.shutdown()
         kernel = self.registry.new_kernel()
         self.widgets.reset()
-        cellfiles.make_data_dir(kernel)
-        kernel.run_quietly(PRELUDE)
         with self.lock:
             self.kernel = kernel
             return kernel, self._kill_generation
@@ -822,18 +820,25 @@ class WorkerRegistry:
         return self._start_kernel()
 
     def _start_kernel(self):
+        """A started process, prepared for worksheets (spares are made ahead with it)."""
         if self.mode == 'spawn':
-            return SpawnedKernel(self.kernel_name, self.runtime_dir, self.work_root,
-                                 self.startup_timeout).start()
-        uid = self._take_uid()
-        kernel = ForkedKernel(self.forkserver, self.work_root, self.startup_timeout,
-                              uid=uid, gid=uid, limits=self.limits, network=self.network)
-        kernel.on_shutdown = lambda: self._give_back_uid(uid)
-        try:
-            return kernel.start()
-        except KernelStartError:
-            self._give_back_uid(uid)
-            raise
+            kernel = SpawnedKernel(self.kernel_name, self.runtime_dir, self.work_root,
+                                   self.startup_timeout).start()
+        else:
+            uid = self._take_uid()
+            kernel = ForkedKernel(self.forkserver, self.work_root, self.startup_timeout,
+                                  uid=uid, gid=uid, limits=self.limits,
+                                  network=self.network)
+            kernel.on_shutdown = lambda: self._give_back_uid(uid)
+            try:
+                kernel.start()
+            except KernelStartError:
+                self._give_back_uid(uid)
+                raise
+        # DATA's folder and the helpers of directives and layouts (workers/directives.py).
+        cellfiles.make_data_dir(kernel)
+        kernel.run_quietly(PRELUDE)
+        return kernel
 
     def _take_uid(self):
         """A uid of the configured range that no running kernel has (None: no range)."""
