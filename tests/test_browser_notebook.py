@@ -460,3 +460,31 @@ def test_input_in_a_cell(page, worksheet):
     output = cell.locator('.output')
     expect()(output).to_contain_text('4 yes')
     assert 'abcd' not in output.inner_text()
+
+
+def test_directives_render_in_the_page(page, worksheet):
+    url = worksheet
+    cells = {
+        'html': add_cell(page, '%html\n<b id="bold">bold</b> and <i>italic</i>', url),
+        'latex': add_cell(page, '%latex\nThe area is $\\pi r^2$.', url),
+        'time': add_cell(page, '%time\nfactor(2^64-1)', url),
+        'python': add_cell(page, '%python\n2^3', url),
+        'sh': add_cell(page, '%sh\necho from the shell', url),
+    }
+    for cell_id in cells.values():
+        answer = call(page, 'POST', url + 'cells/%d/evaluate' % cell_id, {'wait': 60})
+        assert answer.json()['status'] == 'done', answer.text()
+    page.reload()
+    page.wait_for_selector('#worksheet[data-ready=true]')
+
+    def cell(name):
+        return page.locator('.cell[data-cell-id="%d"]' % cells[name])
+
+    frame = page.frame_locator('.cell[data-cell-id="%d"] iframe.output-html' % cells['html'])
+    assert frame.locator('#bold').inner_text() == 'bold'
+    cell('latex').locator('.output mjx-container').first.wait_for()
+    assert 'The area is' in cell('latex').locator('.output').inner_text()
+    time_text = cell('time').locator('.output').inner_text()
+    assert 'Wall time' in time_text and '6700417' in time_text
+    assert cell('python').locator('.output').inner_text().strip() == '1'
+    assert cell('sh').locator('.output').inner_text().strip() == 'from the shell'
