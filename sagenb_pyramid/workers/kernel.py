@@ -56,16 +56,18 @@ class SageKernel:
         return self.client.execute(code, store_history=True, allow_stdin=True,
                                    stop_on_error=False)
 
+    # The channels are read directly: the blocking client's get_*_msg wraps the same
+    # call in an asyncio loop run per message, which costs CPU on every output.
     def iopub(self, timeout):
         try:
-            return self.client.get_iopub_msg(timeout=timeout)
+            return self.client.iopub_channel.get_msg(timeout=timeout)
         except queue.Empty:
             return None
 
     def stdin_request(self):
         """An ``input_request`` the running code sent (``input()``), or None."""
         try:
-            return self.client.get_stdin_msg(timeout=0)
+            return self.client.stdin_channel.get_msg(timeout=0)
         except queue.Empty:
             return None
 
@@ -86,7 +88,7 @@ class SageKernel:
             if left <= 0:
                 return None
             try:
-                reply = self.client.get_shell_msg(timeout=min(left, 0.2))
+                reply = self.client.shell_channel.get_msg(timeout=min(left, 0.2))
             except queue.Empty:
                 if not self.is_alive():
                     return None
@@ -97,7 +99,7 @@ class SageKernel:
     def drain_shell(self):
         while True:
             try:
-                self.client.get_shell_msg(timeout=0)
+                self.client.shell_channel.get_msg(timeout=0)
             except queue.Empty:
                 return
 
@@ -107,7 +109,7 @@ class SageKernel:
         deadline = time.time() + timeout
         while time.time() < deadline:
             try:
-                reply = self.client.get_shell_msg(timeout=0.5)
+                reply = self.client.shell_channel.get_msg(timeout=0.5)
             except queue.Empty:
                 if not self.is_alive():
                     return False
