@@ -8,7 +8,7 @@ import io
 import posixpath
 import zipfile
 
-from .formats import FormatError, Limits, WorksheetData, archive, ipynb, sws
+from .formats import CellData, FormatError, Limits, WorksheetData, archive, ipynb, sws
 from .resources import read_blob
 
 ACCEPTED = '.sws, .txt, .ipynb or a .zip of those'
@@ -135,7 +135,6 @@ def safe_file_name(name):
 def worksheet_data(worksheet):
     """A ``WorksheetData`` of a stored worksheet (for export)."""
     cells = []
-    from .formats import CellData
     for cell in worksheet.ordered_cells():
         if cell.type == 'text':
             cells.append(CellData(type='text', input=cell.input, format=cell.format))
