@@ -155,9 +155,22 @@ class Root(Folder):
     def group_members(self, group):
         return [u for u in self.users_by_id.values() if group.id in u.group_ids]
 
-    # OAuth / OpenID Connect: ``provider:subject`` -> user id; created at the first link
-    # (databases made before it have none).
+    # Trees created at their first write (databases made before them have none):
+    # OAuth identities ``provider:subject`` -> user id, failed logins
+    # (auth/ratelimit.py), mailed account links (views/account.py), used sign-up
+    # challenges (auth/captcha.py).
     identities = None
+    login_attempts = None
+    account_tokens = None
+    used_challenges = None
+
+    def tree(self, name):
+        """The root's ``OOBTree`` attribute ``name``, created when first needed."""
+        tree = getattr(self, name)
+        if tree is None:
+            tree = OOBTree()
+            setattr(self, name, tree)
+        return tree
 
     def user_by_identity(self, key):
         user_id = self.identities.get(key) if self.identities is not None else None
@@ -166,9 +179,7 @@ class Root(Folder):
     def link_identity(self, user, key, info):
         """Link the identity ``key`` (``provider:subject``) to ``user``; ``info`` is
         shown on the account page (provider label, username there, when linked)."""
-        if self.identities is None:
-            self.identities = OOBTree()
-        owner = self.identities.get(key)
+        owner = self.tree('identities').get(key)
         if owner is not None and owner != user.id and owner in self.users_by_id:
             raise KeyError('%r is linked to another account' % key)
         self.identities[key] = user.id

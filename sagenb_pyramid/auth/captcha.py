@@ -26,7 +26,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from BTrees.OOBTree import OOBTree
 
 from .. import server_settings
 from ..settings import session_secret
@@ -110,10 +109,7 @@ def _same(expected, given):
 
 
 def used_challenges(root):
-    tree = getattr(root, 'used_challenges', None)
-    if tree is None:
-        tree = root.used_challenges = OOBTree()
-    return tree
+    return root.tree('used_challenges')
 
 
 def check_builtin(request, params, now=None):

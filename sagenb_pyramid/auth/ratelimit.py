@@ -14,7 +14,6 @@ account must not reset the count of guesses at others); counts are forgotten
 import random
 import time
 
-from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
 
@@ -37,10 +36,7 @@ class Attempts(Persistent):
 
 
 def attempts_tree(root):
-    tree = getattr(root, 'login_attempts', None)
-    if tree is None:
-        tree = root.login_attempts = OOBTree()
-    return tree
+    return root.tree('login_attempts')
 
 
 def _keys(login, address):
@@ -107,7 +103,7 @@ def record_success(request, login):
 
 def clear_account(root, login):
     """Forget the failures of a name (its password was just reset by mail)."""
-    tree = getattr(root, 'login_attempts', None)
+    tree = root.login_attempts
     if tree is not None and 'account:' + login in tree:
         del tree['account:' + login]
 

@@ -14,7 +14,6 @@ import hashlib
 import re
 import time
 
-from BTrees.OOBTree import OOBTree
 from pyramid.httpexceptions import HTTPFound
 from pyramid.security import NO_PERMISSION_REQUIRED
 from pyramid.settings import asbool
@@ -41,10 +40,7 @@ def check_email(address):
 
 
 def account_tokens(root):
-    tree = getattr(root, 'account_tokens', None)
-    if tree is None:
-        tree = root.account_tokens = OOBTree()
-    return tree
+    return root.tree('account_tokens')
 
 
 def _digest(token):
@@ -69,7 +65,7 @@ def find_token(root, token, purposes):
     """The live ``AccountToken`` for ``token`` of one of ``purposes``, or None."""
     if not token or len(token) > 200:
         return None
-    tree = getattr(root, 'account_tokens', None)
+    tree = root.account_tokens
     record = tree.get(_digest(token)) if tree is not None else None
     if record is None or record.purpose not in purposes or record.expires < time.time():
         return None
