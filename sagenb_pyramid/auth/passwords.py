@@ -119,6 +119,15 @@ def check_login_name(login):
     return None
 
 
+def new_password_problems(password, again, login=None,
+                          differ='The two passwords differ.'):
+    """What is wrong with a password chosen in a form, where it is typed twice."""
+    problems = [p for p in [check_password(password, login)] if p]
+    if password != again:
+        problems.append(differ)
+    return problems
+
+
 def check_password(password, login=None):
     if len(password or '') < MIN_PASSWORD_LENGTH:
         return f'A password has at least {MIN_PASSWORD_LENGTH} characters.'

@@ -22,7 +22,7 @@ from pyramid.view import view_config
 from .. import audit, server_settings
 from ..auth import ratelimit
 from ..auth.mail import mail_enabled, send_mail
-from ..auth.passwords import check_password, hash_password, verify_password
+from ..auth.passwords import hash_password, new_password_problems, verify_password
 from ..resources import AccountToken, Root
 from ..security import P
 from . import api_error
@@ -219,9 +219,8 @@ def reset(context, request):
     errors = []
     if request.method == 'POST':
         password = request.POST.get('password', '')
-        errors = [e for e in [check_password(password, user.login)] if e]
-        if password != request.POST.get('password2', ''):
-            errors.append('The two passwords differ.')
+        errors = new_password_problems(password, request.POST.get('password2', ''),
+                                       user.login)
         if not errors:
             user.password_hash = hash_password(password)
             # Every session of the user ends; the link (and any other) is used up.

@@ -10,7 +10,7 @@ from pyramid.view import view_config
 from .. import audit, server_settings
 from ..auth import captcha, ratelimit
 from ..auth.passwords import (
-    burn_time, check_login_name, check_password, hash_password, verify_password)
+    burn_time, check_login_name, hash_password, new_password_problems, verify_password)
 from ..auth.ldap import LoginRefused, ldap_applies, ldap_login
 from ..auth.mail import mail_enabled
 from ..resources import Root
@@ -122,10 +122,9 @@ def signup(context, request):
         login_name = request.POST.get('login', '').strip()
         password = request.POST.get('password', '')
         email = request.POST.get('email', '').strip()
-        errors = [e for e in (check_login_name(login_name),
-                              check_password(password, login_name)) if e]
-        if password != request.POST.get('password2', ''):
-            errors.append('The two passwords differ.')
+        errors = [e for e in [check_login_name(login_name)] if e]
+        errors += new_password_problems(password, request.POST.get('password2', ''),
+                                        login_name)
         if email or confirm:
             errors.extend(e for e in [check_email(email)] if e)
         try:
@@ -167,9 +166,8 @@ def account(context, request):
             # Accounts made by an OAuth login have no password yet: they may set one.
             errors.append('The current password is wrong.')
         else:
-            errors = [e for e in [check_password(new, user.login)] if e]
-            if new != request.POST.get('new_password2', ''):
-                errors.append('The two new passwords differ.')
+            errors = new_password_problems(new, request.POST.get('new_password2', ''),
+                                           user.login, 'The two new passwords differ.')
         if not errors:
             user.password_hash = hash_password(new)
             # Every other session of this user ends; this one goes on.
