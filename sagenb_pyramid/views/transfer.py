@@ -19,7 +19,7 @@ from ..resources import (
     Cell, DataFile, Revision, Revisions, User, WORKSHEET_STATES, Worksheet, guess_type, read_blob)
 from ..security import P
 from . import api_error, get_str, wants_json
-from .home import new_worksheet_name
+from .home import listed, new_worksheet_name
 
 FILE_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 INLINE_TYPES = ('image/png', 'image/jpeg', 'image/gif', 'text/plain')
@@ -127,8 +127,7 @@ def download_zip(context, request):
         state = request.params.get('state', 'all')
         if state not in WORKSHEET_STATES + ('all',):
             raise api_error(400, '"state" must be one of active, archive, trash, all')
-        worksheets = [w for w in context.worksheets()
-                      if state == 'all' or w.state_for(request.user.id) == state]
+        worksheets = listed(context, request, state, 'modified')
     if not worksheets:
         raise api_error(404, 'no worksheets to download')
     entries = []
