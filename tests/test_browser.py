@@ -3,28 +3,19 @@ import io
 import os
 import threading
 import zipfile
-from pathlib import Path
 
 import pytest
 import waitress
 
 from .conftest import PASSWORD, Notebook
+from .fixtures_path import fixture_path
 
 CHROMIUM = os.environ.get('SAGENB_TEST_CHROMIUM', '/usr/bin/chromium')
-REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 def sws_fixture(name):
-    """A legacy worksheet of the shared fixtures ($SAGENB_FIXTURES, else
-    <repository>/../shared/fixtures); a missing one fails the test, never skips it."""
-    configured = os.environ.get('SAGENB_FIXTURES')
-    folder = Path(configured).expanduser() if configured else REPOSITORY.parent / 'shared' / 'fixtures'
-    path = folder / 'sws' / name
-    if not path.is_file():
-        raise AssertionError(
-            'the test fixture %s is missing: set SAGENB_FIXTURES to the folder of the shared '
-            'fixtures (the one holding sws/)' % path)
-    return path
+    """A legacy worksheet of the shared fixtures; a missing one fails the test."""
+    return fixture_path('sws', name)
 
 
 @pytest.fixture(scope='module')

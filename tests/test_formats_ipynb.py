@@ -12,24 +12,15 @@ import pytest
 from sagenb_pyramid.formats import CellData, FormatError, Limits, WorksheetData
 from sagenb_pyramid.formats.ipynb import read_ipynb, write_ipynb
 
-from .fixtures_path import fixtures_dir
-
-IPYNB_DIR = fixtures_dir() / 'ipynb'
-MISSING = '<no fixtures folder>'
+from .fixtures_path import fixture_names, fixture_path
 
 
 def _fixture_names():
-    if not IPYNB_DIR.is_dir():
-        return [MISSING]
-    return sorted(p.name for p in IPYNB_DIR.glob('*.ipynb')) or [MISSING]
+    return fixture_names('ipynb', '*.ipynb')
 
 
 def _fixture(name):
-    if name == MISSING:
-        pytest.fail(f'No Jupyter notebooks found in {IPYNB_DIR}: the shared fixtures '
-                    'folder is missing. Set SAGENB_FIXTURES to the folder that holds '
-                    'ipynb/, sws/... (by default <repository>/../shared/fixtures).')
-    return (IPYNB_DIR / name).read_bytes()
+    return fixture_path('ipynb', name).read_bytes()
 
 
 def _join(value):

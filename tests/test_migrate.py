@@ -27,14 +27,7 @@ from sagenb_pyramid.security import user_principal
 
 from .conftest import PASSWORD, TESTING_INI, Notebook, login
 
-try:
-    from .fixtures_path import fixtures_dir
-except ImportError:  # pragma: no cover - the shared helper may not exist yet
-    def fixtures_dir():
-        configured = os.environ.get('SAGENB_FIXTURES')
-        if configured:
-            return Path(configured).expanduser()
-        return Path(__file__).resolve().parent.parent.parent / 'shared' / 'fixtures'
+from .fixtures_path import fixtures_dir
 
 BIN = os.path.dirname(sys.executable)
 CELL_START_RE = re.compile(r'^\{\{\{id=\d+\|[ \t]*$', re.M)
