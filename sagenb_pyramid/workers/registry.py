@@ -96,40 +96,39 @@ class Job:
         return (self.owner_id, self.number)
 
 
-class Question:
-    """A completion or introspection request for a worksheet's Sage process.
+class Request:
+    """Something other than a cell for the worksheet's thread, which owns the
+    process's sockets: it handles it in queue order and sets ``done`` with an answer."""
 
-    The worksheet's thread owns the process's sockets, so it asks (between cells, in
-    queue order) and the request's thread waits for ``done``.
-    """
-
-    def __init__(self, kind, content):
-        self.kind = kind
-        self.content = content
+    def __init__(self):
         self.done = threading.Event()
         self.reply = None
         self.error = None
-        self.cancelled = False
 
     def answer(self, reply=None, error=None):
         self.reply, self.error = reply, error
         self.done.set()
 
 
-class CommRequest:
+class Question(Request):
+    """A completion or introspection request for a worksheet's Sage process."""
+
+    def __init__(self, kind, content):
+        super().__init__()
+        self.kind = kind
+        self.content = content
+        self.cancelled = False
+
+
+class CommRequest(Request):
     """A change the page made to a widget of a cell (e.g. an @interact slider)."""
 
     def __init__(self, cell_id, run_id, comm_id, data):
+        super().__init__()
         self.cell_id = cell_id
         self.run_id = run_id
         self.comm_id = comm_id
         self.data = data
-        self.done = threading.Event()
-        self.error = None
-
-    def answer(self, error=None):
-        self.error = error
-        self.done.set()
 
 
 class WorkerBusy(RuntimeError):
@@ -369,7 +368,7 @@ class WorksheetWorker:
                 job = self.jobs.get_nowait()
             except queue.Empty:
                 return dropped
-            if isinstance(job, (Question, CommRequest)):
+            if isinstance(job, Request):
                 job.answer(error='the worksheet was restarted')
             elif job is not None:
                 dropped.append(job)
@@ -456,10 +455,7 @@ class WorksheetWorker:
                     break
                 writer.maybe_flush()
                 continue
-            if self.widgets.handle(msg, None if msg['msg_type'] != 'comm_open'
-                                   else request.cell_id):
-                writer.dirty = True
-            elif self.widgets.capture(msg) is not None:
+            if self.widgets.take(msg, request.cell_id):
                 writer.dirty = True
             elif msg['parent_header'].get('msg_id') == msg_id and \
                     msg['msg_type'] == 'status' and \
@@ -573,12 +569,7 @@ class WorksheetWorker:
                 self._serve_stdin(kernel, job, writer)
                 writer.maybe_flush()
                 continue
-            if self.widgets.handle(msg, job.cell_id if msg['msg_type'] == 'comm_open'
-                                   else None):
-                writer.dirty = True
-                writer.maybe_flush()
-                continue
-            if self.widgets.capture(msg) is not None:  # printed into an Output widget
+            if self.widgets.take(msg, job.cell_id):  # comm, or printed into an Output
                 writer.dirty = True
                 writer.maybe_flush()
                 continue
@@ -716,10 +707,7 @@ class WorkerRegistry:
             job, 'queued', [], None, None, None, queue=self.server_tag))
         with self._lock:  # under the lock, so the idle reaper never takes this worker
             self._latest_runs[job.key + (job.cell_id,)] = job.run_id
-            worker = self._workers.get(job.key)
-            if worker is None:
-                worker = self._workers[job.key] = WorksheetWorker(self, job.key)
-            worker.submit(job)
+            self._worker_made(job.key).submit(job)
 
     def ask(self, key, kind, content, timeout):
         """Ask the worksheet's process (started if needed) a completion or introspection
@@ -727,14 +715,11 @@ class WorkerRegistry:
         self.start()
         question = Question(kind, content)
         with self._lock:
-            worker = self._workers.get(key)
-            if worker is None:
-                worker = self._workers[key] = WorksheetWorker(self, key)
+            worker = self._worker_made(key)
             # No process yet (or one starting): its start is no reason to say "busy".
             if worker.kernel is None and not worker.busy:
                 timeout = max(timeout, self.startup_timeout)
-            worker.last_activity = time.time()
-            worker.jobs.put(question)
+            worker.submit(question)
         if not question.done.wait(timeout):
             question.cancelled = True
             raise WorkerBusy('the worksheet is busy running cells; try again when they '
@@ -750,8 +735,7 @@ class WorkerRegistry:
         if worker is None or worker.kernel is None:
             return 'these controls are not live: evaluate the cell again'
         request = CommRequest(cell_id, run_id, comm_id, data)
-        worker.last_activity = time.time()
-        worker.jobs.put(request)
+        worker.submit(request)
         # Answered when the worker takes it (after any cells queued before it).
         if not request.done.wait(2):
             return None
@@ -806,6 +790,13 @@ class WorkerRegistry:
         worker = self._worker(key)
         if worker is not None:
             worker.last_activity = time.time()
+
+    def _worker_made(self, key):
+        """The worksheet's worker, made if it has none (call with ``_lock`` held)."""
+        worker = self._workers.get(key)
+        if worker is None:
+            worker = self._workers[key] = WorksheetWorker(self, key)
+        return worker
 
     def _worker(self, key):
         with self._lock:

@@ -33,6 +33,11 @@ class WidgetTracker:
         model = self.models.get(comm_id)
         return model['cell'] if model is not None else None
 
+    def take(self, msg, cell_id):
+        """True if ``msg`` was the widgets' (a comm message, or output captured by an
+        Output widget); ``cell_id`` is the cell a newly opened model belongs to."""
+        return self.handle(msg, cell_id) or self.capture(msg) is not None
+
     def handle(self, msg, cell_id):
         """Take a comm message of the kernel; True if it was one."""
         kind, content = msg['msg_type'], msg['content']
