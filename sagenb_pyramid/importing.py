@@ -18,10 +18,10 @@ WORKSHEET_EXTENSIONS = ('.sws', '.txt', '.ipynb')
 def limits_from_settings(settings):
     mb = 2**20
     return Limits(
-        max_bytes=int(settings.get('sagenb.import.max_mb', 64)) * mb,
-        max_unpacked_bytes=int(settings.get('sagenb.import.max_unpacked_mb', 256)) * mb,
-        max_members=int(settings.get('sagenb.import.max_members', 5000)),
-        max_worksheets=int(settings.get('sagenb.import.max_worksheets', 500)))
+        max_bytes=int(settings['sagenb.import.max_mb']) * mb,
+        max_unpacked_bytes=int(settings['sagenb.import.max_unpacked_mb']) * mb,
+        max_members=int(settings['sagenb.import.max_members']),
+        max_worksheets=int(settings['sagenb.import.max_worksheets']))
 
 
 def _stem(filename):

@@ -25,7 +25,7 @@ def check_name(name):
 
 
 def max_bytes(request):
-    return int(request.registry.settings.get('sagenb.data.max_mb', 64)) * 2**20
+    return int(request.registry.settings['sagenb.data.max_mb']) * 2**20
 
 
 def file_json(request, data_file):

@@ -262,7 +262,7 @@ def ask_worker(request, worksheet, kind, content):
     problem = request.workers.capacity_problem(key)
     if problem:
         raise api_error(409, problem)
-    timeout = float(request.registry.settings.get('sagenb.introspect_timeout', 5))
+    timeout = float(request.registry.settings['sagenb.introspect_timeout'])
     try:
         return request.workers.ask(key, kind, content, timeout)
     except WorkerBusy as exc:
