@@ -50,6 +50,7 @@ setup(
     entry_points={
         'paste.app_factory': ['main = sagenb_pyramid:main'],
         'paste.server_runner': ['main = sagenb_pyramid.server:serve'],
-        'console_scripts': ['sagenb-admin = sagenb_pyramid.scripts.admin:main'],
+        'console_scripts': ['sagenb-admin = sagenb_pyramid.scripts.admin:main',
+                            'sagenb-worker = sagenb_pyramid.scripts.worker:main'],
     },
 )

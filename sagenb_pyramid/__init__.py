@@ -91,14 +91,22 @@ def database(registry):
 
 def start_workers(config, global_config):
     from .resources import ensure_root
-    from .workers import WorkerRegistry
+    from .workers import WorkerRegistry, Workers
     registry = config.registry
+    settings = registry.settings
     db = database(registry)
     users = ensure_root(db)
-    registry.workers = WorkerRegistry(db, registry.settings)
+    # The embedded worker host (Sage processes of this server); without it, worksheets
+    # run on hosts started with ``sagenb-worker`` (workers/hosts.py).
+    local = WorkerRegistry(db, settings) \
+        if asbool(settings['sagenb.workers.embedded']) else None
+    registry.worker_host = local
+    registry.workers = Workers(db, settings, local)
     # ``sagenb-admin`` loads the application too, but must not start Sage processes.
     if not global_config.get('sagenb_command'):
-        registry.workers.start()
+        if local is not None:
+            from .workers.hostapi import start_host
+            local.api_server = start_host(local, settings)
         if users == 0:
             log.warning(
                 'This notebook has no users yet. Create the first admin with:\n'

@@ -163,6 +163,10 @@ class Root(Folder):
     login_attempts = None
     account_tokens = None
     used_challenges = None
+    # Worker hosts (workers/hosts.py): name -> ``WorkerHost``, and which host runs each
+    # worksheet's Sage process: ``"<owner id>/<number>"`` -> ``"<host>:<boot id>"``.
+    worker_hosts = None
+    placements = None
 
     def tree(self, name):
         """The root's ``OOBTree`` attribute ``name``, created when first needed."""
@@ -663,6 +667,30 @@ class DataFile(Persistent):
         twin = DataFile(blob=copy_blob(self.blob))
         twin.size = self.size
         return twin
+
+
+class WorkerHost(Persistent):
+    """What app servers know of a worker host (written by the host only).
+
+    ``boot`` changes at every start, so a placement made with an earlier boot is known
+    to be gone.  A host that app servers can reach has an ``address`` and refreshes
+    ``heartbeat``; it publishes the worksheets it holds processes for (``running``,
+    keys ``"<owner id>/<number>"``), which the per-user and per-host limits count.
+    """
+
+    interval = 10  # seconds between heartbeats
+
+    def __init__(self, name, boot, address=None, max_total=0):
+        self.name = name
+        self.boot = boot
+        self.address = address
+        self.max_total = max_total
+        self.started = self.heartbeat = time.time()
+        self.running = ()
+
+    @property
+    def tag(self):
+        return '%s:%s' % (self.name, self.boot)
 
 
 class Revisions(Folder):

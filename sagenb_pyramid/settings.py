@@ -78,7 +78,20 @@ DEFAULTS = {
     'sagenb.workers.max_per_user': '25',
     'sagenb.workers.max_total': 'auto',
     'sagenb.workers.flush_interval': '0.2',
+    # Worker hosts (workers/hosts.py).  The name of this process's host (unique among
+    # the hosts sharing a database); embedded: this app server runs one; listen:
+    # HOST:PORT where app servers reach it (auto: 127.0.0.1 on a free port when the
+    # database is shared over ZEO, nowhere otherwise; empty: nowhere); advertise: the
+    # address other machines use (default: listen's); the secret signing their
+    # requests comes from SAGENB_WORKERS_SECRET (default: derived from the session
+    # secret, which every app server shares already); heartbeat: seconds between the
+    # host's "alive" records (3 missed: its worksheets move, its busy cells are lost).
     'sagenb.workers.server_name': 'local',
+    'sagenb.workers.embedded': 'true',
+    'sagenb.workers.listen': 'auto',
+    'sagenb.workers.advertise': '',
+    'sagenb.workers.secret': '',
+    'sagenb.workers.heartbeat': '10',
     # Stream text kept per cell (as sagenb: 32,000); the whole text goes to a file.
     'sagenb.output.max_chars': '32000',
     'sagenb.output.max_file_bytes': str(64 * 1024 ** 2),

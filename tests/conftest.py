@@ -32,7 +32,9 @@ class Notebook:
                         **base)
         self.registry = self.app.registry
         self.db = database(self.registry)
+        # The app server's side of the worker hosts, and its embedded host.
         self.workers = self.registry.workers
+        self.host = self.registry.worker_host
 
     def transaction(self):
         return _RootTransaction(self.db)

@@ -587,7 +587,7 @@ def test_server_settings_page(notebook, admin):
             'sagenb.workers.max_per_user': '3', 'sagenb.workers.idle_timeout': '900',
             'sagenb.signup.require_email_confirmation': 'false'} or \
             root.server_settings['sagenb.allow_signup'] == 'false'
-    assert notebook.workers.max_per_user == 3 and notebook.workers.idle_timeout == 900
+    assert notebook.workers.max_per_user == 3 and notebook.host.idle_timeout == 900
     assert admin.get('/admin/settings', headers=JSON).json['settings'][
         'sagenb.workers.max_per_user'] == '3'
     assert [t for a, t, d in audited(notebook, 'setting_changed')].count(
@@ -714,13 +714,16 @@ def test_default_system_for_new_worksheets(notebook):
 
 
 def test_every_app_server_reads_worker_limits_set_in_the_browser(notebook):
-    """Another app server (here: the registry reading the database) takes the limits an
-    admin stored, not only the server that saved them."""
+    """Other app servers and worker hosts (here: this server's, reading the database)
+    take the limits an admin stored, not only the server that saved them."""
     from sagenb_pyramid import server_settings
     assert notebook.workers.max_per_user == 25
+    assert notebook.host.idle_timeout == 600
     with notebook.transaction() as root:
         server_settings.set_value(root, 'sagenb.workers.max_per_user', 3)
         server_settings.set_value(root, 'sagenb.workers.idle_timeout', 77)
-    notebook.workers.read_server_settings()
+    with notebook.transaction() as root:
+        notebook.workers.read_server_settings(root)
+    notebook.host.read_server_settings()
     assert notebook.workers.max_per_user == 3
-    assert notebook.workers.idle_timeout == 77.0
+    assert notebook.host.idle_timeout == 77.0

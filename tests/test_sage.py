@@ -213,11 +213,11 @@ def test_idle_process_is_stopped(tmp_path):
         assert plain(run(api, ws, '1+1')) == '2'
         with nb.transaction() as root:
             key = (root.user_by_login('bob').id, 0)
-        assert nb.workers.is_running(key)
+        assert nb.host.is_running(key)
         deadline = time.monotonic() + 15
-        while nb.workers.is_running(key) and time.monotonic() < deadline:
+        while nb.host.is_running(key) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not nb.workers.is_running(key)
+        assert not nb.host.is_running(key)
         # The next evaluation starts a new process.
         assert plain(run(api, ws, '2+2')) == '4'
 
@@ -298,7 +298,7 @@ def test_process_limits_per_user_and_per_server(tmp_path):
 def test_spawn_mode_runs_fresh_kernel_processes(tmp_path):
     with own_notebook(tmp_path / 'spawn', ['cy'],
                       **{'sagenb.workers.mode': 'spawn'}) as (nb, [api]):
-        assert nb.workers.forkserver is None
+        assert nb.host.forkserver is None
         ws = api.post('/home/cy/', {'name': 'spawned'}, status=201)['url']
         assert plain(run(api, ws, 'factor(2^64-1)')) == \
             '3 * 5 * 17 * 257 * 641 * 65537 * 6700417'
@@ -380,9 +380,9 @@ def test_an_open_page_keeps_the_process(tmp_path):
         with nb.transaction() as root:
             key = (root.user_by_login('dee').id, 0)
         deadline = time.monotonic() + 15
-        while nb.workers.is_running(key) and time.monotonic() < deadline:
+        while nb.host.is_running(key) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not nb.workers.is_running(key)
+        assert not nb.host.is_running(key)
         assert run(api, ws, 'kept')['outputs'][-1]['ename'] == 'NameError'
 
 

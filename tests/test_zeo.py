@@ -1,5 +1,7 @@
 """Two app servers on one real ZEO server: shared state lives only in ZODB."""
 import os
+import select
+import signal
 import socket
 import subprocess
 import sys
@@ -8,7 +10,7 @@ import time
 import pytest
 import webtest
 
-from .conftest import Api, Notebook, login
+from .conftest import TESTING_INI, Api, Notebook, login
 from .test_server import free_port
 
 ZEO_CONF = """
@@ -45,12 +47,30 @@ def zeo_server(tmp_path):
     proc.wait(timeout=10)
 
 
-def app_server(tmp_path, port, name):
-    uri = 'zeo://127.0.0.1:%d?blob_dir=%s&shared_blob_dir=false' % (
+SECRET = 'shared secret for every server'
+
+
+def zeo_uri(tmp_path, port, name):
+    return 'zeo://127.0.0.1:%d?blob_dir=%s&shared_blob_dir=false' % (
         port, tmp_path / name / 'blob-cache')
-    return Notebook(tmp_path / name, **{'sagenb.zodb_uri': uri,
+
+
+def app_server(tmp_path, port, name, **settings):
+    return Notebook(tmp_path / name, **{'sagenb.zodb_uri': zeo_uri(tmp_path, port, name),
                                         'sagenb.workers.server_name': name,
-                                        'sagenb.secret': 'shared secret for both servers'})
+                                        'sagenb.secret': SECRET, **settings})
+
+
+def evaluate(api, ws, code):
+    cell = api.post(ws + 'cells', {'input': code}, status=201)['id']
+    return api.post('%scells/%d/evaluate' % (ws, cell), {'wait': 60}, status=200)
+
+
+def wait_until(condition, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, 'timed out'
+        time.sleep(0.1)
 
 
 def test_two_app_servers_share_worksheets_and_live_outputs(tmp_path, zeo_server):
@@ -74,7 +94,24 @@ def test_two_app_servers_share_worksheets_and_live_outputs(tmp_path, zeo_server)
         number = int(ws.rstrip('/').rsplit('/', 1)[1])
         with two.transaction() as root:
             key = (root.user_by_login('alice').id, number)
-        assert one.workers.is_running(key) and not two.workers.is_running(key)
+            assert root.placements['%s/%d' % key] == one.host.server_tag
+        assert one.host.is_running(key) and not two.host.is_running(key)
+        # The worksheet's process is app1's, and app2 uses it (over app1's worker host
+        # door on loopback): the variables are there, completion works, an interrupt
+        # sent to app2 stops a loop started through app1.
+        evaluate(api1, ws, 'secret_number = 6 * 7')
+        assert evaluate(api2, ws, 'secret_number + 1')['outputs'][0]['data'][
+            'text/plain'] == '43'
+        reply = api2.post(ws + 'complete', {'code': 'secret_n', 'cursor_pos': 8}, status=200)
+        assert 'secret_number' in reply['matches']
+        loop = api1.post(ws + 'cells', {'input': 'while True: pass'}, status=201)['id']
+        api1.post('%scells/%d/evaluate' % (ws, loop), {'wait': 0}, status=200)
+        wait_until(lambda: api2.get('%scells/%d' % (ws, loop))['status'] == 'running')
+        assert api2.post(ws + 'interrupt', status=200)['interrupted'] is True
+        stopped = api1.get('%scells/%d' % (ws, loop), wait=30)
+        assert stopped['status'] == 'error' and \
+            stopped['outputs'][-1]['ename'] == 'KeyboardInterrupt', stopped
+        assert not two.host.is_running(key)
         # A browser session made on one server is valid on the other (shared secret).
         browser = webtest.TestApp(one.app)
         login(browser, 'alice')
@@ -83,3 +120,123 @@ def test_two_app_servers_share_worksheets_and_live_outputs(tmp_path, zeo_server)
     finally:
         one.close()
         two.close()
+
+
+class WorkerHost:
+    """``sagenb-worker`` in a process (and session) of its own."""
+
+    def __init__(self, tmp_path, port, name, heartbeat='1'):
+        folder = tmp_path / name
+        os.makedirs(folder, exist_ok=True)
+        env = dict(os.environ, SAGENB_ZODB_URI=zeo_uri(tmp_path, port, name),
+                   SAGENB_SECRET=SECRET, SAGENB_WORKERS_SERVER_NAME=name,
+                   SAGENB_WORKERS_LISTEN='127.0.0.1:0',
+                   SAGENB_WORKERS_HEARTBEAT=heartbeat)
+        self.log = open(folder / 'worker.log', 'w+')
+        self.proc = subprocess.Popen(
+            [os.path.join(os.path.dirname(sys.executable), 'sagenb-worker'), TESTING_INI,
+             'data_dir=%s' % folder], env=env, stdout=subprocess.PIPE,
+            stderr=self.log, text=True, start_new_session=True)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 60)
+        line = self.proc.stdout.readline() if ready else ''
+        if not line.startswith('sagenb-worker %s ' % name):
+            self.proc.kill()
+            self.log.seek(0)
+            raise AssertionError('sagenb-worker did not start: %r\n%s'
+                                 % (line, self.log.read()))
+        self.tag = '%s:%s' % (name, line.split('(boot ')[1].split(')')[0])
+        self.address = line.rsplit(' ', 1)[1].strip()
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+
+def test_worker_hosts_of_their_own_serve_every_app_server(tmp_path, zeo_server):
+    """App servers without Sage (embedded = false) and ``sagenb-worker`` processes: the
+    placement in ZODB says which host runs a worksheet; any app server reaches it; a
+    stopped or silent host's worksheets move and its busy cells are marked lost."""
+    host_a = WorkerHost(tmp_path, zeo_server, 'host-a')
+    hostless = {'sagenb.workers.embedded': 'false'}
+    one = app_server(tmp_path, zeo_server, 'app1', **hostless)
+    two = app_server(tmp_path, zeo_server, 'app2', **hostless)
+    host_b = None
+    try:
+        assert one.host is None and two.host is None
+        one.add_user('alice')
+        token = one.token('alice')
+        api1 = Api(webtest.TestApp(one.app), token)
+        api2 = Api(webtest.TestApp(two.app), token)
+        ws = api1.post('/home/alice/', {'name': 'remote'}, status=201)['url']
+        # A data file goes to the host through ZODB (the host reads the blob itself).
+        api1.testapp.post(ws + 'data', upload_files=[('file', 'n.txt', b'17')],
+                          headers=api1.headers, status=201)
+        first = evaluate(api1, ws, 'from_file = int(open(DATA + "n.txt").read()); from_file')
+        assert first['status'] == 'done', first
+        assert first['outputs'][0]['data']['text/plain'] == '17'
+        number = int(ws.rstrip('/').rsplit('/', 1)[1])
+        with one.transaction() as root:
+            key = '%s/%d' % (root.user_by_login('alice').id, number)
+            assert root.placements[key] == host_a.tag
+            record = root.worker_hosts['host-a']
+            assert record.address == host_a.address and record.interval == 1.0
+        assert evaluate(api2, ws, 'from_file + 1')['outputs'][0]['data']['text/plain'] == '18'
+        # The host publishes the worksheets it runs (the per-user limit counts them).
+        wait_until(lambda: key in running_on(one, 'host-a'))
+
+        # A request without the shared secret is refused by the host.
+        refused = urllib_post('http://%s/restart' % host_a.address, b'{"key": ["x", 1]}')
+        assert refused == 403
+
+        # The host stops while a cell runs: the cell ends, its worksheet has no host.
+        slow = api1.post(ws + 'cells', {'input': 'sleep(60r)'}, status=201)['id']
+        api1.post('%scells/%d/evaluate' % (ws, slow), {'wait': 0}, status=200)
+        wait_until(lambda: api2.get('%scells/%d' % (ws, slow))['status'] == 'running')
+        host_a.stop()
+        lost = api2.get('%scells/%d' % (ws, slow))
+        assert lost['status'] == 'error', lost
+        res = api2.post(ws + 'evaluate_all', status=409)
+        assert res['error'] == 'No worker host is running: try again in a while.'
+
+        # Another host comes: the worksheet moves there, in a fresh process.
+        host_b = WorkerHost(tmp_path, zeo_server, 'host-b')
+        moved = evaluate(api2, ws, 'from_file')
+        assert moved['outputs'][-1]['ename'] == 'NameError', moved
+        with one.transaction() as root:
+            assert root.placements[key] == host_b.tag
+
+        # A host killed outright stops its heartbeat: after three missed ones its busy
+        # cells read as lost, and no new cell goes to it.
+        slow = api1.post(ws + 'cells', {'input': 'sleep(60r)'}, status=201)['id']
+        api1.post('%scells/%d/evaluate' % (ws, slow), {'wait': 0}, status=200)
+        wait_until(lambda: api2.get('%scells/%d' % (ws, slow))['status'] == 'running')
+        host_b.stop(signal.SIGKILL)
+        wait_until(lambda: api2.get('%scells/%d' % (ws, slow))['status'] == 'error',
+                   timeout=15)
+        lost = api1.get('%scells/%d' % (ws, slow))
+        assert lost['outputs'][-1]['ename'] == 'WorkerLost', lost
+        api1.post(ws + 'evaluate_all', status=409)
+    finally:
+        host_a.stop()
+        if host_b is not None:
+            host_b.stop(signal.SIGKILL)
+        one.close()
+        two.close()
+
+
+def running_on(notebook, name):
+    with notebook.transaction() as root:
+        return set(root.worker_hosts[name].running)
+
+
+def urllib_post(url, body):
+    import urllib.error
+    import urllib.request
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, data=body, method='POST'),
+                               timeout=10)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    return 200

@@ -11,6 +11,9 @@ from pyramid.httpexceptions import HTTPException, HTTPFound, status_map
 from pyramid.view import (
     exception_view_config, forbidden_view_config, notfound_view_config)
 
+from ..workers.hosts import NoCapacity
+from ..workers.registry import WorkerProblem
+
 log = logging.getLogger(__name__)
 
 
@@ -93,6 +96,18 @@ def http_error(exc, request):
     if exc.code == 400 and exc.detail and isinstance(exc.detail, str):
         message = exc.detail  # e.g. "bad CSRF token" from Pyramid itself
     return error_response(request, exc.code, message)
+
+
+@exception_view_config(NoCapacity, renderer='json')
+def no_capacity(exc, request):
+    """No Sage process may start for the worksheet (limits of the user, of the hosts)."""
+    return error_response(request, 409, str(exc))
+
+
+@exception_view_config(WorkerProblem, renderer='json')
+def worker_problem(exc, request):
+    """The worksheet's worker host could not be reached or could not answer."""
+    return error_response(request, 503, str(exc))
 
 
 @exception_view_config(Exception, renderer='json', retryable_error=False)

@@ -481,8 +481,9 @@ def parse_setting(key, kind, raw):
     return raw
 
 
-# Worker settings: applied at once on this app server; the others read them from the
-# database within ``SETTINGS_INTERVAL`` (workers/registry.py).
+# Worker settings: applied at once on this app server; other app servers and worker
+# hosts read them from the database within ``SETTINGS_INTERVAL`` (workers/hosts.py,
+# workers/registry.py).
 LIVE_WORKER_SETTINGS = DB_SETTINGS
 
 
@@ -520,11 +521,11 @@ def save_settings(context, request):
             changed[key] = value
     for key, value in changed.items():
         audit.record(request, 'setting_changed', key, value)
-    live = [(attr, convert(changed[key])) for key, (attr, convert)
-            in LIVE_WORKER_SETTINGS.items() if key in changed]
+    live = {attr: convert(changed[key]) for key, (attr, convert)
+            in LIVE_WORKER_SETTINGS.items() if key in changed}
     workers = request.workers
     if live:
-        after_commit(request, lambda: [setattr(workers, a, v) for a, v in live])
+        after_commit(request, lambda: workers.apply_settings(live))
     message = ('Saved: %s.' % ', '.join(sorted(changed))) if changed else 'Nothing changed.'
     return done(request, message, admin_url(request, 'settings'), {'changed': changed})
 

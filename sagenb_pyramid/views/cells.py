@@ -34,15 +34,15 @@ def wait_for_cell(request, cell, timeout, since=None, run_id=None):
     """Hold the request until the cell is no longer busy (or, with ``since``, changed;
     with ``run_id``, until that evaluation has finished).
 
-    Wakes when this server's worker stores to the cell, and otherwise looks again every
-    half second, so that a cell run by another app server is seen as well.
+    Wakes when a commit changes the cell's output, whichever worker host or app server
+    made it (workers/news.py), and looks again every half second besides (an output
+    created in this request has no object id to watch yet).
     """
     workers = request.workers
-    worksheet = cell.worksheet
-    cell_key = (worksheet.owner_id, worksheet.number, cell.id)
     deadline = time.monotonic() + timeout
     while True:
-        news = workers.watch(cell_key)
+        oid = cell.output._p_oid
+        news = workers.watch(oid)
         try:
             out = cell.output
             if run_id is not None:
@@ -58,7 +58,7 @@ def wait_for_cell(request, cell, timeout, since=None, run_id=None):
                 return False
             news.wait(min(remaining, 0.5))
         finally:
-            workers.unwatch(cell_key, news)
+            workers.unwatch(oid, news)
         # A fresh view of the database: begin() syncs the connection.
         request.tm.abort()
         request.tm.begin()

@@ -118,15 +118,15 @@ def delete_file(context, request):
 
 
 def data_manifest(worksheet):
-    """``(name, stamp, committed blob path)`` of each data file, for the Sage process."""
+    """``(name, stamp, blob oid)`` of each data file, for the worksheet's worker host,
+    which reads the files that changed from ZODB itself."""
     if worksheet.files is None:
         return ()
     manifest = []
     for name, data_file in worksheet.files.items():
-        try:
-            path = data_file.blob.committed()
-        except Exception:  # noqa: BLE001 - not committed yet (same request): next time
+        oid = data_file.blob._p_oid
+        if oid is None:  # added in this request: not committed yet, next time
             continue
-        manifest.append((name, '%r:%r' % (data_file.modified, data_file.size), path))
+        manifest.append((name, '%r:%r' % (data_file.modified, data_file.size), oid.hex()))
     return tuple(manifest)
 

@@ -177,17 +177,13 @@ def queue_cell(request, cell):
     if cell.type != 'compute':
         raise api_error(409, 'text cells are not evaluated')
     worksheet = cell.worksheet
-    problem = request.workers.capacity_problem(worksheet_key(worksheet))
-    if problem:
-        raise api_error(409, problem)
+    host = request.workers.place(worksheet_key(worksheet))  # or 409: no room for it
     queue_auto_cells(request, worksheet, cell)
     run_id = uuid.uuid4().hex
     job = Job(worksheet.owner_id, worksheet.number, cell.id, run_id,
               translate(cell.input, worksheet.system).code, typeset=worksheet.typeset,
               data_files=data_manifest(worksheet))
-    # pyramid_retry may run this request again: the job leaves only after commit.
-    request.tm.get().addAfterCommitHook(
-        lambda ok, job=job: ok and request.workers.submit(job))
+    request.workers.submit_after_commit(host, job)
     return run_id
 
 
@@ -202,6 +198,7 @@ def queue_auto_cells(request, worksheet, cell):
     done[key] = set()
     if request.workers.has_process(key):
         return done[key]
+    host = None
     for auto in worksheet.ordered_cells():
         if auto.type == 'compute' and auto is not cell and is_auto(auto.input):
             done[key].add(auto.id)
@@ -209,8 +206,8 @@ def queue_auto_cells(request, worksheet, cell):
             job = Job(worksheet.owner_id, worksheet.number, auto.id, run_id,
                       translate(auto.input, worksheet.system).code,
                       typeset=worksheet.typeset, data_files=data_manifest(worksheet))
-            request.tm.get().addAfterCommitHook(
-                lambda ok, job=job: ok and request.workers.submit(job))
+            host = host or request.workers.place(key)
+            request.workers.submit_after_commit(host, job)
     return done[key]
 
 
@@ -259,9 +256,6 @@ def restart(context, request):
 def ask_worker(request, worksheet, kind, content):
     """A completion or introspection reply from the worksheet's Sage process."""
     key = worksheet_key(worksheet)
-    problem = request.workers.capacity_problem(key)
-    if problem:
-        raise api_error(409, problem)
     timeout = float(request.registry.settings['sagenb.introspect_timeout'])
     try:
         return request.workers.ask(key, kind, content, timeout)

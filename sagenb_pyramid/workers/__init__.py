@@ -1,8 +1,9 @@
-"""Evaluation: the worker registry hands cells to Sage processes and stores what they
-print in ZODB as it arrives."""
+"""Evaluation: worker hosts run Sage processes and store what they print in ZODB as
+it arrives; app servers hand them cells (hosts.py says which host runs what)."""
+from .hosts import Workers  # noqa: F401
 from .registry import Job, WorkerRegistry  # noqa: F401
 
 
 def includeme(config):
     config.add_request_method(
-        lambda request: request.registry.workers, 'workers', reify=True)
+        lambda request: request.registry.workers.bound(request), 'workers', reify=True)

@@ -30,8 +30,12 @@ def make_data_dir(kernel):
     kernel.data_state = {}
 
 
-def sync_data(kernel, manifest):
+def sync_data(kernel, manifest, resolve):
     """Make ``<workdir>/data/`` hold the worksheet's data files (copied when changed).
+
+    ``manifest`` lists ``(name, stamp, blob oid)``; ``resolve`` turns the oids of the
+    files that changed into paths of committed blob files (read from ZODB by the
+    worker host, wherever it runs).
 
     The folder belongs to the worker's uid, and its code may have put links in it:
     everything is done relative to a descriptor of the folder opened without following
@@ -40,30 +44,34 @@ def sync_data(kernel, manifest):
     state = getattr(kernel, 'data_state', None)
     if state is None:
         return
+    wanted = {name: stamp for name, stamp, _ in manifest}
+    changed = [(name, stamp, ref) for name, stamp, ref in manifest
+               if state.get(name) != stamp]
+    gone = [name for name in state if name not in wanted]
+    if not changed and not gone:
+        return
     try:
         folder = os.open(os.path.join(kernel.workdir, 'data'),
                          os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
         return  # the user's code removed or replaced the folder
     try:
-        wanted = {}
-        for name, stamp, source in manifest:
-            wanted[name] = stamp
-            if state.get(name) == stamp:
-                continue
+        paths = resolve([ref for _, _, ref in changed]) if changed else []
+        for (name, stamp, _), source in zip(changed, paths, strict=True):
             state.pop(name, None)
+            if source is None:
+                continue
             try:
                 _replace(folder, name, source, kernel)
                 state[name] = stamp
             except OSError:
                 pass
-        for name in list(state):
-            if name not in wanted:
-                del state[name]
-                try:
-                    os.unlink(name, dir_fd=folder)
-                except OSError:
-                    pass
+        for name in gone:
+            del state[name]
+            try:
+                os.unlink(name, dir_fd=folder)
+            except OSError:
+                pass
     finally:
         os.close(folder)
 

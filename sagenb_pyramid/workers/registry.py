@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass
 
 from pyramid.settings import asbool
+from ZODB.POSException import ConflictError
 
 from ..settings import SettingsError
 from . import cellfiles
@@ -142,7 +143,21 @@ class WorkerProblem(RuntimeError):
 # Worker settings an admin may change in the browser, and how often they are read.
 DB_SETTINGS = {'sagenb.workers.max_per_user': ('max_per_user', int),
                'sagenb.workers.idle_timeout': ('idle_timeout', float)}
+HOST_SETTINGS = ('idle_timeout',)
 SETTINGS_INTERVAL = 30
+
+
+def stored_settings(values, attributes):
+    """``{attribute: value}`` of the ``DB_SETTINGS`` among ``attributes`` that the
+    stored server settings ``values`` hold."""
+    found = {}
+    for key, (attribute, kind) in DB_SETTINGS.items():
+        if key in values and attribute in attributes:
+            try:
+                found[attribute] = kind(values[key])
+            except (TypeError, ValueError):
+                log.warning('ignoring the stored setting %s = %r', key, values[key])
+    return found
 
 QUESTION_TIMEOUT = 10  # seconds the Sage process has to answer a question
 
@@ -356,9 +371,13 @@ class WorksheetWorker:
         self.last_activity = time.time()
         return len(dropped)
 
-    def stop(self):
+    def stop(self, reason=None):
+        """Stop the process and the thread (the worksheet is gone, idle, or the host
+        stops: ``reason`` is then what a running cell says)."""
         self.stopped = True
-        self.restart()
+        if reason is not None:
+            self._restart_reason = error_output('WorkerStopped', reason)
+        self.restart(reason or 'the worksheet was restarted before this cell ran')
         self.thread.join(timeout=10)
 
     def _drain(self):
@@ -540,7 +559,7 @@ class WorksheetWorker:
         kernel.set_display(job.typeset)
         workdir = getattr(kernel, 'workdir', None)
         if workdir is not None:
-            cellfiles.sync_data(kernel, job.data_files)
+            cellfiles.sync_data(kernel, job.data_files, self.registry.blob_paths)
             before = cellfiles.snapshot(workdir)
         msg_id = kernel.execute(job.code)
         while True:
@@ -633,7 +652,6 @@ class WorkerRegistry:
         self.prestart = asbool(settings['sagenb.workers.prestart'])
         self.flush_interval = float(settings['sagenb.workers.flush_interval'])
         self.interrupt_timeout = float(settings['sagenb.workers.interrupt_timeout'])
-        self.max_per_user = int(settings['sagenb.workers.max_per_user'])
         self.max_total = max_total(settings['sagenb.workers.max_total'])
         self.max_output_chars = int(settings['sagenb.output.max_chars'])
         self.max_output_file_bytes = int(settings['sagenb.output.max_file_bytes'])
@@ -641,6 +659,12 @@ class WorkerRegistry:
         # left "running" by a server that died can be recognised after its restart.
         self.server_name = settings['sagenb.workers.server_name']
         self.boot_id = uuid.uuid4().hex[:12]
+        # Where app servers reach this host (hostapi.py), None: only in this process.
+        self.address = None
+        self.api_server = None
+        self.heartbeat = float(settings['sagenb.workers.heartbeat'])
+        self._published_at = 0.0
+        self._published_running = None
         self.runtime_dir = os.path.join(settings['data_dir'], 'runtime')
         self.work_root = os.path.join(settings['data_dir'], 'work')
         os.makedirs(self.runtime_dir, mode=0o700, exist_ok=True)
@@ -652,10 +676,8 @@ class WorkerRegistry:
         self._workers = {}
         self._spares = []
         self._lock = threading.Lock()
-        self._news = threading.Lock()
-        self._watchers = {}
         self._latest_runs = {}
-        self.output_store = OutputStore(db, self.notify)
+        self.output_store = OutputStore(db)
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._housekeeper = None
@@ -673,30 +695,108 @@ class WorkerRegistry:
                 shutil.rmtree(os.path.join(self.work_root, entry), ignore_errors=True)
             self._housekeeper = threading.Thread(
                 target=self._housekeeping, name='worker-housekeeping', daemon=True)
+        # App servers find this host (and this boot of it) in ZODB.
+        self.publish(force=True)
         self._housekeeper.start()
 
     def shutdown(self):
         self._stopping.set()
         self._wake.set()
+        if self.api_server is not None:  # no more requests from app servers
+            self.api_server.close()
         with self._lock:
             workers, self._workers = list(self._workers.values()), {}
             spares, self._spares = self._spares, []
         for worker in workers:
-            worker.stop()
+            worker.stop('the worker host %s stopped, and this Sage process with it'
+                        % self.server_name)
         for kernel in spares:
             kernel.shutdown()
         if self.forkserver is not None:
             self.forkserver.stop()
         self.output_store.stop()
+        if self._housekeeper is not None:
+            self.unpublish()
 
     @property
     def server_tag(self):
         return '%s:%s' % (self.server_name, self.boot_id)
 
-    def is_orphan(self, server_tag):
-        """True for a busy cell that an earlier boot of this server was running."""
-        return (server_tag is not None and server_tag.startswith(self.server_name + ':')
-                and server_tag != self.server_tag)
+    def running_keys(self):
+        """``"<owner id>/<number>"`` of the worksheets with a process (or cells
+        waiting for one) here: what the limits count."""
+        with self._lock:
+            return sorted('%s/%d' % w.key for w in self._workers.values() if w.has_process)
+
+    def publish(self, force=False):
+        """Write this host's record (``root.worker_hosts``) when what it says changed,
+        or, for a host that app servers reach over the network, every ``heartbeat``
+        seconds so they know it lives."""
+        running = tuple(self.running_keys()) if self.address else ()
+        due = self.address and time.time() - self._published_at >= self.heartbeat
+        if not force and not due and running == self._published_running:
+            return
+        from ..resources import WorkerHost, get_root
+        import transaction
+        tm = transaction.TransactionManager(explicit=True)
+        conn = self.db.open(transaction_manager=tm)
+        try:
+            for attempt in range(5):
+                try:
+                    with tm:
+                        hosts = get_root(conn.root()).tree('worker_hosts')
+                        record = hosts.get(self.server_name)
+                        if record is None or record.boot != self.boot_id:
+                            record = hosts[self.server_name] = WorkerHost(
+                                self.server_name, self.boot_id)
+                        record.address = self.address
+                        record.max_total = self.max_total
+                        record.heartbeat = time.time()
+                        record.interval = self.heartbeat
+                        record.running = running
+                    break
+                except ConflictError:
+                    time.sleep(0.05 * (attempt + 1))
+        finally:
+            conn.close()
+        self._published_at = time.time()
+        self._published_running = running
+
+    def unpublish(self):
+        """Remove this host's record: its worksheets go elsewhere, its busy cells are
+        known to be lost."""
+        from ..resources import get_root
+        import transaction
+        tm = transaction.TransactionManager(explicit=True)
+        conn = self.db.open(transaction_manager=tm)
+        try:
+            with tm:
+                hosts = get_root(conn.root()).worker_hosts
+                record = hosts.get(self.server_name) if hosts is not None else None
+                if record is not None and record.boot == self.boot_id:
+                    del hosts[self.server_name]
+        except ConflictError:
+            log.warning('could not remove the record of worker host %s', self.server_name)
+        finally:
+            conn.close()
+
+    def blob_paths(self, oids):
+        """Paths of the committed files of the blobs ``oids`` (hex; None: gone)."""
+        import transaction
+        from ZODB.POSException import POSKeyError
+        tm = transaction.TransactionManager(explicit=True)
+        conn = self.db.open(transaction_manager=tm)
+        paths = []
+        try:
+            with tm:
+                for oid in oids:
+                    try:
+                        paths.append(conn.get(bytes.fromhex(oid)).committed())
+                    except (POSKeyError, ValueError, TypeError, AttributeError):
+                        paths.append(None)
+        finally:
+            conn.close()
+        return paths
 
     # -- evaluation ------------------------------------------------------------------
     def submit(self, job):
@@ -744,22 +844,6 @@ class WorkerRegistry:
     def send_input(self, key, cell_id, value):
         worker = self._worker(key)
         return worker is not None and worker.send_input(cell_id, value)
-
-    def capacity_problem(self, key):
-        """None, or why no new Sage process may start for this worksheet now."""
-        with self._lock:
-            worker = self._workers.get(key)
-            if worker is not None and worker.has_process:
-                return None
-            running = [w for w in self._workers.values() if w.has_process]
-        if len(running) >= self.max_total:
-            return ('The server runs %d worksheet processes, its limit: try again in a '
-                    'while.' % len(running))
-        mine = sum(1 for w in running if w.key[0] == key[0])
-        if mine >= self.max_per_user:
-            return ('%d worksheets of this user are running, the most allowed: stop one '
-                    '(Restart stops its process) or wait until an idle one stops.' % mine)
-        return None
 
     def interrupt(self, key):
         worker = self._worker(key)
@@ -858,15 +942,16 @@ class WorkerRegistry:
                     self.read_server_settings()
                     next_settings = time.monotonic() + SETTINGS_INTERVAL
                 self._reap_idle()
+                self.publish()
                 self._top_up_spares()
             except Exception:
                 log.exception('worker housekeeping failed')
-            self._wake.wait(2.0)
+            self._wake.wait(min(2.0, self.heartbeat))
             self._wake.clear()
 
     def read_server_settings(self):
         """Limits an admin set in the browser (``root.server_settings``) override the
-        ``.ini`` on every app server: read them now and then."""
+        ``.ini`` on every host: read them now and then."""
         import transaction
         tm = transaction.TransactionManager(explicit=True)
         conn = self.db.open(transaction_manager=tm)
@@ -876,12 +961,8 @@ class WorkerRegistry:
                 values = dict(getattr(root, 'server_settings', None) or {})
         finally:
             conn.close()
-        for key, (attribute, kind) in DB_SETTINGS.items():
-            if key in values:
-                try:
-                    setattr(self, attribute, kind(values[key]))
-                except (TypeError, ValueError):
-                    log.warning('ignoring the stored setting %s = %r', key, values[key])
+        for attribute, value in stored_settings(values, HOST_SETTINGS).items():
+            setattr(self, attribute, value)
 
     def _reap_idle(self):
         now = time.time()
@@ -907,7 +988,7 @@ class WorkerRegistry:
                     return
                 self._spares.append(kernel)
 
-    # -- storing and news ------------------------------------------------------------
+    # -- storing ------------------------------------------------------------
     def is_current(self, job):
         """False once the cell was evaluated again on this server after ``job``.
 
@@ -931,28 +1012,3 @@ class WorkerRegistry:
             widgets=(writer.widgets() or None) if writer.widgets is not None else None,
             widgets_only=writer.widgets_only,
             input_request=writer.input_request if finished is None else None))
-
-    def watch(self, cell_key):
-        """An event set at the next store to the cell ``(owner_id, number, cell_id)``.
-
-        Register before reading the cell, wait after: a store in between is not missed.
-        Only the waiters of that cell wake, not every waiting request.
-        """
-        event = threading.Event()
-        with self._news:
-            self._watchers.setdefault(cell_key, []).append(event)
-        return event
-
-    def unwatch(self, cell_key, event):
-        with self._news:
-            events = self._watchers.get(cell_key, [])
-            if event in events:
-                events.remove(event)
-            if not events:
-                self._watchers.pop(cell_key, None)
-
-    def notify(self, cell_key):
-        with self._news:
-            events = self._watchers.pop(cell_key, [])
-        for event in events:
-            event.set()

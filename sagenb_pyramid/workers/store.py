@@ -1,7 +1,8 @@
 """Writing outputs to ZODB for every worksheet thread, many cells per transaction.
 
 Worksheet threads hand their cells' new state to ``OutputStore.write`` and wait until it
-is committed; the registry marks cells queued through it too.  One thread commits whatever is pending in one transaction (group commit):
+is committed; the registry marks cells queued through it too.  One thread commits
+whatever is pending in one transaction (group commit):
 with many cells running at once the storage sees one commit instead of one per cell, and
 no request thread queues behind a crowd of commits for the storage's lock.
 """
@@ -46,9 +47,8 @@ def find_cell(conn, job):
 
 
 class OutputStore:
-    def __init__(self, db, notify):
+    def __init__(self, db):
         self.db = db
-        self.notify = notify
         self.pending = queue.Queue()
         self.thread = None
         self.lock = threading.Lock()
@@ -91,10 +91,9 @@ class OutputStore:
                     self._commit(tm, conn, batch)
                 except Exception:
                     log.exception('could not store outputs')
+                # Requests waiting for these cells were woken by the commit itself
+                # (workers/news.py).
                 for update in batch:
-                    if update.stored:
-                        job = update.job
-                        self.notify(job.key + (job.cell_id,))
                     update.done.set()
                 if stopping:
                     return

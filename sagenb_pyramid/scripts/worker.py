@@ -1,0 +1,78 @@
+"""``sagenb-worker CONFIG_URI [name=value ...]``: a worker host of its own.
+
+Runs Sage processes for the app servers that share its database (over ZEO): it reads
+the ``[app:main]`` settings of the same ``.ini`` as ``pserve`` (database, worker
+limits, uids; ``name=value`` overrides as pserve takes them), publishes itself in ZODB
+and serves app servers on ``sagenb.workers.listen`` until SIGTERM or SIGINT.  App
+servers without a host of their own set ``sagenb.workers.embedded = false``.
+"""
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from plaster import get_settings
+from pyramid.paster import setup_logging
+
+from .. import db_from_uri
+from ..resources import ensure_root
+from ..settings import SettingsError, apply_environment, resolve_data_dir, zodb_uri
+from ..workers import WorkerRegistry
+from ..workers.hostapi import listen_address, start_host
+from .admin import split_overrides
+
+log = logging.getLogger('sagenb_pyramid.worker')
+
+
+def host_settings(config_uri, options):
+    settings = dict(get_settings(config_uri, 'app:main', defaults=options))
+    settings.update({k: v for k, v in options.items() if k != 'data_dir'})
+    apply_environment(settings)
+    resolve_data_dir(options, settings)
+    settings['zodbconn.uri'] = zodb_uri(settings)
+    if listen_address(settings) is None:
+        raise SettingsError(
+            'a worker host of its own serves app servers over the network: it needs a '
+            'database shared over ZEO (SAGENB_ZODB_URI=zeo://...) and '
+            'sagenb.workers.listen (HOST:PORT, or auto for loopback)')
+    return settings
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    argv, options = split_overrides(argv)
+    parser = argparse.ArgumentParser(prog='sagenb-worker', description=__doc__.split('\n')[0])
+    parser.add_argument('config_uri', help='the .ini file (its [app:main] settings)')
+    args = parser.parse_args(argv)
+    setup_logging(args.config_uri)
+    try:
+        settings = host_settings(args.config_uri, options)
+    except SettingsError as exc:
+        raise SystemExit('sagenb-worker: %s' % exc) from None
+    db = db_from_uri(settings['zodbconn.uri'], 'unnamed', {})
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    registry = None
+    try:
+        ensure_root(db)
+        registry = WorkerRegistry(db, settings)
+        try:
+            registry.api_server = start_host(registry, settings)
+        except (SettingsError, ValueError, OSError) as exc:
+            raise SystemExit('sagenb-worker: %s' % exc) from None
+        # A line for whoever started it (scripts, tests) to know where it listens.
+        print('sagenb-worker %s (boot %s) serving at %s' % (
+            registry.server_name, registry.boot_id, registry.address), flush=True)
+        stop.wait()
+        log.info('stopping the worker host %s', registry.server_name)
+    finally:
+        if registry is not None:
+            registry.shutdown()
+        db.close()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

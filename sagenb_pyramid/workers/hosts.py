@@ -1,0 +1,436 @@
+"""Worker hosts: which one runs a worksheet's Sage process, and how app servers reach it.
+
+A *worker host* is a ``WorkerRegistry`` (registry.py) with its fork server, its Sage
+processes and its output store.  The embedded default runs one inside ``pserve``; other
+machines run ``sagenb-worker`` (scripts/worker.py).  Everything app servers need to
+know about hosts is in ZODB, so any app server can serve any worksheet:
+
+- ``root.worker_hosts``: name -> ``WorkerHost`` record, written by the host: its boot
+  id (new at every start), its address (``hostapi.py``) and, for hosts reached over the
+  network, a heartbeat and the worksheets it holds processes for.
+- ``root.placements``: ``"<owner id>/<number>"`` -> ``"<host>:<boot>"``, written by app
+  servers only, in the transaction of the request that needs a process.  Two app
+  servers placing one worksheet at once conflict, and the retried request sees the
+  other's choice.  A placement holds while that boot of the host lives: a worksheet
+  stays with its host (its variables are there) until the host stops.
+- A cell's output records the host tag that queued it (``CellOutput.server``): a busy
+  cell whose host is gone (another boot, no record, no heartbeat) is marked lost.
+
+``Workers`` is the app server's side (``registry.workers``); ``request.workers`` is a
+``Routes`` bound to the request's root, with the operations views use, keyed by
+worksheet ``(owner id, number)``.  A host of this process is called directly; other
+hosts through ``RemoteHost``.
+"""
+import hmac
+import http.client
+import json
+import logging
+import secrets
+import threading
+import time
+from dataclasses import asdict
+from hashlib import sha256
+
+import transaction
+from ZODB.POSException import ConflictError
+
+from ..resources import get_root
+from ..settings import session_secret
+from .news import CommitNews
+from .registry import SETTINGS_INTERVAL, WorkerBusy, WorkerProblem, stored_settings
+
+log = logging.getLogger(__name__)
+
+MISSED_HEARTBEATS = 3  # a host whose record is older than this many heartbeats is gone
+
+
+class HostUnreachable(WorkerProblem):
+    """The worksheet's host could not be reached (503)."""
+
+
+class NoCapacity(RuntimeError):
+    """No Sage process may start for this worksheet now (409, with the reason)."""
+
+
+def placement_key(key):
+    return '%s/%d' % key
+
+
+def workers_secret(settings):
+    """The key signing app servers' requests to worker hosts."""
+    secret = settings.get('sagenb.workers.secret')
+    if secret:
+        return secret.encode('utf-8')
+    return hmac.new(session_secret(settings).encode('utf-8'), b'sagenb worker hosts',
+                    sha256).digest()
+
+
+def sign(secret, op, stamp, nonce, body):
+    mac = hmac.new(secret, ('%s\n%s\n%s\n' % (op, stamp, nonce)).encode('ascii'), sha256)
+    mac.update(body)
+    return mac.hexdigest()
+
+
+class RemoteHost:
+    """A worker host of another process, reached over HTTP (``hostapi.py``).
+
+    Same operations as a ``WorkerRegistry``; each request is signed with the shared
+    secret, a timestamp and a nonce.  Connections are kept per thread."""
+
+    def __init__(self, name, address, secret, timeout=30):
+        self.name = name
+        self.address = address
+        self.secret = secret
+        self.timeout = timeout
+        host, _, port = address.rpartition(':')
+        self._host, self._port = host.strip('[]'), int(port)
+        self._local = threading.local()
+
+    def _connection(self, fresh=False):
+        conn = getattr(self._local, 'conn', None)
+        if conn is None or fresh:
+            if conn is not None:
+                conn.close()
+            conn = self._local.conn = http.client.HTTPConnection(
+                self._host, self._port, timeout=self.timeout)
+        return conn
+
+    def call(self, op, payload, timeout=None):
+        body = json.dumps(payload).encode('utf-8')
+        stamp, nonce = '%.3f' % time.time(), secrets.token_hex(12)
+        headers = {'Content-Type': 'application/json',
+                   'X-Sagenb-Time': stamp, 'X-Sagenb-Nonce': nonce,
+                   'X-Sagenb-Signature': sign(self.secret, op, stamp, nonce, body)}
+        for attempt in (0, 1):
+            conn = self._connection(fresh=attempt > 0)
+            conn.timeout = timeout or self.timeout
+            if conn.sock is not None:
+                conn.sock.settimeout(conn.timeout)
+            reused = conn.sock is not None
+            try:
+                conn.request('POST', '/' + op, body, headers)
+                response = conn.getresponse()
+                data = response.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError,
+                    BrokenPipeError) as exc:
+                conn.close()
+                if reused and attempt == 0:
+                    continue  # a kept connection the host had closed: once more
+                raise HostUnreachable('the worker host %s (%s) did not answer: %s'
+                                      % (self.name, self.address, exc)) from None
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                raise HostUnreachable('the worker host %s (%s) cannot be reached: %s'
+                                      % (self.name, self.address, exc)) from None
+        try:
+            answer = json.loads(data or b'{}')
+        except ValueError:
+            answer = {}
+        if response.status == 409:
+            raise WorkerBusy(answer.get('error', 'busy'))
+        if response.status != 200:
+            raise WorkerProblem(answer.get('error') or 'the worker host %s answered %d'
+                                % (self.name, response.status))
+        return answer
+
+    # The operations of a WorkerRegistry.
+    def submit(self, job):
+        self.call('submit', {'job': asdict(job)})
+
+    def ask(self, key, kind, content, timeout):
+        return self.call('ask', {'key': list(key), 'kind': kind, 'content': content,
+                                 'timeout': timeout}, timeout=timeout + 10)['reply']
+
+    def send_comm(self, key, cell_id, run_id, comm_id, data):
+        return self.call('comm', {'key': list(key), 'cell_id': cell_id, 'run_id': run_id,
+                                  'comm_id': comm_id, 'data': data})['problem']
+
+    def send_input(self, key, cell_id, value):
+        return self.call('input', {'key': list(key), 'cell_id': cell_id,
+                                   'value': value})['ok']
+
+    def interrupt(self, key):
+        return self.call('interrupt', {'key': list(key)})['interrupted']
+
+    def restart(self, key):
+        return self.call('restart', {'key': list(key)})['cancelled']
+
+    def discard(self, key):
+        self.call('discard', {'key': list(key)})
+
+    def touch(self, key):
+        self.call('touch', {'key': list(key)})
+
+    def has_process(self, key):
+        return self.call('state', {'key': list(key)})['has_process']
+
+    def is_running(self, key):
+        return self.call('state', {'key': list(key)})['is_running']
+
+
+class Workers:
+    """The app server's side of the worker hosts (``registry.workers``)."""
+
+    def __init__(self, db, settings, local=None):
+        self.db = db
+        self.local = local
+        self.secret = workers_secret(settings)
+        self.news = CommitNews(db)
+        self.max_per_user = int(settings['sagenb.workers.max_per_user'])
+        self._settings_read = time.monotonic()
+        self._remotes = {}
+        self._lock = threading.Lock()
+
+    def bound(self, request):
+        return Routes(self, request)
+
+    # -- what the records say ------------------------------------------------------------
+    def state(self, record):
+        """``local`` (this process's host, this boot), ``remote`` (reachable and
+        alive), ``unreachable`` (another process's host with no address) or ``gone``."""
+        if self.local is not None and record.name == self.local.server_name:
+            return 'local' if record.boot == self.local.boot_id else 'gone'
+        if record.address is None:
+            return 'unreachable'
+        if time.time() - record.heartbeat > MISSED_HEARTBEATS * record.interval:
+            return 'gone'
+        return 'remote'
+
+    def handle(self, record):
+        if self.local is not None and record.name == self.local.server_name:
+            return self.local
+        with self._lock:
+            remote = self._remotes.get(record.name)
+            if remote is None or remote.address != record.address:
+                remote = self._remotes[record.name] = RemoteHost(
+                    record.name, record.address, self.secret)
+            return remote
+
+    def running(self, record):
+        """Keys of the worksheets the host holds processes for."""
+        if self.local is not None and record.name == self.local.server_name:
+            return set(self.local.running_keys())
+        return set(record.running)
+
+    def max_total(self, record):
+        if self.local is not None and record.name == self.local.server_name:
+            return self.local.max_total
+        return record.max_total
+
+    def is_orphan(self, root, server_tag):
+        """True for a busy cell whose worker host is gone (stopped, restarted, silent)."""
+        if not server_tag:
+            return False
+        name, _, boot = server_tag.rpartition(':')
+        hosts = root.worker_hosts
+        record = hosts.get(name) if hosts is not None else None
+        # No record: the host stopped (or the tag is older than host records).
+        return record is None or record.boot != boot or self.state(record) == 'gone'
+
+    def placed(self, root, key):
+        """The record of the live host the worksheet is placed on, or None."""
+        placements = root.placements
+        tag = placements.get(placement_key(key)) if placements is not None else None
+        if tag is None:
+            return None
+        name, _, boot = tag.rpartition(':')
+        record = root.worker_hosts.get(name) if root.worker_hosts is not None else None
+        if record is None or record.boot != boot or self.state(record) == 'gone':
+            return None
+        return record
+
+    def route(self, root, key):
+        """The host holding the worksheet's process (or its queue), or None."""
+        record = self.placed(root, key)
+        if record is None:
+            return None
+        if self.state(record) == 'unreachable':
+            raise HostUnreachable(
+                'this worksheet runs on the worker host %s, which this app server cannot '
+                'reach (set sagenb.workers.listen on that host)' % record.name)
+        return self.handle(record)
+
+    def place(self, root, key):
+        """The host that will run the worksheet's next cell, placing the worksheet if
+        it has no live host; NoCapacity when no process may start for it."""
+        if time.monotonic() - self._settings_read >= SETTINGS_INTERVAL:
+            self.read_server_settings(root)
+        current = self.placed(root, key)
+        pkey = placement_key(key)
+        records = [r for r in (root.worker_hosts or {}).values()
+                   if self.state(r) in ('local', 'remote')]
+        running = {r.name: self.running(r) for r in records}
+        if current is not None and (pkey in running.get(current.name, ()) or
+                                    self.state(current) == 'unreachable'):
+            return self.route(root, key)
+        mine = sum(1 for keys in running.values() for k in keys
+                   if k.startswith(key[0] + '/'))
+        if mine >= self.max_per_user:
+            raise NoCapacity(
+                '%d worksheets of this user are running, the most allowed: stop one '
+                '(Restart stops its process) or wait until an idle one stops.' % mine)
+        with_room = [r for r in records if len(running[r.name]) < self.max_total(r)]
+        if current is not None and current in with_room:
+            return self.route(root, key)
+        if not with_room:
+            if not records:
+                raise NoCapacity('No worker host is running: try again in a while.')
+            raise NoCapacity('The server runs %d worksheet processes, its limit: try again '
+                             'in a while.' % sum(len(k) for k in running.values()))
+        # This process's own host first (no network in between), else the least busy.
+        chosen = min(with_room, key=lambda r: (self.state(r) != 'local',
+                                               len(running[r.name]) / max(1, r.max_total)))
+        root.tree('placements')[pkey] = chosen.tag
+        return self.handle(chosen)
+
+    def read_server_settings(self, root):
+        """The per-user limit an admin set in the browser (read now and then; each
+        host reads its own settings, registry.py)."""
+        self._settings_read = time.monotonic()
+        values = getattr(root, 'server_settings', None) or {}
+        self.apply_settings(stored_settings(values, ('max_per_user',)))
+
+    def apply_settings(self, values):
+        """``{attribute: value}`` of ``DB_SETTINGS``: the per-user limit is the app
+        server's, the idle time the local host's."""
+        for attribute, value in values.items():
+            if attribute == 'max_per_user':
+                self.max_per_user = value
+            elif self.local is not None:
+                setattr(self.local, attribute, value)
+
+    # -- after a commit ----------------------------------------------------------------
+    def submit(self, host, job):
+        """Hand a job to its host; if the host cannot be reached, the cell says so."""
+        try:
+            host.submit(job)
+        except WorkerProblem as exc:
+            log.warning('could not hand cell %s of %s to its host: %s',
+                        job.cell_id, job.key, exc)
+            self._fail(job, str(exc))
+
+    def _fail(self, job, message):
+        from .store import find_cell
+        from .registry import error_output
+        tm = transaction.TransactionManager(explicit=True)
+        conn = self.db.open(transaction_manager=tm)
+        try:
+            for attempt in range(5):
+                try:
+                    with tm:
+                        cell = find_cell(conn, job)
+                        if cell is not None and cell.output.run_id in (None, job.run_id):
+                            cell.output.queue(job.run_id, None)
+                            cell.output.update('error', [error_output('WorkerLost', message)],
+                                               finished=time.time())
+                    return
+                except ConflictError:
+                    time.sleep(0.02 * (attempt + 1))
+        finally:
+            conn.close()
+
+    def discard(self, key):
+        """The worksheet is gone (its deletion committed): stop its process, wherever."""
+        tm = transaction.TransactionManager(explicit=True)
+        conn = self.db.open(transaction_manager=tm)
+        try:
+            with tm:
+                root = get_root(conn.root())
+                try:
+                    host = self.route(root, key)
+                except HostUnreachable:
+                    host = None
+                if root.placements is not None:
+                    root.placements.pop(placement_key(key), None)
+        except ConflictError:
+            host = None  # someone placed it at this moment: its host will reap it
+        finally:
+            conn.close()
+        if host is not None:
+            try:
+                host.discard(key)
+            except WorkerProblem as exc:
+                log.warning('could not stop the process of %s: %s', key, exc)
+
+    def shutdown(self):
+        if self.local is not None:
+            self.local.shutdown()
+
+
+class Routes:
+    """``request.workers``: the worker operations of one request, keyed by worksheet,
+    routed through the request's view of ZODB."""
+
+    def __init__(self, workers, request):
+        self.workers = workers
+        self.request = request
+
+    @property
+    def root(self):
+        return self.request.root
+
+    def place(self, key):
+        return self.workers.place(self.root, key)
+
+    def submit_after_commit(self, host, job):
+        """Queue ``job`` on ``host`` once this request's transaction has committed
+        (pyramid_retry may run the request again: the job leaves once)."""
+        workers = self.workers
+        self.request.tm.get().addAfterCommitHook(
+            lambda ok: ok and workers.submit(host, job))
+
+    def _host(self, key):
+        return self.workers.route(self.root, key)
+
+    def touch(self, key):
+        try:
+            host = self._host(key)
+            if host is not None:
+                host.touch(key)
+        except WorkerProblem:
+            pass  # a page view does not fail for it
+
+    def has_process(self, key):
+        host = self._host(key)
+        return host is not None and host.has_process(key)
+
+    def is_running(self, key):
+        host = self._host(key)
+        return host is not None and host.is_running(key)
+
+    def interrupt(self, key):
+        host = self._host(key)
+        return host.interrupt(key) if host is not None else False
+
+    def restart(self, key):
+        host = self._host(key)
+        return host.restart(key) if host is not None else 0
+
+    def send_input(self, key, cell_id, value):
+        host = self._host(key)
+        return host is not None and host.send_input(key, cell_id, value)
+
+    def send_comm(self, key, cell_id, run_id, comm_id, data):
+        host = self._host(key)
+        if host is None:
+            return 'these controls are not live: evaluate the cell again'
+        return host.send_comm(key, cell_id, run_id, comm_id, data)
+
+    def ask(self, key, kind, content, timeout):
+        return self.place(key).ask(key, kind, content, timeout)
+
+    def is_orphan(self, server_tag):
+        return self.workers.is_orphan(self.root, server_tag)
+
+    def discard(self, key):
+        self.workers.discard(key)
+
+    def watch(self, oid):
+        return self.workers.news.watch(oid)
+
+    def unwatch(self, oid, event):
+        self.workers.news.unwatch(oid, event)
+
+    def apply_settings(self, values):
+        self.workers.apply_settings(values)

@@ -1,0 +1,86 @@
+"""A worker host's door (workers/hostapi.py): only signed, fresh, unseen requests pass.
+
+The registry behind the door is a recorder here: these tests are about who gets in.
+Real hosts behind real doors are tested in test_zeo.py."""
+import json
+import time
+
+import pytest
+import webtest
+
+from sagenb_pyramid.workers.hostapi import HostApi
+from sagenb_pyramid.workers.hosts import sign
+
+SECRET = b'the shared worker secret'
+
+
+class Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def interrupt(self, key):
+        self.calls.append(('interrupt', key))
+        return True
+
+
+@pytest.fixture
+def door():
+    recorder = Recorder()
+    return webtest.TestApp(HostApi(recorder, SECRET)), recorder
+
+
+def signed(op, payload, secret=SECRET, stamp=None, nonce='n-1'):
+    body = json.dumps(payload).encode()
+    stamp = stamp or '%.3f' % time.time()
+    return body, {'Content-Type': 'application/json', 'X-Sagenb-Time': stamp,
+                  'X-Sagenb-Nonce': nonce,
+                  'X-Sagenb-Signature': sign(secret, op, stamp, nonce, body)}
+
+
+def test_a_signed_request_passes_once(door):
+    app, recorder = door
+    body, headers = signed('interrupt', {'key': ['u-1', 3]})
+    assert app.post('/interrupt', body, headers=headers).json == {'interrupted': True}
+    assert recorder.calls == [('interrupt', ('u-1', 3))]
+    # The same request again (a replay) is refused, and nothing more happens.
+    assert app.post('/interrupt', body, headers=headers, status=403).json == {
+        'error': 'replayed request'}
+    assert len(recorder.calls) == 1
+
+
+@pytest.mark.parametrize('tamper, message', [
+    (lambda body, headers: (body, {'Content-Type': 'application/json'}), 'no timestamp'),
+    (lambda body, headers: (body.replace(b'3', b'4'), headers), 'bad signature'),
+    (lambda body, headers: (body, dict(headers, **{'X-Sagenb-Nonce': 'n-2'})),
+     'bad signature'),
+])
+def test_unsigned_or_altered_requests_are_refused(door, tamper, message):
+    app, recorder = door
+    body, headers = tamper(*signed('interrupt', {'key': ['u-1', 3]}))
+    answer = app.post('/interrupt', body, headers=headers, status=403).json
+    assert answer['error'].startswith(message)
+    assert recorder.calls == []
+
+
+def test_another_secret_or_an_old_request_is_refused(door):
+    app, recorder = door
+    body, headers = signed('interrupt', {'key': ['u-1', 3]}, secret=b'another secret')
+    assert app.post('/interrupt', body, headers=headers, status=403).json[
+        'error'].startswith('bad signature')
+    body, headers = signed('interrupt', {'key': ['u-1', 3]},
+                           stamp='%.3f' % (time.time() - 600))
+    assert 'timestamp off by' in app.post('/interrupt', body, headers=headers,
+                                          status=403).json['error']
+    assert recorder.calls == []
+
+
+def test_bad_operations_and_bodies_get_clear_errors(door):
+    app, recorder = door
+    body, headers = signed('format_disk', {})
+    assert app.post('/format_disk', body, headers=headers, status=404).json == {
+        'error': "no operation 'format_disk'"}
+    body, headers = signed('interrupt', {'key': 'not a pair'}, nonce='n-3')
+    assert app.post('/interrupt', body, headers=headers, status=400).json[
+        'error'].startswith('bad request')
+    assert app.get('/interrupt', status=405).json == {'error': 'POST only'}
+    assert recorder.calls == []
