@@ -306,6 +306,7 @@ class WorksheetWorker:
         self.key = key
         self.jobs = queue.Queue()
         self.kernel = None
+        self.starting = False
         self.current = None
         self.last_activity = time.time()
         self.lock = threading.Lock()
@@ -332,8 +333,13 @@ class WorksheetWorker:
 
     @property
     def has_process(self):
-        """Counts against the limits: a live process, or cells waiting for one."""
-        return self.kernel is not None or self.busy
+        """Counts against the limits: a live process, one starting, or cells waiting
+        for one.  (A cell that is still ending after a restart holds none: the next
+        cell starts a fresh process.)"""
+        if self.kernel is not None or self.starting:
+            return True
+        with self.jobs.mutex:
+            return any(isinstance(job, Job) for job in self.jobs.queue)
 
     def submit(self, job):
         self.last_activity = time.time()
@@ -420,6 +426,8 @@ class WorksheetWorker:
                     self.current = None
                     self.last_activity = time.time()
                 continue
+            # A cell that will start a process: counted as one from now on.
+            self.starting = self.kernel is None
             self.current = job
             try:
                 self._execute(job)
@@ -439,10 +447,16 @@ class WorksheetWorker:
             old, self.kernel = self.kernel, None
         if old is not None:
             old.shutdown()
-        kernel = self.registry.new_kernel()
+        self.starting = True
+        try:
+            kernel = self.registry.new_kernel()
+        except BaseException:
+            self.starting = False
+            raise
         self.widgets.reset()
         with self.lock:
             self.kernel = kernel
+            self.starting = False
             return kernel, self._kill_generation
 
     def _comm(self, request):
