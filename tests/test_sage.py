@@ -695,3 +695,12 @@ def test_interact_input_grid(api, worksheet):
                    {'comm_id': four, 'data': {'method': 'update', 'state': {'value': '10'}}},
                    status=202)
     wait_output(api, worksheet, cell['id'], res['version'], '4\n')
+
+
+def test_the_kernel_knows_the_modules_it_started_with(api):
+    """Worker kernels get IPython's start-up module list from the fork server (not
+    rebuilt in each, workers/forkserver.py); ``%reset --aggressive`` relies on it."""
+    ws = api.post('/home/alice/', {'name': 'modules'}, status=201)['url']
+    known = "k = get_ipython()._sys_modules_keys; ('sage.all' in k, 'IPython' in k, len(k) > 1000)"
+    assert plain(run(api, ws, known)) == '(True, True, True)'
+    assert plain(run(api, ws, 'import sys; sys.modules is __import__("sys").modules')) == 'True'

@@ -30,6 +30,7 @@ import signal
 import socket
 import sys
 import time
+import types
 
 CLONE_NEWNET = 0x40000000
 
@@ -47,6 +48,20 @@ RLIMITS = {
 # Environment variables set by ``sage.env`` at import that child processes need.
 SAGE_LOCATIONS = ('MAXIMA_PREFIX', 'ECLDIR')
 
+# The modules loaded once warm (see ``warm_up``).
+STARTUP_MODULES = frozenset()
+
+
+class _SysWithoutModules(types.ModuleType):
+    """``sys`` as ipykernel.ipkernel and IPython.core.shellapp see it in worker
+    kernels: the real one, with an empty ``modules`` (see ``warm_up``)."""
+
+    modules = {}
+
+    def __getattr__(self, name):
+        return getattr(sys, name)
+
+
 def warm_up():
     """Import and exercise what a worksheet's first cells use."""
     import sage.all  # noqa: F401
@@ -57,6 +72,18 @@ def warm_up():
     # child costs about 10 MB of private memory each.
     import ipykernel.debugger
     ipykernel.debugger._is_debugpy_available = False
+    # For that debugger, a new kernel lists the files of every module in sys.modules
+    # (ipkernel.py: ``_kernel_modules``).  With Sage's thousands of modules, touching
+    # each module and its file name copies about 10 MB of the shared pages into every
+    # child.  Without the debugger nothing reads the list: ipkernel.py alone sees a
+    # ``sys`` whose ``modules`` is empty (everything else is the real ``sys``).
+    import ipykernel.ipkernel
+    ipykernel.ipkernel.sys = _SysWithoutModules('sys')
+    # Likewise IPython keeps the names of the modules loaded at start-up (for
+    # ``%reset --aggressive``): about 4 MB of touched pages when every child builds the
+    # set.  The children get the set made here instead (``become_kernel``).
+    import IPython.core.shellapp
+    IPython.core.shellapp.sys = _SysWithoutModules('sys')
     # What a kernel's start-up imports, imported once here and shared by the children.
     import IPython.core.completerlib  # noqa: F401
     import IPython.core.oinspect  # noqa: F401
@@ -70,6 +97,8 @@ def warm_up():
     matplotlib.use('agg')
     from io import BytesIO
     plot(sin(x), (x, 0, 6)).matplotlib().savefig(BytesIO(), format='png')
+    global STARTUP_MODULES
+    STARTUP_MODULES = frozenset(sys.modules)
     # Objects that exist now are never scanned again: the children keep sharing them.
     # (No collection first: freed objects would leave holes that children fill.)
     gc.freeze()
@@ -125,6 +154,7 @@ def become_kernel(request, parent_pid):
         app.initialize(['-f', connection_file, '--HistoryManager.enabled=False',
                         '--IPKernelApp.parent_handle=%d' % parent_pid])
         os.unlink(connection_file)
+        app.shell._sys_modules_keys = STARTUP_MODULES
         app.start()
     except BaseException:  # report (to fd 2: sys.stderr may be the kernel's by now)
         try:
