@@ -22,6 +22,7 @@ tenth of a second and holds tens of MB of its own instead of hundreds.
 """
 import ctypes
 import gc
+import importlib
 import json
 import os
 import resource
@@ -90,9 +91,23 @@ def warm_up():
     import sage.repl.display.formatter  # noqa: F401
     import sage.repl.interface_magic  # noqa: F401
     import sage.repl.rich_output.backend_ipython  # noqa: F401
+    # Found by listing the modules a child had imported after its first cells.
+    for name in ('IPython.core.debugger', 'IPython.core.logger',
+                 'IPython.extensions.storemagic', 'faulthandler', 'psutil',
+                 'sage.features.pkg_systems', 'tornado.platform.asyncio'):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
     from sage.all import integrate, plot, sin, var
     x = var('x')
-    integrate(sin(x) ** 2, x)
+    result = integrate(sin(x) ** 2, x)
+    # Typeset worksheets show results as LaTeX and HTML (``%display latex``).
+    from sage.misc.html import html
+    from sage.misc.latex import latex
+    import sage.repl.rich_output.output_catalog  # noqa: F401
+    str(latex(result))
+    str(html(result))
     import matplotlib
     matplotlib.use('agg')
     from io import BytesIO
