@@ -279,8 +279,8 @@ class Workers:
             raise NoCapacity('The server runs %d worksheet processes, its limit: try again '
                              'in a while.' % sum(len(k) for k in running.values()))
         # This process's own host first (no network in between), else the least busy.
-        chosen = min(with_room, key=lambda r: (self.state(r) != 'local',
-                                               len(running[r.name]) / max(1, r.max_total)))
+        chosen = min(with_room, key=lambda r: (
+            self.state(r) != 'local', len(running[r.name]) / max(1, self.max_total(r))))
         root.tree('placements')[pkey] = chosen.tag
         return self.handle(chosen)
 
