@@ -240,3 +240,42 @@ def urllib_post(url, body):
     except urllib.error.HTTPError as exc:
         return exc.code
     return 200
+
+
+def test_the_per_user_limit_counts_processes_on_every_host(tmp_path, zeo_server):
+    """Worksheets of one user spread over two hosts still count against one limit; a
+    new worksheet goes to the host with fewer processes."""
+    host_a = WorkerHost(tmp_path, zeo_server, 'host-a')
+    host_b = WorkerHost(tmp_path, zeo_server, 'host-b')
+    one = app_server(tmp_path, zeo_server, 'app1', **{'sagenb.workers.embedded': 'false',
+                                                      'sagenb.workers.max_per_user': '2'})
+    try:
+        one.add_user('alice')
+        api = Api(webtest.TestApp(one.app), one.token('alice'))
+        sheets = [api.post('/home/alice/', {'name': 'w%d' % i}, status=201)['url']
+                  for i in range(3)]
+        with one.transaction() as root:
+            alice = root.user_by_login('alice').id
+        keys = ['%s/%s' % (alice, ws.rstrip('/').rsplit('/', 1)[1]) for ws in sheets]
+
+        def everywhere():
+            return running_on(one, 'host-a') | running_on(one, 'host-b')
+
+        assert evaluate(api, sheets[0], '1 + 1')['status'] == 'done'
+        wait_until(lambda: keys[0] in everywhere())
+        assert evaluate(api, sheets[1], '2 + 2')['status'] == 'done'
+        wait_until(lambda: keys[1] in everywhere())
+        with one.transaction() as root:
+            placed = {root.placements[k].split(':')[0] for k in keys[:2]}
+        assert placed == {'host-a', 'host-b'}
+        cell = api.post(sheets[2] + 'cells', {'input': '3 + 3'}, status=201)['id']
+        refused = api.post('%scells/%d/evaluate' % (sheets[2], cell), {}, status=409)
+        assert refused['error'].startswith('2 worksheets of this user are running')
+        # Restart stops a process on its host; once the host says so, there is room.
+        api.post(sheets[0] + 'restart', status=200)
+        wait_until(lambda: keys[0] not in everywhere())
+        assert evaluate(api, sheets[2], '3 + 3')['status'] == 'done'
+    finally:
+        host_a.stop()
+        host_b.stop()
+        one.close()

@@ -283,6 +283,17 @@ def worker_environment(workdir):
     }
 
 
+def process_state(pid):
+    """``(state, start time)`` of a process from ``/proc/<pid>/stat``, or None."""
+    try:
+        with open('/proc/%d/stat' % pid, 'rb') as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(b')') + 2:].split()  # after "pid (comm) "
+    return fields[0], fields[19]  # stat(5) fields 3 and 22
+
+
 class ForkedKernel(SageKernel):
     """A Sage kernel forked by the fork server, driven with a blocking Jupyter client."""
 
@@ -295,6 +306,7 @@ class ForkedKernel(SageKernel):
         self.uid, self.gid, self.limits = uid, gid, limits or {}
         self.on_shutdown = None
         self.pid = None
+        self._start_time = None
         self._status = None
 
     def _launch(self):
@@ -331,14 +343,19 @@ class ForkedKernel(SageKernel):
         return self._status
 
     def is_alive(self):
+        """Asked before every cell and while one runs: answered from ``/proc`` while
+        the process runs (the fork server, which reaps it, is asked only once it has
+        ended, for its status).  The start time tells a reused pid from ours."""
         if self.pid is None:
             return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
+        if self._status is not None and not self._status['alive']:
             return False
-        except PermissionError:
-            pass
+        found = process_state(self.pid)
+        if found is not None and found[0] not in (b'Z', b'X'):
+            if self._start_time is None:
+                self._start_time = found[1]
+            if found[1] == self._start_time:
+                return True
         return self._ask_status()['alive']
 
     def exit_description(self):
