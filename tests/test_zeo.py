@@ -125,8 +125,8 @@ def test_two_app_servers_share_worksheets_and_live_outputs(tmp_path, zeo_server)
 class WorkerHost:
     """``sagenb-worker`` in a process (and session) of its own."""
 
-    def __init__(self, tmp_path, port, name, heartbeat='1'):
-        folder = tmp_path / name
+    def __init__(self, tmp_path, port, name, heartbeat='1', folder=None):
+        folder = tmp_path / (folder or name)
         os.makedirs(folder, exist_ok=True)
         env = dict(os.environ, SAGENB_ZODB_URI=zeo_uri(tmp_path, port, name),
                    SAGENB_SECRET=SECRET, SAGENB_WORKERS_SERVER_NAME=name,
@@ -141,6 +141,7 @@ class WorkerHost:
         line = self.proc.stdout.readline() if ready else ''
         if not line.startswith('sagenb-worker %s ' % name):
             self.proc.kill()
+            self.proc.wait()
             self.log.seek(0)
             raise AssertionError('sagenb-worker did not start: %r\n%s'
                                  % (line, self.log.read()))
@@ -162,7 +163,7 @@ def test_worker_hosts_of_their_own_serve_every_app_server(tmp_path, zeo_server):
     hostless = {'sagenb.workers.embedded': 'false'}
     one = app_server(tmp_path, zeo_server, 'app1', **hostless)
     two = app_server(tmp_path, zeo_server, 'app2', **hostless)
-    host_b = None
+    host_b = host_b_again = None
     try:
         assert one.host is None and two.host is None
         one.add_user('alice')
@@ -189,6 +190,9 @@ def test_worker_hosts_of_their_own_serve_every_app_server(tmp_path, zeo_server):
         # A request without the shared secret is refused by the host.
         refused = urllib_post('http://%s/restart' % host_a.address, b'{"key": ["x", 1]}')
         assert refused == 403
+        # A second host of the same name is refused while the first answers.
+        with pytest.raises(AssertionError, match="a worker host named 'host-a' is running"):
+            WorkerHost(tmp_path, zeo_server, 'host-a', folder='host-a-twin')
 
         # The host stops while a cell runs: the cell ends, its worksheet has no host.
         slow = api1.post(ws + 'cells', {'input': 'sleep(60r)'}, status=201)['id']
@@ -218,10 +222,18 @@ def test_worker_hosts_of_their_own_serve_every_app_server(tmp_path, zeo_server):
         lost = api1.get('%scells/%d' % (ws, slow))
         assert lost['outputs'][-1]['ename'] == 'WorkerLost', lost
         api1.post(ws + 'evaluate_all', status=409)
+
+        # Started again under its name (its old door is silent): it takes over.
+        host_b_again = WorkerHost(tmp_path, zeo_server, 'host-b', folder='host-b-again')
+        assert evaluate(api1, ws, '1 + 1')['status'] == 'done'
+        with one.transaction() as root:
+            assert root.placements[key] == host_b_again.tag != host_b.tag
     finally:
         host_a.stop()
         if host_b is not None:
             host_b.stop(signal.SIGKILL)
+        if host_b_again is not None:
+            host_b_again.stop()
         one.close()
         two.close()
 

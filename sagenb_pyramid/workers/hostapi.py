@@ -138,6 +138,9 @@ class HostApi:
         self.registry.touch(self._key(payload))
         return {}
 
+    def op_ping(self, payload):
+        return {'name': self.registry.server_name, 'boot': self.registry.boot_id}
+
     def op_state(self, payload):
         key = self._key(payload)
         return {'has_process': self.registry.has_process(key),
@@ -179,7 +182,37 @@ def start_host(registry, settings):
     server = None
     listen = listen_address(settings)
     if listen:
-        server = serve(registry, workers_secret(settings), listen,
+        secret = workers_secret(settings)
+        check_name_free(registry, secret)
+        server = serve(registry, secret, listen,
                        settings.get('sagenb.workers.advertise', '').strip() or None)
     registry.start()
     return server
+
+
+def check_name_free(registry, secret):
+    """Refuse to start while another host of the same name answers at its door (two
+    hosts of one name would overwrite each other's record).  A record whose door does
+    not answer is of an earlier run of this host that died: this one takes over."""
+    import transaction
+    from ..resources import get_root
+    from ..settings import SettingsError
+    from .hosts import RemoteHost
+    tm = transaction.TransactionManager(explicit=True)
+    conn = registry.db.open(transaction_manager=tm)
+    try:
+        with tm:
+            hosts = get_root(conn.root()).worker_hosts
+            record = hosts.get(registry.server_name) if hosts is not None else None
+            address = record.address if record is not None else None
+    finally:
+        conn.close()
+    if not address:
+        return
+    try:
+        answer = RemoteHost(registry.server_name, address, secret, timeout=5).call('ping', {})
+    except WorkerProblem:
+        return
+    raise SettingsError(
+        'a worker host named %r is running at %s (boot %s): give this one another '
+        'sagenb.workers.server_name' % (registry.server_name, address, answer.get('boot')))

@@ -42,6 +42,7 @@ from .registry import SETTINGS_INTERVAL, WorkerBusy, WorkerProblem, stored_setti
 log = logging.getLogger(__name__)
 
 MISSED_HEARTBEATS = 3  # a host whose record is older than this many heartbeats is gone
+TOUCH_INTERVAL = 10  # seconds between "someone looks at it" calls to a remote host
 
 
 class HostUnreachable(WorkerProblem):
@@ -181,6 +182,7 @@ class Workers:
         self._settings_read = time.monotonic()
         self._remotes = {}
         self._lock = threading.Lock()
+        self.touched = {}  # worksheet key -> when a remote host last heard of a viewer
 
     def bound(self, request):
         return Routes(self, request)
@@ -384,10 +386,20 @@ class Routes:
         return self.workers.route(self.root, key)
 
     def touch(self, key):
+        """A viewer: the process is not idle.  A host of another process hears it at
+        most every ``TOUCH_INTERVAL`` seconds per worksheet (pages poll often)."""
         try:
             host = self._host(key)
-            if host is not None:
-                host.touch(key)
+            if host is None:
+                return
+            if host is not self.workers.local:
+                now = time.monotonic()
+                if now - self.workers.touched.get(key, -TOUCH_INTERVAL) < TOUCH_INTERVAL:
+                    return
+                self.workers.touched[key] = now
+                if len(self.workers.touched) > 10000:
+                    self.workers.touched.clear()
+            host.touch(key)
         except WorkerProblem:
             pass  # a page view does not fail for it
 
