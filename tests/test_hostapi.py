@@ -71,6 +71,8 @@ def test_another_secret_or_an_old_request_is_refused(door):
                            stamp='%.3f' % (time.time() - 600))
     assert 'timestamp off by' in app.post('/interrupt', body, headers=headers,
                                           status=403).json['error']
+    body, headers = signed('interrupt', {'key': ['u-1', 3]}, stamp='nan')
+    app.post('/interrupt', body, headers=headers, status=403)
     assert recorder.calls == []
 
 
@@ -83,4 +85,7 @@ def test_bad_operations_and_bodies_get_clear_errors(door):
     assert app.post('/interrupt', body, headers=headers, status=400).json[
         'error'].startswith('bad request')
     assert app.get('/interrupt', status=405).json == {'error': 'POST only'}
+    body, headers = signed('\u00e9t\u00e9', {}, nonce='n-4')
+    assert app.post('/%C3%A9t%C3%A9', body, headers=headers, status=403).json[
+        'error'].startswith('bad signature')
     assert recorder.calls == []

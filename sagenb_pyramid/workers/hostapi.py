@@ -82,7 +82,7 @@ class HostApi:
             skew = abs(time.time() - float(stamp))
         except ValueError:
             return 'no timestamp'
-        if skew > MAX_SKEW:
+        if not skew <= MAX_SKEW:  # also refuses nan and inf
             return 'timestamp off by %.0f s (clocks out of step?)' % skew
         if not nonce or len(nonce) > 64 or not signature:
             return 'unsigned'

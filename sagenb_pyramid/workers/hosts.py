@@ -67,7 +67,8 @@ def workers_secret(settings):
 
 
 def sign(secret, op, stamp, nonce, body):
-    mac = hmac.new(secret, ('%s\n%s\n%s\n' % (op, stamp, nonce)).encode('ascii'), sha256)
+    mac = hmac.new(secret, ('%s\n%s\n%s\n' % (op, stamp, nonce)).encode('utf-8', 'replace'),
+                   sha256)
     mac.update(body)
     return mac.hexdigest()
 
