@@ -788,14 +788,27 @@ def get_root(zodb_root):
     return app_root
 
 
-def ensure_root(db):
-    """Create the application root in a transaction of its own (at start-up)."""
+def in_transaction(db, work, attempts=1):
+    """``work(root)`` on the application root, in a transaction of a connection of its
+    own (threads and scripts outside requests); run again after a ConflictError, up to
+    ``attempts`` times in all.  Returns what ``work`` returns."""
     import transaction
+    from ZODB.POSException import ConflictError
     tm = transaction.TransactionManager(explicit=True)
     conn = db.open(transaction_manager=tm)
     try:
-        with tm:
-            root = get_root(conn.root())
-            return len(root.home)
+        for attempt in range(attempts):
+            try:
+                with tm:
+                    return work(get_root(conn.root()))
+            except ConflictError:
+                if attempt + 1 == attempts:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
     finally:
         conn.close()
+
+
+def ensure_root(db):
+    """Create the application root in a transaction of its own (at start-up)."""
+    return in_transaction(db, lambda root: len(root.home))

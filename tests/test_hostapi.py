@@ -89,3 +89,29 @@ def test_bad_operations_and_bodies_get_clear_errors(door):
     assert app.post('/%C3%A9t%C3%A9', body, headers=headers, status=403).json[
         'error'].startswith('bad signature')
     assert recorder.calls == []
+
+
+def test_a_cell_handed_to_a_host_that_is_gone_says_so(notebook, api_for):
+    """The app server hands a job to a host whose door is closed (it died after the
+    request placed the worksheet there): the cell ends with WorkerLost naming it."""
+    import socket
+
+    from sagenb_pyramid.workers import Job
+    from sagenb_pyramid.workers.hosts import RemoteHost
+    notebook.add_user('alice')
+    api = api_for('alice')
+    ws = api.post('/home/alice/', {'name': 'lost'}, status=201)['url']
+    cell = api.post(ws + 'cells', {'input': '1 + 1'}, status=201)['id']
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    with notebook.transaction() as root:
+        owner = root.user_by_login('alice').id
+    gone = RemoteHost('gone-host', '127.0.0.1:%d' % port, SECRET, timeout=5)
+    job = Job(owner, int(ws.rstrip('/').rsplit('/', 1)[1]), cell, 'run-1', '1 + 1')
+    notebook.workers.submit(gone, job)
+    lost = api.get('%scells/%d' % (ws, cell))
+    assert lost['status'] == 'error'
+    assert lost['outputs'][-1]['ename'] == 'WorkerLost'
+    assert lost['outputs'][-1]['evalue'].startswith(
+        'the worker host gone-host (127.0.0.1:%d) cannot be reached' % port)

@@ -217,6 +217,13 @@ def test_worker_hosts_of_their_own_serve_every_app_server(tmp_path, zeo_server):
         api1.post('%scells/%d/evaluate' % (ws, slow), {'wait': 0}, status=200)
         wait_until(lambda: api2.get('%scells/%d' % (ws, slow))['status'] == 'running')
         host_b.stop(signal.SIGKILL)
+        # Within its last heartbeat's grace the worksheet is still placed there: the app
+        # server finds the door closed and says so; nothing is queued.
+        cell = api1.post(ws + 'cells', {'input': '1 + 1'}, status=201)['id']
+        refused = api1.post('%scells/%d/evaluate' % (ws, cell), {}, status=503)
+        assert refused['error'].startswith('the worker host host-b (%s) cannot be reached'
+                                           % host_b.address)
+        assert api1.get('%scells/%d' % (ws, cell))['status'] == 'new'
         wait_until(lambda: api2.get('%scells/%d' % (ws, slow))['status'] == 'error',
                    timeout=15)
         lost = api1.get('%scells/%d' % (ws, slow))

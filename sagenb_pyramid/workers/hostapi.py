@@ -194,19 +194,14 @@ def check_name_free(registry, secret):
     """Refuse to start while another host of the same name answers at its door (two
     hosts of one name would overwrite each other's record).  A record whose door does
     not answer is of an earlier run of this host that died: this one takes over."""
-    import transaction
-    from ..resources import get_root
+    from ..resources import in_transaction
     from ..settings import SettingsError
     from .hosts import RemoteHost
-    tm = transaction.TransactionManager(explicit=True)
-    conn = registry.db.open(transaction_manager=tm)
-    try:
-        with tm:
-            hosts = get_root(conn.root()).worker_hosts
-            record = hosts.get(registry.server_name) if hosts is not None else None
-            address = record.address if record is not None else None
-    finally:
-        conn.close()
+
+    def address_of(root):
+        record = (root.worker_hosts or {}).get(registry.server_name)
+        return record.address if record is not None else None
+    address = in_transaction(registry.db, address_of)
     if not address:
         return
     try:

@@ -31,13 +31,13 @@ import time
 from dataclasses import asdict
 from hashlib import sha256
 
-import transaction
 from ZODB.POSException import ConflictError
 
-from ..resources import get_root
+from ..resources import in_transaction
 from ..settings import session_secret
 from .news import CommitNews
 from .registry import SETTINGS_INTERVAL, WorkerBusy, WorkerProblem, stored_settings
+from .store import find_cell
 
 log = logging.getLogger(__name__)
 
@@ -314,42 +314,33 @@ class Workers:
             self._fail(job, str(exc))
 
     def _fail(self, job, message):
-        from .store import find_cell
         from .registry import error_output
-        tm = transaction.TransactionManager(explicit=True)
-        conn = self.db.open(transaction_manager=tm)
+
+        def fail(root):
+            cell = find_cell(root._p_jar, job)
+            if cell is not None and cell.output.run_id in (None, job.run_id):
+                cell.output.queue(job.run_id, None)
+                cell.output.update('error', [error_output('WorkerLost', message)],
+                                   finished=time.time())
         try:
-            for attempt in range(5):
-                try:
-                    with tm:
-                        cell = find_cell(conn, job)
-                        if cell is not None and cell.output.run_id in (None, job.run_id):
-                            cell.output.queue(job.run_id, None)
-                            cell.output.update('error', [error_output('WorkerLost', message)],
-                                               finished=time.time())
-                    return
-                except ConflictError:
-                    time.sleep(0.02 * (attempt + 1))
-        finally:
-            conn.close()
+            in_transaction(self.db, fail, attempts=5)
+        except ConflictError:
+            log.error('could not mark cell %s of %s lost', job.cell_id, job.key)
 
     def discard(self, key):
         """The worksheet is gone (its deletion committed): stop its process, wherever."""
-        tm = transaction.TransactionManager(explicit=True)
-        conn = self.db.open(transaction_manager=tm)
+        def forget(root):
+            try:
+                host = self.route(root, key)
+            except HostUnreachable:
+                host = None
+            if root.placements is not None:
+                root.placements.pop(placement_key(key), None)
+            return host
         try:
-            with tm:
-                root = get_root(conn.root())
-                try:
-                    host = self.route(root, key)
-                except HostUnreachable:
-                    host = None
-                if root.placements is not None:
-                    root.placements.pop(placement_key(key), None)
+            host = in_transaction(self.db, forget)
         except ConflictError:
             host = None  # someone placed it at this moment: its host will reap it
-        finally:
-            conn.close()
         if host is not None:
             try:
                 host.discard(key)

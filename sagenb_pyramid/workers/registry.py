@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pyramid.settings import asbool
 from ZODB.POSException import ConflictError
 
+from ..resources import WorkerHost, in_transaction
 from ..settings import SettingsError
 from . import cellfiles
 from .directives import PRELUDE
@@ -750,67 +751,50 @@ class WorkerRegistry:
         due = self.address and time.time() - self._published_at >= self.heartbeat
         if not force and not due and running == self._published_running:
             return
-        from ..resources import WorkerHost, get_root
-        import transaction
-        tm = transaction.TransactionManager(explicit=True)
-        conn = self.db.open(transaction_manager=tm)
+        def write(root):
+            hosts = root.tree('worker_hosts')
+            record = hosts.get(self.server_name)
+            if record is None or record.boot != self.boot_id:
+                record = hosts[self.server_name] = WorkerHost(self.server_name, self.boot_id)
+            record.address = self.address
+            record.max_total = self.max_total
+            record.heartbeat = time.time()
+            record.interval = self.heartbeat
+            record.running = running
         try:
-            for attempt in range(5):
-                try:
-                    with tm:
-                        hosts = get_root(conn.root()).tree('worker_hosts')
-                        record = hosts.get(self.server_name)
-                        if record is None or record.boot != self.boot_id:
-                            record = hosts[self.server_name] = WorkerHost(
-                                self.server_name, self.boot_id)
-                        record.address = self.address
-                        record.max_total = self.max_total
-                        record.heartbeat = time.time()
-                        record.interval = self.heartbeat
-                        record.running = running
-                    break
-                except ConflictError:
-                    time.sleep(0.05 * (attempt + 1))
-        finally:
-            conn.close()
+            in_transaction(self.db, write, attempts=5)
+        except ConflictError:
+            log.warning('could not write the record of worker host %s', self.server_name)
+            return
         self._published_at = time.time()
         self._published_running = running
 
     def unpublish(self):
         """Remove this host's record: its worksheets go elsewhere, its busy cells are
         known to be lost."""
-        from ..resources import get_root
-        import transaction
-        tm = transaction.TransactionManager(explicit=True)
-        conn = self.db.open(transaction_manager=tm)
+        def remove(root):
+            hosts = root.worker_hosts
+            record = hosts.get(self.server_name) if hosts is not None else None
+            if record is not None and record.boot == self.boot_id:
+                del hosts[self.server_name]
         try:
-            with tm:
-                hosts = get_root(conn.root()).worker_hosts
-                record = hosts.get(self.server_name) if hosts is not None else None
-                if record is not None and record.boot == self.boot_id:
-                    del hosts[self.server_name]
+            in_transaction(self.db, remove, attempts=5)
         except ConflictError:
             log.warning('could not remove the record of worker host %s', self.server_name)
-        finally:
-            conn.close()
 
     def blob_paths(self, oids):
         """Paths of the committed files of the blobs ``oids`` (hex; None: gone)."""
-        import transaction
         from ZODB.POSException import POSKeyError
-        tm = transaction.TransactionManager(explicit=True)
-        conn = self.db.open(transaction_manager=tm)
-        paths = []
-        try:
-            with tm:
-                for oid in oids:
-                    try:
-                        paths.append(conn.get(bytes.fromhex(oid)).committed())
-                    except (POSKeyError, ValueError, TypeError, AttributeError):
-                        paths.append(None)
-        finally:
-            conn.close()
-        return paths
+
+        def paths(root):
+            found = []
+            for oid in oids:
+                try:
+                    found.append(root._p_jar.get(bytes.fromhex(oid)).committed())
+                except (POSKeyError, ValueError, TypeError, AttributeError):
+                    found.append(None)
+            return found
+        return in_transaction(self.db, paths)
 
     # -- evaluation ------------------------------------------------------------------
     def submit(self, job):
@@ -966,15 +950,8 @@ class WorkerRegistry:
     def read_server_settings(self):
         """Limits an admin set in the browser (``root.server_settings``) override the
         ``.ini`` on every host: read them now and then."""
-        import transaction
-        tm = transaction.TransactionManager(explicit=True)
-        conn = self.db.open(transaction_manager=tm)
-        try:
-            with tm:
-                root = conn.root().get('sagenb')
-                values = dict(getattr(root, 'server_settings', None) or {})
-        finally:
-            conn.close()
+        values = in_transaction(
+            self.db, lambda root: dict(getattr(root, 'server_settings', None) or {}))
         for attribute, value in stored_settings(values, HOST_SETTINGS).items():
             setattr(self, attribute, value)
 
