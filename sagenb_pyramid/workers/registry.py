@@ -799,13 +799,18 @@ class WorkerRegistry:
     # -- evaluation ------------------------------------------------------------------
     def submit(self, job):
         """Queue a cell: stored as queued (in a group commit) before this returns, so
-        whoever evaluated sees it queued; then run in order."""
+        whoever evaluated sees it queued; then run in order.
+
+        The worksheet's thread may start on it while the queued state is being
+        committed: what it stores goes through the same store, after it (and often in
+        the same commit, when the cell is fast)."""
         self.start()
-        self.output_store.write(Update(
-            job, 'queued', [], None, None, None, queue=self.server_tag))
+        queued = Update(job, 'queued', [], None, None, None, queue=self.server_tag)
+        self.output_store.put(queued)
         with self._lock:  # under the lock, so the idle reaper never takes this worker
             self._latest_runs[job.key + (job.cell_id,)] = job.run_id
             self._worker_made(job.key).submit(job)
+        queued.done.wait()
 
     def ask(self, key, kind, content, timeout):
         """Ask the worksheet's process (started if needed) a completion or introspection

@@ -55,10 +55,15 @@ class OutputStore:
 
     def write(self, update):
         """Store ``update``; returns once committed, True unless the job was stale."""
-        self._start()
-        self.pending.put(update)
+        self.put(update)
         update.done.wait()
         return update.stored
+
+    def put(self, update):
+        """Queue ``update`` for the next commit (``update.done`` is set then).  Updates
+        are stored in the order they were queued."""
+        self._start()
+        self.pending.put(update)
 
     def _start(self):
         with self.lock:  # started at the first write (admin commands never write)
