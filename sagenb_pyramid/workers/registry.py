@@ -587,11 +587,13 @@ class WorksheetWorker:
                     self._close_retired()
                     return
                 if not kernel.is_alive():
-                    writer.add(error_output('WorkerDied', kernel.exit_description()))
-                    writer.finish('error')
+                    died = kernel.exit_description()
                     # Cells queued behind it expected the state it had: they do not run.
-                    self.restart('the Sage process stopped before this cell ran: '
-                                 + kernel.exit_description())
+                    # Dropped before this cell's end is stored: a cell evaluated once
+                    # the page sees that end must start a fresh process, not be dropped.
+                    self.restart('the Sage process stopped before this cell ran: ' + died)
+                    writer.add(error_output('WorkerDied', died))
+                    writer.finish('error')
                     self._close_retired()
                     return
                 if self.interrupt_deadline and time.time() > self.interrupt_deadline:
