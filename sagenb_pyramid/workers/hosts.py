@@ -189,10 +189,14 @@ class Workers:
         return Routes(self, request)
 
     # -- what the records say ------------------------------------------------------------
+    def is_local(self, record):
+        """The record names this process's host (whichever boot of it)."""
+        return self.local is not None and record.name == self.local.server_name
+
     def state(self, record):
         """``local`` (this process's host, this boot), ``remote`` (reachable and
         alive), ``unreachable`` (another process's host with no address) or ``gone``."""
-        if self.local is not None and record.name == self.local.server_name:
+        if self.is_local(record):
             return 'local' if record.boot == self.local.boot_id else 'gone'
         if record.address is None:
             return 'unreachable'
@@ -201,7 +205,7 @@ class Workers:
         return 'remote'
 
     def handle(self, record):
-        if self.local is not None and record.name == self.local.server_name:
+        if self.is_local(record):
             return self.local
         with self._lock:
             remote = self._remotes.get(record.name)
@@ -212,36 +216,33 @@ class Workers:
 
     def running(self, record):
         """Keys of the worksheets the host holds processes for."""
-        if self.local is not None and record.name == self.local.server_name:
+        if self.is_local(record):
             return set(self.local.running_keys())
         return set(record.running)
 
     def max_total(self, record):
-        if self.local is not None and record.name == self.local.server_name:
+        if self.is_local(record):
             return self.local.max_total
         return record.max_total
 
-    def is_orphan(self, root, server_tag):
-        """True for a busy cell whose worker host is gone (stopped, restarted, silent)."""
-        if not server_tag:
-            return False
-        name, _, boot = server_tag.rpartition(':')
-        hosts = root.worker_hosts
-        record = hosts.get(name) if hosts is not None else None
-        # No record: the host stopped (or the tag is older than host records).
-        return record is None or record.boot != boot or self.state(record) == 'gone'
-
-    def placed(self, root, key):
-        """The record of the live host the worksheet is placed on, or None."""
-        placements = root.placements
-        tag = placements.get(placement_key(key)) if placements is not None else None
-        if tag is None:
-            return None
+    def live_record(self, root, tag):
+        """The record of the host ``"<name>:<boot>"`` if that boot of it lives, else
+        None (stopped: no record; restarted: another boot; killed: no heartbeat)."""
         name, _, boot = tag.rpartition(':')
         record = root.worker_hosts.get(name) if root.worker_hosts is not None else None
         if record is None or record.boot != boot or self.state(record) == 'gone':
             return None
         return record
+
+    def is_orphan(self, root, server_tag):
+        """True for a busy cell whose worker host is gone (stopped, restarted, silent)."""
+        return bool(server_tag) and self.live_record(root, server_tag) is None
+
+    def placed(self, root, key):
+        """The record of the live host the worksheet is placed on, or None."""
+        placements = root.placements
+        tag = placements.get(placement_key(key)) if placements is not None else None
+        return self.live_record(root, tag) if tag is not None else None
 
     def route(self, root, key):
         """The host holding the worksheet's process (or its queue), or None."""
