@@ -178,7 +178,7 @@ def queue_cell(request, cell):
         raise api_error(409, 'text cells are not evaluated')
     worksheet = cell.worksheet
     host = request.workers.place(worksheet_key(worksheet))  # or 409: no room for it
-    queue_auto_cells(request, worksheet, cell)
+    queue_auto_cells(request, worksheet, cell, host)
     run_id = uuid.uuid4().hex
     job = Job(worksheet.owner_id, worksheet.number, cell.id, run_id,
               translate(cell.input, worksheet.system).code, typeset=worksheet.typeset,
@@ -187,8 +187,9 @@ def queue_cell(request, cell):
     return run_id
 
 
-def queue_auto_cells(request, worksheet, cell):
-    """A worksheet whose process is not running starts with its ``%auto`` cells.
+def queue_auto_cells(request, worksheet, cell, host=None):
+    """A worksheet whose process is not running starts with its ``%auto`` cells (on
+    ``host`` when the caller has placed the worksheet already).
 
     Returns the ids of the cells queued for that (once per request)."""
     key = worksheet_key(worksheet)
@@ -198,7 +199,6 @@ def queue_auto_cells(request, worksheet, cell):
     done[key] = set()
     if request.workers.has_process(key):
         return done[key]
-    host = None
     for auto in worksheet.ordered_cells():
         if auto.type == 'compute' and auto is not cell and is_auto(auto.input):
             done[key].add(auto.id)
