@@ -48,6 +48,13 @@ def json_body(request, required=True):
     return body
 
 
+def form_of(request):
+    """The request's fields: a JSON body, or the form."""
+    if request.content_type == 'application/json':
+        return json_body(request, required=False)
+    return request.POST
+
+
 def get_str(body, key, default=None, max_length=1_000_000, allow_empty=True):
     if key not in body:
         return default

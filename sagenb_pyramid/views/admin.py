@@ -20,7 +20,7 @@ from ..auth.passwords import check_login_name, hash_password
 from ..resources import AdminGroup, AdminGroups, AdminSection, AdminUser, AdminUsers
 from ..security import P
 from ..workers.registry import DB_SETTINGS
-from . import api_error, get_str, json_body, wants_json
+from . import api_error, form_of, get_str, wants_json
 from .account import check_email, issue_token, login_taken, send_reset_link
 
 PER_PAGE = 50
@@ -36,13 +36,6 @@ def fmt_time(when):
     if not when:
         return ''
     return time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(when))
-
-
-def form_of(request):
-    """The request's fields: a JSON body, or the form."""
-    if request.content_type == 'application/json':
-        return json_body(request, required=False)
-    return request.POST
 
 
 def field(request, body, key, default='', max_length=200):

@@ -13,19 +13,13 @@ from .. import audit
 from ..auth.tokens import create_token, revoke_token, user_tokens
 from ..resources import Root
 from ..security import P, token_digest
-from . import api_error, get_str, json_body, wants_json
+from . import api_error, form_of, get_str, wants_json
 from .admin import fmt_time
 
 SYSTEM_RE = re.compile(r'^[a-z][a-z0-9_]{0,31}$')
 # Offered on the account page; any name matching SYSTEM_RE is accepted from the API.
 SYSTEMS = ('sage', 'python', 'gp', 'gap', 'maxima', 'singular', 'r', 'sh', 'html', 'latex')
 MAX_TOKENS = 50
-
-
-def form_of(request):
-    if request.content_type == 'application/json':
-        return json_body(request, required=False)
-    return request.POST
 
 
 def token_list(root, user):
