@@ -5,7 +5,7 @@ from pyramid.config import Configurator
 from pyramid.session import JSONSerializer, SignedCookieSessionFactory
 from pyramid.settings import asbool
 
-from .settings import apply_environment, resolve_data_dir, session_secret, zodb_uri
+from .settings import prepare, session_secret
 
 log = logging.getLogger(__name__)
 
@@ -16,9 +16,7 @@ class DatabaseInUse(RuntimeError):
 
 def main(global_config, **settings):
     """The WSGI application (``use = egg:sagenb_pyramid``)."""
-    apply_environment(settings)
-    resolve_data_dir(global_config, settings)
-    settings['zodbconn.uri'] = zodb_uri(settings)
+    prepare(global_config, settings)
     settings.setdefault('tm.manager_hook', 'pyramid_tm.explicit_manager')
     settings.setdefault('retry.attempts', '3')
 

@@ -194,3 +194,12 @@ def session_secret(settings):
     with os.fdopen(fd, 'w') as f:
         f.write(secret)
     return secret
+
+
+def prepare(global_config, settings):
+    """The settings of ``[app:main]`` as the application and ``sagenb-worker`` use them:
+    defaults and environment applied, ``data_dir`` made, the database URI resolved."""
+    apply_environment(settings)
+    resolve_data_dir(global_config, settings)
+    settings['zodbconn.uri'] = zodb_uri(settings)
+    return settings

@@ -17,7 +17,7 @@ from pyramid.paster import setup_logging
 
 from .. import db_from_uri
 from ..resources import ensure_root
-from ..settings import SettingsError, apply_environment, resolve_data_dir, zodb_uri
+from ..settings import SettingsError, prepare
 from ..workers import WorkerRegistry
 from ..workers.hostapi import listen_address, start_host
 from .admin import split_overrides
@@ -28,9 +28,7 @@ log = logging.getLogger('sagenb_pyramid.worker')
 def host_settings(config_uri, options):
     settings = dict(get_settings(config_uri, 'app:main', defaults=options))
     settings.update({k: v for k, v in options.items() if k != 'data_dir'})
-    apply_environment(settings)
-    resolve_data_dir(options, settings)
-    settings['zodbconn.uri'] = zodb_uri(settings)
+    prepare(options, settings)
     if listen_address(settings) is None:
         raise SettingsError(
             'a worker host of its own serves app servers over the network: it needs a '
