@@ -100,6 +100,26 @@ def test_streams_and_stderr(api, worksheet):
     assert streams == {'stdout': 'out\n', 'stderr': 'err\n'}
 
 
+def test_flushed_text_arrives_in_order_even_from_threads_and_before_an_exit(api, worksheet):
+    """Worker kernels skip flushes with nothing to send (workers/sagekernel.py): what
+    was written still arrives, in order, and a flush still waits until it is sent."""
+    code = ('import sys, threading\n'
+            'sys.stdout.flush(); sys.stderr.flush()\n'  # nothing to send
+            "print('a', end=''); sys.stdout.flush()\n"
+            "t = threading.Thread(target=lambda: print('b', end='')); t.start(); t.join()\n"
+            "sys.stdout.flush(); print('c')\n"
+            "type(sys.stdout).__module__")
+    cell = run(api, worksheet, code)
+    assert [o['text'] for o in cell['outputs'] if o['output_type'] == 'stream'] == ['abc\n']
+    assert cell['outputs'][-1]['data']['text/plain'] == "'sagenb_pyramid.workers.sagekernel'"
+    # A flush right before the process ends delivers the text first.
+    cell = run(api, worksheet, "import os, sys; print('last words', end=''); "
+                               "sys.stdout.flush(); os._exit(0)")
+    assert cell['outputs'][0] == {'output_type': 'stream', 'name': 'stdout',
+                                  'text': 'last words'}
+    assert cell['outputs'][-1]['ename'] == 'WorkerDied'
+
+
 def interrupt_a_loop(api, ws):
     """Run ``while True: pass``, interrupt it; the seconds it took to stop."""
     cell = evaluate_later(api, ws, 'while True: pass')

@@ -69,6 +69,7 @@ def warm_up():
     import sage.repl.ipython_kernel.all_jupyter  # noqa: F401
     from ipykernel.kernelapp import IPKernelApp  # noqa: F401
     from sage.repl.ipython_kernel.kernel import SageKernel  # noqa: F401
+    from . import sagekernel  # noqa: F401
     # No debugpy in worker kernels: the page has no debugger, and importing it in every
     # child costs about 10 MB of private memory each.
     import ipykernel.debugger
@@ -165,9 +166,12 @@ def become_kernel(request, parent_pid):
         gc.enable()
         from ipykernel.kernelapp import IPKernelApp
         from sage.repl.ipython_kernel.kernel import SageKernel
+        from . import sagekernel
         app = IPKernelApp.instance(kernel_class=SageKernel)
+        sagekernel.configure(app)
         app.initialize(['-f', connection_file, '--HistoryManager.enabled=False',
                         '--IPKernelApp.parent_handle=%d' % parent_pid])
+        sagekernel.tune(app.kernel)
         os.unlink(connection_file)
         app.shell._sys_modules_keys = STARTUP_MODULES
         app.start()
