@@ -1,11 +1,15 @@
 """Real Sage through the JSON API: every test here runs passagemath's Jupyter kernel."""
 import base64
 import contextlib
+import os
 import re
+import stat
 import time
 
 import pytest
 import webtest
+
+from sagenb_pyramid.settings import SettingsError
 
 from .conftest import Api, Notebook
 
@@ -100,9 +104,9 @@ def test_streams_and_stderr(api, worksheet):
     assert streams == {'stdout': 'out\n', 'stderr': 'err\n'}
 
 
-def test_flushed_text_arrives_in_order_even_from_threads_and_before_an_exit(api, worksheet):
+def test_flushed_text_arrives_in_order_even_from_threads(api, worksheet):
     """Worker kernels skip flushes with nothing to send (workers/sagekernel.py): what
-    was written still arrives, in order, and a flush still waits until it is sent."""
+    was written still arrives, in order."""
     code = ('import sys, threading\n'
             'sys.stdout.flush(); sys.stderr.flush()\n'  # nothing to send
             "print('a', end=''); sys.stdout.flush()\n"
@@ -112,12 +116,6 @@ def test_flushed_text_arrives_in_order_even_from_threads_and_before_an_exit(api,
     cell = run(api, worksheet, code)
     assert [o['text'] for o in cell['outputs'] if o['output_type'] == 'stream'] == ['abc\n']
     assert cell['outputs'][-1]['data']['text/plain'] == "'sagenb_pyramid.workers.sagekernel'"
-    # A flush right before the process ends delivers the text first.
-    cell = run(api, worksheet, "import os, sys; print('last words', end=''); "
-                               "sys.stdout.flush(); os._exit(0)")
-    assert cell['outputs'][0] == {'output_type': 'stream', 'name': 'stdout',
-                                  'text': 'last words'}
-    assert cell['outputs'][-1]['ename'] == 'WorkerDied'
 
 
 def interrupt_a_loop(api, ws):
@@ -224,6 +222,37 @@ def own_notebook(folder, logins, **settings):
         yield nb, [Api(webtest.TestApp(nb.app), nb.token(login)) for login in logins]
     finally:
         nb.close()
+
+
+def kernel_of(nb, ws_url):
+    """The Sage process of a worksheet of ``nb``'s embedded host."""
+    owner, number = ws_url.strip('/').split('/')[-2:]
+    with nb.transaction() as root:
+        key = (root.user_by_login(owner).id, int(number))
+    return nb.host._worker(key).kernel
+
+
+def test_kernel_channels_are_unix_sockets_in_the_kernels_folder(api, sage_notebook,
+                                                                  worksheet):
+    """No port to race for or to reach from another user's code."""
+    assert plain(run(api, worksheet, '1+1')) == '2'
+    kernel = kernel_of(sage_notebook, worksheet)
+    assert kernel.client.transport == 'ipc'
+    assert kernel.client.ip.startswith(kernel.workdir + '/')
+    assert stat.S_ISSOCK(os.stat(kernel.client.ip + '-%d' % kernel.client.shell_port).st_mode)
+
+
+def test_a_data_dir_too_long_for_unix_sockets_falls_back_to_loopback_tcp(tmp_path):
+    deep = tmp_path / ('d' * 60) / ('e' * 60)
+    with own_notebook(deep, ['long']) as (nb, [api]):
+        ws = api.post('/home/long/', {'name': 'deep'}, status=201)['url']
+        assert plain(run(api, ws, '3*7')) == '21'
+        kernel = kernel_of(nb, ws)
+        assert (kernel.client.transport, kernel.client.ip) == ('tcp', '127.0.0.1')
+        interrupt_a_loop(api, ws)
+    # Without network there is no such way out: the server says so at start.
+    with pytest.raises(SettingsError, match='too long'):
+        Notebook(tmp_path / ('f' * 60) / ('g' * 60), **{'sagenb.workers.network': 'false'})
 
 
 def test_idle_process_is_stopped(tmp_path):

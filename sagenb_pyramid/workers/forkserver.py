@@ -1,9 +1,10 @@
 """The Sage fork server: one warmed Sage process that forks a kernel per worksheet.
 
-Started by the worker registry as ``python -m sagenb_pyramid.workers.forkserver SOCKET``.
+Started by the worker registry as ``python -m sagenb_pyramid.workers.forkserver FD``.
 It imports Sage and passagemath's Jupyter kernel, warms them (a symbolic integral and a
 plot, so Maxima/ECL and matplotlib are loaded), freezes the garbage collector, and
-then answers requests on a Unix socket (one JSON object a line):
+then answers requests on its end ``FD`` of a socket pair that the registry made (one
+JSON object a line; no path, so no other process can reach it):
 
 ``{"op": "spawn", "workdir", "connection": {...}, "uid", "gid", "limits": {...}, "env": {...},
 "network": bool}``
@@ -209,8 +210,9 @@ def kill_uid(uid):
 
 
 class ForkServer:
-    def __init__(self, path):
-        self.path = path
+    def __init__(self, fd):
+        # Our end of the socket pair the app server made: the only way in.
+        self.sock = socket.socket(fileno=fd)
         self.children = {}   # pid -> exit status or None while alive
         self.parent = os.getppid()
 
@@ -233,9 +235,7 @@ class ForkServer:
                 kill_uid(int(request['uid']))
             pid = os.fork()
             if pid == 0:
-                self.listener.close()
-                for sock in self.clients:
-                    sock.close()
+                self.sock.close()
                 become_kernel(request, os.getppid())
             self.children[pid] = None
             return {'pid': pid}
@@ -261,41 +261,28 @@ class ForkServer:
         return {'error': 'unknown op %r' % op}
 
     def serve(self):
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        if os.path.exists(self.path):
-            os.unlink(self.path)
-        old = os.umask(0o077)
-        self.listener.bind(self.path)
-        os.umask(old)
-        self.listener.listen(16)
-        clients = self.clients = {}
         print('ready', flush=True)
+        buffer = b''
         while True:
             # Gone with the app server that started us (its children follow: they
             # poll their parent's pid).
             if os.getppid() != self.parent:
                 return
             self.reap()
-            readable, _, _ = select.select([self.listener] + list(clients), [], [], 0.5)
-            for sock in readable:
-                if sock is self.listener:
-                    conn, _ = self.listener.accept()
-                    clients[conn] = b''
-                    continue
-                data = sock.recv(65536)
-                if not data:
-                    del clients[sock]
-                    sock.close()
-                    continue
-                buffer = clients[sock] + data
-                while b'\n' in buffer:
-                    line, buffer = buffer.split(b'\n', 1)
-                    try:
-                        answer = self.handle(json.loads(line))
-                    except Exception as exc:
-                        answer = {'error': repr(exc)}
-                    sock.sendall(json.dumps(answer).encode() + b'\n')
-                clients[sock] = buffer
+            readable, _, _ = select.select([self.sock], [], [], 0.5)
+            if not readable:
+                continue
+            data = self.sock.recv(65536)
+            if not data:  # the app server closed its end
+                return
+            buffer += data
+            while b'\n' in buffer:
+                line, buffer = buffer.split(b'\n', 1)
+                try:
+                    answer = self.handle(json.loads(line))
+                except Exception as exc:
+                    answer = {'error': repr(exc)}
+                self.sock.sendall(json.dumps(answer).encode() + b'\n')
 
 
 def main(argv=None):
@@ -306,7 +293,7 @@ def main(argv=None):
     gc.disable()
     warm_up()
     sys.stderr.write('fork server warmed in %.1f s\n' % (time.time() - started))
-    ForkServer(argv[0]).serve()
+    ForkServer(int(argv[0])).serve()
 
 
 if __name__ == '__main__':

@@ -200,7 +200,7 @@ class ForkServer:
     """The app server's handle on its Sage fork server process (see ``forkserver.py``)."""
 
     def __init__(self, runtime_dir, startup_timeout=120):
-        self.path = os.path.join(runtime_dir, 'forkserver.sock')
+        self.runtime_dir = runtime_dir
         self.startup_timeout = startup_timeout
         self.proc = None
         self.lock = threading.Lock()
@@ -214,27 +214,29 @@ class ForkServer:
     def _ensure_running(self):
         if self.proc is not None and self.proc.poll() is None:
             return
-        env = worker_environment(os.path.dirname(self.path))
-        self.proc = subprocess.Popen(
-            [sys.executable, '-m', 'sagenb_pyramid.workers.forkserver', self.path],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env,
-            cwd=os.path.dirname(self.path))
+        self._close()
+        # A socket pair, not a path: nothing else can connect to the fork server (it
+        # runs with the app server's rights), and no path can be too long for it.
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, '-m', 'sagenb_pyramid.workers.forkserver',
+                 str(theirs.fileno())],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, pass_fds=[theirs.fileno()],
+                env=worker_environment(self.runtime_dir), cwd=self.runtime_dir)
+        finally:
+            theirs.close()
         # It prints "ready" once warmed and listening.
         ready, _, _ = select.select([self.proc.stdout], [], [], self.startup_timeout)
         if not ready or self.proc.stdout.readline().strip() != b'ready':
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
+            ours.close()
+            self._close()
             raise ForkServerError('the Sage fork server did not start')
-        self.sock = None
+        self.sock, self.buffer = ours, b''
 
     def request(self, **message):
         with self.lock:
             self._ensure_running()
-            if self.sock is None:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.connect(self.path)
-                self.buffer = b''
             try:
                 self.sock.sendall(json.dumps(message).encode() + b'\n')
                 while b'\n' not in self.buffer:
@@ -243,7 +245,7 @@ class ForkServer:
                         raise ForkServerError('the fork server closed the connection')
                     self.buffer += data
             except OSError as exc:
-                self.sock = None
+                self._close()  # the next request starts a new one
                 raise ForkServerError('the fork server failed: %s' % exc) from exc
             line, self.buffer = self.buffer.split(b'\n', 1)
         answer = json.loads(line)
@@ -253,14 +255,17 @@ class ForkServer:
 
     def stop(self):
         with self.lock:
-            if self.sock is not None:
-                self.sock.close()
-                self.sock = None
-            if self.proc is not None:
-                self.proc.kill()
-                self.proc.wait()
-                self.proc.stdout.close()
-                self.proc = None
+            self._close()
+
+    def _close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc.stdout.close()
+            self.proc = None
 
 
 def make_workdir(work_root, uid=None, gid=None):
@@ -287,6 +292,15 @@ def worker_environment(workdir):
         # A crash ends the process at once instead of attaching a debugger to it.
         'CYSIGNALS_CRASH_NDEBUG': '1', 'CYSIGNALS_CRASH_QUIET': '1',
     }
+
+
+# The longest path of a Unix socket (``sun_path`` holds 108 bytes with the final NUL).
+MAX_SOCKET_PATH = 107
+
+
+def ipc_fits(workdir):
+    """The kernel's channel sockets (``<workdir>/kernel-<n>``) have short enough paths."""
+    return len(os.fsencode(os.path.join(workdir, 'kernel-99'))) <= MAX_SOCKET_PATH
 
 
 def process_state(pid):
@@ -318,14 +332,16 @@ class ForkedKernel(SageKernel):
     def _launch(self):
         from jupyter_client import BlockingKernelClient
         from jupyter_client.connect import write_connection_file
-        # Free ports and a fresh HMAC key; the file itself is written by the child.
-        # Without network the channels are Unix sockets in the kernel's own folder.
+        # The channels are Unix sockets in the kernel's own folder: no port can be taken
+        # by another process between choosing it and binding it, and only the kernel's
+        # uid (and root) can reach them.  TCP on loopback if the folder's path is too
+        # long for a socket's address.
         path = os.path.join(self.workdir, '.client.json')
-        if self.network:
-            write_connection_file(path, ip='127.0.0.1')
-        else:
+        if ipc_fits(self.workdir) or not self.network:
             write_connection_file(path, transport='ipc',
                                   ip=os.path.join(self.workdir, 'kernel'))
+        else:
+            write_connection_file(path, ip='127.0.0.1')
         with open(path) as f:
             connection = json.load(f)
         os.unlink(path)

@@ -28,7 +28,7 @@ from ..settings import SettingsError
 from . import cellfiles
 from .directives import PRELUDE
 from .widgets import WidgetTracker
-from .kernel import ForkedKernel, ForkServer, KernelStartError, SpawnedKernel
+from .kernel import ForkedKernel, ForkServer, KernelStartError, SpawnedKernel, ipc_fits
 from .store import OutputStore, Update
 
 log = logging.getLogger(__name__)
@@ -687,6 +687,11 @@ class WorkerRegistry:
         os.makedirs(self.runtime_dir, mode=0o700, exist_ok=True)
         os.makedirs(self.work_root, exist_ok=True)
         os.chmod(self.work_root, 0o711)
+        # Without network, a kernel's channels can only be Unix sockets in its folder.
+        if not self.network and not ipc_fits(os.path.join(self.work_root, 'w-12345678')):
+            raise SettingsError(
+                'sagenb.workers.network = false needs Unix sockets under %s, whose path '
+                'is too long for them: choose a shorter data_dir' % self.work_root)
         if self._free_uids is not None:
             for folder in (self.work_root, sys.prefix, sys.base_prefix):
                 check_reachable(folder)
