@@ -17,6 +17,7 @@ from pyramid.paster import setup_logging
 
 from .. import db_from_uri
 from ..resources import ensure_root
+from ..server import freeze_loaded_objects
 from ..settings import SettingsError, prepare
 from ..workers import WorkerRegistry
 from ..workers.hostapi import listen_address, start_host
@@ -60,6 +61,7 @@ def main(argv=None):
             registry.api_server = start_host(registry, settings)
         except (SettingsError, ValueError, OSError) as exc:
             raise SystemExit('sagenb-worker: %s' % exc) from None
+        freeze_loaded_objects()
         # A line for whoever started it (scripts, tests) to know where it listens.
         print('sagenb-worker %s (boot %s) serving at %s' % (
             registry.server_name, registry.boot_id, registry.address), flush=True)
