@@ -4,6 +4,7 @@ import contextlib
 import os
 import re
 import stat
+import threading
 import time
 
 import pytest
@@ -116,6 +117,21 @@ def test_flushed_text_arrives_in_order_even_from_threads(api, worksheet):
     cell = run(api, worksheet, code)
     assert [o['text'] for o in cell['outputs'] if o['output_type'] == 'stream'] == ['abc\n']
     assert cell['outputs'][-1]['data']['text/plain'] == "'sagenb_pyramid.workers.sagekernel'"
+
+
+def test_a_cell_awaited_by_its_request_shows_as_running_to_others(api, worksheet):
+    """Its queued state may wait for the result (workers/store.py), but not for long: a
+    slow cell is seen running by everyone else meanwhile."""
+    cell = api.post(worksheet + 'cells', {'input': 'sleep(1.5r); 7'}, status=201)['id']
+    url = '%scells/%d' % (worksheet, cell)
+    answers = []
+    waiter = threading.Thread(target=lambda: answers.append(
+        api.post(url + '/evaluate', {'wait': 30}, status=200)))
+    waiter.start()
+    time.sleep(0.8)
+    assert api.get(url)['status'] in ('queued', 'running')
+    waiter.join(30)
+    assert answers[0]['status'] == 'done' and plain(answers[0]) == '7'
 
 
 def interrupt_a_loop(api, ws):

@@ -131,7 +131,7 @@ def evaluate_cell(context, request):
             raise api_error(403, 'you may evaluate this cell but not change its input')
         context.input = text
         context.worksheet.touch()
-    run_id = queue_cell(request, context)
+    run_id = queue_cell(request, context, awaited=bool(wait))
     if wait:
         # Commit now (the job leaves in the after-commit hook), then wait for news.
         request.tm.commit()

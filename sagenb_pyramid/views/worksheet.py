@@ -167,12 +167,13 @@ def add_cell(cells, request):
     return {'id': cell.id, 'cell': cell_json(request, cell)}
 
 
-def queue_cell(request, cell):
+def queue_cell(request, cell, awaited=False):
     """Hand the cell to a worker once this request's transaction has committed.
 
     The request itself writes nothing for it: the registry stores the cell as queued
-    (many cells in one commit), so evaluating costs no commit of its own.  Returns the
-    run id of this evaluation.
+    (many cells in one commit), so evaluating costs no commit of its own.  ``awaited``:
+    the request waits for the result (see ``Job.awaited``).  Returns the run id of this
+    evaluation.
     """
     if cell.type != 'compute':
         raise api_error(409, 'text cells are not evaluated')
@@ -182,7 +183,7 @@ def queue_cell(request, cell):
     run_id = uuid.uuid4().hex
     job = Job(worksheet.owner_id, worksheet.number, cell.id, run_id,
               translate(cell.input, worksheet.system).code, typeset=worksheet.typeset,
-              data_files=data_manifest(worksheet))
+              data_files=data_manifest(worksheet), awaited=awaited)
     request.workers.submit_after_commit(host, job)
     return run_id
 

@@ -92,6 +92,9 @@ class Job:
     typeset: bool = False
     # The worksheet's data files: (name, stamp, path of the committed blob file).
     data_files: tuple = ()
+    # The evaluating request waits for the result: the cell's queued state may be
+    # stored with the result if that comes within ``flush_interval``.
+    awaited: bool = False
 
     @property
     def key(self):
@@ -809,15 +812,19 @@ class WorkerRegistry:
         whoever evaluated sees it queued; then run in order.
 
         The worksheet's thread may start on it while the queued state is being
-        committed: what it stores goes through the same store, after it (and often in
-        the same commit, when the cell is fast)."""
+        committed: what it stores goes through the same store, after it.  A job whose
+        request waits for the result (``awaited``) does not wait for its queued state:
+        that is stored with the result when the cell ends within ``flush_interval``
+        (one commit instead of two), else on its own then."""
         self.start()
-        queued = Update(job, 'queued', [], None, None, None, queue=self.server_tag)
+        queued = Update(job, 'queued', [], None, None, None, queue=self.server_tag,
+                        due=time.time() + self.flush_interval if job.awaited else 0.0)
         self.output_store.put(queued)
         with self._lock:  # under the lock, so the idle reaper never takes this worker
             self._latest_runs[job.key + (job.cell_id,)] = job.run_id
             self._worker_made(job.key).submit(job)
-        queued.done.wait()
+        if not job.awaited:
+            queued.done.wait()
 
     def ask(self, key, kind, content, timeout):
         """Ask the worksheet's process (started if needed) a completion or introspection

@@ -5,6 +5,10 @@ is committed; the registry marks cells queued through it too.  One thread commit
 whatever is pending in one transaction (group commit):
 with many cells running at once the storage sees one commit instead of one per cell, and
 no request thread queues behind a crowd of commits for the storage's lock.
+
+An update with a ``due`` time may wait until then for a later update of its cell, and is
+committed with it: a cell whose evaluating request waits for the result, and which
+finishes quickly, is stored once (queued and done) instead of twice.
 """
 import logging
 import queue
@@ -34,7 +38,12 @@ class Update:
     widgets_only: bool = False     # a widget change: status and outputs stay
     queue: str = None              # set: mark the cell queued for this job, by this server
     stored: bool = False           # False: the cell was deleted or evaluated again
+    due: float = 0.0               # may wait until then for a later update of its cell
     done: threading.Event = field(default_factory=threading.Event)
+
+
+def cell_of(update):
+    return update.job.key + (update.job.cell_id,)
 
 
 def find_cell(conn, job):
@@ -60,8 +69,8 @@ class OutputStore:
         return update.stored
 
     def put(self, update):
-        """Queue ``update`` for the next commit (``update.done`` is set then).  Updates
-        are stored in the order they were queued."""
+        """Queue ``update`` for the next commit (``update.done`` is set then).  The
+        updates of a cell are stored in the order they were queued."""
         self._start()
         self.pending.put(update)
 
@@ -82,20 +91,15 @@ class OutputStore:
     def _run(self):
         tm = transaction.TransactionManager()
         conn = self.db.open(transaction_manager=tm)
+        deferred = []  # updates waiting for a later update of their cell, until due
         try:
             while True:
-                batch = [self.pending.get()]
-                while batch[-1] is not None:
+                batch, stopping = self._take(deferred)
+                if batch:
                     try:
-                        batch.append(self.pending.get_nowait())
-                    except queue.Empty:
-                        break
-                stopping = batch[-1] is None
-                batch = [u for u in batch if u is not None]
-                try:
-                    self._commit(tm, conn, batch)
-                except Exception:
-                    log.exception('could not store outputs')
+                        self._commit(tm, conn, batch)
+                    except Exception:
+                        log.exception('could not store outputs')
                 # Requests waiting for these cells were woken by the commit itself
                 # (workers/news.py).
                 for update in batch:
@@ -104,6 +108,42 @@ class OutputStore:
                     return
         finally:
             conn.close()
+
+    def _take(self, deferred):
+        """The next updates to commit, in order: those pending (an update not yet due
+        joins ``deferred``), each preceded by the deferred updates of its cell, and the
+        deferred updates now due.  Also whether the store is stopping."""
+        timeout = None
+        if deferred:
+            timeout = max(0.0, min(update.due for update in deferred) - time.time())
+        incoming = []
+        try:
+            incoming.append(self.pending.get(timeout=timeout))
+        except queue.Empty:
+            pass
+        while incoming and incoming[-1] is not None:
+            try:
+                incoming.append(self.pending.get_nowait())
+            except queue.Empty:
+                break
+        stopping = bool(incoming) and incoming[-1] is None
+        now = time.time()
+        batch = []
+        for update in incoming:
+            if update is None:
+                continue
+            earlier = [waiting for waiting in deferred if cell_of(waiting) == cell_of(update)]
+            for waiting in earlier:
+                deferred.remove(waiting)
+            batch.extend(earlier)
+            if update.due > now and not stopping:
+                deferred.append(update)
+            else:
+                batch.append(update)
+        due = [waiting for waiting in deferred if waiting.due <= now or stopping]
+        for waiting in due:
+            deferred.remove(waiting)
+        return batch + due, stopping
 
     def _commit(self, tm, conn, batch):
         for attempt in range(10):

@@ -1,0 +1,97 @@
+"""The output store (workers/store.py) on a real FileStorage: group commits, in order per
+cell, and queued states that wait for their result."""
+import time
+
+import pytest
+import webtest
+from ZODB.utils import p64, u64
+
+from sagenb_pyramid.workers import Job
+from sagenb_pyramid.workers.store import OutputStore, Update
+
+from .conftest import Api, Notebook
+
+
+@pytest.fixture
+def cell(tmp_path):
+    """A notebook (no Sage process is started here), a store of its own and one cell."""
+    nb = Notebook(tmp_path / 'data')
+    nb.add_user('ann')
+    api = Api(webtest.TestApp(nb.app), nb.token('ann'))
+    ws = api.post('/home/ann/', {'name': 'store'}, status=201)['url']
+    cell_id = api.post(ws + 'cells', {'input': '1+1'}, status=201)['id']
+    with nb.transaction() as root:
+        owner = root.user_by_login('ann').id
+    store = OutputStore(nb.db)
+    yield nb, store, lambda run_id: Job(owner, int(ws.strip('/').split('/')[-1]), cell_id,
+                                        run_id, '1+1', awaited=True)
+    store.stop()
+    nb.close()
+
+
+def transactions_since(db, tid):
+    return list(db.storage.iterator(start=p64(u64(tid) + 1)))
+
+
+def output_of(nb, job):
+    with nb.transaction() as root:
+        output = root.users_by_id[job.owner_id][str(job.number)].cells[str(job.cell_id)].output
+        return output.status, output.run_id, output.outputs
+
+
+def queued(job, due):
+    return Update(job, 'queued', [], None, None, None, queue='host:boot', due=due)
+
+
+def done(job):
+    result = [{'output_type': 'execute_result', 'data': {'text/plain': '2'},
+               'metadata': {}, 'execution_count': 1}]
+    return Update(job, 'done', result, 1, time.time(), time.time())
+
+
+def test_a_queued_state_that_may_wait_is_committed_with_its_result(cell):
+    nb, store, job_for = cell
+    job = job_for('run-1')
+    before = nb.db.lastTransaction()
+    waiting = queued(job, due=time.time() + 30)
+    store.put(waiting)
+    time.sleep(0.3)
+    assert not waiting.done.is_set()
+    assert transactions_since(nb.db, before) == []
+    assert store.write(done(job)) is True  # stored: the queued state came first
+    assert waiting.done.is_set()
+    assert len(transactions_since(nb.db, before)) == 1
+    assert output_of(nb, job)[:2] == ('done', 'run-1')
+
+
+def test_a_queued_state_with_no_result_is_committed_when_due(cell):
+    nb, store, job_for = cell
+    job = job_for('run-1')
+    waiting = queued(job, due=time.time() + 0.3)
+    store.put(waiting)
+    assert waiting.done.wait(5)
+    assert output_of(nb, job) == ('queued', 'run-1', [])
+
+
+def test_a_later_evaluation_of_the_cell_stays_the_latest(cell):
+    """The first run's waiting queued state is committed before the second's."""
+    nb, store, job_for = cell
+    first, second = job_for('run-1'), job_for('run-2')
+    store.put(queued(first, due=time.time() + 30))
+    latest = queued(second, due=0.0)
+    store.put(latest)
+    assert latest.done.wait(5)
+    assert output_of(nb, second)[:2] == ('queued', 'run-2')
+    # The first run's result is stale now: not stored.
+    assert store.write(done(first)) is False
+    assert output_of(nb, second)[:2] == ('queued', 'run-2')
+
+
+def test_stopping_commits_what_waits(cell):
+    nb, store, job_for = cell
+    job = job_for('run-1')
+    waiting = queued(job, due=time.time() + 30)
+    store.put(waiting)
+    store.stop()
+    assert waiting.done.is_set()
+    assert output_of(nb, job)[:2] == ('queued', 'run-1')
