@@ -268,9 +268,12 @@ class ForkServer:
             self.proc = None
 
 
+WORKDIR_PREFIX = 'w-'
+
+
 def make_workdir(work_root, uid=None, gid=None):
     """A private folder for one Sage process (mode 0700, owned by its uid)."""
-    workdir = tempfile.mkdtemp(prefix='w-', dir=work_root)
+    workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=work_root)
     os.chmod(workdir, 0o700)
     # Temporary files live apart from the files cells write (shown under the cell).
     os.mkdir(os.path.join(workdir, '.tmp'), 0o700)
@@ -301,6 +304,12 @@ MAX_SOCKET_PATH = 107
 def ipc_fits(workdir):
     """The kernel's channel sockets (``<workdir>/kernel-<n>``) have short enough paths."""
     return len(os.fsencode(os.path.join(workdir, 'kernel-99'))) <= MAX_SOCKET_PATH
+
+
+def ipc_fits_under(work_root):
+    """``ipc_fits`` for every folder ``make_workdir`` makes under ``work_root`` (its
+    name: the prefix and tempfile's eight random characters)."""
+    return ipc_fits(os.path.join(work_root, WORKDIR_PREFIX + 'x' * 8))
 
 
 def process_state(pid):

@@ -28,7 +28,8 @@ from ..settings import SettingsError
 from . import cellfiles
 from .directives import PRELUDE
 from .widgets import WidgetTracker
-from .kernel import ForkedKernel, ForkServer, KernelStartError, SpawnedKernel, ipc_fits
+from .kernel import (ForkedKernel, ForkServer, KernelStartError, SpawnedKernel,
+                     ipc_fits_under)
 from .store import OutputStore, Update
 
 log = logging.getLogger(__name__)
@@ -691,7 +692,7 @@ class WorkerRegistry:
         os.makedirs(self.work_root, exist_ok=True)
         os.chmod(self.work_root, 0o711)
         # Without network, a kernel's channels can only be Unix sockets in its folder.
-        if not self.network and not ipc_fits(os.path.join(self.work_root, 'w-12345678')):
+        if not self.network and not ipc_fits_under(self.work_root):
             raise SettingsError(
                 'sagenb.workers.network = false needs Unix sockets under %s, whose path '
                 'is too long for them: choose a shorter data_dir' % self.work_root)
