@@ -65,8 +65,18 @@ def open_database(config):
             'share the database.' % config.registry.settings['zodbconn.uri']) from exc
 
 
+# Connections the database keeps open for reuse (ZODB's default is 7).  Every request
+# in flight holds one, a long-poll for seconds, so the pool must hold as many as the
+# server has threads (64 in production.ini) and the worker registry's own few.  Past
+# the pool size ZODB still opens connections, but closes them again after use, losing
+# their object caches, and logs each time at WARNING, past twice the size at CRITICAL.
+# A URI with ``connection_pool_size=`` sets its own.
+POOL_SIZE = 100
+
+
 def db_from_uri(uri, dbname, dbmap):
-    """pyramid_zodbconn's, but a ZEO client syncs with its server at each transaction.
+    """pyramid_zodbconn's, with a pool of ``POOL_SIZE`` connections, and a ZEO client
+    syncs with its server at each transaction.
 
     So a request sees what another app server committed before it (a worksheet created
     there a moment ago), not only what invalidations have brought so far.  It is set
@@ -76,6 +86,8 @@ def db_from_uri(uri, dbname, dbmap):
     from zodburi import resolve_uri
     storage_factory, dbkw = resolve_uri(uri)
     dbkw['database_name'] = dbname
+    if 'connection_pool_size=' not in uri:
+        dbkw['pool_size'] = POOL_SIZE
     storage = storage_factory()
     if hasattr(storage, 'server_sync'):
         storage.server_sync = True

@@ -95,3 +95,33 @@ def test_stopping_commits_what_waits(cell):
     store.stop()
     assert waiting.done.is_set()
     assert output_of(nb, job)[:2] == ('queued', 'run-1')
+
+
+def test_connections_of_requests_in_flight_are_kept_with_their_caches(tmp_path, caplog):
+    """40 requests at once (long-polls hold their connection): ZODB's default pool of 7
+    would close 33 connections afterwards, with their caches, and log a warning each."""
+    nb = Notebook(tmp_path / 'data')
+    try:
+        caplog.set_level('WARNING', logger='ZODB.DB')
+        opened = [nb.db.open() for _ in range(40)]
+        for conn in opened:
+            conn.root()['sagenb'].users_by_id  # loads a few objects into its cache
+        for conn in opened:
+            conn.close()
+        again = [nb.db.open() for _ in range(40)]
+        assert {id(conn) for conn in again} == {id(conn) for conn in opened}
+        assert all(len(conn._cache) > 0 for conn in again)
+        for conn in again:
+            conn.close()
+        assert not [r for r in caplog.records if 'open connections' in r.getMessage()]
+    finally:
+        nb.close()
+
+
+def test_a_uri_sets_its_own_pool_size(tmp_path):
+    uri = 'file://%s/Data.fs?connection_pool_size=5' % tmp_path
+    nb = Notebook(tmp_path / 'data', **{'sagenb.zodb_uri': uri})
+    try:
+        assert nb.db.getPoolSize() == 5
+    finally:
+        nb.close()
