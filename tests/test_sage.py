@@ -66,6 +66,15 @@ def test_factor(api, worksheet):
     assert cell['execution_count'] == 1
 
 
+def test_execution_counts_with_and_without_a_result(api, worksheet):
+    # The count comes with the result, or (no result) with the kernel's reply.
+    assert run(api, worksheet, 'a = 1')['execution_count'] == 1
+    assert run(api, worksheet, 'print(a)')['execution_count'] == 2
+    assert run(api, worksheet, 'a + 1')['execution_count'] == 3
+    failed = run(api, worksheet, '1/0')
+    assert failed['status'] == 'error' and failed['execution_count'] == 4
+
+
 def test_preparser(api, worksheet):
     assert plain(run(api, worksheet, '2^10')) == '1024'
     assert plain(run(api, worksheet, '1/3+1/6')) == '1/2'

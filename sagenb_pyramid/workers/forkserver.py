@@ -166,9 +166,8 @@ def become_kernel(request, parent_pid):
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         gc.enable()
         from ipykernel.kernelapp import IPKernelApp
-        from sage.repl.ipython_kernel.kernel import SageKernel
         from . import sagekernel
-        app = IPKernelApp.instance(kernel_class=SageKernel)
+        app = IPKernelApp.instance(kernel_class=sagekernel.WorkerKernel)
         sagekernel.configure(app)
         app.initialize(['-f', connection_file, '--HistoryManager.enabled=False',
                         '--IPKernelApp.parent_handle=%d' % parent_pid])

@@ -640,6 +640,9 @@ class WorksheetWorker:
             writer.maybe_flush()
         # ``foo?`` and ``foo??`` answer with a "page" payload in the execute reply.
         reply = kernel.shell_reply(msg_id, timeout=2)
+        if reply is not None and writer.execution_count is None:
+            # A forked kernel sends no execute_input (workers/sagekernel.py).
+            writer.execution_count = reply['content'].get('execution_count')
         for payload in (reply or {}).get('content', {}).get('payload', []):
             if payload.get('source') == 'page' and payload.get('data'):
                 writer.add({'output_type': 'display_data', 'data': payload['data'],

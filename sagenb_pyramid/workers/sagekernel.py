@@ -11,11 +11,18 @@ do nothing for the notebook, and a forked kernel leaves them out:
 - **A 0.5 ms sleep before each reply** (ipykernel's ``_execute_sleep``, a workaround for
   clients that read the reply before the last output).  The registry reads the reply
   only after the "idle" status, which IOPub sends after every output of the cell.
+- **Two of the four IOPub messages of a cell**: the "busy" status of a shell request
+  and ``execute_input`` (the code, echoed to other frontends).  The process has one
+  client, the worksheet's thread, which wrote the code and takes the execution count
+  from the reply.  The "idle" status stays: it tells that the cell's last output has
+  been sent.  Each message cost both processes a serialization, a signature and a
+  thread hand-over.
 
 Measured on one kernel, a ``1+1`` costs about a third less CPU and wall time this way
 (docs/benchmarks.md).
 """
 from ipykernel.iostream import OutStream as _OutStream
+from sage.repl.ipython_kernel.kernel import SageKernel
 
 
 class OutStream(_OutStream):
@@ -39,6 +46,18 @@ class OutStream(_OutStream):
         if buffered or self._sending or self._flush_pending or \
                 self._subprocess_flush_pending:
             super().flush()
+
+
+class WorkerKernel(SageKernel):
+    """passagemath's kernel, without the messages that only other frontends read."""
+
+    def _publish_execute_input(self, code, parent, execution_count):
+        pass
+
+    def _publish_status(self, status, channel, parent=None):
+        if status == 'busy' and channel == 'shell':
+            return
+        super()._publish_status(status, channel, parent)
 
 
 def configure(app):
