@@ -1,7 +1,7 @@
 """What a forked Sage process runs: passagemath's Jupyter kernel, with less fixed work
 per cell.
 
-ipykernel spends most of a small cell's time on its own bookkeeping.  Two parts of it
+ipykernel spends most of a small cell's time on its own bookkeeping.  Three parts of it
 do nothing for the notebook, and a forked kernel leaves them out:
 
 - **Flushes with nothing to send.**  Around every request ipykernel flushes stdout and
