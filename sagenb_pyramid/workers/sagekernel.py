@@ -18,8 +18,8 @@ do nothing for the notebook, and a forked kernel leaves them out:
   been sent.  Each message cost both processes a serialization, a signature and a
   thread hand-over.
 
-Measured on one kernel, a ``1+1`` costs about a third less CPU and wall time this way
-(docs/benchmarks.md).
+Measured on one kernel, the first two cut the CPU and wall time of a ``1+1`` by about a
+third, and the messages another 11-17 % of its CPU (docs/benchmarks.md).
 """
 from ipykernel.iostream import OutStream as _OutStream
 from sage.repl.ipython_kernel.kernel import SageKernel
