@@ -101,6 +101,10 @@ class Job:
     def key(self):
         return (self.owner_id, self.number)
 
+    @property
+    def cell_key(self):
+        return self.key + (self.cell_id,)
+
 
 class Request:
     """Something other than a cell for the worksheet's thread, which owns the
@@ -825,7 +829,7 @@ class WorkerRegistry:
                         due=time.time() + self.flush_interval if job.awaited else 0.0)
         self.output_store.put(queued)
         with self._lock:  # under the lock, so the idle reaper never takes this worker
-            self._latest_runs[job.key + (job.cell_id,)] = job.run_id
+            self._latest_runs[job.cell_key] = job.run_id
             self._worker_made(job.key).submit(job)
         if not job.awaited:
             queued.done.wait()
@@ -1008,13 +1012,12 @@ class WorkerRegistry:
 
         (A cell deleted or evaluated again on another server is caught when the
         outputs are stored: they are dropped.)"""
-        return self._latest_runs.get(job.key + (job.cell_id,)) == job.run_id
+        return self._latest_runs.get(job.cell_key) == job.run_id
 
     def job_done(self, job):
-        cell_key = job.key + (job.cell_id,)
         with self._lock:
-            if self._latest_runs.get(cell_key) == job.run_id:
-                del self._latest_runs[cell_key]
+            if self._latest_runs.get(job.cell_key) == job.run_id:
+                del self._latest_runs[job.cell_key]
 
     def store(self, writer, finished=None):
         """Write a job's outputs to its cell; False if the cell moved on (stale job)."""

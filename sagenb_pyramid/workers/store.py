@@ -42,10 +42,6 @@ class Update:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-def cell_of(update):
-    return update.job.key + (update.job.cell_id,)
-
-
 def find_cell(conn, job):
     root = conn.root().get('sagenb')
     user = root.users_by_id.get(job.owner_id) if root is not None else None
@@ -132,7 +128,8 @@ class OutputStore:
         for update in incoming:
             if update is None:
                 continue
-            earlier = [waiting for waiting in deferred if cell_of(waiting) == cell_of(update)]
+            cell = update.job.cell_key
+            earlier = [waiting for waiting in deferred if waiting.job.cell_key == cell]
             for waiting in earlier:
                 deferred.remove(waiting)
             batch.extend(earlier)
