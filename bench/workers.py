@@ -10,6 +10,8 @@ a table and stops them.  Needs ``jupyter_server`` and ``websocket-client``
 - warm round trip of ``1+1`` (HTTP API with wait / kernel websocket);
 - memory: private memory (USS) of every process the server adds, with 20 worksheets
   idle after ``x = var('x'); integrate(sin(x)^2, x)``, divided by 20;
+- growth: private memory a worksheet's process gains per 1,000 evaluations of ``1+1``
+  (after 100 to warm its caches up);
 - throughput: 16 worksheets evaluating ``1+1`` in a loop at once, with plain text results
   as Sage's Jupyter kernel gives them (and, for sagenb-pyramid, once more with its
   default typeset results: LaTeX and HTML besides the text).
@@ -130,6 +132,12 @@ class SagenbSession:
         assert answer.get('status') == 'done', answer
         return answer
 
+    def pid(self):
+        """The process id of the worksheet's Sage process."""
+        answer = self.execute('import os; os.getpid()')
+        return int([out['data']['text/plain'] for out in answer['outputs']
+                    if out['output_type'] == 'execute_result'][0])
+
     def close(self):
         self.call('POST', self.url + 'restart', {})  # stops its Sage process
         self.conn.close()
@@ -199,6 +207,9 @@ class JupyterSession:
             if msg['msg_type'] == 'status' and msg['content']['execution_state'] == 'idle':
                 return result
 
+    def pid(self):
+        return int(self.execute('import os; os.getpid()')['data']['text/plain'])
+
     def close(self):
         self.ws.close()
         conn = http.client.HTTPConnection('127.0.0.1', self.server.port, timeout=120)
@@ -231,6 +242,20 @@ def round_trip(server, n):
         times.append(time.perf_counter() - started)
     session.close()
     return times
+
+
+def growth(server, n):
+    """MB of private memory the process of one worksheet gains per 1,000 cells."""
+    session = server.connect()
+    process = psutil.Process(session.pid())
+    for _ in range(100):
+        session.execute('1+1')
+    before = process.memory_full_info().uss
+    for _ in range(n):
+        session.execute('1+1')
+    after = process.memory_full_info().uss
+    session.close()
+    return (after - before) / n * 1000 / 2 ** 20
 
 
 def memory(server, count):
@@ -273,7 +298,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--quick', action='store_true', help='fewer repetitions')
     args = parser.parse_args()
-    n_first, n_rt, seconds = (3, 50, 5) if args.quick else (8, 300, 15)
+    n_first, n_rt, n_growth, seconds = (3, 50, 500, 5) if args.quick else (8, 300, 2000, 15)
     rows = {}
     with tempfile.TemporaryDirectory() as folder:
         for kind in (Sagenb, Jupyter):
@@ -285,6 +310,7 @@ def main():
                 rt = round_trip(server, n_rt)
                 r['1+1 round trip median (ms)'] = statistics.median(rt) * 1000
                 r['1+1 round trip p99 (ms)'] = pct(rt, 99) * 1000
+                r['private MB gained per 1,000 cells'] = growth(server, n_growth)
                 before, after = memory(server, 20)
                 r['private MB per worksheet (20 idle)'] = (after - before) / 20 / 2 ** 20
                 r['private MB all processes / 20'] = after / 20 / 2 ** 20
