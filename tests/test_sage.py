@@ -128,6 +128,18 @@ def test_flushed_text_arrives_in_order_even_from_threads(api, worksheet):
     assert cell['outputs'][-1]['data']['text/plain'] == "'sagenb_pyramid.workers.sagekernel'"
 
 
+def test_top_level_await(api, worksheet):
+    """Worker kernels run without ipykernel 7's shell-channel thread
+    (workers/sagekernel.py); its path for a cell with a top-level ``await`` still asks
+    for that thread."""
+    cell = run(api, worksheet, 'import asyncio\nawait asyncio.sleep(0.01)\n6*7')
+    assert cell['status'] == 'done' and plain(cell) == '42'
+    from ipykernel.thread import SHELL_CHANNEL_THREAD_NAME
+    names = plain(run(api, worksheet, 'import threading\n'
+                                      'print([t.name for t in threading.enumerate()])'))
+    assert 'MainThread' in names and SHELL_CHANNEL_THREAD_NAME not in names
+
+
 def test_a_cell_awaited_by_its_request_shows_as_running_to_others(api, worksheet):
     """Its queued state may wait for the result (workers/store.py), but not for long: a
     slow cell is seen running by everyone else meanwhile."""

@@ -165,9 +165,8 @@ def become_kernel(request, parent_pid):
             json.dump(request['connection'], f)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         gc.enable()
-        from ipykernel.kernelapp import IPKernelApp
         from . import sagekernel
-        app = IPKernelApp.instance(kernel_class=sagekernel.WorkerKernel)
+        app = sagekernel.WorkerKernelApp.instance(kernel_class=sagekernel.WorkerKernel)
         sagekernel.configure(app)
         app.initialize(['-f', connection_file, '--HistoryManager.enabled=False',
                         '--IPKernelApp.parent_handle=%d' % parent_pid])
