@@ -9,6 +9,7 @@ import time
 
 import pytest
 import webtest
+from ipykernel.thread import SHELL_CHANNEL_THREAD_NAME
 
 from sagenb_pyramid.settings import SettingsError
 
@@ -134,7 +135,6 @@ def test_top_level_await(api, worksheet):
     for that thread."""
     cell = run(api, worksheet, 'import asyncio\nawait asyncio.sleep(0.01)\n6*7')
     assert cell['status'] == 'done' and plain(cell) == '42'
-    from ipykernel.thread import SHELL_CHANNEL_THREAD_NAME
     names = plain(run(api, worksheet, 'import threading\n'
                                       'print([t.name for t in threading.enumerate()])'))
     assert 'MainThread' in names and SHELL_CHANNEL_THREAD_NAME not in names

@@ -137,8 +137,8 @@ class WorkerKernelApp(IPKernelApp):
 
 
 class WorkerKernel(SageKernel):
-    """passagemath's kernel, without the messages that only other frontends read, and
-    with cysignals set up once."""
+    """passagemath's kernel, without the messages that only other frontends read and
+    without subshells, with cysignals set up once."""
 
     _sigint = None
 
