@@ -140,6 +140,19 @@ def test_top_level_await(api, worksheet):
     assert 'MainThread' in names and SHELL_CHANNEL_THREAD_NAME not in names
 
 
+def test_a_request_the_kernel_fails_to_handle_is_an_error(api, worksheet):
+    """ipykernel logs an exception of its own handler and sends "idle" without a reply;
+    the cell says so instead of looking done.  Here user code breaks the kernel's
+    insides, so that its path for a top-level ``await`` fails."""
+    assert run(api, worksheet, 'get_ipython().kernel.shell_channel_thread = None')[
+        'status'] == 'done'
+    cell = run(api, worksheet, 'import asyncio\nawait asyncio.sleep(0)')
+    assert cell['status'] == 'error'
+    assert cell['outputs'][-1]['ename'] == 'KernelError'
+    assert 'sent no reply' in cell['outputs'][-1]['evalue']
+    assert plain(run(api, worksheet, '1+1')) == '2'  # other cells still run
+
+
 def test_a_cell_awaited_by_its_request_shows_as_running_to_others(api, worksheet):
     """Its queued state may wait for the result (workers/store.py), but not for long: a
     slow cell is seen running by everyone else meanwhile."""

@@ -643,8 +643,15 @@ class WorksheetWorker:
                 writer.clear(content.get('wait', False))
             writer.maybe_flush()
         # ``foo?`` and ``foo??`` answer with a "page" payload in the execute reply.
-        reply = kernel.shell_reply(msg_id, timeout=2)
-        if reply is not None and writer.execution_count is None:
+        reply = kernel.shell_reply(msg_id, timeout=5)
+        if reply is None:
+            # The kernel failed while handling the request (it logs why, then sends
+            # "idle" without a reply), or its process ended: the cell did not run as
+            # asked, whatever it sent before.
+            writer.add(error_output('KernelError', 'the Sage process sent no reply to this '
+                                    'cell' + ('' if kernel.is_alive() else
+                                              ': ' + kernel.exit_description())))
+        elif writer.execution_count is None:
             # A forked kernel sends no execute_input (workers/sagekernel.py).
             writer.execution_count = reply['content'].get('execution_count')
         for payload in (reply or {}).get('content', {}).get('payload', []):
