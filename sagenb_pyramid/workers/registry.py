@@ -1022,9 +1022,10 @@ class WorkerRegistry:
         return self._latest_runs.get(job.cell_key) == job.run_id
 
     def job_done(self, job):
+        cell_key = job.cell_key
         with self._lock:
-            if self._latest_runs.get(job.cell_key) == job.run_id:
-                del self._latest_runs[job.cell_key]
+            if self._latest_runs.get(cell_key) == job.run_id:
+                del self._latest_runs[cell_key]
 
     def store(self, writer, finished=None):
         """Write a job's outputs to its cell; False if the cell moved on (stale job)."""

@@ -132,7 +132,9 @@ class WorkerKernelApp(IPKernelApp):
 
     def init_sockets(self):
         super().init_sockets()
-        unused, self.shell_channel_thread = self.shell_channel_thread, None
+        # The stand-in is false, so ``init_kernel`` neither starts a thread nor reads
+        # the socket in one, and hands the stand-in to the kernel.
+        unused, self.shell_channel_thread = self.shell_channel_thread, _NoShellChannelThread()
         unused.io_loop.close(all_fds=True)  # made, never started
 
 
@@ -168,4 +170,3 @@ def configure(app):
 def tune(kernel):
     """Settings of the kernel itself, once the app is initialized."""
     kernel._execute_sleep = 0.0
-    kernel.shell_channel_thread = _NoShellChannelThread()
