@@ -129,6 +129,53 @@ def test_flushed_text_arrives_in_order_even_from_threads(api, worksheet):
     assert cell['outputs'][-1]['data']['text/plain'] == "'sagenb_pyramid.workers.sagekernel'"
 
 
+def test_outputs_of_the_main_thread_and_other_threads_arrive_in_order(api, worksheet):
+    """The main thread sends its own IOPub messages; other threads' messages and the
+    text of the streams go through ipykernel's IOPub thread (workers/sagekernel.py)."""
+    code = ("import sys, threading\nfrom IPython.display import display, Markdown\n"
+            "print('a')\ndisplay(Markdown('m1'))\n"
+            "t = threading.Thread(target=lambda: (print('t'), display(Markdown('m2'))))\n"
+            "t.start(); t.join()\n"
+            "print('b')\ndisplay(Markdown('m3'))\nprint('c', file=sys.stderr)\n7")
+    cell = run(api, worksheet, code)
+    seen = [o.get('text') or o.get('data', {}).get('text/markdown') or
+            o['data']['text/plain'] for o in cell['outputs']]
+    assert seen == ['a\n', 'm1', 't\n', 'm2', 'b\n', 'm3', 'c\n', '7']
+
+
+def test_output_of_processes_the_cell_starts_arrives(api, worksheet):
+    """A forked child's IOPub messages go through ipykernel's pipe to the kernel."""
+    code = ("from multiprocessing import Pool\ndef f(i):\n    print('worker', i)\n"
+            "    return i*i\nwith Pool(2) as p: r = p.map(f, [1, 2])\nr")
+    cell = run(api, worksheet, code)
+    text = ''.join(o['text'] for o in cell['outputs'] if o['output_type'] == 'stream')
+    assert sorted(text.splitlines()) == ['worker 1', 'worker 2']
+    assert cell['outputs'][-1]['data']['text/plain'] == '[1, 4]'
+
+
+def thread_wakeups(pid, tid):
+    with open('/proc/%d/task/%d/status' % (pid, tid)) as f:
+        return [int(line.split()[1]) for line in f
+                if line.startswith('voluntary_ctxt_switches')][0]
+
+
+def test_the_iopub_thread_does_not_wake_for_the_main_threads_messages(
+        api, sage_notebook, worksheet):
+    """ipykernel hands every IOPub message to its IOPub thread; a worker kernel's main
+    thread sends a cell's result and "idle" itself (workers/sagekernel.py)."""
+    tid = int(plain(run(api, worksheet, 'import threading\n[t.native_id for t in '
+                                        "threading.enumerate() if t.name == 'IOPub'][0]")))
+    pid = kernel_of(sage_notebook, worksheet).pid
+    cell = api.post(worksheet + 'cells', {'input': '1+1'}, status=201)['id']
+    url = '%scells/%d/evaluate' % (worksheet, cell)
+    before = thread_wakeups(pid, tid)
+    for _ in range(100):
+        assert api.post(url, {'wait': 60}, status=200)['status'] == 'done'
+    # Handed over, two messages a cell woke it about 240 times.
+    woke = thread_wakeups(pid, tid) - before
+    assert woke < 20, woke
+
+
 def test_top_level_await(api, worksheet):
     """Worker kernels run without ipykernel 7's shell-channel thread
     (workers/sagekernel.py); its path for a cell with a top-level ``await`` still asks

@@ -41,6 +41,8 @@ import threading
 
 from cysignals import init_cysignals
 from cysignals.signals import python_check_interrupt
+import zmq
+from ipykernel.iostream import IOPubThread
 from ipykernel.iostream import OutStream as _OutStream
 from ipykernel.kernelapp import IPKernelApp
 from sage.repl.ipython_kernel.kernel import SageKernel
@@ -121,8 +123,45 @@ class _NoShellChannelThread:
         return False
 
 
+class _DirectIOPubThread(IOPubThread):
+    """ipykernel's IOPub thread, except that the main thread sends its own messages.
+
+    ipykernel hands every IOPub message to its IOPub thread: the sender queues it and
+    wakes the thread, which sends it.  Messages of the main thread (results, displays,
+    errors, the "idle" status) are now sent by the main thread itself, under a lock that
+    the IOPub thread takes for its own sends.  The IOPub thread still sends what other
+    threads queue and the text of stdout and stderr, which it flushes every 0.2 s while
+    a cell runs.  Order is kept: the main thread flushes the streams (and waits for
+    that) before a result or "idle", as ipykernel does, and while anything is still
+    queued it queues its message behind it.
+
+    The socket is a plain PUB socket: the IOPub thread never reads it, as it would read
+    subscriptions on ipykernel's XPUB socket (to send ``iopub_welcome``, which the
+    registry does not use); a zmq socket must not be used by two threads at once.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._send_lock = threading.Lock()
+
+    def send_multipart(self, *args, **kwargs):
+        if threading.current_thread() is threading.main_thread() and not self._events:
+            self._really_send(*args, **kwargs)
+        else:
+            super().send_multipart(*args, **kwargs)
+
+    def _really_send(self, *args, **kwargs):
+        if not self._is_master_process():
+            # A process the kernel forked sends through a pipe to the kernel, and
+            # the lock may have been held by the kernel's IOPub thread at the fork.
+            return super()._really_send(*args, **kwargs)
+        with self._send_lock:
+            super()._really_send(*args, **kwargs)
+
+
 class WorkerKernelApp(IPKernelApp):
-    """ipykernel's app without its shell-channel thread.
+    """ipykernel's app without its shell-channel thread, and with the main thread
+    sending its own IOPub messages (``_DirectIOPubThread``).
 
     ipykernel 7 reads the shell socket in a thread of its own and passes every request
     to the main thread and every reply back over in-process sockets, so that subshells
@@ -136,6 +175,18 @@ class WorkerKernelApp(IPKernelApp):
         # the socket in one, and hands the stand-in to the kernel.
         unused, self.shell_channel_thread = self.shell_channel_thread, _NoShellChannelThread()
         unused.io_loop.close(all_fds=True)  # made, never started
+
+    def init_iopub(self, context):
+        # ipykernel's, with a PUB socket and the thread above.
+        self.iopub_socket = context.socket(zmq.PUB)
+        self.iopub_socket.linger = 1000
+        self._apply_curve_server_options(self.iopub_socket)
+        self.iopub_port = self._bind_socket(self.iopub_socket, self.iopub_port)
+        self.configure_tornado_logger()
+        self.iopub_thread = _DirectIOPubThread(self.iopub_socket, pipe=True,
+                                               session=self.session)
+        self.iopub_thread.start()
+        self.iopub_socket = self.iopub_thread.background_socket
 
 
 class WorkerKernel(SageKernel):
