@@ -1,5 +1,6 @@
 """The output store (workers/store.py) on a real FileStorage: group commits, in order per
 cell, and queued states that wait for their result."""
+import threading
 import time
 
 import pytest
@@ -7,6 +8,7 @@ import webtest
 from ZODB.utils import p64, u64
 
 from sagenb_pyramid.workers import Job
+from sagenb_pyramid.workers.news import CommitNews
 from sagenb_pyramid.workers.store import OutputStore, Update
 
 from .conftest import Api, Notebook
@@ -125,3 +127,40 @@ def test_a_uri_sets_its_own_pool_size(tmp_path):
         assert nb.db.getPoolSize() == 5
     finally:
         nb.close()
+
+
+def held_by_another_thread(lock):
+    free = []
+
+    def probe():
+        if lock.acquire(blocking=False):
+            lock.release()
+            free.append(True)
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join()
+    return not free
+
+
+def test_waiters_are_woken_once_the_commit_has_finished(cell):
+    """FileStorage reports a commit while it still holds its lock, and a request woken
+    then would begin its next transaction by waiting for that lock."""
+    nb, store, job_for = cell
+    job = job_for('run-1')
+    with nb.transaction() as root:
+        output = root.users_by_id[job.owner_id][str(job.number)].cells[str(job.cell_id)].output
+        oid = output._p_oid
+    lock = nb.db.storage._lock
+    assert not held_by_another_thread(lock)
+    news = CommitNews(nb.db)
+    event = news.watch(oid)
+    locked_when_woken = []
+    event.set = lambda: locked_when_woken.append(held_by_another_thread(lock))
+    store.put(queued(job, due=0))
+    assert store.write(done(job)) is True
+    assert locked_when_woken == [False]
+    # A commit of another thread (a request's) still tells at once.
+    event = news.watch(oid)
+    with nb.transaction() as root:
+        root.users_by_id[job.owner_id][str(job.number)].cells[str(job.cell_id)].output.clear()
+    assert event.is_set()

@@ -9,8 +9,29 @@ a long-poll answers as soon as the output is committed, wherever it was written.
 """
 import logging
 import threading
+from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
+
+_local = threading.local()
+
+
+@contextmanager
+def told_after_commit():
+    """Commits made by this thread in the block wake their waiters when it ends.
+
+    A storage reports a commit before it has finished it, and FileStorage holds its lock
+    until then.  A request woken at that moment begins a transaction, which waits for
+    that lock: the woken thread and the committing one pass the CPU (and the GIL) back
+    and forth once more for every cell.  The output store commits in such a block.
+    """
+    _local.pending = pending = []
+    try:
+        yield
+    finally:
+        _local.pending = None
+        for news, oids in pending:
+            news._tell(oids)
 
 
 class CommitNews:
@@ -28,7 +49,11 @@ class CommitNews:
 
         def invalidate_finish(tid, oids, committing_instance):
             local(tid, oids, committing_instance)
-            self._tell(oids)
+            pending = getattr(_local, 'pending', None)
+            if pending is None:
+                self._tell(oids)
+            else:
+                pending.append((self, oids))
 
         def invalidate(tid, oids):
             remote(tid, oids)

@@ -20,6 +20,8 @@ from typing import Any
 import transaction
 from ZODB.POSException import ConflictError
 
+from .news import told_after_commit
+
 log = logging.getLogger(__name__)
 
 
@@ -96,8 +98,8 @@ class OutputStore:
                         self._commit(tm, conn, batch)
                     except Exception:
                         log.exception('could not store outputs')
-                # Requests waiting for these cells were woken by the commit itself
-                # (workers/news.py).
+                # Requests waiting for these cells were woken once the commit had
+                # finished (workers/news.py).
                 for update in batch:
                     update.done.set()
                 if stopping:
@@ -167,7 +169,8 @@ class OutputStore:
                             cell.output.keep_full_text(update.full_text)
                         for name, content in (update.files or {}).items():
                             cell.output.add_file(name, content)
-                tm.commit()
+                with told_after_commit():
+                    tm.commit()
                 return
             except ConflictError:
                 # A request changed one of these cells meanwhile: read again, retry.
