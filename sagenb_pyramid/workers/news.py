@@ -25,11 +25,12 @@ def told_after_commit():
     that lock: the woken thread and the committing one pass the CPU (and the GIL) back
     and forth once more for every cell.  The output store commits in such a block.
     """
+    outer = getattr(_local, 'pending', None)
     _local.pending = pending = []
     try:
         yield
     finally:
-        _local.pending = None
+        _local.pending = outer
         for news, oids in pending:
             news._tell(oids)
 

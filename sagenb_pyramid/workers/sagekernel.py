@@ -35,7 +35,7 @@ it does once instead of for every message; a sixth it does in fewer steps:
   (a result, a display, the "idle" status) for its IOPub thread and wakes that thread
   to send it.  The main thread now sends its own messages, under a lock the IOPub
   thread shares (``_DirectIOPubThread``); streams and other threads' messages still go
-  through the IOPub thread.  On one kernel, 10-25 % less CPU per ``1+1``.
+  through the IOPub thread.  On one kernel, 6-28 % (median 21 %) less CPU per ``1+1``.
 
 Measured on one kernel, the first two cut the CPU and wall time of a ``1+1`` by about a
 third, and the messages another 11-17 % of its CPU (docs/benchmarks.md).
@@ -46,11 +46,11 @@ import threading
 
 from cysignals import init_cysignals
 from cysignals.signals import python_check_interrupt
-import zmq
 from ipykernel.iostream import IOPubThread
 from ipykernel.iostream import OutStream as _OutStream
 from ipykernel.kernelapp import IPKernelApp
 from sage.repl.ipython_kernel.kernel import SageKernel
+import zmq
 
 
 class OutStream(_OutStream):
@@ -145,13 +145,22 @@ class _DirectIOPubThread(IOPubThread):
     registry does not use); a zmq socket must not be used by two threads at once.
     """
 
+    _main_sending = False  # only the main thread sets it
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._send_lock = threading.Lock()
 
     def send_multipart(self, *args, **kwargs):
-        if threading.current_thread() is threading.main_thread() and not self._events:
-            self._really_send(*args, **kwargs)
+        # A send that starts while the main thread is sending (from a signal handler)
+        # is queued: the lock is not reentrant, and frames must not interleave.
+        if threading.current_thread() is threading.main_thread() and not self._events \
+                and not self._main_sending:
+            self._main_sending = True
+            try:
+                self._really_send(*args, **kwargs)
+            finally:
+                self._main_sending = False
         else:
             super().send_multipart(*args, **kwargs)
 
