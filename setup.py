@@ -20,7 +20,8 @@ requires = [
     'legacycrypt>=0.3',
     'pyramid_mailer>=0.15',
     'jupyter_client>=8.0,<9',
-    'ipykernel>=7.0,<8',  # workers/sagekernel.py relies on its OutStream's insides
+    # workers/sagekernel.py relies on the insides of its app, OutStream and IOPubThread
+    'ipykernel>=7.0,<8',
     'nbformat>=5.7',  # .ipynb import and export
     'passagemath-standard>=10.6,<10.9',
     'passagemath-repl>=10.6,<10.9',
