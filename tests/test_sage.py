@@ -153,10 +153,17 @@ def test_output_of_processes_the_cell_starts_arrives(api, worksheet):
     assert cell['outputs'][-1]['data']['text/plain'] == '[1, 4]'
 
 
+def proc_numbers(path):
+    """The ``Name: number ...`` lines of a /proc file (status, smaps_rollup), as
+    {name: number}."""
+    with open(path) as f:
+        fields = (line.split(':', 1) for line in f if ':' in line)
+        return {name: int(value.split()[0]) for name, value in fields
+                if value.split() and value.split()[0].isdigit()}
+
+
 def thread_wakeups(pid, tid):
-    with open('/proc/%d/task/%d/status' % (pid, tid)) as f:
-        return [int(line.split()[1]) for line in f
-                if line.startswith('voluntary_ctxt_switches')][0]
+    return proc_numbers('/proc/%d/task/%d/status' % (pid, tid))['voluntary_ctxt_switches']
 
 
 def test_the_iopub_thread_does_not_wake_for_the_main_threads_messages(
@@ -341,12 +348,9 @@ def test_kernel_channels_are_unix_sockets_in_the_kernels_folder(api, sage_notebo
 
 def memory_of(pid):
     """(private, virtual) memory of a process in kB, from /proc."""
-    with open('/proc/%d/smaps_rollup' % pid) as f:
-        fields = dict(line.split(':', 1) for line in f if ':' in line)
-    private = sum(int(fields[name].split()[0]) for name in ('Private_Clean', 'Private_Dirty'))
-    with open('/proc/%d/status' % pid) as f:
-        virtual = [int(line.split()[1]) for line in f if line.startswith('VmSize:')][0]
-    return private, virtual
+    rollup = proc_numbers('/proc/%d/smaps_rollup' % pid)
+    private = rollup['Private_Clean'] + rollup['Private_Dirty']
+    return private, proc_numbers('/proc/%d/status' % pid)['VmSize']
 
 
 def test_a_process_does_not_grow_with_every_request(api, sage_notebook, worksheet):
