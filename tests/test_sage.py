@@ -144,8 +144,13 @@ def test_outputs_of_the_main_thread_and_other_threads_arrive_in_order(api, works
 
 
 def test_output_of_processes_the_cell_starts_arrives(api, worksheet):
-    """A forked child's IOPub messages go through ipykernel's pipe to the kernel."""
-    code = ("from multiprocessing import Pool\ndef f(i):\n    print('worker', i)\n"
+    """A forked child's IOPub messages go through ipykernel's pipe to the kernel.
+
+    ipykernel sends each write of a forked child as a message of its own, so the two
+    children's lines are each written whole: ``print('worker', i)`` writes four pieces,
+    which the two processes may interleave."""
+    code = ("import sys\nfrom multiprocessing import Pool\ndef f(i):\n"
+            "    sys.stdout.write('worker %d\\n' % i)\n"
             "    return i*i\nwith Pool(2) as p: r = p.map(f, [1, 2])\nr")
     cell = run(api, worksheet, code)
     text = ''.join(o['text'] for o in cell['outputs'] if o['output_type'] == 'stream')
