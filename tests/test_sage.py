@@ -227,6 +227,51 @@ def test_a_cell_awaited_by_its_request_shows_as_running_to_others(api, worksheet
     assert answers[0]['status'] == 'done' and plain(answers[0]) == '7'
 
 
+def test_an_awaiting_request_looks_at_its_cell_only_after_news(api, worksheet,
+                                                                monkeypatch):
+    """The request watches the cell's output before it commits (the job leaves then), so
+    it neither misses the news of the result nor looks at the cell right after the
+    commit, when it is sure to be still queued (views/cells.py)."""
+    from ZODB.Connection import Connection
+
+    from sagenb_pyramid.workers.news import CommitNews
+    me = threading.get_ident()
+    begun, woken = [], []
+    new_transaction, watch = Connection.newTransaction, CommitNews.watch
+
+    def counting_new_transaction(self, *args, **kwargs):
+        if threading.get_ident() == me:
+            begun.append(1)
+        return new_transaction(self, *args, **kwargs)
+
+    def recording_watch(self, oid):
+        event = watch(self, oid)
+        wait = event.wait
+
+        def recording_wait(timeout=None):
+            answer = wait(timeout)
+            if threading.get_ident() == me:
+                woken.append(answer)
+            return answer
+        event.wait = recording_wait
+        return event
+
+    monkeypatch.setattr(Connection, 'newTransaction', counting_new_transaction)
+    monkeypatch.setattr(CommitNews, 'watch', recording_watch)
+    cell = api.post(worksheet + 'cells', {'input': '1+1'}, status=201)['id']
+    url = '%scells/%d/evaluate' % (worksheet, cell)
+    assert plain(api.post(url, {'wait': 60}, status=200)) == '2'  # the process is warm
+    # Transactions of a request that does not wait: the base.
+    del begun[:]
+    assert api.post(url, {}, status=200)['status'] in ('queued', 'running', 'done')
+    base = len(begun)
+    assert api.get(url[:-len('/evaluate')] + '?wait=30', status=200)['status'] == 'done'
+    del begun[:], woken[:]
+    assert plain(api.post(url, {'wait': 60}, status=200)) == '2'
+    assert woken[0] is True  # the news woke it, not the half-second fallback
+    assert len(begun) - base == len(woken)  # one look after each news, none before
+
+
 def interrupt_a_loop(api, ws):
     """Run ``while True: pass``, interrupt it; the seconds it took to stop."""
     cell = evaluate_later(api, ws, 'while True: pass')

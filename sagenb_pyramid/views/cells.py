@@ -133,13 +133,33 @@ def evaluate_cell(context, request):
         context.worksheet.touch()
     run_id = queue_cell(request, context, awaited=bool(wait))
     if wait:
-        # Commit now (the job leaves in the after-commit hook), then wait for news.
-        request.tm.commit()
-        request.tm.begin()
-        if wait_for_cell(request, context, wait, run_id=run_id) or \
+        if commit_then_wait(request, context, wait, run_id) or \
                 context.output.run_id == run_id:
             return cell_json(request, context)
     return queued_json(request, context)
+
+
+def commit_then_wait(request, cell, timeout, run_id):
+    """Commit the request, whose after-commit hook hands the job over, then wait until
+    the evaluation ``run_id`` of ``cell`` has finished.
+
+    The cell's output is watched before the commit: its result cannot be stored before
+    the job has left, so no news is missed.  The first look at the cell then comes after
+    the news (or half a second), not right after the commit, when it is sure to be still
+    queued: one transaction fewer for every awaited cell."""
+    deadline = time.monotonic() + timeout
+    workers = request.workers
+    oid = cell.output._p_oid  # None for an output created in this request
+    news = workers.watch(oid) if oid is not None else None
+    try:
+        request.tm.commit()
+        if news is not None:
+            news.wait(min(timeout, 0.5))
+    finally:
+        if news is not None:
+            workers.unwatch(oid, news)
+    request.tm.begin()
+    return wait_for_cell(request, cell, max(0.0, deadline - time.monotonic()), run_id=run_id)
 
 
 @view_config(context=Cell, name='stdin', request_method='POST', permission=P.EVALUATE,
