@@ -109,6 +109,29 @@ def test_typeset_toggle(api, worksheet):
     assert set(cell['outputs'][0]['data']) == {'text/plain'}
 
 
+def test_typeset_results_reuse_the_latex_macros(api, worksheet):
+    """Sage makes its LaTeX macros from Sage objects for every typeset result; a forked
+    kernel makes them once, and again when their list changes (workers/sagekernel.py)."""
+    code = ("from sage.misc import latex_macros as m\n"
+            "from sage.misc.latex import LatexExpr\n"
+            "show = lambda tex: str(html(LatexExpr(tex), strict=True))\n"
+            "made = []\n"
+            "produce = m.produce_latex_macro\n"
+            "m.produce_latex_macro = lambda *a: made.append(a) or produce(*a)\n"
+            "first = show(r'\\ZZ'), show(r'\\GF{7}')\n"
+            "before = len(made)\n"
+            "m.macros.append(['SR'])\n"
+            "changed = show(r'\\ZZ')\n"
+            "m.macros.pop(); m.produce_latex_macro = produce\n"
+            "print(before, len(made) == len(m.macros) + 1, first[0] == changed)\n"
+            "first")
+    cell = run(api, worksheet, code)
+    assert cell['outputs'][0]['text'] == '0 True True\n'
+    html_zz, html_gf = eval(cell['outputs'][-1]['data']['text/plain'])
+    assert '\\newcommand{\\ZZ}{\\Bold{Z}}' in html_zz
+    assert '\\newcommand{\\GF}[1]{\\Bold{F}_{#1}}' in html_gf
+
+
 def test_streams_and_stderr(api, worksheet):
     cell = run(api, worksheet, 'import sys\nprint("out")\nprint("err", file=sys.stderr)')
     streams = {o['name']: o['text'] for o in cell['outputs']}

@@ -70,7 +70,7 @@ def warm_up():
     import sage.repl.ipython_kernel.all_jupyter  # noqa: F401
     from ipykernel.kernelapp import IPKernelApp  # noqa: F401
     from sage.repl.ipython_kernel.kernel import SageKernel  # noqa: F401
-    from . import sagekernel  # noqa: F401
+    from . import sagekernel
     # No debugpy in worker kernels: the page has no debugger, and importing it in every
     # child costs about 10 MB of private memory each.
     import ipykernel.debugger
@@ -108,6 +108,7 @@ def warm_up():
     from sage.misc.html import html
     from sage.misc.latex import latex
     import sage.repl.rich_output.output_catalog  # noqa: F401
+    sagekernel.cache_latex_macros()  # made below, once for all children
     str(latex(result))
     str(html(result))
     import matplotlib
