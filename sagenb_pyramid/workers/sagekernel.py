@@ -38,10 +38,11 @@ Sage's, once instead of for every typeset result:
   thread shares (``_DirectIOPubThread``); streams and other threads' messages still go
   through the IOPub thread.  On one kernel, 6-28 % (median 21 %) less CPU per ``1+1``.
 - **Sage's LaTeX macros, made again for every typeset result.**  Sage's MathJax output
-  asks ``sage_latex_macros()`` for the macros it may need (``\\ZZ``, ``\\GF`` ...),
-  which imports and typesets sixteen Sage objects each time: about 75 of the 110 µs
-  that formatting a typeset ``2`` takes.  The fork server makes them once
-  (``cache_latex_macros``); they are made again if the list of macros changes.
+  takes the list of its macros (``\\ZZ``, ``\\GF`` ...) from ``sage_latex_macros()``,
+  to include those a result uses, and that imports and typesets sixteen Sage objects
+  each time: about 75 of the 110 µs that formatting a typeset ``2`` takes.  The fork
+  server makes them once (``cache_latex_macros``); they are made again if the list of
+  macros changes.  On one kernel, 6-27 % (median 16 %) less CPU per typeset ``1+1``.
 
 Measured on one kernel, the first two cut the CPU and wall time of a ``1+1`` by about a
 third, and the messages another 11-17 % of its CPU (docs/benchmarks.md).
