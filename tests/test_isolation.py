@@ -98,6 +98,27 @@ def test_worker_cannot_read_the_database_or_the_server_environment(alice, isolat
     assert out(run(alice, ws, 'os.listdir("..")')).startswith('PermissionError')
 
 
+def test_a_process_cannot_make_the_server_read_files_by_naming_them(alice, isolated):
+    """The files a cell wrote are the process's report (workers/sagekernel.py), which its
+    code can change: the server takes only plain names of regular files the worker owns
+    at the top of its folder."""
+    ws = new_sheet(alice, 'alice')
+    secret = os.path.join(isolated.registry.settings['data_dir'], 'session-secret')
+    lie = ['../../Data.fs', secret, 'secret.txt', '.connection.json', 'kernel.log',
+           'ok.txt', 'ok.txt']
+    cell = run(alice, ws, 'import os, sagenb_pyramid.workers.sagekernel as k\n'
+                          'os.symlink(%r, "secret.txt")\n'
+                          'open("ok.txt", "w").write("mine")\n'
+                          'k.changed_files = lambda before, after: %r\n'
+                          '7' % (secret, lie))
+    assert cell['outputs'][0]['data']['text/plain'] == '7'
+    assert cell['files'] == ['ok.txt']
+    assert [o['metadata']['sagenb']['file'] for o in cell['outputs']
+            if o['output_type'] == 'display_data'] == ['ok.txt']
+    assert alice.testapp.get('%scells/%d/files/ok.txt' % (ws, cell['id']),
+                             headers=alice.headers).body == b'mine'
+
+
 def test_worker_cannot_write_into_the_package(alice):
     import sagenb_pyramid
     ws = new_sheet(alice, 'alice')

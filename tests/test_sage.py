@@ -926,6 +926,21 @@ def test_interact_layout_places_controls(api, worksheet):
     assert output_text(cell) == '(-3, 3)\n'
 
 
+def test_the_process_reports_the_files_its_cell_wrote(api, worksheet, monkeypatch):
+    """A forked kernel lists the files each cell wrote in its reply: the server does not
+    list the process's folder before and after every cell (workers/cellfiles.py)."""
+    from sagenb_pyramid.workers import cellfiles
+    listed = []
+    snapshot = cellfiles.snapshot
+    monkeypatch.setattr(cellfiles, 'snapshot', lambda workdir: listed.append(workdir) or
+                        snapshot(workdir))
+    cell = run(api, worksheet, "open('kept.txt', 'w').write('k'); 6*7")
+    assert cell['files'] == ['kept.txt']
+    assert cell['outputs'][0]['data']['text/plain'] == '42'
+    assert 'files' not in run(api, worksheet, '1+1')
+    assert listed == []
+
+
 def test_a_cell_writing_many_files_keeps_the_first_ones(api, worksheet):
     cell = run(api, worksheet, 'for i in range(60): open("n%02d.txt" % i, "w").write(str(i))\n'
                                '1/0')

@@ -2,7 +2,9 @@
 
 Data files (ZODB blobs) are copied into ``<workdir>/data/`` before a cell runs, where
 code finds them through ``DATA``; files a cell writes into its working directory are
-kept with the cell when it finishes: images shown inline, other files as links.
+kept with the cell when it finishes: images shown inline, other files as links.  A
+forked Sage process names them in its reply (``collect_reported``); for a spawned one
+the server lists the folder before and after the cell (``collect``).
 """
 import os
 import shutil
@@ -11,6 +13,9 @@ import stat
 from ..formats.sws import file_output, image_output, is_image
 
 IGNORED = ('kernel.log', 'kernel')
+# The key of an execute reply's content that lists the files the cell wrote, in a
+# forked kernel's reply (``WorkerKernel`` in sagekernel.py).
+FILES_KEY = 'sagenb_files'
 MAX_FILES = 50  # files kept with one cell (a loop writing thousands keeps the first ones)
 
 
@@ -109,6 +114,11 @@ def snapshot(workdir):
     return found
 
 
+def changed_files(before, after):
+    """The names of the files new or changed from one ``snapshot`` to the next."""
+    return [name for name in sorted(after) if before.get(name) != after[name]]
+
+
 def collect(workdir, before, writer, max_bytes, uid=None):
     """Add the files the cell wrote (new or changed since ``before``) to its outputs.
 
@@ -116,8 +126,34 @@ def collect(workdir, before, writer, max_bytes, uid=None):
     the worker's uid: user code cannot make the server read a file of someone else.
     """
     after = snapshot(workdir)
-    budget = max_bytes
-    changed = [name for name in sorted(after) if before.get(name) != after[name]]
+    _collect_changed(workdir, changed_files(before, after), after, writer, max_bytes, uid)
+
+
+def collect_reported(workdir, names, writer, max_bytes, uid=None):
+    """Like ``collect``, for the files the Sage process itself reports its cell wrote
+    (a forked kernel does: ``WorkerKernel`` in sagekernel.py), so that the server does
+    not list the folder before and after every cell.
+
+    The names are the process's word, so only plain names of regular files at the top
+    of the folder are taken, and read as ``collect`` reads them: a name cannot lead the
+    server anywhere the listing would not."""
+    if not isinstance(names, list):
+        return
+    found = {}
+    for name in names:
+        if not isinstance(name, str) or not name or name in found or '/' in name or \
+                '\0' in name or name.startswith('.') or name in IGNORED:
+            continue
+        try:
+            info = os.lstat(os.path.join(workdir, name))
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode):
+            found[name] = (info.st_mtime_ns, info.st_size)
+    _collect_changed(workdir, sorted(found), found, writer, max_bytes, uid)
+
+
+def _collect_changed(workdir, changed, after, writer, budget, uid):
     if not changed:
         return
     # The error that ended the cell stays its last output.

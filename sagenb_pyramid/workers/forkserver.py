@@ -171,7 +171,7 @@ def become_kernel(request, parent_pid):
         sagekernel.configure(app)
         app.initialize(['-f', connection_file, '--HistoryManager.enabled=False',
                         '--IPKernelApp.parent_handle=%d' % parent_pid])
-        sagekernel.tune(app.kernel)
+        sagekernel.tune(app.kernel, workdir)
         os.unlink(connection_file)
         app.shell._sys_modules_keys = STARTUP_MODULES
         app.start()

@@ -41,6 +41,8 @@ class SageKernel:
     display = 'plain'
     started = None
     startup_timeout = 120
+    # Its execute replies list the files each cell wrote (those of a forked kernel do).
+    reports_files = False
 
     def start(self):
         """Start the process and wait until its kernel answers."""
@@ -325,6 +327,8 @@ def process_state(pid):
 
 class ForkedKernel(SageKernel):
     """A Sage kernel forked by the fork server, driven with a blocking Jupyter client."""
+
+    reports_files = True
 
     def __init__(self, forkserver, work_root, startup_timeout=60, uid=None, gid=None,
                  limits=None, network=True):

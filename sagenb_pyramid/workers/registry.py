@@ -581,9 +581,11 @@ class WorksheetWorker:
         writer.widgets = lambda: self.widgets.snapshot(job.cell_id)
         kernel.set_display(job.typeset)
         workdir = getattr(kernel, 'workdir', None)
+        before = None
         if workdir is not None:
             cellfiles.sync_data(kernel, job.data_files, self.registry.blob_paths)
-            before = cellfiles.snapshot(workdir)
+            if not kernel.reports_files:  # else its reply lists them (sagekernel.py)
+                before = cellfiles.snapshot(workdir)
         msg_id = kernel.execute(job.code)
         while True:
             msg = kernel.iopub(timeout=0.1)
@@ -659,9 +661,14 @@ class WorksheetWorker:
                 writer.add({'output_type': 'display_data', 'data': payload['data'],
                             'metadata': {'sagenb': {'page': True}}})
         kernel.drain_shell()
-        if workdir is not None:
+        uid = getattr(kernel, 'uid', None)
+        if before is not None:
             cellfiles.collect(workdir, before, writer, self.registry.max_output_file_bytes,
-                              uid=getattr(kernel, 'uid', None))
+                              uid=uid)
+        elif workdir is not None and reply is not None:
+            cellfiles.collect_reported(
+                workdir, reply['content'].get(cellfiles.FILES_KEY), writer,
+                self.registry.max_output_file_bytes, uid=uid)
         writer.finish()
 
 

@@ -59,6 +59,8 @@ from ipykernel.kernelapp import IPKernelApp
 from sage.repl.ipython_kernel.kernel import SageKernel
 import zmq
 
+from .cellfiles import FILES_KEY, changed_files, snapshot
+
 
 class OutStream(_OutStream):
     """ipykernel's stdout/stderr, whose ``flush`` returns at once when nothing written
@@ -212,9 +214,22 @@ class WorkerKernelApp(IPKernelApp):
 
 class WorkerKernel(SageKernel):
     """passagemath's kernel, without the messages that only other frontends read and
-    without subshells, with cysignals set up once."""
+    without subshells, with cysignals set up once.  It reports the files each cell
+    wrote at the top of the process's folder (``workdir``, set by ``tune``) in its
+    execute reply, as ``FILES_KEY``: the server reads those instead of listing the
+    folder before and after every cell (workers/cellfiles.py)."""
 
     _sigint = None
+    workdir = None
+
+    async def do_execute(self, code, silent, store_history=True, user_expressions=None,
+                         allow_stdin=False, *, cell_meta=None, cell_id=None):
+        before = None if silent or self.workdir is None else snapshot(self.workdir)
+        reply = await super().do_execute(code, silent, store_history, user_expressions,
+                                         allow_stdin, cell_meta=cell_meta, cell_id=cell_id)
+        if before is not None:
+            reply[FILES_KEY] = changed_files(before, snapshot(self.workdir))
+        return reply
 
     @property
     def _supports_kernel_subshells(self):
@@ -266,6 +281,7 @@ def configure(app):
     app.outstream_class = 'sagenb_pyramid.workers.sagekernel.OutStream'
 
 
-def tune(kernel):
+def tune(kernel, workdir=None):
     """Settings of the kernel itself, once the app is initialized."""
     kernel._execute_sleep = 0.0
+    kernel.workdir = workdir
