@@ -95,6 +95,12 @@ def _replace(folder, name, source, kernel):
             os.fchown(target.fileno(), uid, getattr(kernel, 'gid', None) or -1)
 
 
+def _may_keep(name):
+    """Whether a file of this name at the top of the folder may be kept with a cell
+    (not the kernel's own files, nothing hidden)."""
+    return not name.startswith('.') and name not in IGNORED
+
+
 def snapshot(workdir):
     """``{name: (mtime, size)}`` of the regular files at the top of ``workdir``."""
     found = {}
@@ -103,7 +109,7 @@ def snapshot(workdir):
     except OSError:
         return found
     for entry in entries:
-        if entry.name.startswith('.') or entry.name in IGNORED:
+        if not _may_keep(entry.name):
             continue
         try:
             if entry.is_file(follow_symlinks=False):
@@ -142,7 +148,7 @@ def collect_reported(workdir, names, writer, max_bytes, uid=None):
     found = {}
     for name in names:
         if not isinstance(name, str) or not name or name in found or '/' in name or \
-                '\0' in name or name.startswith('.') or name in IGNORED:
+                '\0' in name or not _may_keep(name):
             continue
         try:
             info = os.lstat(os.path.join(workdir, name))
