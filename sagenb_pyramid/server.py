@@ -2,11 +2,14 @@
 
 ``pserve development.ini http_port=6601`` passes ``http_port`` in the global
 configuration; PasteDeploy does not let such a variable override a value written in
-the file, so the runner reads it itself.
+the file, so the runner reads it itself.  It also pins the server to its CPUs
+(``sagenb.server_cpus``, see cpus.py).
 """
 import gc
 
 import waitress
+
+from .cpus import pin_server
 
 
 def serve(app, global_conf, **settings):
@@ -14,6 +17,8 @@ def serve(app, global_conf, **settings):
     host = settings.pop('host', '127.0.0.1')
     settings.pop('port', None)
     settings.setdefault('listen', '%s:%s' % (host, port))
+    # Checked when the application was made (settings.prepare).
+    pin_server(app.registry.settings['sagenb.server_cpus'], port)
     freeze_loaded_objects()
     waitress.serve(app, **settings)
 

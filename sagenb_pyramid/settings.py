@@ -53,6 +53,8 @@ DEFAULTS = {
     'sagenb.secure_cookies': 'false',
     'sagenb.session_max_age': str(14 * 24 * 3600),
     'sagenb.typeset_default': 'true',
+    # The CPUs of a served app server's threads (cpus.py): auto | none | "2" | "2,3".
+    'sagenb.server_cpus': 'auto',
     # Evaluation.
     # fork: kernels forked by a warmed fork server; spawn: fresh kernel processes.
     'sagenb.workers.mode': 'fork',
@@ -196,10 +198,19 @@ def session_secret(settings):
     return secret
 
 
+def available_cpus():
+    return os.sched_getaffinity(0) if hasattr(os, 'sched_getaffinity') else {0}
+
+
 def prepare(global_config, settings):
     """The settings of ``[app:main]`` as the application and ``sagenb-worker`` use them:
     defaults and environment applied, ``data_dir`` made, the database URI resolved."""
     apply_environment(settings)
+    from .cpus import CpuSettingError, parse
+    try:  # applied by the server runner (server.py), checked before anything starts
+        parse(settings['sagenb.server_cpus'], available_cpus())
+    except CpuSettingError as exc:
+        raise SettingsError('sagenb.server_cpus: %s' % exc) from None
     resolve_data_dir(global_config, settings)
     settings['zodbconn.uri'] = zodb_uri(settings)
     return settings

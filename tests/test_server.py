@@ -30,7 +30,7 @@ def admin(data_dir, *args, stdin=''):
 
 
 class Server:
-    def __init__(self, data_dir, port):
+    def __init__(self, data_dir, port, env=None):
         self.port = port
         self.url = 'http://127.0.0.1:%d' % port
         self.log = open(os.path.join(str(data_dir), 'pserve-%d.log' % time.time_ns()), 'w')
@@ -38,7 +38,8 @@ class Server:
         self.proc = subprocess.Popen(
             [os.path.join(BIN, 'pserve'), DEV_INI, 'http_port=%d' % port,
              'data_dir=%s' % data_dir],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=dict(os.environ, **(env or {})))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -180,3 +181,129 @@ def test_production_needs_the_secret_from_the_environment(tmp_path):
     assert ok.returncode == 0, ok.stderr
     # No secret was written to disk: it lives in the environment only.
     assert not os.path.exists(tmp_path / 'session-secret')
+
+
+def cpus_of(pid):
+    """The CPUs each thread of process ``pid`` may run on."""
+    found = {}
+    for tid in os.listdir('/proc/%d/task' % pid):
+        try:
+            found[int(tid)] = frozenset(os.sched_getaffinity(int(tid)))
+        except OSError:  # the thread ended meanwhile
+            pass
+    return found
+
+
+def descendants(pid, depth=None):
+    parents = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                with open('/proc/%s/stat' % entry) as f:
+                    parents[int(entry)] = int(f.read().rsplit(')', 1)[1].split()[1])
+            except (OSError, IndexError):
+                pass
+    found, level = [], [pid]
+    while level and depth != 0:
+        level = [child for child, ppid in parents.items() if ppid in level]
+        found += level
+        depth = None if depth is None else depth - 1
+    return found
+
+
+def fork_servers(pid):
+    """The server's fork servers (the processes they fork have the same command line)."""
+    return [child for child in descendants(pid, depth=1)
+            if b'workers.forkserver' in open('/proc/%d/cmdline' % child, 'rb').read()]
+
+
+def test_the_app_server_runs_on_one_cpu_and_its_sage_processes_on_all(data_dir):
+    """Its threads pass Python's lock to each other many times per cell: on one CPU
+    that costs less (sagenb_pyramid/cpus.py).  Sage processes keep every CPU."""
+    every = frozenset(os.sched_getaffinity(0))
+    assert len(every) >= 2, 'this test needs a machine with at least two CPUs'
+    assert admin(data_dir, 'adduser', 'alice', stdin='a long password\n').returncode == 0
+    token = admin(data_dir, 'token', 'alice').stdout.strip().splitlines()[-1]
+    port = free_port()
+    server = Server(data_dir, port)
+    try:
+        ws = call(server, token, 'POST', '/home/alice/', {'name': 'cpus'})[1]['url']
+        cell = call(server, token, 'POST', ws + 'cells', {'input': 'import os; os.getpid()'})[1]
+        status, done = call(server, token, 'POST', '%scells/%d/evaluate' % (ws, cell['id']),
+                            {'wait': 60})
+        assert status == 200 and done['status'] == 'done', done
+        sage_pid = int(done['outputs'][0]['data']['text/plain'])
+        # "auto": one CPU, chosen by the port; every thread, those started while serving
+        # (request and worksheet threads) too.
+        one = frozenset([sorted(every)[port % len(every)]])
+        threads = cpus_of(server.proc.pid)
+        assert len(threads) > 10
+        assert set(threads.values()) == {one}
+        below = descendants(server.proc.pid)
+        assert sage_pid in below
+        for pid in below:  # the fork server, the spare and the worksheet's process
+            assert set(cpus_of(pid).values()) == {every}, pid
+        # A fork server started by the pinned server (after the first one died) and the
+        # processes it forks get every CPU back.
+        forkserver, = fork_servers(server.proc.pid)
+        os.kill(forkserver, signal.SIGKILL)
+        for name in ('after', 'again'):
+            ws = call(server, token, 'POST', '/home/alice/', {'name': name})[1]['url']
+            cell = call(server, token, 'POST', ws + 'cells',
+                        {'input': 'import os; os.getpid()'})[1]
+            status, done = call(server, token, 'POST', '%scells/%d/evaluate' % (
+                ws, cell['id']), {'wait': 90})
+            assert status == 200 and done['status'] == 'done', done['outputs']
+        newer = fork_servers(server.proc.pid)
+        assert newer and forkserver not in newer
+        for pid in descendants(server.proc.pid):
+            assert set(cpus_of(pid).values()) == {every}, pid
+        assert int(done['outputs'][0]['data']['text/plain']) in descendants(server.proc.pid)
+    finally:
+        server.kill()
+
+
+def test_cpu_pinning_can_be_turned_off_or_named(data_dir):
+    every = frozenset(os.sched_getaffinity(0))
+    assert len(every) >= 2, 'this test needs a machine with at least two CPUs'
+    data_dir.mkdir()
+    server = Server(data_dir, free_port(), env={'SAGENB_SERVER_CPUS': 'none'})
+    try:
+        assert set(cpus_of(server.proc.pid).values()) == {every}
+    finally:
+        server.kill()
+    last = max(every)
+    server = Server(data_dir, free_port(), env={'SAGENB_SERVER_CPUS': str(last)})
+    try:
+        assert set(cpus_of(server.proc.pid).values()) == {frozenset([last])}
+    finally:
+        server.kill()
+
+
+def test_a_bad_cpu_setting_stops_the_server_with_a_clear_message(data_dir):
+    for value, message in (('fast', 'write "auto", "none" or CPU numbers'),
+                           ('4096', 'this process may only use CPUs')):
+        done = subprocess.run(
+            [os.path.join(BIN, 'pserve'), DEV_INI, 'http_port=%d' % free_port(),
+             'data_dir=%s' % data_dir], env=dict(os.environ, SAGENB_SERVER_CPUS=value),
+            capture_output=True, text=True, timeout=120)
+        assert done.returncode != 0
+        # As every wrong setting: checked before the database opens or Sage starts.
+        assert 'SettingsError: sagenb.server_cpus: %r: %s' % (value, message) in done.stderr, \
+            done.stderr
+        assert 'Starting server' not in done.stderr + done.stdout
+
+
+def test_cpu_settings_are_read_as_documented():
+    from sagenb_pyramid.cpus import CpuSettingError, parse
+    four = {0, 1, 2, 3}
+    assert parse('auto', four, port=6543) == {3}
+    assert parse('auto', four, port=6544) == {0}
+    assert parse(None, {5, 7}, port=1) == {7}
+    assert parse('auto', {2}, port=6543) is None  # one CPU: nothing to choose
+    assert parse('none', four) is None
+    assert parse('2', four) == {2}
+    assert parse('0, 2-3', four) == {0, 2, 3}
+    for bad in ('two', '3-1', '-1', '1-x', '9'):
+        with pytest.raises(CpuSettingError):
+            parse(bad, four)

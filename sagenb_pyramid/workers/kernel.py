@@ -24,6 +24,8 @@ import uuid
 import jupyter_client.session
 from jupyter_client import KernelManager
 
+from ..cpus import release
+
 # jupyter_client turns the date strings in the headers of every message it receives
 # into datetimes (with dateutil): about a sixth of a worksheet thread's work on a small
 # cell.  Nothing in the notebook reads those dates, so they stay strings.
@@ -147,6 +149,9 @@ class SpawnedKernel(SageKernel):
 
     def _launch(self):
         self.km.start_kernel(cwd=self.workdir, env=worker_environment(self.workdir))
+        # Just started (its threads come once Sage is imported): off the app server's CPU.
+        process = getattr(getattr(self.km, 'provisioner', None), 'process', None)
+        release(process.pid if process is not None else None)
         return self.km.client()
 
     def is_alive(self):
@@ -228,6 +233,7 @@ class ForkServer:
                 env=worker_environment(self.runtime_dir), cwd=self.runtime_dir)
         finally:
             theirs.close()
+        release(self.proc.pid)  # the app server may be pinned to one CPU (cpus.py)
         # It prints "ready" once warmed and listening.
         ready, _, _ = select.select([self.proc.stdout], [], [], self.startup_timeout)
         if not ready or self.proc.stdout.readline().strip() != b'ready':
@@ -238,17 +244,23 @@ class ForkServer:
 
     def request(self, **message):
         with self.lock:
-            self._ensure_running()
-            try:
-                self.sock.sendall(json.dumps(message).encode() + b'\n')
-                while b'\n' not in self.buffer:
-                    data = self.sock.recv(65536)
-                    if not data:
-                        raise ForkServerError('the fork server closed the connection')
-                    self.buffer += data
-            except OSError as exc:
-                self._close()  # the next request starts a new one
-                raise ForkServerError('the fork server failed: %s' % exc) from exc
+            # A fork server found dead while asking (killed, or out of memory) is
+            # replaced, and asked once more.
+            for attempt in (1, 2):
+                self._ensure_running()
+                try:
+                    self.sock.sendall(json.dumps(message).encode() + b'\n')
+                    while b'\n' not in self.buffer:
+                        data = self.sock.recv(65536)
+                        if not data:
+                            raise ConnectionResetError('it closed the connection')
+                        self.buffer += data
+                    break
+                except OSError as exc:
+                    died = self._ended()
+                    self._close()
+                    if attempt == 2 or not died:
+                        raise ForkServerError('the fork server failed: %s' % exc) from exc
             line, self.buffer = self.buffer.split(b'\n', 1)
         answer = json.loads(line)
         if 'error' in answer:
@@ -258,6 +270,14 @@ class ForkServer:
     def stop(self):
         with self.lock:
             self._close()
+
+    def _ended(self):
+        """Whether the process has ended (a closed connection: it is ending)."""
+        try:
+            self.proc.wait(timeout=1)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
 
     def _close(self):
         if self.sock is not None:
