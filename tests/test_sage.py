@@ -295,6 +295,43 @@ def test_an_awaiting_request_looks_at_its_cell_only_after_news(api, worksheet,
     assert len(begun) - base == len(woken)  # one look after each news, none before
 
 
+
+def test_the_next_cell_runs_while_the_last_result_is_being_committed(
+        api, worksheet, monkeypatch, tmp_path):
+    """The worksheet's thread queues a cell's final outputs and takes its next cell at
+    once (WorkerRegistry.store); the outputs are still stored in order."""
+    from sagenb_pyramid.workers.store import OutputStore
+    assert plain(run(api, worksheet, '1+1')) == '2'  # the process is warm
+    first = api.post(worksheet + 'cells', {'input': '11'}, status=201)['id']
+    marker = tmp_path / 'second-ran'
+    second = api.post(worksheet + 'cells', {'input': 'open(%r, "w").write("ran"); 22'
+                                            % str(marker)}, status=201)['id']
+    release, held = threading.Event(), threading.Event()
+    commit = OutputStore._commit
+
+    def holding_commit(self, tm, conn, batch):
+        if any(u.job.cell_id == first and u.finished is not None for u in batch):
+            held.set()
+            release.wait(120)
+        return commit(self, tm, conn, batch)
+
+    monkeypatch.setattr(OutputStore, '_commit', holding_commit)
+    try:
+        for cell in (first, second):
+            api.post('%scells/%d/evaluate' % (worksheet, cell), {}, status=200)
+        assert held.wait(30)
+        deadline = time.monotonic() + 10  # a new cell answers in milliseconds
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), 'the second cell waited for the commit of the first'
+    finally:
+        release.set()
+    assert plain(wait_status(api, worksheet, first, ('done',))) == '11'
+    assert plain(wait_status(api, worksheet, second, ('done',))) == '22'
+    assert api.get('%scells/%d' % (worksheet, first))['outputs'][0]['execution_count'] < \
+        api.get('%scells/%d' % (worksheet, second))['outputs'][0]['execution_count']
+
+
 def interrupt_a_loop(api, ws):
     """Run ``while True: pass``, interrupt it; the seconds it took to stop."""
     cell = evaluate_later(api, ws, 'while True: pass')
