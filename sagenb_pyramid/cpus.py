@@ -30,6 +30,17 @@ class CpuSettingError(ValueError):
     pass
 
 
+def available():
+    """The CPUs this process may run on (where it cannot be pinned, not Linux: one)."""
+    return os.sched_getaffinity(0) if hasattr(os, 'sched_getaffinity') else {0}
+
+
+def check(spec):
+    """Raise CpuSettingError if ``spec`` is not a setting of this module, or names
+    CPUs this process may not use."""
+    parse(spec, available())
+
+
 def parse(spec, allowed, port=0):
     """The CPUs for ``spec`` among ``allowed`` (a set), or None: do not pin."""
     text = (spec or 'auto').strip().lower()
@@ -63,7 +74,7 @@ def pin_server(spec, port=0):
     global _all
     if not hasattr(os, 'sched_setaffinity'):  # not Linux
         return None
-    allowed = os.sched_getaffinity(0)
+    allowed = available()
     cpus = parse(spec, allowed, port)
     if cpus is None or cpus == allowed:
         return None

@@ -9,6 +9,9 @@ import secrets
 
 from pyramid.settings import asbool
 
+from . import cpus
+
+
 class SettingsError(ValueError):
     """A setting is missing or wrong; the message says which and what to do."""
 
@@ -198,18 +201,13 @@ def session_secret(settings):
     return secret
 
 
-def available_cpus():
-    return os.sched_getaffinity(0) if hasattr(os, 'sched_getaffinity') else {0}
-
-
 def prepare(global_config, settings):
     """The settings of ``[app:main]`` as the application and ``sagenb-worker`` use them:
     defaults and environment applied, ``data_dir`` made, the database URI resolved."""
     apply_environment(settings)
-    from .cpus import CpuSettingError, parse
     try:  # applied by the server runner (server.py), checked before anything starts
-        parse(settings['sagenb.server_cpus'], available_cpus())
-    except CpuSettingError as exc:
+        cpus.check(settings['sagenb.server_cpus'])
+    except cpus.CpuSettingError as exc:
         raise SettingsError('sagenb.server_cpus: %s' % exc) from None
     resolve_data_dir(global_config, settings)
     settings['zodbconn.uri'] = zodb_uri(settings)
