@@ -211,6 +211,45 @@ def test_the_iopub_thread_does_not_wake_for_the_main_threads_messages(
     assert woke < 20, woke
 
 
+def test_formatters_registered_by_a_cell_are_used(api, worksheet):
+    """A forked kernel looks printers up in IPython's tables its own, faster way
+    (workers/sagekernel.py): by type along the MRO, by name (deferred, then moved to
+    the table of types), and not once removed."""
+    api.patch(worksheet, {'typeset': False}, status=200)
+    run(api, worksheet, "class Base: pass\n"
+                        "class Child(Base): pass\n"
+                        "f = get_ipython().display_formatter.formatters['text/html']\n"
+                        "f.for_type(Base, lambda o: '<b>base</b>')\n"
+                        "f.for_type_by_name('__main__', 'Later', lambda o: '<i>later</i>')\n"
+                        "class Later: pass")
+
+    def html_of(code):
+        return run(api, worksheet, code)['outputs'][-1]['data'].get('text/html')
+
+    assert html_of('Child()') == '<b>base</b>'
+    assert html_of('Later()') == '<i>later</i>'
+    assert plain(run(api, worksheet, "Later in f.type_printers, "
+                                     "('__main__', 'Later') in f.deferred_printers")) == \
+        '(True, False)'
+    assert html_of("f.pop(Base); Child()") is None
+    assert html_of('1/2') is None and plain(run(api, worksheet, '1/2')) == '1/2'
+
+
+def test_the_kernel_builds_no_log_records_that_nobody_writes(api, worksheet):
+    """ipykernel logs every request at DEBUG; a forked kernel's logger drops those
+    calls at once instead of building records its handler then drops."""
+    run(api, worksheet, "import logging\n"
+                        "made = []\n"
+                        "factory = logging.getLogRecordFactory()\n"
+                        "logging.setLogRecordFactory("
+                        "lambda *a, **k: made.append((a[0], a[1])) or factory(*a, **k))")
+    run(api, worksheet, '1+1')
+    cell = run(api, worksheet, "get_ipython().kernel.log.warning('still written')\n"
+                               "logging.setLogRecordFactory(factory)\n"
+                               "made")
+    assert plain(cell) == "[('WorkerKernelApp', 30)]"
+
+
 def test_top_level_await(api, worksheet):
     """Worker kernels run without ipykernel 7's shell-channel thread
     (workers/sagekernel.py); its path for a cell with a top-level ``await`` still asks

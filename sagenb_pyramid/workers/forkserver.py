@@ -109,6 +109,7 @@ def warm_up():
     from sage.misc.latex import latex
     import sage.repl.rich_output.output_catalog  # noqa: F401
     sagekernel.cache_latex_macros()  # made below, once for all children
+    sagekernel.cache_lookups()
     str(latex(result))
     str(html(result))
     import matplotlib
