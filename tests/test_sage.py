@@ -235,6 +235,27 @@ def test_formatters_registered_by_a_cell_are_used(api, worksheet):
     assert html_of('1/2') is None and plain(run(api, worksheet, '1/2')) == '1/2'
 
 
+def test_a_cell_is_transformed_once_and_the_next_cell_sees_what_it_changed(
+        api, worksheet):
+    """ipykernel and IPython's ``run_cell`` each transformed every cell; a forked kernel
+    keeps the first answer for the second call of the same request
+    (workers/sagekernel.py), and never for the next cell."""
+    run(api, worksheet, "m = get_ipython().input_transformer_manager\n"
+                        "seen = []\n"
+                        "m.transform_cell = lambda cell: seen.append(cell) or "
+                        "type(m).transform_cell(m, cell)")
+    assert plain(run(api, worksheet, 'type(1)')) == "<class 'sage.rings.integer.Integer'>"
+    cell = run(api, worksheet, "del m.transform_cell\nseen[0]")
+    assert plain(cell) == "'type(1)'"
+    assert plain(run(api, worksheet, 'len(seen)')) == '2'  # type(1) and the cell above
+    # A cell that turns the preparser off changes how the next one is read.
+    assert plain(run(api, worksheet, 'preparser(False)\n2^3')) == '8'  # read before
+    assert plain(run(api, worksheet, '2^3')) == '1'  # exclusive or
+    assert plain(run(api, worksheet, 'preparser(True)\n2^3')) == '1'
+    assert plain(run(api, worksheet, '2^3')) == '8'
+    assert plain(run(api, worksheet, 'import asyncio\nawait asyncio.sleep(0)\n2^3')) == '8'
+
+
 def test_the_kernel_builds_no_log_records_that_nobody_writes(api, worksheet):
     """ipykernel logs every request at DEBUG; a forked kernel's logger drops those
     calls at once instead of building records its handler then drops."""
