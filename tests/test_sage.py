@@ -666,6 +666,7 @@ def evaluate_later(api, ws, code):
 @pytest.mark.parametrize('code, says', [
     ('import os, signal; os.kill(os.getpid(), signal.SIGKILL)', 'killed by SIGKILL'),
     ('import os; os._exit(3)', 'exited with status 3'),
+    ('import os; os.abort()', 'killed by SIGABRT (a library gave up'),
 ])
 def test_a_dying_process_says_why_and_queued_cells_do_not_run(api, code, says):
     ws = api.post('/home/alice/', {'name': 'dies'}, status=201)['url']

@@ -419,7 +419,10 @@ class ForkedKernel(SageKernel):
             return 'the Sage process stopped'
         if code < 0:
             name = signal.Signals(-code).name
+            # A library that cannot allocate memory under the process's address-space
+            # limit often aborts rather than raise MemoryError.
             reason = {'SIGKILL': ' (out of memory or a limit?)',
+                      'SIGABRT': ' (a library gave up: out of memory under the limit?)',
                       'SIGXCPU': ' (CPU time limit)', 'SIGXFSZ': ' (file size limit)'}
             return 'the Sage process was killed by %s%s' % (name, reason.get(name, ''))
         return 'the Sage process exited with status %d' % code
