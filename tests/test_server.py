@@ -57,6 +57,20 @@ class Server:
         self.log.close()
 
 
+def processes_in(folder):
+    """The processes whose working directory is in ``folder`` (Sage processes run in
+    their folders under the data directory's ``work``)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            cwd = os.readlink('/proc/%s/cwd' % pid)
+        except OSError:
+            continue
+        if cwd == str(folder) or cwd.startswith(str(folder) + os.sep):
+            found.append(int(pid))
+    return found
+
+
 def call(server, token, method, path, body=None):
     request = urllib.request.Request(
         server.url + path, method=method,
@@ -125,8 +139,15 @@ def test_server_survives_sigkill_with_every_output(data_dir):
         time.sleep(1)
         folders_before = set(os.listdir(data_dir / 'work'))
         assert folders_before
+        assert processes_in(data_dir / 'work')
     finally:
         server.kill()
+    # Its Sage processes (each leads a session of its own, out of reach of the kill)
+    # notice that the server is gone and end: none is left running its cell.
+    deadline = time.monotonic() + 10
+    while processes_in(data_dir / 'work') and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_in(data_dir / 'work') == []
 
     server = Server(data_dir, port)
     try:
