@@ -233,3 +233,14 @@ def test_workers_without_network(tmp_path):
         listener.close()
         nb.close()
         shutil.rmtree(folder)
+
+
+def test_a_server_started_as_root_without_worker_uids_warns(tmp_path, caplog):
+    """Its Sage processes would run as root, which the limit on processes does not
+    bind (docs/security.md)."""
+    assert os.geteuid() == 0, 'the test suite runs as root (it creates worker uids)'
+    with caplog.at_level('WARNING', logger='sagenb_pyramid.workers.registry'):
+        Notebook(tmp_path / 'rootly').close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == 'WARNING']
+    assert any('Sage processes will run as root' in w and 'sagenb.workers.uids' in w
+               for w in warnings), warnings

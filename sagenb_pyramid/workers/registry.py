@@ -720,6 +720,12 @@ class WorkerRegistry:
         if self._free_uids is not None:
             for folder in (self.work_root, sys.prefix, sys.base_prefix):
                 check_reachable(folder)
+        elif os.geteuid() == 0:
+            log.warning(
+                'Sage processes will run as root: user code can do whatever root can, '
+                'and Linux does not apply the limit on processes to root (a fork bomb '
+                'is not contained).  Give them uids of their own: sagenb.workers.uids '
+                '(docs/security.md).')
         self._workers = {}
         self._spares = []
         self._lock = threading.Lock()
