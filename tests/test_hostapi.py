@@ -2,13 +2,15 @@
 
 The registry behind the door is a recorder here: these tests are about who gets in.
 Real hosts behind real doors are tested in test_zeo.py."""
+import http.client
 import json
+import threading
 import time
 
 import pytest
 import webtest
 
-from sagenb_pyramid.workers.hostapi import HostApi
+from sagenb_pyramid.workers.hostapi import HostApi, serve, stop
 from sagenb_pyramid.workers.hosts import sign
 
 SECRET = b'the shared worker secret'
@@ -115,3 +117,22 @@ def test_a_cell_handed_to_a_host_that_is_gone_says_so(notebook, api_for):
     assert lost['outputs'][-1]['ename'] == 'WorkerLost'
     assert lost['outputs'][-1]['evalue'].startswith(
         'the worker host gone-host (127.0.0.1:%d) cannot be reached' % port)
+
+
+def test_the_door_stops_cleanly_with_an_app_server_still_connected(monkeypatch):
+    """Its sockets are closed in its own loop's thread: closed from another thread they
+    vanished under the loop's ``select`` (EBADF in that thread), and a connection kept
+    alive by an app server kept the loop running."""
+    failures = []
+    monkeypatch.setattr(threading, 'excepthook', failures.append)
+    recorder = Recorder()
+    server = serve(recorder, SECRET, '127.0.0.1:0')
+    host, port = recorder.address.split(':')
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    body, headers = signed('interrupt', {'key': ['u-1', 3]})
+    conn.request('POST', '/interrupt', body, headers)
+    assert conn.getresponse().status == 200  # and the connection stays open
+    stop(server)
+    assert not server.loop_thread.is_alive()
+    assert failures == []
+    conn.close()

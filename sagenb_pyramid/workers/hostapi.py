@@ -150,7 +150,7 @@ class HostApi:
 def serve(registry, secret, listen, advertise=None, threads=16):
     """Serve ``registry`` on ``listen`` (``HOST:PORT``, port 0: any free one) in a
     thread; the host publishes ``advertise`` (default: the address bound) to app
-    servers.  Returns the waitress server (``close()`` stops it)."""
+    servers.  Returns the waitress server (``stop`` stops it)."""
     from waitress.server import create_server
     host, _, port = listen.rpartition(':')
     server = create_server(HostApi(registry, secret), host=host.strip('[]') or '127.0.0.1',
@@ -161,9 +161,20 @@ def serve(registry, secret, listen, advertise=None, threads=16):
         raise ValueError('sagenb.workers.listen = %s needs sagenb.workers.advertise (the '
                          'address app servers use to reach this host)' % listen)
     registry.address = advertise or bound
-    thread = threading.Thread(target=server.run, name='worker-host-api', daemon=True)
-    thread.start()
+    server.loop_thread = threading.Thread(target=server.run, name='worker-host-api',
+                                         daemon=True)
+    server.loop_thread.start()
     return server
+
+
+def stop(server, timeout=5):
+    """Stop a server made by ``serve``.  Its sockets are closed in its loop's thread
+    (closed from another thread, they vanished under the loop's ``select``, which then
+    failed with EBADF); the loop ends with them, then its request threads stop."""
+    from waitress import wasyncore
+    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+    server.loop_thread.join(timeout)
+    server.task_dispatcher.shutdown(timeout=timeout)
 
 
 def listen_address(settings):

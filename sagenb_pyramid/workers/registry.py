@@ -756,7 +756,8 @@ class WorkerRegistry:
         self._stopping.set()
         self._wake.set()
         if self.api_server is not None:  # no more requests from app servers
-            self.api_server.close()
+            from .hostapi import stop  # hostapi imports this module
+            stop(self.api_server)
         with self._lock:
             workers, self._workers = list(self._workers.values()), {}
             spares, self._spares = self._spares, []
