@@ -170,7 +170,8 @@ def serve(registry, secret, listen, advertise=None, threads=16):
 def stop(server, timeout=5):
     """Stop a server made by ``serve``.  Its sockets are closed in its loop's thread
     (closed from another thread, they vanished under the loop's ``select``, which then
-    failed with EBADF); the loop ends with them, then its request threads stop."""
+    failed with EBADF); the loop ends with them, then its request threads stop, those
+    still answering within ``timeout`` seconds."""
     from waitress import wasyncore
     server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
     server.loop_thread.join(timeout)
