@@ -147,10 +147,14 @@ class SpawnedKernel(SageKernel):
             kernel_name=kernel_name,
             connection_file=os.path.join(runtime_dir, 'kernel-%s.json' % uuid.uuid4().hex))
 
+    def _process(self):
+        """The ``Popen`` of the kernel process (None before it started)."""
+        return getattr(getattr(self.km, 'provisioner', None), 'process', None)
+
     def _launch(self):
         self.km.start_kernel(cwd=self.workdir, env=worker_environment(self.workdir))
         # Just started (its threads come once Sage is imported): off the app server's CPU.
-        process = getattr(getattr(self.km, 'provisioner', None), 'process', None)
+        process = self._process()
         release(process.pid if process is not None else None)
         return self.km.client()
 
@@ -161,8 +165,7 @@ class SpawnedKernel(SageKernel):
             return False
 
     def exit_description(self):
-        proc = getattr(self.km, 'provisioner', None)
-        proc = getattr(proc, 'process', None)
+        proc = self._process()
         code = proc.poll() if proc is not None else None
         if code is None:
             return 'the Sage process stopped'
