@@ -2,8 +2,8 @@
 
 Worksheet threads hand their cells' new state to ``OutputStore.write`` and wait until it
 is committed (a cell's last state they only ``put``: WorkerRegistry.store); the registry
-marks cells queued through it too.  One thread commits
-whatever is pending in one transaction (group commit):
+marks cells queued through it too.  One thread commits whatever is pending in one
+transaction (group commit):
 with many cells running at once the storage sees one commit instead of one per cell, and
 no request thread queues behind a crowd of commits for the storage's lock.
 
