@@ -75,11 +75,14 @@ DEFAULTS = {
     'sagenb.workers.idle_timeout': '3600',
     'sagenb.workers.startup_timeout': '120',
     'sagenb.workers.spare': '1',
+    # Spares at most while new worksheets arrive quickly (a class arriving at once).
+    'sagenb.workers.spare_max': '8',
     'sagenb.workers.prestart': 'true',
     # Seconds a cell has to stop after an interrupt before its process is restarted.
     'sagenb.workers.interrupt_timeout': '3',
-    # Running worksheet processes: per worksheet owner, and on this server in all
-    # (auto: one per 150 MB of memory).
+    # Running worksheet processes: per worksheet owner, and on this server in all (auto:
+    # what memory and the limit of open files allow, workers/capacity.py).  A full
+    # server stops the process idle longest (no page open) for a new one.
     'sagenb.workers.max_per_user': '25',
     'sagenb.workers.max_total': 'auto',
     'sagenb.workers.flush_interval': '0.2',
