@@ -810,5 +810,11 @@ def in_transaction(db, work, attempts=1):
 
 
 def ensure_root(db):
-    """Create the application root in a transaction of its own (at start-up)."""
-    return in_transaction(db, lambda root: len(root.home))
+    """Create the application root in a transaction of its own (at start-up), with
+    the audit log: made by the first logins of a class at once, it would conflict."""
+    from .audit import audit_log
+
+    def make(root):
+        audit_log(root)
+        return len(root.home)
+    return in_transaction(db, make)

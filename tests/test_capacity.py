@@ -316,3 +316,19 @@ def test_the_server_exits_when_an_essential_thread_dies(tmp_path, data_dir, faul
         assert says in log and 'exits (status 70) so that it is restarted' in log, log
     finally:
         server.stop()
+
+
+def test_a_new_sage_process_runs_no_shell_commands(tmp_path):
+    """Its first kernel_info reply asked for help links, which ran Sage's package-system
+    probes (``sage -p``, ``sage -pip --version``: 1-2 s of shell scripts per process).
+    The fork server answers them once for all its children."""
+    with own_notebook(tmp_path / 'probes', []) as (nb, _):
+        nb.host.start()
+        kernel = nb.host._start_kernel()
+        try:
+            with open('/proc/%d/stat' % kernel.pid) as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+            # stat(5) fields 16 and 17: CPU time of the children it waited for.
+            assert int(fields[13]) + int(fields[14]) == 0, fields[13:15]
+        finally:
+            kernel.shutdown()

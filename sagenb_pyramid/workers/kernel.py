@@ -58,6 +58,11 @@ def shared_context():
             context = zmq.Context()
             # Must be set before its first socket; libzmq caps it by what it can poll.
             context.set(zmq.MAX_SOCKETS, min(MAX_ZMQ_SOCKETS, context.get(zmq.SOCKET_LIMIT)))
+            # A client connects as soon as the kernel is forked, before it has bound its
+            # sockets; libzmq then tries again every 100-200 ms, which was most of a new
+            # kernel's start.  From 10 ms, backing off to half a second.
+            context.setsockopt(zmq.RECONNECT_IVL, 10)
+            context.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
             _context = context
         return _context
 
