@@ -332,3 +332,30 @@ def test_a_new_sage_process_runs_no_shell_commands(tmp_path):
             assert int(fields[13]) + int(fields[14]) == 0, fields[13:15]
         finally:
             kernel.shutdown()
+
+
+def test_logins_at_the_same_moment_do_not_conflict(notebook):
+    """A class logging in at once: each login writes an audit entry.  Numbered entries
+    collided, the retried logins (password check included) conflicted again, and some
+    answered 500."""
+    import transaction
+    from types import SimpleNamespace
+
+    from sagenb_pyramid import audit
+    from sagenb_pyramid.resources import get_root
+
+    managers = [transaction.TransactionManager(explicit=True) for _ in range(3)]
+    connections = [notebook.db.open(transaction_manager=tm) for tm in managers]
+    try:
+        for i, (tm, conn) in enumerate(zip(managers, connections)):
+            tm.begin()
+            audit.record(SimpleNamespace(client_addr='127.0.0.1'), 'login', 's%d' % i,
+                         actor='s%d' % i, root=get_root(conn.root()))
+        for tm in managers:  # each began before any committed
+            tm.commit()
+    finally:
+        for conn in connections:
+            conn.close()
+    with notebook.transaction() as root:
+        assert sorted(e.target for e in audit.entries(root)
+                      if e.action == 'login') == ['s0', 's1', 's2']
