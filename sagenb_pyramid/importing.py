@@ -141,8 +141,8 @@ def check_worksheet(data, max_file_bytes, skip_bad_files=False):
 
     def bad_name(what, problem):
         if not skip_bad_files:
-            raise FormatError('%s: not a usable file name: %s' % (_shown(what), problem))
-        skipped.append((_shown(what), 'not a usable file name: %s' % problem))
+            raise FormatError('%s: not a usable file name: %s' % (what, problem))
+        skipped.append((what, 'not a usable file name: %s' % problem))
 
     for number, cell in enumerate(data.cells, 1):
         for name in sorted(cell.files):
