@@ -181,9 +181,7 @@ def check_worksheet(data, max_file_bytes, skip_bad_files=False):
 
 def _shown(value):
     """A name from a file as it may appear in a message (control characters escaped)."""
-    text = value if isinstance(value, str) else repr(value)
-    if any(c in names.BIDI_CONTROLS or not c.isprintable() for c in text):
-        text = text.encode('unicode_escape').decode('ascii')
+    text = names.escape_hidden(value if isinstance(value, str) else repr(value))
     return '"%s"' % (text[:80] + '...' if len(text) > 80 else text)
 
 

@@ -91,6 +91,11 @@ class Report:
         return [item for item, _ in self.skipped]
 
     def lines(self):
+        """The report as lines of text; names from the folder cannot break a line or
+        turn its text around (control and bidirectional characters are escaped)."""
+        return [names.escape_hidden(line) for line in self._lines()]
+
+    def _lines(self):
         out = []
         verb = 'Would import' if self.dry_run else 'Imported'
         if self.dry_run:

@@ -27,6 +27,13 @@ def _hidden(char):
     return unicodedata.category(char) == 'Cc' or char in BIDI_CONTROLS
 
 
+def escape_hidden(text):
+    """``text`` with its control and bidirectional characters written as escapes
+    (``\\n``, ``\\u202e``), for messages and reports that show a name from a file."""
+    return ''.join(c.encode('unicode_escape').decode('ascii') if _hidden(c) else c
+                   for c in text)
+
+
 def file_name_problem(name):
     """What is wrong with ``name`` as the name of a data file (None when nothing)."""
     if not isinstance(name, str) or not 1 <= len(name) <= MAX_FILE_NAME \
