@@ -21,7 +21,7 @@ import zipfile
 import pytest
 import transaction
 import webtest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sagenb_pyramid import importing
@@ -276,8 +276,41 @@ def import_into(store, filename, data):
         tm.abort()
 
 
+def tar_of(members):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode='w:bz2') as tar:
+        for path, content in members:
+            info = tarfile.TarInfo(path)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def zip_of(members):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, 'w') as z:
+        for path, content in members:
+            z.writestr(zipfile.ZipInfo(path), content)
+    return buffer.getvalue()
+
+
+HTML = ('sage_worksheet/worksheet.html', b'{{{id=0|\n1\n///\n}}}\n')
+# Found by this test or by hand; kept so every run tries them.
+KNOWN = [('w.zip', zip_of([('', b'x'), ('a.txt', b'T\n')])),  # is_dir() of ''
+         ('w.sws', tar_of([HTML, ('sage_worksheet/data/@@x', b'x')])),  # Folder.add
+         ('w.sws', tar_of([HTML, ('sage_worksheet/data/a\r\nb', b'x')])),
+         ('w.sws', tar_of([HTML, ('sage_worksheet/data/big', bytes(200 * 1024))])),
+         ('w.sws', tar_of([HTML, ('sage_worksheet/worksheet_conf.pickle', pickle.dumps(
+             {'name': '\u202e' * 300, 'system': 'sage"><script>'}, protocol=2))]))]
+
+
 @FUZZ
 @given(upload=uploads)
+@example(upload=KNOWN[0])
+@example(upload=KNOWN[1])
+@example(upload=KNOWN[2])
+@example(upload=KNOWN[3])
+@example(upload=KNOWN[4])
 def test_every_upload_is_imported_or_refused_cleanly(store, upload):
     filename, data = upload
     with Bounded() as memory:
