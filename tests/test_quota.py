@@ -191,3 +191,10 @@ def test_no_quota_when_the_setting_is_zero(tmp_path):
         assert '9.0 MB used (no quota)' in browser.get('/account').text
     finally:
         nb.close()
+
+
+def test_a_copy_name_follows_the_worksheet_name_rule(small_quota):
+    nb, alice, _ = small_quota
+    ws = alice.post('/home/alice/', {'name': 'w'}, status=201)['url']
+    assert alice.post(ws + 'copy', {'name': 'Co\u202epy\x07 1'}, status=201)['name'] == \
+        'Co py 1'

@@ -136,7 +136,8 @@ def copy_worksheet(context, request):
     if not request.has_permission(P.CREATE, request.user):
         raise api_error(403, 'you may not create worksheets')
     body = json_body(request, required=False) if wants_json(request) else request.POST
-    name = get_str(body, 'name', 'Copy of ' + context.name, max_length=200)
+    name = names.clean_worksheet_name(get_str(body, 'name', 'Copy of ' + context.name,
+                                              max_length=names.MAX_WORKSHEET_NAME))
     require_room(request, request.user, usage(context), 'cannot copy the worksheet', 409)
     twin = context.copy(request.user, name)
     if not wants_json(request):
