@@ -114,8 +114,13 @@ DEFAULTS = {
     'sagenb.import.max_unpacked_mb': '256',
     'sagenb.import.max_members': '5000',
     'sagenb.import.max_worksheets': '500',
-    # Largest data file of a worksheet.
+    # Imports unpacking at once: on this app server, and per user (more wait: 503, 429).
+    'sagenb.import.max_concurrent': '2',
+    'sagenb.import.max_concurrent_per_user': '1',
+    # Largest data file of a worksheet (imported ones and files kept with cells too).
     'sagenb.data.max_mb': '64',
+    # Storage of one user: data files and what imports bring (0: no quota).
+    'sagenb.quota.user_mb': '1024',
     # LDAP login (sagenb_pyramid/auth/ldap.py); an empty uri turns it off.  The service
     # account's password comes from SAGENB_LDAP_BIND_PASSWORD, never from an .ini file.
     'sagenb.ldap.uri': '',
