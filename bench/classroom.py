@@ -101,6 +101,7 @@ class Student:
         self.current = None
         self.alive_at = 0.0
         self.first_result = None
+        self.logged_in = False
 
     # -- HTTP ------------------------------------------------------------------------
     def request(self, kind, method, path, body=None, json_body=True, headers=None,
@@ -167,6 +168,7 @@ class Student:
         self.request('login', 'POST', '/login', form, json_body=False,
                      headers={'Content-Type': 'application/x-www-form-urlencoded',
                               'Accept': 'text/html'}, ok=(302,))
+        self.logged_in = True
 
     def home(self):
         return '/home/%s/' % self.login
@@ -276,9 +278,10 @@ class Student:
             if time.monotonic() >= end_at:
                 return
             try:
-                if self.current is None:
-                    if not self.cookie:
+                if self.current is None:  # what failed at arrival, again
+                    if not self.logged_in:
                         self.log_in()
+                        self.list()
                     self.new_worksheet('Lesson 1')
                     continue
                 roll = rng.random()

@@ -18,7 +18,9 @@ def main(global_config, **settings):
     """The WSGI application (``use = egg:sagenb_pyramid``)."""
     prepare(global_config, settings)
     settings.setdefault('tm.manager_hook', 'pyramid_tm.explicit_manager')
-    settings.setdefault('retry.attempts', '3')
+    # A class arriving at once places worksheets together: BTree nodes (placements,
+    # the audit log) split under concurrent inserts, and the loser runs again.
+    settings.setdefault('retry.attempts', '5')
 
     from .resources import root_factory
     with Configurator(settings=settings, root_factory=root_factory) as config:

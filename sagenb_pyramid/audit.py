@@ -8,11 +8,16 @@ versions gave them the same number, so all but one failed with a ConflictError a
 again, a login's password check included, until some answered 500.  Entries of that
 older log are still read.
 """
+import logging
 import secrets
 import time
 
 from BTrees.LOBTree import LOBTree
 from persistent import Persistent
+
+from .resources import in_transaction
+
+logger = logging.getLogger(__name__)
 
 
 class AuditEntry(Persistent):
@@ -48,6 +53,28 @@ def record(request, action, target='', detail='', actor=None, root=None):
     entry = log[new_key(log)] = AuditEntry(action, actor, target, detail,
                                            getattr(request, 'client_addr', '') or '')
     return entry
+
+
+def record_after_commit(request, action, target='', detail='', actor=''):
+    """Add an entry once the request's transaction has committed, in a transaction of
+    its own.  For logins: when a class logs in at once their entries may still
+    conflict (a bucket splits), and the entry alone is written again, not the whole
+    login with its password check."""
+    from . import database
+    db = database(request.registry)
+    address = getattr(request, 'client_addr', '') or ''
+
+    def write(root):
+        log = audit_log(root)
+        log[new_key(log)] = AuditEntry(action, actor, target, detail, address)
+
+    def after(committed):
+        if committed:
+            try:
+                in_transaction(db, write, attempts=10)
+            except Exception:
+                logger.exception('could not write the audit entry %s %s', action, target)
+    request.tm.get().addAfterCommitHook(after)
 
 
 def entries(root, newest_first=True):

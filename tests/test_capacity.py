@@ -347,7 +347,7 @@ def test_logins_at_the_same_moment_do_not_conflict(notebook):
     managers = [transaction.TransactionManager(explicit=True) for _ in range(3)]
     connections = [notebook.db.open(transaction_manager=tm) for tm in managers]
     try:
-        for i, (tm, conn) in enumerate(zip(managers, connections)):
+        for i, (tm, conn) in enumerate(zip(managers, connections, strict=True)):
             tm.begin()
             audit.record(SimpleNamespace(client_addr='127.0.0.1'), 'login', 's%d' % i,
                          actor='s%d' % i, root=get_root(conn.root()))

@@ -81,7 +81,7 @@ def login(context, request):
                 error = 'This account is suspended; ask an administrator.'
                 audit.record(request, 'login_failed', user.login, 'suspended', actor='')
             if error is None:
-                audit.record(request, 'login', user.login, actor=user.login)
+                audit.record_after_commit(request, 'login', user.login, actor=user.login)
                 headers = remember(request, user.id)
                 target = safe_came_from(request, came_from) or home_url(request, user)
                 return HTTPFound(target, headers=headers)
@@ -90,7 +90,7 @@ def login(context, request):
             # One message whatever was wrong: the page does not tell who has an account.
             error = 'Wrong username or password.'
             request.response.status = 400
-            audit.record(request, 'login_failed', login_name[:100], actor='')
+            audit.record_after_commit(request, 'login_failed', login_name[:100])
         if request.response.status_int == 400:
             ratelimit.record_failure(request, login_name)
     return {'error': error, 'login': login_name, 'came_from': came_from,
