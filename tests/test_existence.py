@@ -147,3 +147,15 @@ def test_public_pages_still_say_what_they_say(notebook):
     visitor.get('/static/no-such-file.css', status=404)
     res = visitor.get('/forgot', status=404)  # this server sends no mail
     assert 'sends no mail' in res.text
+
+
+def test_without_the_csrf_token_the_answers_are_the_same_too(notebook, world):
+    """The CSRF check comes after the permission check: a form posted without its token
+    tells no more than one with it."""
+    visitor = webtest.TestApp(notebook.app, extra_environ={'HTTP_HOST': 'localhost:80'})
+    for method, there, got, expected in same_answers(visitor, world, csrf=''):
+        assert got == expected and got[0] == 302, (method, there)
+    bob = webtest.TestApp(notebook.app, extra_environ={'HTTP_HOST': 'localhost:80'})
+    login(bob, 'bob')
+    for method, there, got, expected in same_answers(bob, world, csrf=''):
+        assert got == expected and got[0] == 404, (method, there)

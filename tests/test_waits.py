@@ -86,7 +86,7 @@ def test_one_users_waits_are_capped_and_others_get_through(served):
     waited = [r for r in results if r[0] == 200]
     refused = [r for r in results if r[0] == 429]
     assert len(waited) == CAP and len(refused) == 6 - CAP, [r[:2] for r in results]
-    for status, answer, headers, took in refused:
+    for _, answer, headers, took in refused:
         assert set(answer) == {'error'} and 'waiting already' in answer['error']
         assert headers['Retry-After'] == '1'
         assert took < 1.5

@@ -1,10 +1,10 @@
 """Outgoing mail: a ``pyramid_mailer`` SMTP mailer configured from ``sagenb.mail.*``.
 
 ``send_mail(request, to, subject, body)`` never sends at once: the message goes out only
-once the request's transaction has committed.  Links in mail start with
-``public_url(request)`` (``sagenb.public_url``), never with the request's ``Host``.  A request that fails (an error view, a
+once the request's transaction has committed.  A request that fails (an error view, a
 ConflictError that pyramid_retry re-runs, a failed commit) sends nothing; the re-run
-sends its own message once.
+sends its own message once.  Links in mail start with ``public_url(request)``
+(``sagenb.public_url``), never with the request's ``Host``.
 
 Why not ``request.mailer.send`` (pyramid_mailer's transactional send)?  It does join
 ``request.tm`` (pyramid_tm's explicit manager; the global ``transaction.manager`` would
