@@ -886,6 +886,7 @@ def test_log_out_everywhere(make_notebook):
     assert all(logged_in(a) for a in [app, thief] + others)
     res = app.post('/logout-everywhere', {'csrf_token': token}, status=302)
     assert res.headers['Location'] == 'http://localhost/login'
+    assert 'You are logged out everywhere.' in res.follow().text
     assert not any(logged_in(a) for a in [app, thief] + others)
     # API tokens are not sessions: they stay until revoked.
     browser(nb).get('/home/alice/', headers={'Authorization': 'Bearer ' + api_token},
