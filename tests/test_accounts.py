@@ -837,7 +837,8 @@ def test_production_refuses_to_start_without_a_public_url(tmp_path, monkeypatch)
     settings = dict(get_settings(ini, 'app:main'))
     settings.update({'sagenb.workers.prestart': 'false', 'sagenb.workers.spare': '0',
                      'sagenb.workers.embedded': 'false'})
-    app = main({'__file__': ini, 'here': HERE, 'data_dir': str(tmp_path / 'prod'),
+    # (Another folder: the refused start above left its database open until collected.)
+    app = main({'__file__': ini, 'here': HERE, 'data_dir': str(tmp_path / 'prod2'),
                 'sagenb_command': 'test'}, **settings)
     try:
         assert app.registry.settings['sagenb.public_url'] == PUBLIC
