@@ -65,7 +65,9 @@ class Sagenb:
                        check=True, capture_output=True)
         self.token = subprocess.run(admin + ['token', 'bench'], text=True, check=True,
                                     capture_output=True).stdout.strip().splitlines()[-1]
-        env = dict(os.environ, SAGENB_WORKERS_SPARE='2', SAGENB_WORKERS_MAX_PER_USER='100')
+        # One user's 16 clients all wait on their cells: lift the per-user caps.
+        env = dict(os.environ, SAGENB_WORKERS_SPARE='2', SAGENB_WORKERS_MAX_PER_USER='100',
+                   SAGENB_API_MAX_WAITS_PER_USER='100')
         self.proc = subprocess.Popen(
             [os.path.join(BIN, 'pserve'), os.path.join(HERE, 'development.ini'),
              'http_port=%d' % self.port, 'data_dir=' + data],

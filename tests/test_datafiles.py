@@ -89,13 +89,13 @@ def test_others_may_not_touch_data_files(notebook, testapp, alice, ws):
     made = upload(alice, ws, 'secret.txt', b's')
     notebook.add_user('bob')
     bob = Api(testapp, notebook.token('bob'))
-    testapp.get(made['url'], headers=bob.headers, status=403)
-    testapp.get(ws + 'data', headers=bob.headers, status=403)
+    testapp.get(made['url'], headers=bob.headers, status=404)
+    testapp.get(ws + 'data', headers=bob.headers, status=404)
     testapp.post(ws + 'data', upload_files=[('file', 'x', b'x')], headers=bob.headers,
-                 status=403)
-    testapp.put_json(made['url'], {'content': 'mine'}, headers=bob.headers, status=403)
-    testapp.delete(made['url'], headers=bob.headers, status=403)
-    bob.post(made['url'] + '/rename', {'name': 'y'}, status=403)
+                 status=404)
+    testapp.put_json(made['url'], {'content': 'mine'}, headers=bob.headers, status=404)
+    testapp.delete(made['url'], headers=bob.headers, status=404)
+    bob.post(made['url'] + '/rename', {'name': 'y'}, status=404)
     assert alice.testapp.get(made['url'], headers=alice.headers).body == b's'
 
 

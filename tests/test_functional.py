@@ -383,7 +383,9 @@ def test_permission_table(notebook, shared, who, action):
     if action in ALLOWED[who]:
         assert res.status_int == GRANTED_STATUS[action], res.text
     else:
-        assert res.status_int == (401 if who == 'anonymous' else 403), res.text
+        # Who may not even see the worksheet is told it is not there (404).
+        refused = 403 if 'view' in ALLOWED[who] else 404
+        assert res.status_int == (401 if who == 'anonymous' else refused), res.text
         assert 'error' in res.json
     # What is stored agrees with the answer.
     after = stored(notebook, 'owner')
@@ -410,9 +412,9 @@ def test_view_returns_the_worksheet(shared):
 
 def test_other_user_cannot_list_or_create_in_someone_elses_home(notebook, shared):
     other = shared['other']
-    other.get('/home/owner/', status=403)
-    other.post('/home/owner/', {'name': 'intruder'}, status=403)
-    shared['collaborator'].post('/home/owner/', {'name': 'intruder'}, status=403)
+    other.get('/home/owner/', status=404)
+    other.post('/home/owner/', {'name': 'intruder'}, status=404)
+    shared['collaborator'].post('/home/owner/', {'name': 'intruder'}, status=404)
     assert set(stored(notebook, 'owner')) == {0}
 
 
@@ -431,13 +433,13 @@ def test_viewer_may_copy_into_own_home(notebook, shared):
     assert res['url'].endswith('/home/viewer/0/')
     assert stored(notebook, 'viewer') == {
         0: ('Copy of Shared', [('compute', ''), ('text', 'original')])}
-    shared['other'].post('/home/owner/0/copy', {}, status=403)
+    shared['other'].post('/home/owner/0/copy', {}, status=404)
     assert stored(notebook, 'other') == {}
 
 
-def test_other_user_browser_gets_403_page(notebook, testapp, shared):
+def test_other_user_browser_gets_404_page(notebook, testapp, shared):
     login(testapp, 'other')
-    res = testapp.get('/home/owner/0/', status=403)
+    res = testapp.get('/home/owner/0/', status=404)
     no_traceback(res)
     assert 'text/html' in res.content_type
 
@@ -461,7 +463,7 @@ def test_group_collaborator(notebook, testapp):
     with notebook.transaction() as root:
         member_user = root.user_by_login('member')
         member_user.group_ids.remove(list(member_user.group_ids)[0])
-    assert attempt(member, 'view').status_int == 403
+    assert attempt(member, 'view').status_int == 404
 
 
 def test_renamed_collaborator_keeps_access(notebook, testapp, shared):
@@ -911,8 +913,8 @@ def test_other_user_cannot_use_listing_actions(notebook, testapp, three):
     other = new_browser(notebook)
     token = login(other, 'mallory')
     other.post('/home/alice/action', {'action': 'trash', 'ids': '0',
-                                      'csrf_token': token}, status=403)
-    other.post('/home/alice/empty_trash', {'csrf_token': token}, status=403)
+                                      'csrf_token': token}, status=404)
+    other.post('/home/alice/empty_trash', {'csrf_token': token}, status=404)
     assert states(notebook, 'alice') == {0: 'active', 1: 'active', 2: 'active'}
 
 

@@ -471,7 +471,7 @@ def test_import_into_someone_elses_home_is_refused(notebook, testapp, alice):
     notebook.add_user('bob')
     bob = Api(testapp, notebook.token('bob'))
     res = testapp.post('/home/alice/import', upload_files=[('file', 'a.txt', b'T\n')],
-                       headers=bob.headers, status=403)
+                       headers=bob.headers, status=404)
     assert res.json['error']
     testapp.post('/home/alice/import', upload_files=[('file', 'a.txt', b'T\n')],
                  headers={'Accept': 'application/json'}, status=401)
@@ -496,9 +496,9 @@ def test_export_permissions(notebook, testapp, alice):
     bob = Api(testapp, notebook.token('bob'))
     for suffix in ('download.sws', 'download.ipynb', 'data/sage_2mul_300.png',
                    'sage_2mul_300.png'):
-        testapp.get(ws['url'] + suffix, headers=bob.headers, status=403)
+        testapp.get(ws['url'] + suffix, headers=bob.headers, status=404)
         testapp.get(ws['url'] + suffix, status=302)
-    testapp.get('/home/alice/download.zip', headers=bob.headers, status=403)
+    testapp.get('/home/alice/download.zip', headers=bob.headers, status=404)
 
 
 def test_data_files_next_to_the_worksheet(notebook, alice):

@@ -198,6 +198,12 @@ def test_production_needs_the_secret_from_the_environment(tmp_path):
     assert refused.returncode != 0
     assert 'SAGENB_SECRET' in refused.stderr and 'Traceback' not in refused.stderr
     env['SAGENB_SECRET'] = 'a secret shared by the app servers'
+    # The public address is required as well (links in mail start with it).
+    env.pop('SAGENB_PUBLIC_URL', None)
+    refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0
+    assert 'SAGENB_PUBLIC_URL' in refused.stderr and 'Traceback' not in refused.stderr
+    env['SAGENB_PUBLIC_URL'] = 'https://notebook.example.org'
     ok = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
     # No secret was written to disk: it lives in the environment only.
