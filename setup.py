@@ -33,6 +33,7 @@ tests_require = [
     'aiosmtpd>=1.4',
     'authlib>=1.6',  # the local OpenID Connect provider of tests/test_oauth.py
     'playwright>=1.45',
+    'schemathesis>=4.0',  # tests/test_api_schema.py fuzzes the JSON API from its OpenAPI description
     'ruff',
 ]
 
