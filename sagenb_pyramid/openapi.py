@@ -127,6 +127,8 @@ def op(summary, params=(), request=None, ok='200', answer=None, errors=(), media
         operation['requestBody'] = request
     if media == JSON:
         content = {JSON: {'schema': answer if answer is not None else ANY_OBJECT}}
+    elif media.endswith('+json'):
+        content = {media: {'schema': ANY_OBJECT}}
     else:
         content = {media: {'schema': {'type': 'string', 'format': 'binary'}}}
     operation['responses'][ok] = {'description': 'done', 'content': content}
@@ -284,7 +286,7 @@ PATHS = {
     },
     CELL + '/files/{file}': {
         'get': op('a file the cell wrote', [LOGIN, N, CELL_ID, CELL_FILE],
-                  media='application/octet-stream'),
+                  media='*/*'),
     },
     # --- import and export
     '/home/{login}/import': {
@@ -326,8 +328,8 @@ PATHS = {
     },
     WS + '/data/{file}': {
         'get': op('a data file (also as /home/{login}/{n}/{file} when the name is not one '
-                  "of the worksheet's views)", [LOGIN, N, FILE],
-                  media='application/octet-stream'),
+                  "of the worksheet's views); its type follows its name", [LOGIN, N, FILE],
+                  media='*/*'),
         'put': op("replace a data file's text", [LOGIN, N, FILE],
                   body(obj(['content'], content=STR)), answer=ref('DataFile'),
                   errors=['400', '413']),

@@ -258,3 +258,17 @@ def test_fuzz(fuzzed, path, method):
         case.validate_response(response, checks=checks)
 
     run()
+
+
+# === what the fuzz found, kept as plain tests ==========================================
+
+@pytest.mark.parametrize('page', ['184467440737095517', '\u00b2', '99999999999'])
+@pytest.mark.parametrize('where', ['/admin/audit', '/admin/users/'])
+def test_a_page_number_past_any_page_is_a_clear_400(fuzzed, where, page):
+    """A page number too large for ``islice``, or a digit that ``int`` refuses ("²" passes
+    ``str.isdigit``), was a 500."""
+    schema, world = fuzzed
+    app = webtest.TestApp(schema.app, extra_environ={'HTTP_HOST': 'localhost:80'})
+    res = app.get(where, params={'page': page}, status=400,
+                  headers={'Authorization': 'Bearer ' + world.tokens[ADMIN]})
+    assert 'page' in res.json['error']
