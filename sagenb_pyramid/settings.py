@@ -36,6 +36,11 @@ DEFAULTS = {
     'sagenb.mail.password': '',  # env SAGENB_MAIL_PASSWORD only
     'sagenb.mail.tls': 'false',  # STARTTLS
     'sagenb.mail.ssl': 'false',  # SMTP over TLS (port 465)
+    # The address people open the notebook at (https://notebook.example.org, or with a
+    # path prefix): every link in a mail starts with it, never with the request's Host.
+    # Required where sagenb.require_public_url is true (production.ini); if empty
+    # otherwise, mail links go to http://localhost:<the port this server listens on>.
+    'sagenb.public_url': '',
     # Seconds a link sent by mail works: password reset, e-mail confirmation.
     'sagenb.account.reset_link_max_age': '3600',
     'sagenb.account.confirm_link_max_age': str(2 * 24 * 3600),
@@ -103,6 +108,9 @@ DEFAULTS = {
     # Upper bound of the API's ``wait``; the page's own requests hold at most ``poll_hold``.
     'sagenb.api.max_wait': '60',
     'sagenb.poll_hold': '5',
+    # Requests of one user that may wait at once on one app server (waits.py); more get
+    # 429 at once.  A page holds at most 2 polls and an evaluation's 2 s wait.
+    'sagenb.api.max_waits_per_user': '8',
     # Seconds a completion or introspection request waits while cells run.
     'sagenb.introspect_timeout': '5',
     # Uploads of worksheets (importing.py): the file, what its archives unpack to, the
@@ -199,6 +207,25 @@ def session_secret(settings):
     with os.fdopen(fd, 'w') as f:
         f.write(secret)
     return secret
+
+
+def public_url(settings):
+    """``sagenb.public_url`` checked and without a trailing slash ('' when unset and not
+    required)."""
+    from urllib.parse import urlsplit
+    url = (settings.get('sagenb.public_url') or '').strip().rstrip('/')
+    if not url:
+        if asbool(settings.get('sagenb.require_public_url', 'false')):
+            raise SettingsError(
+                'set the address people open the notebook at, which links in mail use: '
+                'SAGENB_PUBLIC_URL=https://notebook.example.org')
+        return ''
+    parts = urlsplit(url)
+    if parts.scheme not in ('http', 'https') or not parts.hostname or parts.query \
+            or parts.fragment or parts.username or parts.password:
+        raise SettingsError('sagenb.public_url must be an http(s) address such as '
+                            'https://notebook.example.org, not %r' % url)
+    return url
 
 
 def prepare(global_config, settings):

@@ -729,3 +729,188 @@ def test_directory_users_cannot_change_a_local_password(notebook, testapp):
                                     'current_password': 'x', 'new_password': 'a new secret 1',
                                     'new_password2': 'a new secret 1'}, status=400)
     assert 'managed by the directory' in res.text
+
+
+# === Links in mail follow sagenb.public_url, never the Host header =================
+
+PUBLIC = 'https://notebook.example.org/sage'
+
+
+def forged(nb, host='attacker.example', address='10.0.0.66'):
+    """A client that sends its own Host header (and X-Forwarded-Host, not trusted)."""
+    return webtest.TestApp(nb.app, extra_environ={
+        'HTTP_HOST': host, 'HTTP_X_FORWARDED_HOST': host, 'REMOTE_ADDR': address})
+
+
+def test_mail_links_use_the_public_url_whatever_the_host(make_notebook, smtp):
+    nb = make_notebook(**{'sagenb.public_url': PUBLIC + '/',
+                          'sagenb.signup.captcha': 'none',
+                          'sagenb.signup.require_email_confirmation': 'true'})
+    add_user(nb, 'alice', email='alice@example.org')
+    # An anonymous reset request with a forged Host.
+    app = forged(nb)
+    request_reset(app, 'alice')
+    flush(nb)
+    [mail] = smtp.wait(1)
+    assert 'attacker' not in mail.body
+    links = mail.links()
+    assert links and all(link.startswith(PUBLIC + '/') for link in links), links
+    reset_link = link_in(mail)
+    assert reset_link.startswith(PUBLIC + '/reset/')
+    # The link works (the path after the public prefix, on this server).
+    browser(nb).get(urlparse(reset_link).path[len('/sage'):], status=200)
+    # A confirmation at sign-up, asked under a forged Host.
+    page = app.get('/signup')
+    app.post('/signup', signup_form(page, 'newbie', email='newbie@example.org'))
+    flush(nb)
+    [mail] = smtp.to('newbie@example.org')
+    assert 'attacker' not in mail.body
+    assert link_in(mail).startswith(PUBLIC + '/confirm/')
+    # A change of address: the link to the new address, the notice to the old one.
+    session = forged(nb)
+    token = login(session, 'alice')
+    session.post('/change-email', {'email': 'new@example.org', 'current_password': PASSWORD,
+                                   'csrf_token': token}, status=302)
+    flush(nb)
+    smtp.wait(4)
+    for mail in smtp.to('new@example.org') + smtp.to('alice@example.org')[1:]:
+        assert 'attacker' not in mail.body
+        assert all(link.startswith(PUBLIC + '/') for link in mail.links()), mail.body
+
+
+def test_admin_mail_and_shown_links_use_the_public_url(make_notebook, smtp):
+    nb = make_notebook(**{'sagenb.public_url': PUBLIC})
+    add_user(nb, 'root1', is_admin=True)
+    add_user(nb, 'bob', email='bob@example.org')
+    add_user(nb, 'nomail')
+    admin = forged(nb)
+    token = login(admin, 'root1')
+    admin.post('/admin/users/bob/reset_password', {'csrf_token': token}, status=302)
+    admin.post('/admin/users/', {'login': 'invitee', 'email': 'inv@example.org',
+                                 'invite': 'true', 'csrf_token': token}, status=201)
+    flush(nb)
+    for mail in smtp.wait(2):
+        assert 'attacker' not in mail.body
+        assert link_in(mail).startswith(PUBLIC + '/reset/')
+    # A link shown to the admin to pass on (the user has no address).
+    res = admin.post('/admin/users/nomail/reset_password', {'csrf_token': token},
+                     headers={'Accept': 'application/json'}, status=200)
+    assert res.json['reset_link'].startswith(PUBLIC + '/reset/')
+
+
+def test_without_public_url_links_go_to_localhost_at_the_servers_port(make_notebook, smtp):
+    nb = make_notebook()
+    add_user(nb, 'alice', email='alice@example.org')
+    app = webtest.TestApp(nb.app, extra_environ={'HTTP_HOST': 'attacker.example:6549',
+                                                 'SERVER_PORT': '6549',
+                                                 'REMOTE_ADDR': '10.0.0.66'})
+    request_reset(app, 'alice')
+    flush(nb)
+    [mail] = smtp.wait(1)
+    assert 'attacker' not in mail.body
+    assert link_in(mail).startswith('http://localhost:6549/reset/')
+
+
+@pytest.mark.parametrize('value', ['notebook.example.org', 'ftp://example.org',
+                                   'https://', 'https://example.org/?x=1',
+                                   'https://user:pw@example.org'])
+def test_a_wrong_public_url_is_refused_at_start(tmp_path, value):
+    from sagenb_pyramid.settings import SettingsError
+    with pytest.raises(SettingsError, match='sagenb.public_url'):
+        Notebook(tmp_path / 'data', **{'sagenb.public_url': value})
+
+
+def test_production_refuses_to_start_without_a_public_url(tmp_path, monkeypatch):
+    from plaster import get_settings
+    from sagenb_pyramid import main
+    from sagenb_pyramid.settings import SettingsError
+    from .conftest import HERE
+    ini = HERE + '/production.ini'
+    monkeypatch.setenv('SAGENB_SECRET', 'a production secret for the test')
+    monkeypatch.delenv('SAGENB_PUBLIC_URL', raising=False)
+    settings = dict(get_settings(ini, 'app:main'))
+    with pytest.raises(SettingsError, match='SAGENB_PUBLIC_URL='):
+        main({'__file__': ini, 'here': HERE, 'data_dir': str(tmp_path / 'prod')},
+             **settings)
+    # Given in the environment, it is what mail links start with.
+    monkeypatch.setenv('SAGENB_PUBLIC_URL', PUBLIC + '/')
+    settings = dict(get_settings(ini, 'app:main'))
+    settings.update({'sagenb.workers.prestart': 'false', 'sagenb.workers.spare': '0',
+                     'sagenb.workers.embedded': 'false'})
+    app = main({'__file__': ini, 'here': HERE, 'data_dir': str(tmp_path / 'prod'),
+                'sagenb_command': 'test'}, **settings)
+    try:
+        assert app.registry.settings['sagenb.public_url'] == PUBLIC
+    finally:
+        from sagenb_pyramid import database
+        app.registry.workers.shutdown()
+        database(app.registry).close()
+
+
+# === Logging out ends the session on the server =====================================
+
+def test_a_cookie_copied_before_logout_no_longer_works(make_notebook):
+    nb = make_notebook()
+    add_user(nb, 'alice')
+    app = browser(nb)
+    token = login(app, 'alice')
+    elsewhere = browser(nb, '10.0.0.2')
+    login(elsewhere, 'alice')
+    copied = app.cookies['sagenb_session']
+    thief = browser(nb, '10.0.0.66')
+    thief.set_cookie('sagenb_session', copied)
+    assert logged_in(thief)
+    app.post('/logout', {'csrf_token': token}, status=302)
+    assert not logged_in(app)
+    assert not logged_in(thief)
+    thief.get('/home/alice/', headers={'Accept': 'application/json'}, status=401)
+    # Only that session ended: the one in the other browser goes on.
+    assert logged_in(elsewhere)
+
+
+def test_log_out_everywhere(make_notebook):
+    nb = make_notebook()
+    add_user(nb, 'alice')
+    app = browser(nb)
+    token = login(app, 'alice')
+    others = [browser(nb, '10.0.0.%d' % n) for n in (2, 3)]
+    for other in others:
+        login(other, 'alice')
+    thief = browser(nb, '10.0.0.66')
+    thief.set_cookie('sagenb_session', app.cookies['sagenb_session'])
+    api_token = nb.token('alice')
+    page = app.get('/account')
+    assert 'id="logout-everywhere"' in page.text
+    # A POST without the CSRF token (another site's form) ends nothing.
+    app.post('/logout-everywhere', {}, status=400)
+    assert all(logged_in(a) for a in [app, thief] + others)
+    res = app.post('/logout-everywhere', {'csrf_token': token}, status=302)
+    assert res.headers['Location'] == 'http://localhost/login'
+    assert not any(logged_in(a) for a in [app, thief] + others)
+    # API tokens are not sessions: they stay until revoked.
+    browser(nb).get('/home/alice/', headers={'Authorization': 'Bearer ' + api_token},
+                    status=200)
+    # Logging in again works as before.
+    login(app, 'alice')
+    assert logged_in(app)
+    with nb.transaction() as root:
+        assert [(e.action, e.target) for e in audit.entries(root)
+                if e.action == 'logout_everywhere'] == [('logout_everywhere', 'alice')]
+
+
+def test_password_change_ends_the_other_sessions(make_notebook):
+    nb = make_notebook()
+    add_user(nb, 'alice')
+    app = browser(nb)
+    token = login(app, 'alice')
+    other = browser(nb, '10.0.0.2')
+    login(other, 'alice')
+    thief = browser(nb, '10.0.0.66')
+    thief.set_cookie('sagenb_session', app.cookies['sagenb_session'])
+    app.post('/account', {'csrf_token': token, 'current_password': PASSWORD,
+                          'new_password': 'a brand new password',
+                          'new_password2': 'a brand new password'}, status=302)
+    assert logged_in(app)
+    assert not logged_in(other)
+    # The copy of this very browser's old cookie is dead too (a new session id).
+    assert not logged_in(thief)

@@ -6,7 +6,8 @@ from pyramid.authorization import ACLHelper, Authenticated, Everyone
 from sagenb_pyramid import resources
 from sagenb_pyramid.auth.tokens import create_token, revoke_token, user_tokens
 from sagenb_pyramid.security import (
-    SESSION_EPOCH_KEY, SESSION_USER_KEY, P, SecurityPolicy, token_digest)
+    SESSION_EPOCH_KEY, SESSION_ID_KEY, SESSION_USER_KEY, P, SecurityPolicy, end_sessions,
+    live_sessions, token_digest)
 
 PERMISSIONS = ('view', 'edit', 'evaluate', 'delete', 'share')
 
@@ -229,20 +230,26 @@ def test_bearer_token_ignores_session(world, policy_on):
     assert policy_on.identity(request) is None
 
 
+def session_request(user, sid='s-1'):
+    """A request whose session names ``user`` and a session id live in the database."""
+    live_sessions(user, create=True)[sid] = 0.0
+    request = testing.DummyRequest()
+    request.session[SESSION_USER_KEY] = user.id
+    request.session[SESSION_EPOCH_KEY] = user.session_epoch
+    request.session[SESSION_ID_KEY] = sid
+    return request
+
+
 def test_identity_from_session(world, policy_on):
     owner = world['owner']
-    request = testing.DummyRequest()
-    request.session[SESSION_USER_KEY] = owner.id
-    request.session[SESSION_EPOCH_KEY] = owner.session_epoch
+    request = session_request(owner)
     assert policy_on.identity(request) is owner
     assert not request.environ.get('sagenb.via_token')
 
 
 def test_session_of_an_older_epoch_is_nobody(world, policy_on):
     owner = world['owner']
-    request = testing.DummyRequest()
-    request.session[SESSION_USER_KEY] = owner.id
-    request.session[SESSION_EPOCH_KEY] = owner.session_epoch
+    request = session_request(owner)
     owner.session_epoch += 1
     assert policy_on.identity(request) is None
 
@@ -251,4 +258,41 @@ def test_session_of_an_unknown_user_is_nobody(world, policy_on):
     request = testing.DummyRequest()
     request.session[SESSION_USER_KEY] = 'u-doesnotexist'
     request.session[SESSION_EPOCH_KEY] = 0
+    request.session[SESSION_ID_KEY] = 's-1'
     assert policy_on.identity(request) is None
+
+
+def test_a_session_needs_a_live_session_id(world, policy_on):
+    """A signed cookie naming the user and the epoch is not enough: its id must be
+    live in the database (logging out drops it)."""
+    owner = world['owner']
+    request = session_request(owner)
+    del request.session[SESSION_ID_KEY]
+    assert policy_on.identity(request) is None
+    request = session_request(owner, 's-2')
+    del live_sessions(owner)['s-2']
+    assert policy_on.identity(request) is None
+    assert policy_on.identity(session_request(owner, 's-3')) is owner
+
+
+def test_end_sessions_ends_every_session(world, policy_on):
+    owner = world['owner']
+    requests = [session_request(owner, 's-%d' % n) for n in range(3)]
+    end_sessions(owner)
+    for request in requests:
+        request.environ.pop('sagenb.identity', None)
+        assert policy_on.identity(request) is None
+    assert len(live_sessions(owner)) == 0
+
+
+def test_expired_token_is_nobody(world, policy_on):
+    import time
+    token = create_token(world['root'], world['viewer'], expires=time.time() - 1)
+    request = testing.DummyRequest(headers={'Authorization': 'Bearer ' + token})
+    assert policy_on.identity(request) is None
+    assert request.environ['sagenb.token_problem'] == 'this API token has expired'
+    token = create_token(world['root'], world['viewer'], expires=time.time() + 60,
+                         scope='read')
+    request = testing.DummyRequest(headers={'Authorization': 'Bearer ' + token})
+    assert policy_on.identity(request) is world['viewer']
+    assert request.environ['sagenb.token_scope'] == 'read'

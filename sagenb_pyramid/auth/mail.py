@@ -1,7 +1,8 @@
 """Outgoing mail: a ``pyramid_mailer`` SMTP mailer configured from ``sagenb.mail.*``.
 
 ``send_mail(request, to, subject, body)`` never sends at once: the message goes out only
-once the request's transaction has committed.  A request that fails (an error view, a
+once the request's transaction has committed.  Links in mail start with
+``public_url(request)`` (``sagenb.public_url``), never with the request's ``Host``.  A request that fails (an error view, a
 ConflictError that pyramid_retry re-runs, a failed commit) sends nothing; the re-run
 sends its own message once.
 
@@ -101,11 +102,32 @@ def send_mail(request, to, subject, body):
     return message
 
 
+def public_url(request):
+    """The base of every link in a mail: ``sagenb.public_url``; without it (development)
+    ``http://localhost:<port>``, the port this server listens on as the WSGI server says
+    (``SERVER_PORT``), never the request's ``Host`` header, which the sender chooses."""
+    configured = request.registry.settings.get('sagenb.public_url')
+    if configured:
+        return configured
+    scheme = request.environ.get('wsgi.url_scheme', 'http')
+    port = str(request.environ.get('SERVER_PORT') or '')
+    default = {'http': '80', 'https': '443'}.get(scheme)
+    return '%s://localhost%s' % (scheme, '' if port in ('', default) else ':' + port)
+
+
 def includeme(config):
+    from ..settings import public_url as checked_public_url
+    settings = config.registry.settings
+    # Checked here, when the application is made: a production server without it
+    # refuses to start (SettingsError) instead of mailing links to wherever it is asked.
+    settings['sagenb.public_url'] = checked_public_url(settings)
     mailer = mailer_from_settings(config.registry.settings)
     if mailer is None:
         config.registry.sagenb_outbox = None
         return
+    if not settings['sagenb.public_url']:
+        log.warning('sagenb.public_url is not set: links in mail go to '
+                    'http://localhost:<port>; set SAGENB_PUBLIC_URL on a server others use')
     # Registered as pyramid_mailer does (``get_mailer(request)`` works), but sending goes
     # through ``send_mail`` above.
     config.registry.registerUtility(mailer, IMailer)

@@ -1,14 +1,40 @@
-"""API tokens: shown once at creation, stored only as a hash, revocable."""
+"""API tokens: shown once at creation, stored only as a hash, revocable; each has a scope
+(``full``, or ``read``: GET and HEAD only, see ``security.refuse_read_only_writes``) and
+may have an expiry (seconds since the epoch), after which it no longer authenticates."""
 import secrets
+import time
 
 from ..resources import ApiToken
 from ..security import token_digest
 
+SCOPES = ('full', 'read')
 
-def create_token(root, user, label=''):
+
+def create_token(root, user, label='', scope='full', expires=None):
+    if scope not in SCOPES:
+        raise ValueError('scope must be one of %s' % ', '.join(SCOPES))
     token = 'snb_' + secrets.token_urlsafe(32)
-    root.tokens[token_digest(token)] = ApiToken(user.id, label)
+    record = ApiToken(user.id, label)
+    # Tokens made before scopes and expiry lack both: full access, no expiry.
+    if scope != 'full':
+        record.scope = scope
+    if expires is not None:
+        record.expires = float(expires)
+    root.tokens[token_digest(token)] = record
     return token
+
+
+def token_scope(record):
+    return getattr(record, 'scope', 'full')
+
+
+def token_expires(record):
+    return getattr(record, 'expires', None)
+
+
+def token_expired(record, now=None):
+    expires = token_expires(record)
+    return expires is not None and (now if now is not None else time.time()) >= expires
 
 
 def user_tokens(root, user):
@@ -17,10 +43,16 @@ def user_tokens(root, user):
             if record.user_id == user.id]
 
 
-def revoke_token(root, user, prefix):
+def find_user_token(root, user, prefix):
+    """The digest of the user's one token whose digest starts with ``prefix``, or None."""
     matches = [d for d, r in root.tokens.items()
                if r.user_id == user.id and d.startswith(prefix)]
-    if len(matches) != 1:
+    return matches[0] if len(matches) == 1 else None
+
+
+def revoke_token(root, user, prefix):
+    digest = find_user_token(root, user, prefix)
+    if digest is None:
         return False
-    del root.tokens[matches[0]]
+    del root.tokens[digest]
     return True

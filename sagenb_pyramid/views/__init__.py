@@ -11,6 +11,7 @@ from pyramid.httpexceptions import HTTPException, HTTPFound, status_map
 from pyramid.view import (
     exception_view_config, forbidden_view_config, notfound_view_config)
 
+from ..security import P
 from ..workers.hosts import NoCapacity
 from ..workers.registry import WorkerProblem
 
@@ -79,20 +80,42 @@ def error_response(request, status, message):
     return {'status': request.response.status, 'message': message}
 
 
+def login_needed(request):
+    """What an anonymous visitor gets for anything that is not public: the login page
+    (browsers) or 401 (scripts), whether or not the thing exists."""
+    if wants_json(request):
+        return error_response(request, 401, request.environ.get('sagenb.token_problem')
+                              or 'log in or send an API token')
+    return HTTPFound(request.application_url + '/login?came_from='
+                     + request.path_qs.replace('&', '%26'))
+
+
+def not_found(request, exc=None):
+    return error_response(request, 404, getattr(exc, 'user_message', None)
+                          or 'not found: %s' % request.path)
+
+
 @forbidden_view_config(renderer='json')
 def forbidden(exc, request):
     if request.identity is None:
-        if wants_json(request):
-            return error_response(request, 401, 'log in or send an API token')
-        return HTTPFound(request.application_url + '/login?came_from='
-                         + request.path_qs.replace('&', '%26'))
-    return error_response(request, 403, 'you may not do that here')
+        return login_needed(request)
+    context = getattr(request, 'context', None)
+    # Refused before any view ran, by someone who may not even see the thing: the
+    # answer of a missing thing, so existence is not told (docs/security.md).  The
+    # root (account pages) hides nothing; a view that refuses had let its visitor in.
+    if not request.environ.get('sagenb.view_reached') and context is not None \
+            and getattr(context, '__parent__', None) is not None \
+            and not request.has_permission(P.VIEW, context):
+        return not_found(request)
+    return error_response(request, 403, getattr(exc, 'user_message', None)
+                          or 'you may not do that here')
 
 
 @notfound_view_config(renderer='json')
 def notfound(exc, request):
-    return error_response(request, 404, getattr(exc, 'user_message', None)
-                          or 'not found: %s' % request.path)
+    if request.identity is None and not request.environ.get('sagenb.view_reached'):
+        return login_needed(request)
+    return not_found(request, exc)
 
 
 @exception_view_config(HTTPException, renderer='json')

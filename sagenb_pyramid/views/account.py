@@ -6,6 +6,9 @@ with the user, the purpose and an expiry.  A link works once: it is deleted when
 Opening a link shows a page with a button (a POST with the CSRF token): mail scanners
 that fetch links do not use them up or change anything.
 
+Every link in a mail starts with ``sagenb.public_url`` (``auth/mail.public_url``), never
+with the request's ``Host``, which whoever sends the request chooses.
+
 The reset request answers with the same page and status whether or not an account
 matches, and the mail goes out after the response (``auth/mail.py``), so neither the
 page nor its timing tells who has an account.
@@ -21,10 +24,10 @@ from pyramid.view import view_config
 
 from .. import audit, server_settings
 from ..auth import ratelimit
-from ..auth.mail import mail_enabled, send_mail
+from ..auth.mail import mail_enabled, public_url, send_mail
 from ..auth.passwords import hash_password, new_password_problems, verify_password
 from ..resources import AccountToken, Root
-from ..security import P
+from ..security import P, end_sessions
 from . import api_error
 
 EMAIL_RE = re.compile(r'^[^@\s<>,;"]+@[^@\s<>,;"]+\.[^@\s<>,;"]+$')
@@ -107,7 +110,8 @@ def send_reset_link(request, user, root=None):
                 and now - record.created < RESET_RESEND_AFTER:
             return False
     token = issue_token(root, user, 'reset', max_age, email=user.email)
-    link = '%s/reset/%s' % (request.application_url, token)
+    base = public_url(request)
+    link = '%s/reset/%s' % (base, token)
     send_mail(request, user.email, 'Set a new password for the Sage Notebook', (
         'Hello %s,\n\n'
         'someone (hopefully you) asked to set a new password for the account "%s" on\n'
@@ -115,8 +119,7 @@ def send_reset_link(request, user, root=None):
         'To choose a new password, open this link within %s (it works once):\n\n'
         '%s\n\n'
         'If you did not ask for this, ignore this mail: your password stays as it is.\n'
-        % (user.fullname or user.login, user.login, request.application_url,
-           _minutes(max_age), link)))
+        % (user.fullname or user.login, user.login, base, _minutes(max_age), link)))
     return True
 
 
@@ -125,7 +128,8 @@ def send_confirmation(request, user, email, purpose):
     max_age = _max_age(request, 'confirm')
     drop_tokens(request.root, user, purpose)
     token = issue_token(request.root, user, purpose, max_age, email=email)
-    link = '%s/confirm/%s' % (request.application_url, token)
+    base = public_url(request)
+    link = '%s/confirm/%s' % (base, token)
     what = ('to finish creating the account "%s"' % user.login if purpose == 'confirm'
             else 'to make it the address of the account "%s"' % user.login)
     send_mail(request, email, 'Confirm your e-mail address for the Sage Notebook', (
@@ -133,8 +137,7 @@ def send_confirmation(request, user, email, purpose):
         'please confirm this e-mail address %s on\n%s/\n\n'
         'Open this link within %s (it works once):\n\n%s\n\n'
         'If you did not ask for this, ignore this mail.\n'
-        % (user.fullname or user.login, what, request.application_url,
-           _minutes(max_age), link)))
+        % (user.fullname or user.login, what, base, _minutes(max_age), link)))
 
 
 def login_taken(root, login):
@@ -224,7 +227,7 @@ def reset(context, request):
         if not errors:
             user.password_hash = hash_password(password)
             # Every session of the user ends; the link (and any other) is used up.
-            user.session_epoch += 1
+            end_sessions(user)
             drop_tokens(context, user, 'reset')
             if record.email and record.email == user.email:
                 user.email_confirmed = True
@@ -300,7 +303,7 @@ def change_email(context, request):
             'Hello %s,\n\nsomeone logged in as "%s" on %s/ asked to change the account\'s '
             'e-mail address to %s.\nNothing changes until the link sent there is '
             'followed. If this was not you, change your password.\n'
-            % (user.fullname or user.login, user.login, request.application_url, new)))
+            % (user.fullname or user.login, user.login, public_url(request), new)))
     audit.record(request, 'email_change_requested', user.login, new)
     request.session.flash('We sent a link to %s: your address changes when you follow it.'
                           % new)

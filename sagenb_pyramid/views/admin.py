@@ -15,10 +15,10 @@ from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
 from .. import audit, server_settings
-from ..auth.mail import mail_enabled, send_mail
+from ..auth.mail import mail_enabled, public_url, send_mail
 from ..auth.passwords import check_login_name, hash_password
 from ..resources import AdminGroup, AdminGroups, AdminSection, AdminUser, AdminUsers
-from ..security import P
+from ..security import P, end_sessions
 from ..workers.registry import DB_SETTINGS
 from . import api_error, form_of, get_str, wants_json
 from .account import check_email, issue_token, login_taken, send_reset_link
@@ -200,8 +200,8 @@ def send_invitation(request, user):
         'Your username is: %s\n\n'
         'Choose your password by opening this link within %d days (it works once):\n\n'
         '%s/reset/%s\n'
-        % (user.fullname or user.login, request.application_url, user.login,
-           ADMIN_LINK_SECONDS // 86400, request.application_url, token)))
+        % (user.fullname or user.login, public_url(request), user.login,
+           ADMIN_LINK_SECONDS // 86400, public_url(request), token)))
 
 
 @view_config(context=AdminUser, request_method='GET', permission=P.ADMIN,
@@ -226,7 +226,7 @@ def suspend_user(context, request):
     if not user.suspended:
         user.suspended = True
         # Sessions of before the suspension stay dead after a reinstatement.
-        user.session_epoch += 1
+        end_sessions(user)
         audit.record(request, 'user_suspended', user.login)
     return done(request, '%s is suspended.' % user.login, user_url(request, user),
                 user_info(context.root, user))
@@ -287,7 +287,7 @@ def reset_password(context, request):
         return done(request, 'A password reset link was mailed to %s.' % user.email,
                     user_url(request, user), {'mailed_to': user.email})
     token = issue_token(context.root, user, 'reset', ADMIN_LINK_SECONDS)
-    link = '%s/reset/%s' % (request.application_url, token)
+    link = '%s/reset/%s' % (public_url(request), token)
     audit.record(request, 'password_reset_link', user.login, 'shown to the admin')
     if wants_json(request):
         return {'message': 'reset link made', 'reset_link': link,

@@ -14,8 +14,8 @@ from ..auth.passwords import (
 from ..auth.ldap import LoginRefused, ldap_applies, ldap_login
 from ..auth.mail import mail_enabled
 from ..resources import Root
-from ..security import P
-from . import api_error
+from ..security import P, end_sessions
+from . import api_error, wants_json
 from .account import check_email, login_taken, send_confirmation, unconfirmed_login
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,22 @@ def login(context, request):
 @view_config(context=Root, name='logout', request_method='POST',
              permission=NO_PERMISSION_REQUIRED)
 def logout(context, request):
+    # Ends this session in the database too: a copy of its cookie no longer works.
     headers = forget(request)
+    return HTTPFound(request.application_url + '/login', headers=headers)
+
+
+@view_config(context=Root, name='logout-everywhere', request_method='POST',
+             permission=P.ACCOUNT, renderer='json')
+def logout_everywhere(context, request):
+    """End every session of the user, on every browser and app server (tokens stay)."""
+    user = request.user
+    end_sessions(user)
+    audit.record(request, 'logout_everywhere', user.login, actor=user.login)
+    if wants_json(request):
+        return {'message': 'every session of %s ended' % user.login}
+    headers = forget(request)
+    request.session.flash('You are logged out everywhere.')
     return HTTPFound(request.application_url + '/login', headers=headers)
 
 
@@ -170,8 +185,8 @@ def account(context, request):
                                            user.login, 'The two new passwords differ.')
         if not errors:
             user.password_hash = hash_password(new)
-            # Every other session of this user ends; this one goes on.
-            user.session_epoch += 1
+            # Every other session of this user ends; this one goes on (a new id).
+            end_sessions(user)
             headers = remember(request, user.id)
             request.session.flash('Your password was changed.')
             return HTTPFound(request.application_url + '/account', headers=headers)

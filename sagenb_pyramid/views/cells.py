@@ -1,4 +1,5 @@
 """One cell: read (with long-polling), edit, move, delete, clear, evaluate."""
+import contextlib
 import time
 
 from pyramid.response import FileIter
@@ -6,6 +7,7 @@ from pyramid.view import view_config
 
 from ..resources import BUSY, CELL_TYPES, Cell
 from ..security import P
+from ..waits import wait_slot
 from . import api_error, get_str, json_body
 from .worksheet import cell_json, queue_cell, queued_json, worksheet_key
 
@@ -75,7 +77,8 @@ def get_cell(context, request):
     wait = parse_wait(request, request.params.get('wait'))
     request.workers.touch(worksheet_key(context.worksheet))
     if wait:
-        wait_for_cell(request, context, wait, since=since)
+        with wait_slot(request):
+            wait_for_cell(request, context, wait, since=since)
     return cell_json(request, context)
 
 
@@ -126,16 +129,18 @@ def evaluate_cell(context, request):
     body = json_body(request, required=False)
     wait = parse_wait(request, body.get('wait'))
     text = get_str(body, 'input')
-    if text is not None and text != context.input:
-        if not request.has_permission(P.EDIT, context):
-            raise api_error(403, 'you may evaluate this cell but not change its input')
-        context.input = text
-        context.worksheet.touch()
-    run_id = queue_cell(request, context, awaited=bool(wait))
-    if wait:
-        if commit_then_wait(request, context, wait, run_id) or \
-                context.output.run_id == run_id:
-            return cell_json(request, context)
+    # A slot first: a request refused for too many waits has changed nothing.
+    with wait_slot(request) if wait else contextlib.nullcontext():
+        if text is not None and text != context.input:
+            if not request.has_permission(P.EDIT, context):
+                raise api_error(403, 'you may evaluate this cell but not change its input')
+            context.input = text
+            context.worksheet.touch()
+        run_id = queue_cell(request, context, awaited=bool(wait))
+        if wait:
+            if commit_then_wait(request, context, wait, run_id) or \
+                    context.output.run_id == run_id:
+                return cell_json(request, context)
     return queued_json(request, context)
 
 

@@ -2,17 +2,22 @@
 revoke) and the system of their new worksheets (``/default_system``).
 
 A token is shown once, when it is made; afterwards it is known by the first characters
-of its hash (``prefix``), which is also how it is revoked.
+of its hash (``prefix``), which is also how it is revoked.  Tokens are made only by a
+logged-in browser session, never by a token (so revoking a leaked token leaves no
+offspring); a token may list its user's tokens and revoke itself.
 """
 import re
+import time
 
 from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
 from .. import audit
-from ..auth.tokens import create_token, revoke_token, user_tokens
+from ..auth.tokens import (
+    SCOPES, create_token, find_user_token, revoke_token, token_expired, token_expires,
+    token_scope, user_tokens)
 from ..resources import Root
-from ..security import P, token_digest
+from ..security import P, token_digest, via_token
 from . import api_error, form_of, get_str, wants_json
 from .admin import fmt_time
 
@@ -20,45 +25,83 @@ SYSTEM_RE = re.compile(r'^[a-z][a-z0-9_]{0,31}$')
 # Offered on the account page; any name matching SYSTEM_RE is accepted from the API.
 SYSTEMS = ('sage', 'python', 'gp', 'gap', 'maxima', 'singular', 'r', 'sh', 'html', 'latex')
 MAX_TOKENS = 50
+# Longest expiry one may give a token (days); no expiry at all is allowed too.
+MAX_EXPIRY_DAYS = 3650
+# Offered on the pages (any whole number of days up to MAX_EXPIRY_DAYS from the API).
+EXPIRY_CHOICES = (7, 30, 90, 365)
 
 
 def token_list(root, user):
     found = sorted(user_tokens(root, user), key=lambda item: item[1].created)
+    now = time.time()
     return [{'prefix': prefix, 'label': record.label, 'created': record.created,
-             'last_used': record.last_used} for prefix, record in found]
+             'last_used': record.last_used, 'scope': token_scope(record),
+             'expires': token_expires(record), 'expired': token_expired(record, now)}
+            for prefix, record in found]
+
+
+def page_data(root, user, new_token=None):
+    return {'tokens': token_list(root, user), 'new_token': new_token, 'fmt_time': fmt_time,
+            'expiry_choices': EXPIRY_CHOICES}
 
 
 @view_config(context=Root, name='tokens', request_method='GET', permission=P.ACCOUNT,
              renderer='tokens.jinja2')
 def tokens_page(context, request):
-    tokens = token_list(context, request.user)
     if wants_json(request):
         request.override_renderer = 'json'
-        return {'tokens': tokens}
-    return {'tokens': tokens, 'new_token': None, 'fmt_time': fmt_time}
+        return {'tokens': token_list(context, request.user)}
+    return page_data(context, request.user)
+
+
+def _scope_and_expiry(body):
+    """The ``scope`` and ``expires_in_days`` of a new token (form fields or JSON)."""
+    scope = body.get('scope', 'full')
+    if scope in (None, ''):
+        scope = 'full'
+    if scope not in SCOPES:
+        raise api_error(400, '"scope" must be "full" or "read"')
+    days = body.get('expires_in_days')
+    if days in (None, '', 'never'):
+        return scope, None
+    if isinstance(days, str) and days.strip().isdigit():
+        days = int(days.strip())
+    if isinstance(days, bool) or not isinstance(days, int) \
+            or not 1 <= days <= MAX_EXPIRY_DAYS:
+        raise api_error(400, '"expires_in_days" must be a whole number of days from 1 to '
+                             '%d, or left out for a token that does not expire'
+                        % MAX_EXPIRY_DAYS)
+    return scope, time.time() + days * 86400
 
 
 @view_config(context=Root, name='tokens', request_method='POST', permission=P.ACCOUNT,
              renderer='tokens.jinja2')
 def create_token_view(context, request):
+    if via_token(request):
+        # A leaked token must not be able to make more (revoking it would leave them).
+        raise api_error(403, 'an API token cannot create tokens: log in and create it on '
+                             'the /tokens page')
     body = form_of(request)
     label = get_str(body, 'label', '', max_length=100) if isinstance(body, dict) \
         else body.get('label', '')
     label = ' '.join((label or '').split())
     if len(label) > 100:
         raise api_error(400, '"label" is longer than 100 characters')
+    scope, expires = _scope_and_expiry(body)
     user = request.user
     if len(user_tokens(context, user)) >= MAX_TOKENS:
         raise api_error(409, 'you have %d tokens already; revoke some first' % MAX_TOKENS)
-    token = create_token(context, user, label)
+    token = create_token(context, user, label, scope=scope, expires=expires)
     prefix = token_digest(token)[:12]
-    audit.record(request, 'token_created', user.login, prefix)
+    audit.record(request, 'token_created', user.login, '%s %s%s' % (
+        prefix, scope, ' until ' + fmt_time(expires) if expires else ''))
     request.response.status = 201
+    made = {'token': token, 'prefix': prefix, 'label': label, 'scope': scope,
+            'expires': expires}
     if wants_json(request):
         request.override_renderer = 'json'
-        return {'token': token, 'prefix': prefix, 'label': label}
-    return {'tokens': token_list(context, user), 'fmt_time': fmt_time,
-            'new_token': {'token': token, 'prefix': prefix, 'label': label}}
+        return made
+    return page_data(context, user, made)
 
 
 @view_config(context=Root, name='revoke_token', request_method='POST', permission=P.ACCOUNT,
@@ -71,8 +114,13 @@ def revoke_token_view(context, request):
     # A whole prefix as listed, so that a short one cannot revoke by accident.
     if not re.fullmatch(r'[0-9a-f]{12,64}', prefix):
         raise api_error(400, '"prefix" must be a token prefix as listed (12 hex digits)')
-    if not revoke_token(context, request.user, prefix):
+    digest = find_user_token(context, request.user, prefix)
+    if digest is None:
         raise api_error(404, 'you have no token %s' % prefix)
+    if via_token(request) and digest != request.environ.get('sagenb.token_digest'):
+        raise api_error(403, 'an API token can revoke only itself; revoke other tokens on '
+                             'the /tokens page, logged in')
+    revoke_token(context, request.user, prefix)
     audit.record(request, 'token_revoked', request.user.login, prefix)
     if wants_json(request):
         return {'revoked': prefix}

@@ -1,0 +1,63 @@
+"""How many requests of one user may wait at once (the ``wait`` long-polls of
+``views/cells.py``), so that one user's scripts cannot hold every thread of the server.
+
+Counted per app server (waiting holds this process's threads), per user; a request over
+``sagenb.api.max_waits_per_user`` is refused at once with 429 before it changes
+anything.  The count is taken and given back under a lock, and given back however the
+waiting ends (answer, error, retry).
+"""
+import contextlib
+import threading
+
+_REGISTRY_LOCK = threading.Lock()
+
+
+class WaitCounter:
+    def __init__(self, limit):
+        self.limit = limit
+        self.waiting = {}
+        self.lock = threading.Lock()
+
+    def acquire(self, key):
+        with self.lock:
+            count = self.waiting.get(key, 0)
+            if count >= self.limit:
+                return False
+            self.waiting[key] = count + 1
+            return True
+
+    def release(self, key):
+        with self.lock:
+            count = self.waiting.get(key, 0) - 1
+            if count > 0:
+                self.waiting[key] = count
+            else:
+                self.waiting.pop(key, None)
+
+
+def counter(registry):
+    found = getattr(registry, 'sagenb_waits', None)
+    if found is None:
+        with _REGISTRY_LOCK:
+            found = getattr(registry, 'sagenb_waits', None)
+            if found is None:
+                limit = int(registry.settings.get('sagenb.api.max_waits_per_user') or 8)
+                found = registry.sagenb_waits = WaitCounter(max(1, limit))
+    return found
+
+
+@contextlib.contextmanager
+def wait_slot(request):
+    """Hold one of the user's waiting slots for the ``with`` block, or raise 429."""
+    from .views import api_error
+    waits = counter(request.registry)
+    key = request.authenticated_userid or 'addr:%s' % request.client_addr
+    if not waits.acquire(key):
+        request.response.headers['Retry-After'] = '1'
+        raise api_error(429, 'you have %d requests waiting already (the most one user may '
+                             'have, sagenb.api.max_waits_per_user); wait for one to '
+                             'answer, or ask without "wait"' % waits.limit)
+    try:
+        yield
+    finally:
+        waits.release(key)
