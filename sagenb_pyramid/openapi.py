@@ -59,8 +59,10 @@ SCHEMAS = {
         id=INT, name=STR, owner=STR, url=STR, typeset=BOOL, system=STR,
         state={'type': 'string', 'enum': ['active', 'archive', 'trash']},
         created=NUM, modified=NUM, cells=array(ref('Cell')), data_files=array(ref('DataFile'))),
-    'Token': obj(['prefix', 'label', 'created', 'last_used'],
-                 prefix=STR, label=STR, created=NUM, last_used=NUMBER_OR_NULL),
+    'Token': obj(['prefix', 'label', 'created', 'last_used', 'scope', 'expires', 'expired'],
+                 prefix=STR, label=STR, created=NUM, last_used=NUMBER_OR_NULL,
+                 scope={'type': 'string', 'enum': ['full', 'read']}, expires=NUMBER_OR_NULL,
+                 expired=BOOL),
     'User': obj(['login', 'id', 'fullname', 'email', 'is_admin', 'suspended', 'created'],
                 login=STR, id=STR, fullname=STR, email=STR, is_admin=BOOL, suspended=BOOL,
                 created=NUMBER_OR_NULL, groups=array(STR), worksheets=INT),
@@ -246,7 +248,7 @@ PATHS = {
             LOGIN, N, CELL_ID,
             query_param('since', 'answer when the version is newer than this', INT),
             query_param('wait', 'seconds to wait (capped)', {'type': 'number', 'minimum': 0})],
-            answer=ref('Cell'), errors=['400']),
+            answer=ref('Cell'), errors=['400', '429']),
         'patch': op("change a cell's input or type", [LOGIN, N, CELL_ID],
                     body(obj(input=STR, type={'type': 'string', 'enum': ['compute', 'text']})),
                     answer=ref('Cell'), errors=['400']),
@@ -265,7 +267,7 @@ PATHS = {
     CELL + '/evaluate': {
         'post': op('evaluate a cell (saving a new input first); wait for it', [LOGIN, N, CELL_ID],
                    body(obj(wait={'type': 'number', 'minimum': 0}, input=STR), required=False),
-                   answer=ref('Cell'), errors=['400', '409', '503']),
+                   answer=ref('Cell'), errors=['400', '409', '429', '503']),
     },
     CELL + '/stdin': {
         'post': op('the answer to the input() the cell waits in', [LOGIN, N, CELL_ID],
@@ -354,17 +356,28 @@ PATHS = {
     # --- one's own account
     '/tokens': {
         'get': op('your API tokens', answer=obj(['tokens'], tokens=array(ref('Token')))),
-        'post': op('a new API token (shown once)',
-                   request=body(obj(label={'type': 'string', 'maxLength': 100}),
+        'post': op('a new API token (shown once); from a logged-in page only: 403 with a '
+                   'token',
+                   request=body(obj(label={'type': 'string', 'maxLength': 100},
+                                    scope={'type': 'string', 'enum': ['full', 'read']},
+                                    expires_in_days={'type': 'integer', 'minimum': 1,
+                                                     'maximum': 3650}),
                                 required=False),
-                   ok='201', answer=obj(['token', 'prefix', 'label'], token=STR, prefix=STR,
-                                        label=STR),
+                   ok='201', answer=obj(['token', 'prefix', 'label', 'scope', 'expires'],
+                                        token=STR, prefix=STR, label=STR,
+                                        scope={'type': 'string', 'enum': ['full', 'read']},
+                                        expires=NUMBER_OR_NULL),
                    errors=['400', '409']),
     },
     '/revoke_token': {
-        'post': op('revoke one of your tokens', request=body(obj(
+        'post': op('revoke one of your tokens (a token may revoke only itself)',
+                   request=body(obj(
             ['prefix'], prefix={'type': 'string', 'pattern': '^[0-9a-f]{12,64}$'})),
             answer=obj(['revoked'], revoked=STR), errors=['400']),
+    },
+    '/logout-everywhere': {
+        'post': op('end every browser session of yours (API tokens stay)',
+                   answer=MESSAGE),
     },
     '/default_system': {
         'post': op('the system of your new worksheets', request=body(obj(

@@ -149,13 +149,20 @@ class World:
             if not ws.revisions:
                 ws.add_revision(1e9, 'earlier text')
             revision = next(iter(ws.revisions.keys()))
+            # An admin's request may have raised the process limit: back to none, so
+            # that nothing the fuzz sends starts Sage.
+            stored = getattr(root, 'server_settings', None) or {}
+            if 'sagenb.workers.max_per_user' in stored:
+                del stored['sagenb.workers.max_per_user']
             victim = root.user_by_login(VICTIM) or root.add_user(VICTIM)
             if victim.suspended or victim.is_admin:
                 victim.suspended = victim.is_admin = False
             group = root.group_by_name('fuzzers', 'local') or root.add_group('fuzzers')
             self.ids = {'compute': compute.id, 'text': text.id}
-            return {'n': ws.number, 'file': 'data.txt', 'revision': revision,
-                    'group_id': group.id}
+            targets = {'n': ws.number, 'file': 'data.txt', 'revision': revision,
+                       'group_id': group.id}
+        self.nb.workers.apply_settings({'max_per_user': 0})
+        return targets
 
     def snapshot(self):
         """What a refused request must leave as it was."""

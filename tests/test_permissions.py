@@ -68,8 +68,7 @@ class World:
 
     @staticmethod
     def read_only_token(root, owner):
-        # Before token scopes (issue 18, item 8) every token has full access.
-        return create_token(root, owner)
+        return create_token(root, owner, scope='read')
 
     def shared_worksheet(self):
         """A worksheet of the owner shared with the viewer, the collaborator and the
@@ -145,32 +144,34 @@ def world(tmp_path_factory):
 # === expected statuses ==================================================================
 
 OUT = dict(anonymous=401, suspended=401, revoked=401)   # no identity
-NOT_LOGGED_IN = 401
 
 
-def statuses(ok, allowed, refused=403, **special):
-    """``ok`` for the visitors in ``allowed``, ``refused`` for the other logged-in ones,
-    401 for those without an identity; ``special`` overrides."""
+def statuses(ok, allowed, seen=()):
+    """``ok`` for the visitors in ``allowed``; 403 for the other logged-in ones who may see
+    the object (``seen``), 404 for those who may not (issue 18, item 6: they cannot tell it
+    from a missing one); 401 for those without an identity."""
     table = dict(OUT)
     for who in PRINCIPALS:
         if who not in table:
-            table[who] = ok if who in allowed else refused
-    table.update(special)
+            table[who] = ok if who in allowed else 403 if who in seen else 404
     return table
+
+
+VIEWERS = ('viewer', 'collaborator', 'member', 'owner', 'admin', 'readonly')
 
 
 def ws_view(ok):
     """``P.VIEW`` on the shared worksheet (or below it)."""
-    return statuses(ok, ('viewer', 'collaborator', 'member', 'owner', 'admin', 'readonly'))
+    return statuses(ok, VIEWERS)
 
 
 def ws_edit(ok):
     """``P.EDIT`` or ``P.EVALUATE``: collaborators (the group's members too)."""
-    return statuses(ok, ('collaborator', 'member', 'owner', 'admin', 'readonly'))
+    return statuses(ok, ('collaborator', 'member', 'owner', 'admin', 'readonly'), VIEWERS)
 
 
 def ws_delete(ok):
-    return statuses(ok, ('owner', 'admin', 'readonly'))
+    return statuses(ok, ('owner', 'admin', 'readonly'), VIEWERS)
 
 
 def copy_ws(ok):
@@ -179,21 +180,38 @@ def copy_ws(ok):
 
 
 def home(ok):
-    """The owner's home (``P.VIEW``, ``P.CREATE``, ``P.EDIT`` on ``User``)."""
+    """The owner's home (``P.VIEW``, ``P.CREATE``, ``P.EDIT`` on ``User``): nobody else
+    may see it, not even those the owner shares worksheets with."""
     return statuses(ok, ('owner', 'admin', 'readonly'))
 
 
-def account(ok):
-    return statuses(ok, ('other', 'viewer', 'collaborator', 'member', 'owner', 'admin',
-                         'readonly'))
+LOGGED_IN = ('other', 'viewer', 'collaborator', 'member', 'owner', 'admin', 'readonly')
+
+
+def account(ok, **special):
+    table = statuses(ok, LOGGED_IN)
+    table.update(special)
+    return table
 
 
 def admin(ok):
+    """``/admin/``: a non-admin cannot tell it is there (404)."""
     return statuses(ok, ('admin',))
 
 
 def public(ok, **special):
     return {who: special.get(who, ok) for who in PRINCIPALS}
+
+
+def expected_status(key, who):
+    """The table's status, and the rule of read-only tokens (issue 18, item 8): they may
+    only GET, whatever the view (403 before the view's own checks), except in the admin
+    section, which their (non-admin) user may not even see (404, as for the user's full
+    token: item 6)."""
+    path, body, table = TABLE[key]
+    if who == 'readonly' and key[2] not in ('GET', '*'):
+        return 404 if key[0].startswith('Admin') else 403
+    return table[who]
 
 
 def root_redirect():
@@ -246,10 +264,14 @@ TABLE = {
         '/unlink-identity', lambda world, who: ('form', {'identity': world.fresh_identity(who)}),
         account(302)),
     ('Root', 'tokens', 'GET'): ('/tokens', None, account(200)),
-    ('Root', 'tokens', 'POST'): ('/tokens', {'label': 'made by a token'}, account(201)),
+    # Tokens are made by a logged-in browser, never by a token (issue 18, item 8).
+    ('Root', 'tokens', 'POST'): ('/tokens', {'label': 'made by a token'}, account(403)),
+    # Ends the user's browser sessions; the token that asks stays.
+    ('Root', 'logout-everywhere', 'POST'): ('/logout-everywhere', None, account(200)),
+    # A token may revoke itself only (tests/test_tokens.py); here another token of its user.
     ('Root', 'revoke_token', 'POST'): (
         '/revoke_token', lambda world, who: {'prefix': world.fresh_token_prefix(who)},
-        account(200)),
+        account(403)),
     ('Root', 'default_system', 'POST'): ('/default_system', {'system': 'sage'}, account(200)),
     # --- a home
     ('User', '', 'GET'): ('/home/%s/' % OWNER, None, home(200)),
@@ -436,21 +458,23 @@ def test_the_table(world, caplog):
     caplog.set_level(logging.ERROR)
     wrong = []
     for key, who, method in CASES:
-        path, body, expected = TABLE[key]
+        path, body, _ = TABLE[key]
+        expected = expected_status(key, who)
         if callable(path):
             path = path(world)
         res = send(world, method, path, body, who)
-        if res.status_int != expected[who]:
+        if res.status_int != expected:
             wrong.append('%-12s %-6s %-45s expected %s, got %s %s' % (
-                who, method, path, expected[who], res.status_int, res.text[:120]))
+                who, method, path, expected, res.status_int, res.text[:120]))
     assert not wrong, '\n' + '\n'.join(wrong)
 
 
 def test_refusals_are_clear(world):
     """What refuses a script says why, as ``{"error"}``."""
     for key, who, method in CASES:
-        path, body, expected = TABLE[key]
-        if expected[who] not in (401, 403, 404) or who == 'anonymous' and method != 'GET':
+        path, body, _ = TABLE[key]
+        if expected_status(key, who) not in (401, 403, 404) or \
+                who == 'anonymous' and method != 'GET':
             continue
         if callable(path):
             path = path(world)
