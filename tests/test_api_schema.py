@@ -22,7 +22,6 @@ from schemathesis import GenerationMode
 
 from sagenb_pyramid import audit, openapi
 from sagenb_pyramid.auth.tokens import create_token
-from sagenb_pyramid.resources import get_root
 
 from .conftest import HERE, Notebook
 

@@ -8,7 +8,9 @@ JSON answers): ``anonymous`` (nothing), ``other`` (a user the worksheet is not s
 with), ``viewer`` and ``collaborator`` (named on the worksheet), ``member`` (of a group the
 worksheet is shared with, as collaborators), ``owner``, ``admin``, ``suspended`` (a token
 of a suspended user), ``revoked`` (the owner's token after revocation) and ``readonly``
-(the owner's read-only token).
+(the owner's read-only token).  The statuses are those issue 18 asks for: who may not see
+an object gets 404, as for a missing one (401 without an identity); a read-only token
+may only GET; no token makes tokens.
 
 The world is built once for the module.  A request that would change what later
 requests rely on (deleting a worksheet, a cell, a user...) gets an object made for it.
@@ -19,12 +21,12 @@ import io
 import itertools
 import json
 import logging
+import re
 
 import pytest
 import webtest
 
 from sagenb_pyramid.auth.tokens import create_token
-from sagenb_pyramid.resources import get_root  # noqa: F401 - the world is made through it
 from sagenb_pyramid.security import group_principal, token_digest, user_principal
 
 from .conftest import Notebook
@@ -481,3 +483,35 @@ def test_refusals_are_clear(world):
         res = send(world, method, path, body, who)
         assert res.content_type == 'application/json', (who, method, path, res.status)
         assert res.json.get('error'), (who, method, path, res.json)
+
+
+def missing_twin(path):
+    """The same request on an object that does not exist (another home, user or group),
+    or None for paths that name no object."""
+    for pattern, replacement in ((r'^/home/%s/' % OWNER, '/home/nosuchuser/'),
+                                 (r'^/admin/users/[^/]+/', '/admin/users/nosuchuser/'),
+                                 (r'^/admin/groups/[^/]+/', '/admin/groups/g-nosuchgroup/')):
+        if re.match(pattern, path):
+            return re.sub(pattern, replacement, path)
+    return None
+
+
+@pytest.mark.parametrize('who', ('anonymous', 'other', 'viewer', 'suspended', 'revoked'))
+def test_existing_and_missing_objects_answer_alike(world, who):
+    """Issue 18, item 6: who may not see an object cannot tell it from a missing one."""
+    differ = []
+    for key in sorted(TABLE):
+        path, body, _ = TABLE[key]
+        method = 'GET' if key[2] == '*' else key[2]
+        expected = expected_status(key, who)
+        if expected not in (401, 404):
+            continue  # visible to this visitor: existence is no secret to them
+        path = path(world) if callable(path) else path
+        twin = missing_twin(path)
+        if twin is None:
+            continue
+        res = send(world, method, twin, body, who)
+        if res.status_int != expected:
+            differ.append('%s %s: %s there, %s for %s' % (method, path, expected,
+                                                          res.status_int, twin))
+    assert not differ, '\n' + '\n'.join(differ)
