@@ -53,10 +53,11 @@ def wait_slot(request):
     waits = counter(request.registry)
     key = request.authenticated_userid or 'addr:%s' % request.client_addr
     if not waits.acquire(key):
-        request.response.headers['Retry-After'] = '1'
-        raise api_error(429, 'you have %d requests waiting already (the most one user may '
+        exc = api_error(429, 'you have %d requests waiting already (the most one user may '
                              'have, sagenb.api.max_waits_per_user); wait for one to '
                              'answer, or ask without "wait"' % waits.limit)
+        exc.headers['Retry-After'] = '1'
+        raise exc
     try:
         yield
     finally:

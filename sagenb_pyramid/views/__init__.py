@@ -125,6 +125,8 @@ def http_error(exc, request):
     message = getattr(exc, 'user_message', None) or exc.title
     if exc.code == 400 and exc.detail and isinstance(exc.detail, str):
         message = exc.detail  # e.g. "bad CSRF token" from Pyramid itself
+    if 'Retry-After' in exc.headers:  # the response the view had is gone by now
+        request.response.headers['Retry-After'] = exc.headers['Retry-After']
     return error_response(request, exc.code, message)
 
 
