@@ -34,6 +34,7 @@ tests_require = [
     'authlib>=1.6',  # the local OpenID Connect provider of tests/test_oauth.py
     'playwright>=1.45',
     'hypothesis>=6.100',  # the importers fuzzed (tests/test_import_fuzz.py)
+    'schemathesis>=4.0',  # tests/test_api_schema.py fuzzes the JSON API from its OpenAPI description
     'ruff',
 ]
 

@@ -55,7 +55,8 @@ def flag(body, key):
 
 def page_number(request):
     raw = request.params.get('page', '1')
-    if not raw.isdigit() or int(raw) < 1:
+    # ASCII digits, and few enough of them for islice (str.isdigit also takes "²").
+    if not re.fullmatch(r'[0-9]{1,9}', raw) or int(raw) < 1:
         raise api_error(400, '"page" must be a positive whole number')
     return int(raw)
 

@@ -1,0 +1,509 @@
+"""The JSON API described as OpenAPI 3.0: the one description, served at
+``/api/openapi.json`` (``views/api.py``), fuzzed by ``tests/test_api_schema.py`` and checked
+there against docs/api.md.
+
+Built from Python so that the shared parts (a cell, a worksheet, the error answer, the
+path parameters) are written once.  ``spec()`` returns a new dict each time.
+"""
+import copy
+
+JSON = 'application/json'
+
+# --- shared schemas ----------------------------------------------------------------------
+
+NUMBER_OR_NULL = {'type': 'number', 'nullable': True}
+INT_OR_NULL = {'type': 'integer', 'nullable': True}
+
+
+def obj(required=(), **properties):
+    schema = {'type': 'object', 'properties': properties}
+    if required:
+        schema['required'] = list(required)
+    return schema
+
+
+def ref(name):
+    return {'$ref': '#/components/schemas/' + name}
+
+
+def array(items):
+    return {'type': 'array', 'items': items}
+
+
+STR = {'type': 'string'}
+INT = {'type': 'integer'}
+BOOL = {'type': 'boolean'}
+NUM = {'type': 'number'}
+ANY_OBJECT = {'type': 'object'}
+
+SCHEMAS = {
+    'Error': obj(['error'], error={'type': 'string', 'minLength': 1}),
+    'Cell': obj(
+        ['id', 'type', 'input', 'status', 'outputs', 'execution_count', 'version',
+         'started', 'finished'],
+        id=INT, type={'type': 'string', 'enum': ['compute', 'text']}, input=STR,
+        status={'type': 'string', 'enum': ['new', 'queued', 'running', 'done', 'error']},
+        outputs=array(ANY_OBJECT), execution_count=INT_OR_NULL, version=INT,
+        started=NUMBER_OR_NULL, finished=NUMBER_OR_NULL,
+        format={'type': 'string', 'enum': ['markdown', 'html']}, files=array(STR),
+        input_request=obj(prompt=STR, password=BOOL), widgets=ANY_OBJECT),
+    'WorksheetSummary': obj(
+        ['id', 'name', 'url', 'owner', 'state', 'created', 'modified'],
+        id=INT, name=STR, url=STR, owner=STR,
+        state={'type': 'string', 'enum': ['active', 'archive', 'trash']},
+        created=NUM, modified=NUM),
+    'DataFile': obj(['name', 'size', 'modified', 'url'],
+                    name=STR, size=INT_OR_NULL, modified=NUM, url=STR),
+    'Worksheet': obj(
+        ['id', 'name', 'owner', 'url', 'typeset', 'system', 'state', 'created', 'modified'],
+        id=INT, name=STR, owner=STR, url=STR, typeset=BOOL, system=STR,
+        state={'type': 'string', 'enum': ['active', 'archive', 'trash']},
+        created=NUM, modified=NUM, cells=array(ref('Cell')), data_files=array(ref('DataFile'))),
+    'Token': obj(['prefix', 'label', 'created', 'last_used', 'scope', 'expires', 'expired'],
+                 prefix=STR, label=STR, created=NUM, last_used=NUMBER_OR_NULL,
+                 scope={'type': 'string', 'enum': ['full', 'read']}, expires=NUMBER_OR_NULL,
+                 expired=BOOL),
+    'User': obj(['login', 'id', 'fullname', 'email', 'is_admin', 'suspended', 'created'],
+                login=STR, id=STR, fullname=STR, email=STR, is_admin=BOOL, suspended=BOOL,
+                created=NUMBER_OR_NULL, groups=array(STR), worksheets=INT),
+    'Group': obj(['id', 'name', 'source'], id=STR, name=STR, source=STR,
+                 members={'oneOf': [INT, array(STR)]}),
+}
+
+
+# --- parameters --------------------------------------------------------------------------
+
+def path_param(name, description, schema=STR):
+    return {'name': name, 'in': 'path', 'required': True, 'description': description,
+            'schema': schema}
+
+
+def query_param(name, description, schema=STR):
+    return {'name': name, 'in': 'query', 'required': False, 'description': description,
+            'schema': schema}
+
+
+LOGIN = path_param('login', 'the owner of the home')
+N = path_param('n', "the worksheet's number in its owner's home",
+               {'type': 'integer', 'minimum': 0})
+CELL_ID = path_param('id', "the cell's id", {'type': 'integer', 'minimum': 0})
+FILE = path_param('file', "a data file's name")
+REVISION = path_param('id', "a revision's id (its time, as listed)")
+CELL_FILE = path_param('file', 'a file of the cell')
+USER = path_param('login', "a user's login")
+GROUP = path_param('group_id', "a group's id")
+
+WS = '/home/{login}/{n}'
+CELL = WS + '/cells/{id}'
+
+# --- operations --------------------------------------------------------------------------
+
+# Besides what an operation lists: every operation answers these when they apply.
+COMMON_ERRORS = {
+    '401': 'no credentials, or unknown, revoked or suspended ones',
+    '403': 'not allowed',
+    '404': 'no such user, worksheet, cell or file (or a name that is not a view)',
+}
+ERROR_TEXT = {
+    '400': 'malformed JSON, or a bad field (the message says which)',
+    '409': 'the request conflicts with the state (the message says how)',
+    '413': 'too large',
+    '429': 'too many requests; wait',
+    '503': "the worksheet's Sage process or its host could not answer",
+}
+
+
+def body(schema, required=True, media=JSON):
+    content = {media: {'schema': schema}} if isinstance(media, str) else \
+        {m: {'schema': s} for m, s in media.items()}
+    return {'required': required, 'content': content}
+
+
+def op(summary, params=(), request=None, ok='200', answer=None, errors=(), media=JSON,
+       public=False):
+    """One operation: ``ok`` its success status with ``answer`` (a JSON schema; with
+    ``media`` other than JSON the answer is that file), ``errors`` the statuses it may
+    answer besides ``COMMON_ERRORS``."""
+    operation = {'summary': summary, 'parameters': list(params), 'responses': {}}
+    if request is not None:
+        operation['requestBody'] = request
+    if media == JSON:
+        content = {JSON: {'schema': answer if answer is not None else ANY_OBJECT}}
+    elif media.endswith('+json'):
+        content = {media: {'schema': ANY_OBJECT}}
+    else:
+        content = {media: {'schema': {'type': 'string', 'format': 'binary'}}}
+    operation['responses'][ok] = {'description': 'done', 'content': content}
+    statuses = dict(COMMON_ERRORS)
+    if public:
+        statuses = {}
+        operation['security'] = []
+    for status in errors:
+        statuses[status] = ERROR_TEXT.get(status, COMMON_ERRORS.get(status))
+    for status, text in sorted(statuses.items()):
+        operation['responses'][status] = {
+            'description': text, 'content': {JSON: {'schema': ref('Error')}}}
+    return operation
+
+
+NAME_BODY = obj(name={'type': 'string', 'maxLength': 200})
+STATE = {'type': 'string', 'enum': ['active', 'archive', 'trash']}
+CODE_BODY = dict(obj(['code'], code={'type': 'string', 'maxLength': 100_000},
+                     cursor_pos={'type': 'integer', 'minimum': 0}))
+MESSAGE = obj(['message'], message=STR)
+
+
+def with_message(schema):
+    merged = copy.deepcopy(schema)
+    merged['properties']['message'] = STR
+    merged.setdefault('required', []).append('message')
+    return merged
+
+
+PATHS = {
+    # --- worksheets
+    '/home/{login}/': {
+        'get': op('the worksheets of a home', [
+            LOGIN,
+            query_param('state', 'which worksheets (default: active)',
+                        {'type': 'string', 'enum': ['active', 'archive', 'trash', 'all']}),
+            query_param('sort', 'the order (default: modified, newest first)',
+                        {'type': 'string', 'enum': ['modified', 'name']})],
+            answer=obj(['worksheets'], worksheets=array(ref('WorksheetSummary'))),
+            errors=['400']),
+        'post': op('create a worksheet (one empty compute cell)', [LOGIN],
+                   body(NAME_BODY, required=False), ok='201',
+                   answer=obj(['id', 'url', 'name'], id=INT, url=STR, name=STR),
+                   errors=['400']),
+    },
+    WS + '/': {
+        'get': op('a worksheet with its cells and data files', [LOGIN, N],
+                  answer=ref('Worksheet')),
+        'patch': op('rename, retypeset, change the system or the state', [LOGIN, N],
+                    body(obj(name={'type': 'string', 'maxLength': 200}, typeset=BOOL,
+                             system={'type': 'string', 'pattern': '^[a-z][a-z0-9_]{0,31}$'},
+                             state=STATE)),
+                    answer=ref('Worksheet'), errors=['400']),
+        'delete': op('delete a worksheet for good (its owner)', [LOGIN, N],
+                     answer=obj(['deleted'], deleted=INT)),
+    },
+    WS + '/copy': {
+        'post': op("copy a worksheet into the requester's home", [LOGIN, N],
+                   body(NAME_BODY, required=False), ok='201',
+                   answer=ref('WorksheetSummary'), errors=['400']),
+    },
+    '/home/{login}/empty_trash': {
+        'post': op('delete the worksheets in the trash for good', [LOGIN],
+                   answer=obj(['deleted'], deleted=array(INT))),
+    },
+    WS + '/evaluate_all': {
+        'post': op('queue every compute cell that has input', [LOGIN, N],
+                   answer=obj(['queued'], queued=array(INT)), errors=['409', '503']),
+    },
+    WS + '/clear_outputs': {
+        'post': op('clear the outputs of every cell', [LOGIN, N],
+                   answer=obj(['cleared'], cleared=INT)),
+    },
+    WS + '/alive': {
+        'get': op("an open page is there: the worksheet's process is not idle", [LOGIN, N],
+                  answer=obj(['process'], process=BOOL)),
+    },
+    WS + '/interrupt': {
+        'post': op('interrupt the running cell', [LOGIN, N],
+                   answer=obj(['ok', 'interrupted'], ok=BOOL, interrupted=BOOL),
+                   errors=['503']),
+    },
+    WS + '/restart': {
+        'post': op("stop the worksheet's Sage process; queued cells end with an error",
+                   [LOGIN, N], answer=obj(['ok', 'cancelled'], ok=BOOL, cancelled=INT),
+                   errors=['503']),
+    },
+    WS + '/complete': {
+        'post': op('completions at the cursor (Jupyter complete_reply)', [LOGIN, N],
+                   body(CODE_BODY),
+                   answer=obj(['matches', 'cursor_start', 'cursor_end', 'metadata'],
+                              matches=array(STR), cursor_start=INT, cursor_end=INT,
+                              metadata=ANY_OBJECT),
+                   errors=['400', '409', '503']),
+    },
+    WS + '/inspect': {
+        'post': op('the docstring or source of the name at the cursor', [LOGIN, N],
+                   body(dict(CODE_BODY, properties=dict(
+                       CODE_BODY['properties'],
+                       detail_level={'type': 'integer', 'enum': [0, 1]}))),
+                   answer=obj(['found', 'data', 'metadata'], found=BOOL, data=ANY_OBJECT,
+                              metadata=ANY_OBJECT),
+                   errors=['400', '409', '503']),
+    },
+    # --- cells
+    WS + '/cells': {
+        'post': op('add a cell (at the end, or after/before a cell)', [LOGIN, N],
+                   body(obj(input=STR, type={'type': 'string', 'enum': ['compute', 'text']},
+                            after=INT, before=INT)),
+                   ok='201', answer=obj(['id', 'cell'], id=INT, cell=ref('Cell')),
+                   errors=['400']),
+    },
+    CELL: {
+        'get': op('a cell; with wait, when it changed or finished', [
+            LOGIN, N, CELL_ID,
+            query_param('since', 'answer when the version is newer than this', INT),
+            query_param('wait', 'seconds to wait (capped)', {'type': 'number', 'minimum': 0})],
+            answer=ref('Cell'), errors=['400', '429']),
+        'patch': op("change a cell's input or type", [LOGIN, N, CELL_ID],
+                    body(obj(input=STR, type={'type': 'string', 'enum': ['compute', 'text']})),
+                    answer=ref('Cell'), errors=['400']),
+        'delete': op('delete a cell (not the last one)', [LOGIN, N, CELL_ID],
+                     answer=obj(['deleted'], deleted=INT), errors=['409']),
+    },
+    CELL + '/move': {
+        'post': op('move a cell up or down', [LOGIN, N, CELL_ID],
+                   body(obj(['direction'],
+                            direction={'type': 'string', 'enum': ['up', 'down']})),
+                   answer=obj(['order'], order=array(INT)), errors=['400']),
+    },
+    CELL + '/clear': {
+        'post': op("clear a cell's outputs", [LOGIN, N, CELL_ID], answer=ref('Cell')),
+    },
+    CELL + '/evaluate': {
+        'post': op('evaluate a cell (saving a new input first); wait for it', [LOGIN, N, CELL_ID],
+                   body(obj(wait={'type': 'number', 'minimum': 0}, input=STR), required=False),
+                   answer=ref('Cell'), errors=['400', '409', '429', '503']),
+    },
+    CELL + '/stdin': {
+        'post': op('the answer to the input() the cell waits in', [LOGIN, N, CELL_ID],
+                   body(obj(['value'], value={'type': 'string', 'maxLength': 100_000})),
+                   answer=obj(['ok'], ok=BOOL), errors=['400', '409', '503']),
+    },
+    CELL + '/comm': {
+        'post': op('a change of an @interact control', [LOGIN, N, CELL_ID],
+                   body(obj(['comm_id', 'data'], comm_id=STR, data=obj(
+                       ['method'], method={'type': 'string', 'enum': ['update', 'custom']},
+                       state=ANY_OBJECT, content=ANY_OBJECT))),
+                   ok='202', answer=obj(['ok', 'version'], ok=BOOL, version=INT),
+                   errors=['400', '409', '503']),
+    },
+    CELL + '/output.txt': {
+        'get': op('the whole text of an output that was cut', [LOGIN, N, CELL_ID],
+                  media='text/plain'),
+    },
+    CELL + '/files/{file}': {
+        'get': op('a file the cell wrote', [LOGIN, N, CELL_ID, CELL_FILE],
+                  media='*/*'),
+    },
+    # --- import and export
+    '/home/{login}/import': {
+        'post': op('import a .sws, .txt, .ipynb or a .zip of those', [LOGIN],
+                   body(obj(['file'], file={'type': 'string', 'format': 'binary'}, name=STR),
+                        media='multipart/form-data'),
+                   ok='201', answer=obj(
+                       ['worksheets', 'skipped'],
+                       worksheets=array(obj(['id', 'url', 'name'], id=INT, url=STR, name=STR)),
+                       skipped=array(obj(['file', 'reason'], file=STR, reason=STR))),
+                   errors=['400', '413']),
+    },
+    WS + '/download.sws': {
+        'get': op('the worksheet as a legacy .sws', [LOGIN, N], media='application/x-bzip2'),
+    },
+    WS + '/download.ipynb': {
+        'get': op('the worksheet as nbformat 4.5', [LOGIN, N],
+                  media='application/x-ipynb+json'),
+    },
+    '/home/{login}/download.zip': {
+        'get': op('a zip of worksheets', [
+            LOGIN,
+            query_param('ids', 'worksheet numbers separated by commas'),
+            query_param('state', 'which worksheets when no ids (default: all)',
+                        {'type': 'string', 'enum': ['active', 'archive', 'trash', 'all']}),
+            query_param('format', 'sws (default) or ipynb',
+                        {'type': 'string', 'enum': ['sws', 'ipynb']})],
+            media='application/zip', errors=['400']),
+    },
+    WS + '/data': {
+        'get': op("the worksheet's data files", [LOGIN, N],
+                  answer=obj(['files'], files=array(ref('DataFile')))),
+        'post': op('add a data file (upload, or JSON text)', [LOGIN, N], body(None, media={
+            'multipart/form-data': obj(['file'], file={'type': 'string', 'format': 'binary'},
+                                       name=STR, replace=STR),
+            JSON: obj(['name'], name={'type': 'string', 'minLength': 1, 'maxLength': 200},
+                      content=STR, replace=BOOL)}),
+            ok='201', answer=ref('DataFile'), errors=['400', '409', '413']),
+    },
+    WS + '/data/{file}': {
+        'get': op('a data file (also as /home/{login}/{n}/{file} when the name is not one '
+                  "of the worksheet's views); its type follows its name", [LOGIN, N, FILE],
+                  media='*/*'),
+        'put': op("replace a data file's text", [LOGIN, N, FILE],
+                  body(obj(['content'], content=STR)), answer=ref('DataFile'),
+                  errors=['400', '413']),
+        'delete': op('delete a data file', [LOGIN, N, FILE],
+                     answer=obj(['deleted'], deleted=STR)),
+    },
+    WS + '/data/{file}/rename': {
+        'post': op('rename a data file', [LOGIN, N, FILE],
+                   body(obj(['name'], name={'type': 'string', 'minLength': 1,
+                                            'maxLength': 200})),
+                   answer=ref('DataFile'), errors=['400', '409']),
+    },
+    WS + '/revisions': {
+        'get': op('earlier texts of the worksheet', [LOGIN, N], answer=obj(
+            ['revisions'], revisions=array(obj(['id', 'time', 'url'], id=STR, time=NUM,
+                                               url=STR)))),
+    },
+    WS + '/revisions/{id}': {
+        'get': op("an earlier text, in sagenb's {{{ }}} form", [LOGIN, N, REVISION],
+                  answer=obj(['id', 'time', 'body'], id=STR, time=NUM, body=STR)),
+    },
+    # --- one's own account
+    '/tokens': {
+        'get': op('your API tokens', answer=obj(['tokens'], tokens=array(ref('Token')))),
+        'post': op('a new API token (shown once); from a logged-in page only: 403 with a '
+                   'token',
+                   request=body(obj(label={'type': 'string', 'maxLength': 100},
+                                    scope={'type': 'string', 'enum': ['full', 'read']},
+                                    expires_in_days={'type': 'integer', 'minimum': 1,
+                                                     'maximum': 3650}),
+                                required=False),
+                   ok='201', answer=obj(['token', 'prefix', 'label', 'scope', 'expires'],
+                                        token=STR, prefix=STR, label=STR,
+                                        scope={'type': 'string', 'enum': ['full', 'read']},
+                                        expires=NUMBER_OR_NULL),
+                   errors=['400', '409']),
+    },
+    '/revoke_token': {
+        'post': op('revoke one of your tokens (a token may revoke only itself)',
+                   request=body(obj(
+            ['prefix'], prefix={'type': 'string', 'pattern': '^[0-9a-f]{12,64}$'})),
+            answer=obj(['revoked'], revoked=STR), errors=['400']),
+    },
+    '/logout-everywhere': {
+        'post': op('end every browser session of yours (API tokens stay)',
+                   answer=MESSAGE),
+    },
+    '/default_system': {
+        'post': op('the system of your new worksheets', request=body(obj(
+            ['system'], system={'type': 'string', 'pattern': '^[a-z][a-z0-9_]{0,31}$'})),
+            answer=obj(['default_system'], default_system=STR), errors=['400']),
+    },
+    # --- administration (admins only)
+    '/admin/users/': {
+        'get': op('users, 50 a page', [
+            query_param('q', 'a part of the login, full name or e-mail'),
+            query_param('page', 'the page, from 1', {'type': 'integer', 'minimum': 1})],
+            answer=obj(['users', 'total', 'page', 'pages'], users=array(ref('User')),
+                       total=INT, page=INT, pages=INT),
+            errors=['400']),
+        'post': op('add a user: a temporary password, or an invitation by mail',
+                   request=body(obj(['login'], login=STR, email=STR, fullname=STR,
+                                    admin=BOOL, invite=BOOL)),
+                   ok='201', answer=ref('User'), errors=['400', '409']),
+    },
+    '/admin/users/{login}/': {
+        'get': op('a user', [USER], answer=ref('User')),
+    },
+    '/admin/users/{login}/suspend': {
+        'post': op("suspend a user: their sessions and tokens stop working", [USER],
+                   answer=with_message(SCHEMAS['User']), errors=['409']),
+    },
+    '/admin/users/{login}/reinstate': {
+        'post': op('reinstate a suspended user', [USER],
+                   answer=with_message(SCHEMAS['User'])),
+    },
+    '/admin/users/{login}/grant_admin': {
+        'post': op('make a user an admin', [USER], answer=with_message(SCHEMAS['User'])),
+    },
+    '/admin/users/{login}/revoke_admin': {
+        'post': op("take a user's admin rights", [USER],
+                   answer=with_message(SCHEMAS['User']), errors=['409']),
+    },
+    '/admin/users/{login}/reset_password': {
+        'post': op('a link to choose a new password: mailed, or answered', [USER],
+                   answer=obj(['message'], message=STR, reset_link=STR, expires_in=INT,
+                              mailed_to=STR),
+                   errors=['409', '429']),
+    },
+    '/admin/users/{login}/delete': {
+        'post': op('delete a user; their worksheets are deleted or handed over', [USER],
+                   body(obj(['worksheets'],
+                            worksheets={'type': 'string', 'enum': ['delete', 'handover']},
+                            heir=STR)),
+                   answer=obj(['message', 'deleted'], message=STR, deleted=STR),
+                   errors=['400', '409']),
+    },
+    '/admin/groups/': {
+        'get': op('groups', answer=obj(['groups'], groups=array(ref('Group')))),
+        'post': op('add a group', request=body(obj(['name'], name={
+            'type': 'string', 'minLength': 1, 'maxLength': 100})),
+            ok='201', answer=with_message(SCHEMAS['Group']), errors=['400', '409']),
+    },
+    '/admin/groups/{group_id}/': {
+        'get': op('a group and its members', [GROUP], answer=ref('Group')),
+    },
+    '/admin/groups/{group_id}/rename': {
+        'post': op('rename a group', [GROUP], body(obj(['name'], name={
+            'type': 'string', 'minLength': 1, 'maxLength': 100})),
+            answer=with_message(SCHEMAS['Group']), errors=['400', '409']),
+    },
+    '/admin/groups/{group_id}/delete': {
+        'post': op('delete a group', [GROUP],
+                   answer=obj(['message', 'deleted'], message=STR, deleted=STR)),
+    },
+    '/admin/groups/{group_id}/add_member': {
+        'post': op('add a member', [GROUP], body(obj(['login'], login=STR)),
+                   answer=obj(['message', 'login'], message=STR, login=STR),
+                   errors=['400', '409']),
+    },
+    '/admin/groups/{group_id}/remove_member': {
+        'post': op('remove a member', [GROUP], body(obj(['login'], login=STR)),
+                   answer=obj(['message', 'login'], message=STR, login=STR),
+                   errors=['400', '409']),
+    },
+    '/admin/settings': {
+        'get': op('the settings admins may change here',
+                  answer=obj(['settings'], settings=ANY_OBJECT)),
+        'post': op('change settings (only those sent)',
+                   request=body(obj(**{
+                       'sagenb.allow_signup': BOOL,
+                       'sagenb.signup.captcha': {'type': 'string', 'enum': [
+                           'builtin', 'recaptcha', 'hcaptcha', 'turnstile', 'none']},
+                       'sagenb.signup.require_email_confirmation': BOOL,
+                       'sagenb.workers.max_per_user': {'type': 'integer', 'minimum': 0},
+                       'sagenb.workers.idle_timeout': {'type': 'integer', 'minimum': 0}})),
+                   answer=obj(['message', 'changed'], message=STR, changed=ANY_OBJECT),
+                   errors=['400']),
+    },
+    '/admin/audit': {
+        'get': op('the audit log, newest first, 50 a page', [
+            query_param('q', 'a part of the action, actor, target, detail or address'),
+            query_param('page', 'the page, from 1', {'type': 'integer', 'minimum': 1})],
+            answer=obj(['entries', 'page', 'more'], entries=array(ANY_OBJECT), page=INT,
+                       more=BOOL),
+            errors=['400']),
+    },
+    # --- this description
+    '/api/openapi.json': {
+        'get': op('this description of the API (needs no login)', public=True),
+    },
+}
+
+
+def spec():
+    """The OpenAPI document (a new dict: callers may change theirs)."""
+    return copy.deepcopy({
+        'openapi': '3.0.3',
+        'info': {
+            'title': 'sagenb-pyramid scripting API',
+            'version': '1',
+            'description': 'JSON on the same resources as the pages; see docs/api.md. '
+                           'Errors are {"error": "message"}. A rejected request changes '
+                           'nothing.',
+        },
+        'paths': PATHS,
+        'components': {
+            'schemas': SCHEMAS,
+            'securitySchemes': {
+                'token': {'type': 'http', 'scheme': 'bearer',
+                          'description': 'an API token (/tokens, or sagenb-admin token)'},
+            },
+        },
+        'security': [{'token': []}],
+    })
