@@ -101,6 +101,7 @@ def create_worksheet(user, data, name=None, number=None):
     worksheet = user.create_worksheet(name or data.name, typeset=data.typeset,
                                       system=data.system, number=number)
     fill_worksheet(worksheet, data)
+    worksheet.trusted = False  # a file's content runs no script until its owner trusts it
     return worksheet
 
 
