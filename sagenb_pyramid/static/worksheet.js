@@ -402,7 +402,8 @@ purifier.addHook("afterSanitizeAttributes", (node) => {
       node.removeAttribute(name);
       continue;
     }
-    node.setAttribute(name, url.href);
+    // Written as the author wrote it when the page's own address resolves it alike.
+    if (new URL(value, location.href).href !== url.href) node.setAttribute(name, url.href);
     const isLink = name.endsWith("href") && (node.localName === "a" || node.localName === "area");
     if (isLink) {
       if (url.origin !== location.origin) {
