@@ -284,7 +284,8 @@ def view_and_click(site, listener, page, path):
     del recorder.requests[:]
     del listener.hits[:]
     page.goto(base + path)
-    page.wait_for_function("document.getElementById('worksheet').dataset.ready === 'true'")
+    page.wait_for_function(
+        "() => document.getElementById('worksheet').dataset.ready === 'true'")
     # Content that shows MathJax has been typeset: the payloads went through it.
     page.locator('.text-rendered mjx-container').first.wait_for()
     page.wait_for_timeout(1500)
@@ -359,3 +360,90 @@ def test_an_imported_notebook_opened_and_clicked(browser, site, listener):  # no
             assert_nothing_ran(view_and_click(site, listener, page, path))
         finally:
             context.close()
+
+
+def test_names_in_listings_and_admin_pages(browser, site, listener):  # noqa: F811
+    """Mallory's worksheet name, file names and full name where others see them."""
+    for login, paths in (('victor', ['/home/victor/']),
+                         ('boss', ['/admin/users/', '/admin/users/mallory/',
+                                   '/home/mallory/'])):
+        context, page = session(browser, site['base'], login)
+        try:
+            for path in paths:
+                del listener.hits[:]
+                page.goto(site['base'] + path)
+                page.wait_for_timeout(500)
+                size = page.viewport_size
+                page.mouse.click(size['width'] // 2, size['height'] // 2)
+                page.wait_for_timeout(300)
+                assert page.evaluate('window.__pwned') is None, path
+                assert listener.hits == [], path
+            if login == 'boss':
+                assert 'onerror' in page.locator('main').inner_text()  # shown as text
+        finally:
+            context.close()
+    with site['nb'].transaction() as root:
+        assert root.user_by_login('mallory').is_admin is False
+
+
+def test_a_planted_page_action_does_nothing(browser, site, listener):  # noqa: F811
+    """Even if a sanitizer let a data-action through, a click inside rendered content
+    is no page action: the owner's click on it deletes no output."""
+    path = import_for(site, 'victor', imported_notebook(site['battery']), 'actions.ipynb')
+    context, page = session(browser, site['base'], 'victor')
+    try:
+        before = outputs_of(site, path)
+        assert any(before)
+        page.goto(site['base'] + path)
+        page.wait_for_function(
+            "() => document.getElementById('worksheet').dataset.ready === 'true'")
+        del site['recorder'].requests[:]
+        page.evaluate("""() => {
+          const target = document.querySelector('.text-rendered');
+          for (const action of ['clear-all', 'restart', 'evaluate-all']) {
+            const b = document.createElement('button');
+            b.dataset.action = action;
+            b.id = 'planted-' + action;
+            b.textContent = action;
+            target.append(b);
+          }
+        }""")
+        for action in ('clear-all', 'restart', 'evaluate-all'):
+            page.click('#planted-' + action)
+        page.wait_for_timeout(1000)
+        assert [r for r in site['recorder'].requests if r[0] != 'GET'] == []
+        assert outputs_of(site, path) == before
+        # The page's own button still works (the check above is not vacuous).
+        page.click('.ws-actions [data-action=clear-all]')
+        page.wait_for_function(
+            "() => !document.querySelector('.compute-cell .output-item')")
+        assert not any(outputs_of(site, path))
+    finally:
+        context.close()
+
+
+def test_the_policy_stops_script_the_sanitizer_let_by(browser, site, listener):  # noqa: F811
+    """The CSP alone: markup put into the page past every sanitizer runs no handler and
+    no javascript: link."""
+    context, page = session(browser, site['base'], 'victor')
+    try:
+        page.goto(site['base'] + site['mallory_url'])
+        page.wait_for_function(
+            "() => document.getElementById('worksheet').dataset.ready === 'true'")
+        page.evaluate("""() => {
+          window.__violations = 0;
+          document.addEventListener('securitypolicyviolation', () => window.__violations++);
+          const div = document.createElement('div');
+          div.innerHTML = '<img src="data:," onerror="window.__pwned=1">' +
+            '<a id="planted-link" href="javascript:window.__pwned=2">x</a>' +
+            '<svg><a id="planted-svg" href="javascript:window.__pwned=3"><text y="20">y</text></a></svg>' +
+            '<iframe srcdoc="<script>parent.__pwned=4</script>"></iframe>';
+          document.getElementById('cells').append(div);
+        }""")
+        page.click('#planted-link')
+        page.locator('#planted-svg').dispatch_event('click')
+        page.wait_for_timeout(500)
+        assert page.evaluate('window.__pwned') is None
+        assert page.evaluate('window.__violations') >= 3  # each was seen and refused
+    finally:
+        context.close()
