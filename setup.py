@@ -33,6 +33,7 @@ tests_require = [
     'aiosmtpd>=1.4',
     'authlib>=1.6',  # the local OpenID Connect provider of tests/test_oauth.py
     'playwright>=1.45',
+    'hypothesis>=6.100',  # the importers fuzzed (tests/test_import_fuzz.py)
     'ruff',
 ]
 

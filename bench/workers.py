@@ -33,28 +33,12 @@ import uuid
 
 import psutil
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import free_port, pct, wait_http  # noqa: E402
+
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 WARM_CODE = "x = var('x'); integrate(sin(x)^2, x)"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def wait_http(port, path, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection('127.0.0.1', port, timeout=2)
-            conn.request('GET', path)
-            conn.getresponse().read()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError('no answer on port %d' % port)
 
 
 def uss_of_descendants(pid):
@@ -66,11 +50,6 @@ def uss_of_descendants(pid):
         except psutil.Error:
             pass
     return total
-
-
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 # -- sagenb-pyramid ------------------------------------------------------------------

@@ -1,12 +1,17 @@
 """The audit log: logins, failed logins and admin actions (who, when, what, from where).
 
-Entries live in the database (``root.audit``, an ``IOBTree`` keyed by a growing
-number), so every app server writes to the same log and an admin page can search it.
+Entries live in the database, so every app server writes to the same log and an admin
+page can search it: ``root.audit_entries``, an ``LOBTree`` keyed by the time in
+microseconds with three random digits.  Requests at the same moment (a class logging
+in) add different keys, which ZODB merges; the numbered ``root.audit`` of earlier
+versions gave them the same number, so all but one failed with a ConflictError and ran
+again, a login's password check included, until some answered 500.  Entries of that
+older log are still read.
 """
+import secrets
 import time
 
-from BTrees.IOBTree import IOBTree
-from BTrees.Length import Length
+from BTrees.LOBTree import LOBTree
 from persistent import Persistent
 
 
@@ -21,11 +26,17 @@ class AuditEntry(Persistent):
 
 
 def audit_log(root):
-    log = getattr(root, 'audit', None)
+    log = getattr(root, 'audit_entries', None)
     if log is None:
-        log = root.audit = IOBTree()
-        root.audit_count = Length()
+        log = root.audit_entries = LOBTree()
     return log
+
+
+def new_key(log):
+    key = time.time_ns() // 1000 * 1000 + secrets.randbelow(1000)
+    while key in log:
+        key += 1
+    return key
 
 
 def record(request, action, target='', detail='', actor=None, root=None):
@@ -34,18 +45,14 @@ def record(request, action, target='', detail='', actor=None, root=None):
     if actor is None:
         actor = request.user.login if getattr(request, 'user', None) is not None else ''
     log = audit_log(root)
-    number = root.audit_count() + 1
-    # Two app servers may pick the same number: the later commit conflicts and
-    # pyramid_retry runs its request again, with the next number.
-    log[number] = AuditEntry(action, actor, target, detail,
-                             getattr(request, 'client_addr', '') or '')
-    root.audit_count.change(1)
-    return log[number]
+    entry = log[new_key(log)] = AuditEntry(action, actor, target, detail,
+                                           getattr(request, 'client_addr', '') or '')
+    return entry
 
 
 def entries(root, newest_first=True):
-    log = getattr(root, 'audit', None)
-    if log is None:
-        return []
-    keys = reversed(log.keys()) if newest_first else log.keys()
-    return (log[k] for k in keys)
+    logs = [log for log in (getattr(root, 'audit', None),  # numbered, earlier versions
+                            getattr(root, 'audit_entries', None)) if log is not None]
+    if newest_first:
+        return (log[k] for log in reversed(logs) for k in reversed(log.keys()))
+    return (log[k] for log in logs for k in log.keys())

@@ -25,6 +25,13 @@ data, so a pickle with a payload is reported and never runs.  One bad item (an
 unreadable worksheet, a damaged snapshot, a bad pickle) is skipped with the reason;
 the rest goes on.  Running the migration again creates nothing twice: a worksheet
 remembers where it came from in ``source`` (``sagenb:<owner>/<id>``).
+
+Names follow the rules of uploads (``importing.check_worksheet``): a worksheet's name
+and system are cleaned (noted); a data or cell file whose name breaks the rule is
+skipped; a worksheet with a file larger than ``max_file_bytes`` (``sagenb.data.max_mb``
+unless the command says otherwise) is skipped whole, so a second run with a larger
+limit brings it.  Names of people (collaborators, viewers, authors of snapshots) are
+only looked up among the accounts; a malformed e-mail address is left out.
 """
 import os
 import re
@@ -32,11 +39,13 @@ import stat
 
 from ZODB.blob import Blob
 
+from . import names
 from .auth.passwords import check_login_name
-from .formats import FormatError, Limits, archive, safepickle, sws
-from .importing import create_worksheet, safe_file_name
+from .formats import FormatError, Limits, TooLarge, archive, safepickle, sws
+from .importing import _shown, check_worksheet, create_worksheet, safe_file_name
 from .resources import DataFile
 from .security import user_principal
+from .views.account import check_email
 
 PSEUDO_USERS = {
     '_sage_': 'documentation worksheets of the pseudo-user _sage_ are not migrated',
@@ -82,6 +91,11 @@ class Report:
         return [item for item, _ in self.skipped]
 
     def lines(self):
+        """The report as lines of text; names from the folder cannot break a line or
+        turn its text around (control and bidirectional characters are escaped)."""
+        return [names.escape_hidden(line) for line in self._lines()]
+
+    def _lines(self):
         out = []
         verb = 'Would import' if self.dry_run else 'Imported'
         if self.dry_run:
@@ -104,11 +118,12 @@ class Report:
         return out
 
 
-def migrate(root, path, dry_run=False):
+def migrate(root, path, dry_run=False, max_file_bytes=WORKSHEET_LIMITS.max_file_bytes):
     """Bring the legacy notebook folder ``path`` into ``root``; returns a :class:`Report`.
 
     With ``dry_run`` everything is done and then rolled back to where it started (a
     savepoint of the current transaction), so the report is the same and nothing stays.
+    ``max_file_bytes`` bounds each data and cell file (0: no bound).
     """
     folder = _notebook_folder(path)
     report = Report(dry_run=dry_run)
@@ -118,7 +133,7 @@ def migrate(root, path, dry_run=False):
         if start is None:
             raise MigrationError('a dry run needs a root stored in a database')
     try:
-        _Migration(root, folder, report).run()
+        _Migration(root, folder, report, max_file_bytes).run()
     finally:
         if start is not None:
             start.rollback()
@@ -206,6 +221,11 @@ def _reason(exc, what):
     return message[len(what) + 2:] if message.startswith(what + ': ') else message
 
 
+def _label(value):
+    """A name from the folder in a report line (control characters escaped)."""
+    return _shown(value)[1:-1]
+
+
 def _raise(exc):
     raise exc
 
@@ -269,10 +289,11 @@ class _Worksheet:
 
 
 class _Migration:
-    def __init__(self, root, folder, report):
+    def __init__(self, root, folder, report, max_file_bytes=0):
         self.root = root
         self.folder = folder
         self.report = report
+        self.max_file_bytes = max_file_bytes
         self.legacy_users = {}     # login -> dict from users.pickle
         self.accounts = {}         # login -> User here (created or existing)
         self.sources = {}          # user id -> {source marker: worksheet}
@@ -341,6 +362,9 @@ class _Migration:
         for login in sorted(logins):
             info = self.legacy_users.get(login)
             item = 'user %s' % login
+            problem = check_login_name(login)
+            if problem:
+                item = 'user %s' % _label(login)
             if login in PSEUDO_USERS:
                 if info is not None:
                     self.report.skip(item, 'a pseudo-user of the old notebook, not an '
@@ -349,7 +373,6 @@ class _Migration:
             if info is not None and info.get('account_type') == 'guest':
                 self.report.skip(item, 'guest accounts are not migrated')
                 continue
-            problem = check_login_name(login)
             if problem:
                 count = len(owners.get(login, ()))
                 self.report.skip(item, problem + (
@@ -380,7 +403,11 @@ class _Migration:
             password = None
         # sagenb treated the user named admin as an admin whatever its account type.
         is_admin = info.get('account_type') == 'admin' or login == 'admin'
-        email = _text(info.get('email')) or ''
+        email = (_text(info.get('email')) or '').strip()
+        if email and check_email(email):
+            report.note(item, 'its e-mail address %s is not an address: left out'
+                        % _shown(email))
+            email = ''
         user = self.root.add_user(login, password, is_admin=is_admin, email=email)
         report.users += 1
         if external:
@@ -536,6 +563,8 @@ class _Migration:
             report.skip('%s cells/%s' % (item, cell_id),
                         'files of a cell that is no longer in the worksheet')
         report.skipped.extend(legacy.skipped)
+        for note in legacy.data.notes:
+            report.note(item, note)
         worksheet.source = marker
         self.sources_of(user)[marker] = worksheet
         report.worksheets += 1
@@ -581,12 +610,16 @@ class _Migration:
         system = _text(conf.get('system')) or txt_system
         legacy.data = sws.worksheet_from_body(name, body, cell_files, {}, system=system,
                                               typeset=bool(conf.get('pretty_print')))
+        try:
+            bad = check_worksheet(legacy.data, self.max_file_bytes, skip_bad_files=True)
+        except TooLarge as exc:
+            raise TooLarge('%s; import it with a larger --max-data-mb' % exc) from None
+        legacy.skipped.extend(('%s %s' % (legacy.key, what), why) for what, why in bad)
+        legacy.cell_files = sum(len(c.files) for c in legacy.data.cells)
         in_body = {c.legacy_id for c in legacy.data.cells if c.type == 'compute'}
         # Cell ids are whatever the folder names say (numbers, as str or int).
         for cell_id in sorted(cell_files, key=str):
-            if cell_id in in_body:
-                legacy.cell_files += len(cell_files[cell_id])
-            else:
+            if cell_id not in in_body:
                 legacy.orphan_cells.append(cell_id)
         self.read_data_files(legacy)
         self.read_snapshots(legacy, budget)
@@ -600,12 +633,19 @@ class _Migration:
         taken = set()
         for relative, full in _files_below(data_dir):
             name = safe_file_name(relative)
-            if name in taken or name.startswith('@@') or name in ('.', '..'):
-                legacy.skipped.append(('%s data/%s' % (legacy.key, relative),
+            problem = names.file_name_problem(name)
+            if name in taken or problem:
+                legacy.skipped.append(('%s data/%s' % (legacy.key, _label(relative)),
                                        'another data file has the same name here (data '
                                        'files are kept in one folder)' if name in taken
-                                       else 'not a usable file name'))
+                                       else 'not a usable file name: ' + problem))
                 continue
+            size = os.lstat(full).st_size
+            if self.max_file_bytes and size > self.max_file_bytes:
+                raise TooLarge('data/%s is %.1f MB, larger than the limit of %d MB for one '
+                               'file; import it with a larger --max-data-mb'
+                               % (_label(relative), size / 2**20,
+                                  self.max_file_bytes // 2**20))
             taken.add(name)
             legacy.data_files.append((name, full))
 
@@ -682,7 +722,7 @@ class _Migration:
                 user = self.accounts.get(name) or self.root.user_by_login(name)
                 if user is None or name in PSEUDO_USERS:
                     self.report.note(legacy.key, '%s %s is not a user here; left out'
-                                     % (field[:-1], name))
+                                     % (field[:-1], _label(name)))
                     continue
                 target.append(user_principal(user.id))
                 with_access[name] = user

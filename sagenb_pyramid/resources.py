@@ -259,6 +259,9 @@ class User(Folder):
     # password; ``auth/ldap.py``).  ``ldap_dn``: the directory entry it was made from.
     auth_source = 'local'
     ldap_dn = None
+    # Bytes of storage the user's worksheets hold (``StorageUse``; see ``usage``),
+    # made at the first change of a user stored before it existed.
+    storage = None
 
     def __init__(self, login, password_hash=None, is_admin=False, email='', fullname=''):
         super().__init__()
@@ -302,6 +305,41 @@ class User(Folder):
     def worksheets(self):
         return [w for w in self.values() if isinstance(w, Worksheet)]
 
+    def storage_use(self):
+        """The running total of the bytes that count against the user's quota."""
+        if self.storage is None:
+            self.storage = StorageUse(sum(usage(w) for w in self.worksheets()))
+        return self.storage
+
+    def storage_used(self):
+        """The bytes used, without writing anything (for pages)."""
+        if self.storage is None:
+            return sum(usage(w) for w in self.worksheets())
+        return self.storage.bytes
+
+    def recount_storage(self):
+        """Compute the total again from the worksheets (``sagenb-admin recount-storage``);
+        returns ``(before, after)``."""
+        before = self.storage.bytes if self.storage is not None else None
+        after = sum(usage(w) for w in self.worksheets())
+        if before != after:
+            self.storage = StorageUse(after)
+        return before, after
+
+    def add(self, name, obj):
+        if isinstance(obj, Worksheet):
+            use = self.storage_use()
+            super().add(name, obj)
+            use.change(usage(obj))
+            return obj
+        return super().add(name, obj)
+
+    def remove(self, name):
+        obj = self.get(name)
+        if isinstance(obj, Worksheet):
+            self.storage_use().change(-usage(obj))
+        return super().remove(name)
+
     def adopt_worksheet(self, worksheet, former_owner_id):
         """Take over a worksheet another user owned (it was removed from their home)."""
         number = self.next_worksheet_number
@@ -314,6 +352,36 @@ class User(Folder):
         worksheet.states[self.id] = worksheet.states.pop(former_owner_id, 'active')
         self.add(str(number), worksheet)
         return worksheet
+
+
+class StorageUse(Persistent):
+    """A user's bytes of storage, in an object of its own (written with data files, not
+    with the user).  Two requests that change it at once conflict, and the later one
+    is run again with the new total (pyramid_retry), so a quota check never misses the
+    other's bytes."""
+
+    def __init__(self, nbytes=0):
+        self.bytes = nbytes
+
+    def change(self, delta):
+        if delta:
+            self.bytes = max(0, self.bytes + delta)
+
+
+def usage(worksheet):
+    """What a worksheet counts against its owner's quota: the sizes of its data files,
+    and what an import brought in its cells (inputs, outputs, cell files, revisions),
+    kept in ``imported_bytes`` until the worksheet is deleted.  Outputs of evaluations
+    are not counted (they are bounded per cell and replaced at every run)."""
+    total = worksheet.imported_bytes
+    if worksheet.files is not None:
+        total += sum(f.byte_size() for f in worksheet.files.values())
+    return total
+
+
+def owner_of(worksheet):
+    parent = getattr(worksheet, '__parent__', None)
+    return parent if isinstance(parent, User) else None
 
 
 class Group(Persistent):
@@ -373,6 +441,8 @@ class Worksheet(Persistent):
     revisions = None
     source = None
     published = None
+    # Bytes an import stored in the cells (see ``usage``); 0 for worksheets made here.
+    imported_bytes = 0
     # Whether the owner vouches for the content (Jupyter's trust model): imports start
     # untrusted, and so does a worksheet once someone else changed a cell.  Only the
     # owner's view of a trusted worksheet runs the scripts of its HTML outputs.
@@ -509,8 +579,17 @@ class Worksheet(Persistent):
     def ordered_cells(self):
         return [self.cells[str(cell_id)] for cell_id in self.cell_order]
 
+    def charge_import(self, nbytes):
+        """Count ``nbytes`` an import stored in the cells against the owner's quota."""
+        owner = owner_of(self)
+        if owner is not None:
+            owner.storage_use().change(nbytes)
+        self.imported_bytes += nbytes
+
     def copy(self, owner, name):
         twin = owner.create_worksheet(name, typeset=self.typeset, system=self.system)
+        if self.imported_bytes:
+            twin.charge_import(self.imported_bytes)
         # A copy of someone else's worksheet is content its new owner did not write.
         twin.trusted = bool(self.trusted) and owner.id == self.owner_id
         twin.delete_all_cells()
@@ -665,12 +744,30 @@ def read_blob(blob):
 
 
 class DataFiles(Folder):
-    """``<worksheet>/data/``: the worksheet's data files by name."""
+    """``<worksheet>/data/``: the worksheet's data files by name.  Adding and removing
+    a file changes the owner's storage total in the same transaction."""
 
     def add_file(self, name, content):
         if name in self:
             self.remove(name)
         return self.add(name, DataFile(content))
+
+    def _owner(self):
+        return owner_of(self.__parent__) if self.__parent__ is not None else None
+
+    def add(self, name, obj):
+        owner = self._owner()
+        use = owner.storage_use() if owner is not None else None
+        super().add(name, obj)
+        if use is not None:
+            use.change(obj.byte_size())
+        return obj
+
+    def remove(self, name):
+        owner = self._owner()
+        if owner is not None:
+            owner.storage_use().change(-self.data[str(name)].byte_size())
+        return super().remove(name)
 
 
 class DataFile(Persistent):
@@ -687,6 +784,22 @@ class DataFile(Persistent):
 
     def read(self):
         return read_blob(self.blob)
+
+    def byte_size(self):
+        if self.size is None:  # made from a blob without its size
+            with self.blob.open('r') as f:
+                self.size = f.seek(0, 2)
+        return self.size
+
+    def write(self, content):
+        """New content; the owner's storage total follows."""
+        folder = self.__parent__
+        owner = folder._owner() if isinstance(folder, DataFiles) else None
+        if owner is not None:
+            owner.storage_use().change(len(content) - self.byte_size())
+        self.blob = bytes_blob(content)
+        self.size = len(content)
+        self.modified = time.time()
 
     def copy(self):
         twin = DataFile(blob=copy_blob(self.blob))
@@ -835,5 +948,11 @@ def in_transaction(db, work, attempts=1):
 
 
 def ensure_root(db):
-    """Create the application root in a transaction of its own (at start-up)."""
-    return in_transaction(db, lambda root: len(root.home))
+    """Create the application root in a transaction of its own (at start-up), with
+    the audit log: made by the first logins of a class at once, it would conflict."""
+    from .audit import audit_log
+
+    def make(root):
+        audit_log(root)
+        return len(root.home)
+    return in_transaction(db, make)

@@ -78,11 +78,14 @@ DEFAULTS = {
     'sagenb.workers.idle_timeout': '3600',
     'sagenb.workers.startup_timeout': '120',
     'sagenb.workers.spare': '1',
+    # Spares at most while new worksheets arrive quickly (a class arriving at once).
+    'sagenb.workers.spare_max': '8',
     'sagenb.workers.prestart': 'true',
     # Seconds a cell has to stop after an interrupt before its process is restarted.
     'sagenb.workers.interrupt_timeout': '3',
-    # Running worksheet processes: per worksheet owner, and on this server in all
-    # (auto: one per 150 MB of memory).
+    # Running worksheet processes: per worksheet owner, and on this server in all (auto:
+    # what memory and the limit of open files allow, workers/capacity.py).  A full
+    # server stops the process idle longest (no page open) for a new one.
     'sagenb.workers.max_per_user': '25',
     'sagenb.workers.max_total': 'auto',
     'sagenb.workers.flush_interval': '0.2',
@@ -114,8 +117,13 @@ DEFAULTS = {
     'sagenb.import.max_unpacked_mb': '256',
     'sagenb.import.max_members': '5000',
     'sagenb.import.max_worksheets': '500',
-    # Largest data file of a worksheet.
+    # Imports unpacking at once: on this app server, and per user (more wait: 503, 429).
+    'sagenb.import.max_concurrent': '2',
+    'sagenb.import.max_concurrent_per_user': '1',
+    # Largest data file of a worksheet (imported ones and files kept with cells too).
     'sagenb.data.max_mb': '64',
+    # Storage of one user: data files and what imports bring (0: no quota).
+    'sagenb.quota.user_mb': '1024',
     # LDAP login (sagenb_pyramid/auth/ldap.py); an empty uri turns it off.  The service
     # account's password comes from SAGENB_LDAP_BIND_PASSWORD, never from an .ini file.
     'sagenb.ldap.uri': '',

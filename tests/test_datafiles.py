@@ -114,3 +114,13 @@ def test_worksheet_page_without_slash_redirects(notebook, testapp):
 def _token(testapp):
     from .conftest import csrf_token_of
     return csrf_token_of(testapp.get('/account'))
+
+
+@pytest.mark.parametrize('name', ['@@view', 'rtl\u202etxt.exe', 'iso\u2066late', 'c1\x85',
+                                  'x' * 201, 'cr\rlf\n', 'tab\t'])
+def test_names_the_page_must_refuse(alice, ws, name):
+    res = alice.post(ws + 'data', {'name': name}, status=400)
+    assert 'not a usable data file name' in res['error']
+    made = upload(alice, ws, 'ok.txt', b'ok')
+    res = alice.post(made['url'] + '/rename', {'name': name}, status=400)
+    assert alice.get(ws + 'data')['files'][0]['name'] == 'ok.txt'

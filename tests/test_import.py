@@ -575,3 +575,179 @@ def test_live_outputs_export_to_sws(notebook, alice):
     assert 'ZeroDivisionError: rational division by zero' in body and '\x1b' not in body
     assert members['sage_worksheet/cells/0/sage0.png'] == base64.b64decode(png)
     assert bz2.decompress(res.body)[:1]  # a bzip2 stream, as the legacy notebook wrote
+
+
+# --- what an import may store: sizes and names (issue 18) --------------------------------
+
+@pytest.fixture
+def small_data(tmp_path):
+    """Data files of at most 1 MB; archives may still unpack to 256 MB."""
+    nb = Notebook(tmp_path / 'small-data', **{'sagenb.data.max_mb': '1'})
+    nb.add_user('alice')
+    api = Api(webtest.TestApp(nb.app, extra_environ={'HTTP_HOST': 'localhost:80'}),
+              nb.token('alice'))
+    yield nb, api
+    nb.close()
+
+
+def conf_of(**values):
+    return pickle.dumps(dict({'name': 'x'}, **values), protocol=2)
+
+
+def test_a_tiny_sws_cannot_unpack_a_data_file_past_the_limit(small_data):
+    nb, api = small_data
+    content = sws_with(minimal_members(conf_of()) + [
+        file_member('sage_worksheet/data/zeros.bin', bytes(8 * 2**20))])
+    assert len(content) < 1000
+    res = upload(api, 'bomb.sws', content, status=413).json
+    assert 'zeros.bin' in res['error'] and 'limit of 1 MB' in res['error']
+    assert 'sagenb.data.max_mb' in res['error']
+    assert worksheet_count(nb) == 0
+
+
+def test_a_cell_file_past_the_limit_is_refused_too(small_data):
+    nb, api = small_data
+    content = sws_with(minimal_members(conf_of()) + [
+        file_member('sage_worksheet/cells/0/big.dat', bytes(2 * 2**20))])
+    res = upload(api, 'cellbomb.sws', content, status=413).json
+    assert 'big.dat' in res['error'] and 'limit of 1 MB' in res['error']
+    # In a .zip of worksheets, the member is named as well; nothing of the zip is made.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, 'w') as z:
+        z.writestr('fine.txt', 'Fine\n{{{id=0|\n1\n///\n}}}\n')
+        z.writestr('inner/cellbomb.sws', content)
+    res = upload(api, 'two.zip', buffer.getvalue(), status=413).json
+    assert 'inner/cellbomb.sws' in res['error'] and 'big.dat' in res['error']
+    assert worksheet_count(nb) == 0
+
+
+def test_a_browser_gets_a_page_for_a_refused_import(small_data):
+    from .conftest import login
+    nb, api = small_data
+    browser = webtest.TestApp(nb.app, extra_environ={'HTTP_HOST': 'localhost:80'})
+    token = login(browser, 'alice')
+    content = sws_with(minimal_members(conf_of()) + [
+        file_member('sage_worksheet/data/zeros.bin', bytes(2 * 2**20))])
+    res = browser.post('/home/alice/import', {'csrf_token': token},
+                       upload_files=[('file', 'b.sws', content)], status=413)
+    assert 'zeros.bin' in res.text and '<html' in res.text.lower()
+    assert worksheet_count(nb) == 0
+
+
+@pytest.mark.parametrize('member', [
+    'sage_worksheet/data/evil\r\nname.txt', 'sage_worksheet/data/tab\there',
+    'sage_worksheet/data/rtl\u202etxt.exe', 'sage_worksheet/data/@@view',
+    'sage_worksheet/data/' + 'n' * 201,
+    'sage_worksheet/data/ lead', 'sage_worksheet/cells/0/bad\x07bell.dat',
+    'sage_worksheet/cells/0/sub/\u2066x.txt',
+])
+def test_imported_file_names_follow_the_data_file_rule(notebook, alice, member):
+    content = sws_with(minimal_members(conf_of()) + [file_member(member, b'data')])
+    res = upload(alice, 'names.sws', content, status=400).json
+    assert 'not a usable file name' in res['error']
+    assert worksheet_count(notebook) == 0
+
+
+def test_a_clean_imported_data_file_is_reachable(notebook, alice):
+    content = sws_with(minimal_members(conf_of()) + [
+        file_member('sage_worksheet/data/caf\u00e9 table.csv', b'a,b\n')])
+    [created] = upload(alice, 'ok.sws', content, status=201).json['worksheets']
+    [data] = alice.get(created['url'])['data_files']
+    assert data['name'] == 'caf\u00e9 table.csv'
+    assert alice.testapp.get(data['url'], headers=alice.headers).body == b'a,b\n'
+
+
+def test_imported_worksheet_names_and_systems_are_cleaned(notebook, alice):
+    long_name = '\u202eevil\x1b[31m' + 'x' * 600 + '\x00end'
+    content = sws_with(minimal_members(conf_of(name=long_name,
+                                               system='sage"><script>alert(1)')))
+    res = upload(alice, 'n.sws', content, status=201).json
+    ws = alice.get(res['worksheets'][0]['url'])
+    assert len(ws['name']) == 200 and ws['name'].startswith('evil [31mxxx')
+    assert not any(c in ws['name'] for c in '\u202e\x1b\x00')
+    assert ws['system'] == 'sage'
+    notes = ' | '.join(res['notes'])
+    assert 'cut' in notes and 'bidirectional' in notes and 'not a system name' in notes
+    # What the page itself may set, an import may keep.
+    content = sws_with(minimal_members(conf_of(name='  Two  words ', system=' GP ')))
+    res = upload(alice, 'n.sws', content, status=201).json
+    ws = alice.get(res['worksheets'][0]['url'])
+    assert (ws['name'], ws['system'], res['notes']) == ('Two words', 'gp', [])
+
+
+def test_txt_and_ipynb_systems_are_checked(notebook, alice):
+    res = upload(alice, 'w.txt', b'Title\nsystem:sage"><b>\n{{{id=0|\n1\n///\n}}}\n',
+                 status=201).json
+    assert alice.get(res['worksheets'][0]['url'])['system'] == 'sage'
+    nb = {'nbformat': 4, 'nbformat_minor': 5,
+          'metadata': {'title': 'T\u2067itle', 'sagenb': {'system': 'x y<'}},
+          'cells': [{'cell_type': 'code', 'id': 'a', 'source': 'plot(x)', 'metadata': {},
+                     'execution_count': 1, 'outputs': [{
+                         'output_type': 'display_data', 'data': {'image/png': 'iVBORw0K'},
+                         'metadata': {'sagenb': {'file': '../../../etc/cron.d/x.png'}}}]}]}
+    res = upload(alice, 'n.ipynb', json.dumps(nb).encode(), status=201).json
+    ws = alice.get(res['worksheets'][0]['url'])
+    assert (ws['name'], ws['system']) == ('T itle', 'sage')
+    [out] = ws['cells'][0]['outputs']
+    assert 'file' not in out['metadata'].get('sagenb', {})
+    exported = alice.testapp.get(ws['url'] + 'download.sws', headers=alice.headers).body
+    assert all('..' not in name.split('/') for name in Independent(exported).members)
+
+
+def test_the_name_field_follows_the_same_rule(notebook, alice):
+    content = sws_with(minimal_members(conf_of()))
+    res = upload(alice, 'n.sws', content, status=201, name='Mine\u202e\x07 too').json
+    assert res['worksheets'][0]['name'] == 'Mine too'
+    created = alice.post('/home/alice/', {'name': 'Page\u2066 name\x01'}, status=201)
+    assert created['name'] == 'Page name'
+    renamed = alice.patch(created['url'], {'name': 'Re\u202dnamed'}, status=200)
+    assert renamed['name'] == 'Re named'
+    alice.patch(created['url'], {'system': 'sage\n'}, status=400)
+
+
+def test_flattened_data_files_with_the_same_name_keep_the_first(notebook, alice):
+    content = sws_with(minimal_members(conf_of()) + [
+        file_member('sage_worksheet/data/a/t.csv', b'first'),
+        file_member('sage_worksheet/data/b/t.csv', b'second')])
+    res = upload(alice, 'two.sws', content, status=201).json
+    [data] = alice.get(res['worksheets'][0]['url'])['data_files']
+    assert alice.testapp.get(data['url'], headers=alice.headers).body == b'first'
+    assert any('"b/t.csv" was left out' in note for note in res['notes'])
+
+
+# --- imports at once ----------------------------------------------------------------------
+
+def test_imports_at_once_are_bounded_per_user_and_per_server(notebook, testapp, alice):
+    from sagenb_pyramid.importing import gate_of
+    notebook.add_user('bob')
+    bob = Api(testapp, notebook.token('bob'))
+    with notebook.transaction() as root:
+        alice_id = root.user_by_login('alice').id
+    gate = gate_of(notebook.registry)
+    # Alice's first import is still unpacking: her second one waits its turn.
+    with gate.slot(alice_id):
+        res = upload(alice, 'a.txt', b'A\n', status=429).json
+        assert 'import in progress' in res['error']
+        # Bob is not held up by Alice's import alone (2 at once on this server)...
+        bob.testapp.post('/home/bob/import', headers=bob.headers,
+                         upload_files=[('file', 'b.txt', b'B\n')], status=201)
+        # ...but when the server's imports are all running, he is told to come back.
+        with gate.slot('someone-else'):
+            bob_res = bob.testapp.post('/home/bob/import', headers=bob.headers,
+                                       upload_files=[('file', 'b.txt', b'B\n')], status=503)
+            assert 'busy with other imports' in bob_res.json['error']
+    assert gate.running == {}
+    upload(alice, 'a.txt', b'A\n', status=201)
+    assert worksheet_count(notebook) == 1
+
+
+def test_a_refused_import_gives_its_slot_back(small_data):
+    from sagenb_pyramid.importing import gate_of
+    nb, api = small_data
+    content = sws_with(minimal_members(conf_of()) + [
+        file_member('sage_worksheet/data/zeros.bin', bytes(2 * 2**20))])
+    for _ in range(3):
+        upload(api, 'bomb.sws', content, status=413)
+        upload(api, 'bad.sws', b'BZh9 not bzip2', status=400)
+    assert gate_of(nb.registry).running == {}
+    upload(api, 'fine.txt', b'Fine\n', status=201)

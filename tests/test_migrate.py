@@ -447,3 +447,102 @@ def test_command_refuses_a_folder_that_is_no_notebook(tmp_path, capsys):
                     str(tmp_path / 'empty')])
     assert 'not a legacy notebook folder' in str(exc.value)
 
+
+
+# --- names and sizes (issue 18) ---------------------------------------------------------
+
+def test_names_from_the_folder_follow_the_rules(notebook, tmp_path):
+    users = USERS[:2] + [user_record(b'dave', sagenb_hash('11', 'x'), b'user',
+                                     b'dave@example.org\r\nBcc: all@example.org')]
+    folder = legacy_notebook(tmp_path, users=users)
+    admin_dir = store_dir(folder, 'admin')
+    conf6 = read_conf(admin_dir / '6' / 'worksheet_conf.pickle')
+    conf6.update({'name': '\u202eevil' + 'n' * 400, 'system': 'sage"><script>',
+                  'collaborators': [b'alice', b'gh\nost']})
+    write_pickle(admin_dir / '6' / 'worksheet_conf.pickle', conf6)
+    data = admin_dir / '4' / 'data'
+    (data / 'fine.txt').write_bytes(b'ok')
+    (data / 'cr\r\nlf.txt').write_bytes(b'unreachable')
+    (data / '@@view').write_bytes(b'x')
+    cells = admin_dir / '4' / 'cells' / '1'  # the cell of id 1 is in the body (the 2nd cell)
+    cells.mkdir(parents=True, exist_ok=True)
+    (cells / 'bell\x07.dat').write_bytes(b'x')
+    report = run(notebook, folder)
+    with notebook.transaction() as root:
+        owner = root.user_by_login('admin')
+        shared = owner['6']
+        assert shared.name.startswith('evilnnn') and len(shared.name) == 200
+        assert shared.system == 'sage'
+        assert list(shared.collaborators) == [user_principal(root.user_by_login('alice').id)]
+        assert sorted(owner['4'].files.keys()) == ['fine.txt', 'notes.txt', 'table.csv']
+        assert all(not (c.output.files and 'bell\x07.dat' in c.output.files)
+                   for c in owner['4'].ordered_cells())
+        assert root.user_by_login('dave').email == ''
+    skipped = dict(report.skipped)
+    assert 'not a usable file name' in skipped['admin/4 data/cr\\r\\nlf.txt']
+    assert 'not a usable file name' in skipped['admin/4 data/@@view']
+    assert 'not a usable file name' in skipped['admin/4 the file "bell\\x07.dat" of cell 2']
+    notes = '\n'.join(report.lines())
+    assert 'cut to' in notes and 'not a system name' in notes
+    assert 'gh\\nost is not a user here' in notes
+    assert 'dave@example.org\\r\\nBcc' in notes
+    # No line of the report is made by a name from the folder.
+    assert all('\r' not in line and 'Bcc: all' not in line.split(':', 1)[0]
+               for line in report.lines())
+
+
+def test_a_file_past_the_limit_skips_its_worksheet_and_the_command_can_allow_it(tmp_path):
+    folder = legacy_notebook(tmp_path)
+    data = store_dir(folder, 'admin') / '5' / 'data'
+    data.mkdir()
+    (data / 'big.bin').write_bytes(bytes(2 * 2**20 + 1))
+    data_dir = tmp_path / 'data'
+    command = [os.path.join(BIN, 'sagenb-admin'), TESTING_INI, 'data_dir=%s' % data_dir,
+               'import-sagenb', str(folder)]
+    env = dict(os.environ, SAGENB_DATA_MAX_MB='2')
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r'admin/5: data/big.bin is 2.0 MB, larger than the limit of 2 MB.*'
+                     r'--max-data-mb', done.stdout)
+    nb = Notebook(data_dir)
+    try:
+        with nb.transaction() as root:
+            assert sorted(int(n) for n in root.user_by_login('admin').keys()) == [4, 6, 10]
+    finally:
+        nb.close()
+    done = subprocess.run(command + ['--max-data-mb', '3'], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert 'Imported 0 users, 1 worksheets' in done.stdout
+    nb = Notebook(data_dir)
+    try:
+        with nb.transaction() as root:
+            owner = root.user_by_login('admin')
+            assert owner['5'].files['big.bin'].size == 2 * 2**20 + 1
+            # Migrated files count against their owner's storage.
+            assert owner.storage_used() >= 2 * 2**20 + 1
+            assert owner.recount_storage()[0] == owner.recount_storage()[1]
+    finally:
+        nb.close()
+
+
+def test_recount_storage_command(tmp_path, capsys):
+    data_dir = tmp_path / 'data'
+    nb = Notebook(data_dir)
+    try:
+        nb.add_user('alice')
+        with nb.transaction() as root:
+            user = root.user_by_login('alice')
+            user.create_worksheet('w').data_files().add_file('a.txt', b'12345')
+            user.storage.bytes = 99
+    finally:
+        nb.close()
+    assert admin.main([TESTING_INI, 'data_dir=%s' % data_dir, 'recount-storage']) == 0
+    out = capsys.readouterr().out
+    assert 'alice: 99 bytes counted, 5 stored: corrected' in out
+    nb = Notebook(data_dir)
+    try:
+        with nb.transaction() as root:
+            assert root.user_by_login('alice').storage_used() == 5
+    finally:
+        nb.close()

@@ -11,6 +11,15 @@ from dataclasses import dataclass, field
 class FormatError(ValueError):
     """The file cannot be read; the message says why, in words for the uploader."""
 
+    status = 400
+
+
+class TooLarge(FormatError):
+    """The file is readable but holds more than may be stored (a file past
+    ``sagenb.data.max_mb``)."""
+
+    status = 413
+
 
 @dataclass
 class Limits:
@@ -19,6 +28,7 @@ class Limits:
     max_unpacked_bytes: int = 256 * 2**20  # the sum of all members read from archives
     max_members: int = 5000               # members of one archive
     max_worksheets: int = 500             # worksheets in one .zip
+    max_file_bytes: int = 64 * 2**20      # each data file and file kept with a cell
 
 
 @dataclass
@@ -51,6 +61,8 @@ class WorksheetData:
     revisions: list = field(default_factory=list)
     # Whatever else the source said that a caller may want (legacy conf keys).
     extra: dict = field(default_factory=dict)
+    # What an importer changed to make the worksheet acceptable (for the uploader).
+    notes: list = field(default_factory=list)
 
     def compute_cells(self):
         return [c for c in self.cells if c.type == 'compute']

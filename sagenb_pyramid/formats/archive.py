@@ -110,7 +110,7 @@ def read_zip(data, limits, budget=None):
             if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
                 raise FormatError('the archive has a device or pipe, which is not '
                                   'accepted: %s' % info.filename)
-            if info.is_dir() or not path:
+            if not path or info.is_dir():  # is_dir() fails on an empty name
                 continue
             if path.startswith('__MACOSX/') or path.rsplit('/', 1)[-1] == '.DS_Store':
                 continue

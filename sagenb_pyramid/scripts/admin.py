@@ -81,14 +81,27 @@ def cmd_import_sagenb(root, args):
     from ..migrate import MigrationError, migrate
     if not os.path.isdir(args.path):
         raise SystemExit('No folder %s.' % args.path)
+    max_mb = args.max_data_mb if args.max_data_mb is not None \
+        else int(args.settings['sagenb.data.max_mb'])
     try:
-        report = migrate(root, args.path, dry_run=args.dry_run)
+        report = migrate(root, args.path, dry_run=args.dry_run,
+                         max_file_bytes=max(max_mb, 0) * 2**20)
     except MigrationError as exc:
         raise SystemExit(str(exc)) from None
     for line in report.lines():
         print(line)
     if args.dry_run:
         raise _DryRun()
+
+
+def cmd_recount_storage(root, args):
+    users = [find_user(root, args.login)] if args.login else list(root.home.values())
+    for user in users:
+        before, after = user.recount_storage()
+        if before != after:
+            print('%s: %s bytes counted, %d stored: corrected' % (
+                user.login, 'no total' if before is None else before, after))
+    print('Counted the storage of %d user%s.' % (len(users), '' if len(users) == 1 else 's'))
 
 
 def parser():
@@ -120,7 +133,14 @@ def parser():
     s.add_argument('path', help='the notebook folder, e.g. ~/.sage/sage_notebook.sagenb')
     s.add_argument('--dry-run', action='store_true',
                    help='report what would be imported; write nothing')
+    s.add_argument('--max-data-mb', type=int, default=None,
+                   help='largest data or cell file, in MB (default: sagenb.data.max_mb; '
+                        '0: no limit); a worksheet with a larger one is skipped')
     s.set_defaults(func=cmd_import_sagenb)
+    s = sub.add_parser('recount-storage', help="compute again what each user's worksheets "
+                       'count against the storage quota')
+    s.add_argument('login', nargs='?')
+    s.set_defaults(func=cmd_recount_storage)
     return p
 
 
@@ -153,6 +173,7 @@ def main(argv=None):
     try:
         with env['request'].tm:
             root = env['root']
+            args.settings = env['registry'].settings
             args.func(root, args)
     except _DryRun:
         pass  # the transaction was aborted on the way out

@@ -3,7 +3,8 @@
 Runs Sage processes for the app servers that share its database (over ZEO): it reads
 the ``[app:main]`` settings of the same ``.ini`` as ``pserve`` (database, worker
 limits, uids; ``name=value`` overrides as pserve takes them), publishes itself in ZODB
-and serves app servers on ``sagenb.workers.listen`` until SIGTERM or SIGINT.  App
+and serves app servers on ``sagenb.workers.listen`` until SIGTERM or SIGINT (or until one of
+its essential threads stops: then it exits with status 70, watchdog.py).  App
 servers without a host of their own set ``sagenb.workers.embedded = false``.
 """
 import argparse
@@ -15,7 +16,7 @@ import threading
 from plaster import get_settings
 from pyramid.paster import setup_logging
 
-from .. import db_from_uri
+from .. import db_from_uri, watchdog
 from ..resources import ensure_root
 from ..server import freeze_loaded_objects
 from ..settings import SettingsError, prepare
@@ -65,7 +66,8 @@ def main(argv=None):
         # A line for whoever started it (scripts, tests) to know where it listens.
         print('sagenb-worker %s (boot %s) serving at %s' % (
             registry.server_name, registry.boot_id, registry.address), flush=True)
-        stop.wait()
+        # Until SIGTERM or SIGINT; exits if an essential thread has stopped.
+        watchdog.watch(stop)
         log.info('stopping the worker host %s', registry.server_name)
     finally:
         if registry is not None:

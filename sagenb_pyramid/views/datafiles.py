@@ -3,29 +3,62 @@
 ``<worksheet>/data/`` lists and takes new files; ``<worksheet>/data/<name>`` is one file
 (GET in ``transfer.py``).  The worksheet's Sage process sees them in the folder named by
 ``DATA``; they are copied there before each cell runs.
+
+Also here: the per-user storage quota (``sagenb.quota.user_mb``), checked by every view
+that adds bytes (data files, imports, copies); the running total lives in
+``resources.StorageUse``.
 """
-import re
 import time
 
 from pyramid.view import view_config
 
-from ..resources import DataFile, DataFiles, Worksheet, bytes_blob
+from .. import names
+from ..resources import DataFile, DataFiles, Worksheet
 from ..security import P
 from . import api_error, get_str, json_body
 
-NAME_RE = re.compile(r'[^/\\\x00-\x1f\x7f]{1,200}')
+MB = 2**20
 
 
 def check_name(name):
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or name in ('.', '..') \
-            or name != name.strip():
-        raise api_error(400, 'a data file name has 1 to 200 characters, no "/" or "\\", '
-                             'and no blanks at either end')
+    problem = names.file_name_problem(name)
+    if problem:
+        raise api_error(400, 'not a usable data file name: ' + problem)
     return name
 
 
 def max_bytes(request):
-    return int(request.registry.settings['sagenb.data.max_mb']) * 2**20
+    return int(request.registry.settings['sagenb.data.max_mb']) * MB
+
+
+def quota_bytes(settings):
+    """The per-user quota in bytes (0: none)."""
+    return int(float(settings['sagenb.quota.user_mb']) * MB)
+
+
+def megabytes(nbytes):
+    return '%.1f MB' % (nbytes / MB) if nbytes < 10 * MB else '%d MB' % round(nbytes / MB)
+
+
+def quota_problem(settings, user, adding):
+    """What adding ``adding`` bytes to ``user``'s storage would break, or None."""
+    limit = quota_bytes(settings)
+    if limit <= 0 or adding <= 0:
+        return None
+    used = user.storage_use().bytes
+    if used + adding <= limit:
+        return None
+    return ('%s would pass the storage quota of %s: %s uses %s of %d MB; delete data '
+            'files or worksheets first' % (megabytes(adding), user.login, user.login,
+                                           megabytes(used), round(limit / MB)))
+
+
+def require_room(request, user, adding, what, status=413):
+    """Refuse (413 for what a request brings, 409 for a copy) what would pass the
+    quota of ``user``."""
+    problem = quota_problem(request.registry.settings, user, adding)
+    if problem:
+        raise api_error(status, '%s: %s' % (what, problem))
 
 
 def file_json(request, data_file):
@@ -67,11 +100,14 @@ def add_file(context, request):
         replace = body.get('replace') is True
     check_name(name)
     if len(content) > limit:
-        raise api_error(413, 'a data file may have at most %d MB' % (limit // 2**20))
+        raise api_error(413, 'a data file may have at most %d MB' % (limit // MB))
     folder = worksheet.data_files()
     if name in folder and not replace:
         raise api_error(409, 'a data file named %r exists; send "replace" to overwrite it'
                         % name)
+    replaced = folder[name].byte_size() if name in folder else 0
+    require_room(request, worksheet.owner, len(content) - replaced,
+                 'cannot store the data file %r' % name)
     data_file = folder.add_file(name, content)
     worksheet.touch()
     request.response.status = 201
@@ -87,10 +123,11 @@ def edit_file(context, request):
     data = content.encode('utf-8')
     if len(data) > max_bytes(request):
         raise api_error(413, 'a data file may have at most %d MB'
-                        % (max_bytes(request) // 2**20))
-    context.blob = bytes_blob(data)
-    context.size = len(data)
-    context.modified = time.time()
+                        % (max_bytes(request) // MB))
+    worksheet = worksheet_of(context.__parent__)
+    require_room(request, worksheet.owner, len(data) - context.byte_size(),
+                 'cannot store the data file %r' % context.__name__)
+    context.write(data)
     worksheet_of(context.__parent__).touch()
     return file_json(request, context)
 

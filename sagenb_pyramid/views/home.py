@@ -2,9 +2,11 @@
 from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
-from ..resources import WORKSHEET_STATES, User, Worksheet
+from .. import names
+from ..resources import WORKSHEET_STATES, User, Worksheet, usage
 from ..security import P
 from . import api_error, get_str, json_body, wants_json
+from .datafiles import require_room
 
 SORTS = {
     'modified': (lambda w: w.modified, True),
@@ -28,9 +30,8 @@ def listed(context, request, state, sort):
 
 
 def new_worksheet_name(body_or_form):
-    name = get_str(body_or_form, 'name', 'Untitled', max_length=200)
-    name = ' '.join(name.split()) or 'Untitled'
-    return name
+    name = get_str(body_or_form, 'name', 'Untitled', max_length=names.MAX_WORKSHEET_NAME)
+    return names.clean_worksheet_name(name)
 
 
 @view_config(context=User, request_method='GET', permission=P.VIEW,
@@ -80,6 +81,8 @@ def listing_action(context, request):
         for worksheet in worksheets:
             worksheet.set_state(user_id, action)
     elif action == 'copy':
+        require_room(request, context, sum(usage(w) for w in worksheets),
+                     'cannot copy the worksheets', 409)
         for worksheet in worksheets:
             worksheet.copy(context, 'Copy of ' + worksheet.name)
     elif action == 'rename':

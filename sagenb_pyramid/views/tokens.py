@@ -9,15 +9,14 @@ import re
 from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
-from .. import audit
+from .. import audit, names
 from ..auth.tokens import create_token, revoke_token, user_tokens
 from ..resources import Root
 from ..security import P, token_digest
 from . import api_error, form_of, get_str, wants_json
 from .admin import fmt_time
 
-SYSTEM_RE = re.compile(r'^[a-z][a-z0-9_]{0,31}$')
-# Offered on the account page; any name matching SYSTEM_RE is accepted from the API.
+# Offered on the account page; any system name (names.system_problem) from the API.
 SYSTEMS = ('sage', 'python', 'gp', 'gap', 'maxima', 'singular', 'r', 'sh', 'html', 'latex')
 MAX_TOKENS = 50
 
@@ -85,7 +84,7 @@ def revoke_token_view(context, request):
 def default_system(context, request):
     body = form_of(request)
     system = body.get('system') if body is not None else None
-    if not isinstance(system, str) or not SYSTEM_RE.match(system.strip()):
+    if not isinstance(system, str) or names.system_problem(system.strip()):
         raise api_error(400, '"system" must be the name of a system, e.g. "sage", "python" '
                              'or "gp"')
     request.user.default_system = system.strip()

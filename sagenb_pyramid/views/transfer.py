@@ -14,11 +14,12 @@ from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
 from .. import importing
-from ..formats import FormatError, ipynb, sws
+from ..formats import FormatError, TooLarge, ipynb, sws
 from ..resources import (
     Cell, DataFile, Revision, Revisions, User, WORKSHEET_STATES, Worksheet, guess_type, read_blob)
 from ..security import P
 from . import api_error, get_str, wants_json
+from .datafiles import quota_problem
 from .home import listed, new_worksheet_name
 
 FILE_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -55,25 +56,26 @@ def send_bytes(request, content, content_type, filename, inline=False):
 
 @view_config(context=User, name='import', request_method='POST', permission=P.CREATE)
 def import_worksheets(context, request):
+    """Refusals: 400 (not a worksheet, a bad file name), 413 (a file past
+    ``sagenb.data.max_mb``, or the owner's quota), 429/503 (imports in progress of
+    this user / on this server).  A refused import creates nothing."""
     upload = request.POST.get('file')
     if upload is None or not hasattr(upload, 'file'):
         raise api_error(400, 'send the file as the multipart form field "file"')
-    limits = importing.limits_from_settings(request.registry.settings)
-    data = upload.file.read(limits.max_bytes + 1)
+    shown = upload.filename or 'the file'
     name = None
     if request.POST.get('name', '').strip():
         name = new_worksheet_name(request.POST)
     try:
-        found, skipped = importing.read_upload(upload.filename or '', data, limits)
+        with importing.gate_of(request.registry).slot(request.user.id):
+            created, notes, skipped = _import(context, request, upload, name)
+    except importing.ImportBusy as exc:
+        raise api_error(exc.status, 'cannot import %s now: %s' % (shown, exc)) from None
     except FormatError as exc:
-        raise api_error(400, 'cannot import %s: %s' % (upload.filename or 'the file', exc)) \
-            from None
-    created = [importing.create_worksheet(context, item, name=name if len(found) == 1
-                                          else None)
-               for item in found]
-    for worksheet in created:
-        worksheet.source = 'upload:' + (upload.filename or '')
+        raise api_error(exc.status, 'cannot import %s: %s' % (shown, exc)) from None
     if not wants_json(request):
+        for note in notes:
+            request.session.flash('Imported with a change: %s' % note)
         target = created[0] if len(created) == 1 else context
         return HTTPFound(request.resource_url(target))
     request.response.status = 201
@@ -81,8 +83,25 @@ def import_worksheets(context, request):
     request.response.json_body = {
         'worksheets': [{'id': w.number, 'url': request.resource_path(w), 'name': w.name}
                        for w in created],
-        'skipped': skipped}
+        'skipped': skipped, 'notes': notes}
     return request.response
+
+
+def _import(user, request, upload, name):
+    limits = importing.limits_from_settings(request.registry.settings)
+    data = upload.file.read(limits.max_bytes + 1)
+    found, skipped = importing.read_upload(upload.filename or '', data, limits)
+    del data
+    total = sum(importing.import_bytes(item) for item in found)
+    problem = quota_problem(request.registry.settings, user, total)
+    if problem:
+        raise TooLarge(problem)
+    created = [importing.create_worksheet(user, item, name=name if len(found) == 1
+                                          else None)
+               for item in found]
+    for worksheet in created:
+        worksheet.source = 'upload:' + (upload.filename or '')
+    return created, [note for item in found for note in item.notes], skipped
 
 
 # --- export ---------------------------------------------------------------------------

@@ -1,19 +1,19 @@
 """A worksheet: its page, its JSON, and what is done to it as a whole."""
 import json
-import re
 import time
 import uuid
 
 from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
-from ..resources import BUSY, CELL_TYPES, WORKSHEET_STATES, Cells, Worksheet
+from .. import names
+from ..resources import BUSY, CELL_TYPES, WORKSHEET_STATES, Cells, Worksheet, usage
 from ..security import P
 from ..workers import Job
 from ..workers.directives import is_auto, translate
 from ..workers.registry import WorkerBusy, WorkerProblem, error_output
 from . import api_error, get_str, json_body, wants_json
-from .datafiles import data_manifest
+from .datafiles import data_manifest, require_room
 from .home import delete_worksheet, new_worksheet_name, worksheet_summary
 
 
@@ -137,7 +137,7 @@ def update_worksheet(context, request):
         changes['typeset'] = body['typeset']
     if 'system' in body:
         system = body['system']
-        if not isinstance(system, str) or not re.fullmatch(r'[a-z][a-z0-9_]{0,31}', system):
+        if names.system_problem(system):
             raise api_error(400, '"system" must be the name of a system, e.g. "sage", '
                                  '"python", "gp"')
         changes['system'] = system
@@ -167,7 +167,9 @@ def copy_worksheet(context, request):
     if not request.has_permission(P.CREATE, request.user):
         raise api_error(403, 'you may not create worksheets')
     body = json_body(request, required=False) if wants_json(request) else request.POST
-    name = get_str(body, 'name', 'Copy of ' + context.name, max_length=200)
+    name = names.clean_worksheet_name(get_str(body, 'name', 'Copy of ' + context.name,
+                                              max_length=names.MAX_WORKSHEET_NAME))
+    require_room(request, request.user, usage(context), 'cannot copy the worksheet', 409)
     twin = context.copy(request.user, name)
     if not wants_json(request):
         return HTTPFound(request.resource_url(twin))

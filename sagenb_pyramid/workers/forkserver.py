@@ -101,6 +101,12 @@ def warm_up():
             importlib.import_module(name)
         except ImportError:
             pass
+    # A kernel's first kernel_info reply has help links, which look for Sage's local
+    # documentation and, for a hint on installing it, ask which package systems exist
+    # by running `sage-guess-package-system`, `sage -p` and `sage -pip --version`:
+    # shell scripts that took 0.5-2 s in every new kernel.  Sage keeps both answers
+    # (the feature's and ``package_systems``'), so asked here, children inherit them.
+    SageKernel.help_links.fget(SageKernel.__new__(SageKernel))
     from sage.all import integrate, plot, sin, var
     x = var('x')
     result = integrate(sin(x) ** 2, x)

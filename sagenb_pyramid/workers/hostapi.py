@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 
+from .. import watchdog
 from .hosts import sign
 from .registry import Job, WorkerBusy, WorkerProblem
 
@@ -138,6 +139,9 @@ class HostApi:
         self.registry.touch(self._key(payload))
         return {}
 
+    def op_make_room(self, payload):
+        return {'freed': self.registry.make_room()}
+
     def op_ping(self, payload):
         return {'name': self.registry.server_name, 'boot': self.registry.boot_id}
 
@@ -155,7 +159,7 @@ def serve(registry, secret, listen, advertise=None, threads=16):
     host, _, port = listen.rpartition(':')
     server = create_server(HostApi(registry, secret), host=host.strip('[]') or '127.0.0.1',
                            port=int(port), threads=threads, ident='sagenb-worker',
-                           clear_untrusted_proxy_headers=True)
+                           clear_untrusted_proxy_headers=True, asyncore_use_poll=True)
     bound = '%s:%s' % (server.effective_host, server.effective_port)
     if not advertise and server.effective_host in ('0.0.0.0', '::'):
         raise ValueError('sagenb.workers.listen = %s needs sagenb.workers.advertise (the '
@@ -163,19 +167,17 @@ def serve(registry, secret, listen, advertise=None, threads=16):
     registry.address = advertise or bound
     server.loop_thread = threading.Thread(target=server.run, name='worker-host-api',
                                          daemon=True)
+    watchdog.essential(server.loop_thread, "the worker host's door")
     server.loop_thread.start()
     return server
 
 
 def stop(server, timeout=5):
-    """Stop a server made by ``serve``.  Its sockets are closed in its loop's thread
-    (closed from another thread, they vanished under the loop's ``select``, which then
-    failed with EBADF); the loop ends with them, then its request threads stop, those
-    still answering within ``timeout`` seconds."""
-    from waitress import wasyncore
-    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-    server.loop_thread.join(timeout)
-    server.task_dispatcher.shutdown(timeout=timeout)
+    """Stop a server made by ``serve``: its loop ends, then its request threads,
+    those still answering within ``timeout`` seconds (``server.close``)."""
+    from ..server import close
+    watchdog.release(server.loop_thread)
+    close(server, server.loop_thread, timeout)
 
 
 def listen_address(settings):

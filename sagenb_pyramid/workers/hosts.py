@@ -164,6 +164,9 @@ class RemoteHost:
     def touch(self, key):
         self.call('touch', {'key': list(key)})
 
+    def make_room(self):
+        return self.call('make_room', {})['freed']
+
     def has_process(self, key):
         return self.call('state', {'key': list(key)})['has_process']
 
@@ -225,6 +228,29 @@ class Workers:
             return self.local.max_total
         return record.max_total
 
+    def has_room(self, record, running):
+        """The host may start another worksheet's process (for this process's own host
+        its descriptors count too, registry.py)."""
+        if self.is_local(record):
+            return self.local.has_room()
+        return len(running) < record.max_total
+
+    def make_room(self, records, running, prefer=None):
+        """Have a full host stop its process idle longest; the record of the host
+        that did (the worksheet's own host first, then this process's, then the
+        fullest), or None when no host has an idle process."""
+        order = sorted(records, key=lambda r: (
+            r is not prefer, self.state(r) != 'local',
+            -len(running[r.name]) / max(1, self.max_total(r))))
+        for record in order:
+            try:
+                if self.handle(record).make_room():
+                    return record
+            except WorkerProblem as exc:
+                log.warning('could not ask worker host %s to make room: %s',
+                            record.name, exc)
+        return None
+
     def live_record(self, root, tag):
         """The record of the host ``"<name>:<boot>"`` if that boot of it lives, else
         None (stopped: no record; restarted: another boot; killed: no heartbeat)."""
@@ -274,14 +300,20 @@ class Workers:
             raise NoCapacity(
                 '%d worksheets of this user are running, the most allowed: stop one '
                 '(Restart stops its process) or wait until an idle one stops.' % mine)
-        with_room = [r for r in records if len(running[r.name]) < self.max_total(r)]
+        with_room = [r for r in records if self.has_room(r, running[r.name])]
         if current is not None and current in with_room:
             return self.route(root, key)
         if not with_room:
             if not records:
                 raise NoCapacity('No worker host is running: try again in a while.')
-            raise NoCapacity('The server runs %d worksheet processes, its limit: try again '
-                             'in a while.' % sum(len(k) for k in running.values()))
+            freed = self.make_room(records, running, prefer=current)
+            if freed is None:
+                raise NoCapacity(
+                    'The server runs %d worksheet processes, as many as it can, and every '
+                    'one is in use (none idle): try again in a few minutes, or stop a '
+                    'worksheet of yours you no longer need (Restart stops its process).'
+                    % sum(len(k) for k in running.values()))
+            with_room = [freed]
         # This process's own host first (no network in between), else the least busy.
         chosen = min(with_room, key=lambda r: (
             self.state(r) != 'local', len(running[r.name]) / max(1, self.max_total(r))))

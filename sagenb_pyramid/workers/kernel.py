@@ -6,6 +6,12 @@ client.  ``ForkedKernel`` (the default) is forked by the warmed fork server
 as a fresh process by ``jupyter_client``'s ``KernelManager``.  A kernel is used by one
 thread at a time: the housekeeping thread that starts it as a spare, then the worksheet
 thread that owns it.
+
+Every client of the process shares one ZMQ context (one I/O thread, one epoll) and
+opens only the channels the notebook uses (shell, IOPub, stdin): a running worksheet
+costs the app server six descriptors and one thread (its worksheet thread), where
+``jupyter_client``'s defaults cost about twenty and four (a context, a heartbeat
+thread and a control socket per client), and ``select()``-based loops broke past 1023.
 """
 import json
 import os
@@ -22,6 +28,7 @@ import time
 import uuid
 
 import jupyter_client.session
+import zmq
 from jupyter_client import KernelManager
 
 from ..cpus import release
@@ -34,6 +41,35 @@ jupyter_client.session.extract_dates = lambda obj: obj
 
 class KernelStartError(RuntimeError):
     pass
+
+
+# Sockets of the shared context: three per running worksheet.  libzmq's default (1023)
+# would allow 341 worksheets.
+MAX_ZMQ_SOCKETS = 65536
+_context = None
+_context_lock = threading.Lock()
+
+
+def shared_context():
+    """The process's one ZMQ context for kernel clients."""
+    global _context
+    with _context_lock:
+        if _context is None:
+            context = zmq.Context()
+            # Must be set before its first socket; libzmq caps it by what it can poll.
+            context.set(zmq.MAX_SOCKETS, min(MAX_ZMQ_SOCKETS, context.get(zmq.SOCKET_LIMIT)))
+            # A client connects as soon as the kernel is forked, before it has bound its
+            # sockets; libzmq then tries again every 100-200 ms, which was most of a new
+            # kernel's start.  From 10 ms, backing off to half a second.
+            context.setsockopt(zmq.RECONNECT_IVL, 10)
+            context.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
+            _context = context
+        return _context
+
+
+# The channels a worksheet uses: no heartbeat (liveness is asked of the process, by
+# pid) and no control channel (interrupts and restarts are signals).
+CHANNELS = ('shell', 'iopub', 'stdin')
 
 
 class SageKernel:
@@ -50,8 +86,8 @@ class SageKernel:
         """Start the process and wait until its kernel answers."""
         try:
             self.client = self._launch()
-            self.client.start_channels()
-            self.client.wait_for_ready(timeout=self.startup_timeout)
+            self.client.start_channels(hb=False, control=False)
+            self._wait_for_ready(self.startup_timeout)
         except Exception as exc:
             self.shutdown()
             raise KernelStartError('could not start the Sage process: %s' % exc) from exc
@@ -61,6 +97,37 @@ class SageKernel:
     def _launch(self):
         """Start the process; return a (not yet started) client for it."""
         raise NotImplementedError
+
+    def _wait_for_ready(self, timeout):
+        """Wait until the kernel answers on shell and publishes on IOPub (a SUB socket
+        misses what was sent before it connected), as ``wait_for_ready`` does, but
+        without an asyncio loop kept per calling thread (three descriptors each) and
+        giving up as soon as the process has ended."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.client.kernel_info()
+            try:
+                reply = self.client.shell_channel.get_msg(timeout=1)
+            except queue.Empty:
+                reply = None
+            if reply is not None and reply['msg_type'] == 'kernel_info_reply':
+                if self.iopub(timeout=0.2) is not None:
+                    return
+            if not self.is_alive():
+                raise RuntimeError('the process ended before its kernel answered')
+            if time.monotonic() > deadline:
+                raise RuntimeError('its kernel did not answer within %g s' % timeout)
+
+    def close_channels(self):
+        """Close the client's sockets (only those it opened: ``stop_channels`` would
+        open a control socket to close it)."""
+        client = self.client
+        if client is None:
+            return
+        for name in CHANNELS:
+            channel = getattr(client, '_%s_channel' % name, None)
+            if channel is not None:
+                channel.close()
 
     def execute(self, code):
         return self.client.execute(code, store_history=True, allow_stdin=True,
@@ -144,7 +211,7 @@ class SpawnedKernel(SageKernel):
         self.startup_timeout = startup_timeout
         self.workdir = make_workdir(work_root)
         self.km = KernelManager(
-            kernel_name=kernel_name,
+            kernel_name=kernel_name, context=shared_context(),
             connection_file=os.path.join(runtime_dir, 'kernel-%s.json' % uuid.uuid4().hex))
 
     def _process(self):
@@ -156,7 +223,7 @@ class SpawnedKernel(SageKernel):
         # Just started (its threads come once Sage is imported): off the app server's CPU.
         process = self._process()
         release(process.pid if process is not None else None)
-        return self.km.client()
+        return self.km.client(context=shared_context())
 
     def is_alive(self):
         try:
@@ -188,8 +255,7 @@ class SpawnedKernel(SageKernel):
 
     def shutdown(self):
         try:
-            if self.client is not None:
-                self.client.stop_channels()
+            self.close_channels()
             if self.km.has_kernel:
                 self.km.shutdown_kernel(now=True)
         except Exception:
@@ -386,7 +452,7 @@ class ForkedKernel(SageKernel):
             gid=self.gid, limits=self.limits, env=worker_environment(self.workdir),
             network=self.network)
         self.pid = answer['pid']
-        client = BlockingKernelClient()
+        client = BlockingKernelClient(context=shared_context())
         client.load_connection_info(connection)
         return client
 
@@ -458,8 +524,7 @@ class ForkedKernel(SageKernel):
 
     def shutdown(self):
         try:
-            if self.client is not None:
-                self.client.stop_channels()
+            self.close_channels()
         except Exception:
             pass
         self.kill()

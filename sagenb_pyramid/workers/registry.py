@@ -9,6 +9,7 @@ which then wakes the requests waiting for that cell.  So outputs live on the ser
 closing the browser loses nothing, and any app server that shares the database can
 show them.
 """
+import collections
 import logging
 import os
 import queue
@@ -23,9 +24,10 @@ from dataclasses import dataclass
 from pyramid.settings import asbool
 from ZODB.POSException import ConflictError
 
+from .. import watchdog
 from ..resources import WorkerHost, in_transaction
 from ..settings import SettingsError
-from . import cellfiles
+from . import capacity, cellfiles
 from .directives import PRELUDE
 from .widgets import WidgetTracker
 from .kernel import (ForkedKernel, ForkServer, KernelStartError, SpawnedKernel,
@@ -45,14 +47,6 @@ def worker_limits(settings):
         value = int(float(settings.get('sagenb.workers.limit.' + name, 0)))
         limits[name] = value or None
     return limits
-
-
-def max_total(value):
-    """The server's limit of Sage processes; ``auto``: one per 150 MB of memory."""
-    if str(value).strip() != 'auto':
-        return int(value)
-    pages = os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
-    return max(4, pages // (150 * 1024 ** 2))
 
 
 def parse_uids(text):
@@ -169,6 +163,15 @@ def stored_settings(values, attributes):
     return found
 
 QUESTION_TIMEOUT = 10  # seconds the Sage process has to answer a question
+# An open page asks for its worksheet's process every minute (``alive``): one not
+# looked at for longer has no page open, and may be stopped when the host is full.
+VIEWER_GONE = 90
+# Descriptors left free when a host takes another process (connections, files).
+FD_HEADROOM = 64
+# Arrivals counted over this many seconds for the number of spares; starts at once.
+SPARE_RATE_WINDOW = 30
+SPARE_RATE_SPAN = 5  # the shortest time a rate is taken over
+SPARE_STARTS = 2
 
 
 def error_output(ename, evalue):
@@ -694,7 +697,15 @@ class WorkerRegistry:
         self.prestart = asbool(settings['sagenb.workers.prestart'])
         self.flush_interval = float(settings['sagenb.workers.flush_interval'])
         self.interrupt_timeout = float(settings['sagenb.workers.interrupt_timeout'])
-        self.max_total = max_total(settings['sagenb.workers.max_total'])
+        # Raised to the hard limit first: a class's worksheets pass Linux's 1024.
+        self.open_files = capacity.raise_open_files()
+        self.max_total = capacity.max_total(settings['sagenb.workers.max_total'],
+                                            self.mode, self.open_files)
+        log.info('up to %d Sage processes (memory allows %d, %d open files allow %d)',
+                 self.max_total, capacity.allowed_by_memory(self.mode), self.open_files,
+                 capacity.allowed_by_descriptors(self.open_files))
+        # Spares beyond ``spare_count`` while new worksheets keep arriving.
+        self.spare_max = int(settings['sagenb.workers.spare_max'])
         self.max_output_chars = int(settings['sagenb.output.max_chars'])
         self.max_output_file_bytes = int(settings['sagenb.output.max_file_bytes'])
         # Outputs record which server and which boot of it runs them, so that a cell
@@ -728,6 +739,9 @@ class WorkerRegistry:
                 '(docs/security.md).')
         self._workers = {}
         self._spares = []
+        self._spares_starting = 0
+        self._taken = collections.deque()  # when processes were taken (arrival rate)
+        self._start_seconds = 1.0  # how long a process takes to start (moving average)
         self._lock = threading.Lock()
         self._latest_runs = {}
         self.output_store = OutputStore(db)
@@ -748,6 +762,7 @@ class WorkerRegistry:
                 shutil.rmtree(os.path.join(self.work_root, entry), ignore_errors=True)
             self._housekeeper = threading.Thread(
                 target=self._housekeeping, name='worker-housekeeping', daemon=True)
+            watchdog.essential(self._housekeeper, 'the worker housekeeping')
         # App servers find this host (and this boot of it) in ZODB.
         self.publish(force=True)
         self._housekeeper.start()
@@ -755,6 +770,8 @@ class WorkerRegistry:
     def shutdown(self):
         self._stopping.set()
         self._wake.set()
+        if self._housekeeper is not None:
+            watchdog.release(self._housekeeper)
         if self.api_server is not None:  # no more requests from app servers
             from .hostapi import stop  # hostapi imports this module
             stop(self.api_server)
@@ -921,6 +938,34 @@ class WorkerRegistry:
         if worker is not None:
             worker.last_activity = time.time()
 
+    def has_room(self):
+        """Another worksheet's process may start here: under ``max_total``, and with
+        the descriptors it needs left under the limit of open files."""
+        with self._lock:
+            running = sum(1 for w in self._workers.values() if w.has_process)
+        if running >= self.max_total:
+            return False
+        in_use = capacity.open_files_in_use()
+        return in_use is None or \
+            in_use + 2 * capacity.FDS_PER_PROCESS <= self.open_files - FD_HEADROOM
+
+    def make_room(self):
+        """Stop the process idle longest (no cell running or waiting, no page open:
+        not looked at for ``VIEWER_GONE`` seconds) so that another may start, as the
+        legacy notebook stopped idle processes.  False when none is idle."""
+        now = time.time()
+        with self._lock:  # under the lock: a cell submitted now finds a new worker
+            idle = [w for w in self._workers.values() if w.has_process and not w.busy
+                    and now - w.last_activity > VIEWER_GONE]
+            if not idle:
+                return False
+            worker = min(idle, key=lambda w: w.last_activity)
+            del self._workers[worker.key]
+        log.info('stopping the process of worksheet %s/%d, idle for %.0f s, to make room '
+                 'for another', worker.key[0], worker.key[1], now - worker.last_activity)
+        worker.stop()
+        return True
+
     def _worker_made(self, key):
         """The worksheet's worker, made if it has none (call with ``_lock`` held)."""
         worker = self._workers.get(key)
@@ -935,13 +980,40 @@ class WorkerRegistry:
     def new_kernel(self):
         with self._lock:
             kernel = self._spares.pop(0) if self._spares else None
+            self._taken.append(time.monotonic())
         self._wake.set()  # start the next spare now
         if kernel is not None and kernel.is_alive():
             return kernel
         return self._start_kernel()
 
+    def spare_target(self):
+        """Spare processes to keep: ``spare_count``, and while new worksheets arrive,
+        as many as arrive in two start-up times (so that a burst, a class arriving,
+        finds them ready), up to ``spare_max`` and the room under ``max_total``."""
+        now = time.monotonic()
+        with self._lock:
+            while self._taken and now - self._taken[0] > SPARE_RATE_WINDOW:
+                self._taken.popleft()
+            # Over the time they came in (a burst of 30 in 3 s is 6 a second, not 1).
+            span = max(now - self._taken[0], SPARE_RATE_SPAN) if self._taken else 1
+            rate = len(self._taken) / span
+            room = self.max_total - sum(1 for w in self._workers.values() if w.has_process)
+        # Rounded: a worksheet now and then (well under one start-up time apart) is
+        # served by ``spare_count``; extra spares would be stopped unused.
+        wanted = round(rate * self._start_seconds * 2)
+        return self.spare_count + max(0, min(wanted, self.spare_max - self.spare_count, room))
+
     def _start_kernel(self):
         """A started process, prepared for worksheets (spares are made ahead with it)."""
+        began = time.monotonic()
+        kernel = self._new_process()
+        # DATA's folder and the helpers of directives and layouts (workers/directives.py).
+        cellfiles.make_data_dir(kernel)
+        kernel.run_quietly(PRELUDE)
+        self._start_seconds = 0.8 * self._start_seconds + 0.2 * (time.monotonic() - began)
+        return kernel
+
+    def _new_process(self):
         if self.mode == 'spawn':
             kernel = SpawnedKernel(self.kernel_name, self.runtime_dir, self.work_root,
                                    self.startup_timeout).start()
@@ -956,9 +1028,6 @@ class WorkerRegistry:
             except KernelStartError:
                 self._give_back_uid(uid)
                 raise
-        # DATA's folder and the helpers of directives and layouts (workers/directives.py).
-        cellfiles.make_data_dir(kernel)
-        kernel.run_quietly(PRELUDE)
         return kernel
 
     def _take_uid(self):
@@ -1015,17 +1084,41 @@ class WorkerRegistry:
             worker.stop()
 
     def _top_up_spares(self):
-        while len(self._spares) < self.spare_count and not self._stopping.is_set():
-            try:
-                kernel = self._start_kernel()
-            except KernelStartError:
-                log.exception('could not start a spare Sage process')
-                return
+        """Start the spares that are missing (up to ``SPARE_STARTS`` at once, each in
+        a thread of its own: most of a start is the new process's work), or stop
+        those no longer wanted once arrivals have calmed down."""
+        target = self.spare_target()
+        with self._lock:
+            missing = target - len(self._spares) - self._spares_starting
+            starts = max(0, min(missing, SPARE_STARTS - self._spares_starting))
+            if self._stopping.is_set():
+                starts = 0
+            self._spares_starting += starts
+            extra = []
+            while len(self._spares) > target and self._spares_starting == 0:
+                extra.append(self._spares.pop())
+        for _ in range(starts):
+            threading.Thread(target=self._start_spare, name='spare-start',
+                             daemon=True).start()
+        for kernel in extra:
+            kernel.shutdown()
+
+    def _start_spare(self):
+        kernel = None
+        try:
+            kernel = self._start_kernel()
+        except KernelStartError:
+            log.exception('could not start a spare Sage process')
+        finally:
             with self._lock:
-                if self._stopping.is_set():
-                    kernel.shutdown()
-                    return
-                self._spares.append(kernel)
+                self._spares_starting -= 1
+                if kernel is not None and not self._stopping.is_set():
+                    self._spares.append(kernel)
+                    kernel = None
+            if kernel is not None:  # the host stopped meanwhile
+                kernel.shutdown()
+            elif not self._stopping.is_set():
+                self._wake.set()  # more may be wanted
 
     # -- storing ------------------------------------------------------------
     def is_current(self, job):

@@ -21,6 +21,7 @@ from typing import Any
 import transaction
 from ZODB.POSException import ConflictError
 
+from .. import watchdog
 from .news import told_after_commit
 
 log = logging.getLogger(__name__)
@@ -78,12 +79,14 @@ class OutputStore:
             if self.thread is None:
                 self.thread = threading.Thread(target=self._run, name='output-store',
                                                daemon=True)
+                watchdog.essential(self.thread, 'the output store')
                 self.thread.start()
 
     def stop(self):
         with self.lock:
             if self.thread is None:
                 return
+        watchdog.release(self.thread)
         self.pending.put(None)
         self.thread.join(timeout=10)
 
