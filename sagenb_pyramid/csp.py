@@ -91,11 +91,16 @@ def page_policy(request):
 
 def frame_policy(request):
     """The output frame's own policy: scripts of the output run, in an opaque origin."""
-    ancestors = ' '.join(filter(None, (origin_of(request.application_url),
-                                       "'self'")))
-    public = (request.registry.settings.get('sagenb.public_url') or '').rstrip('/')
+    settings = request.registry.settings
+    ancestors = ["'self'"]
+    public = origin_of(settings.get('sagenb.public_url') or '')
     if public:
-        ancestors += ' ' + origin_of(public)
+        ancestors.append(public)
+    elif usercontent_origin(settings):
+        # Served from the user-content origin, the frame is framed by the notebook,
+        # whose origin only sagenb.public_url names.  Harmless to let anyone frame it:
+        # it draws only what its parent sends, in an opaque origin without cookies.
+        ancestors = ['*']
     return '; '.join([
         'sandbox allow-scripts',
         "default-src 'none'",
@@ -105,9 +110,8 @@ def frame_policy(request):
         "font-src 'self' data:",
         "media-src 'self' data: blob:",
         "connect-src 'none'",
-        "base-uri 'self' %s" % origin_of(request.application_url),
         "form-action 'none'",
-        'frame-ancestors %s' % ancestors,
+        'frame-ancestors %s' % ' '.join(ancestors),
     ])
 
 

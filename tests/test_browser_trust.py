@@ -15,7 +15,6 @@ and stored outputs untouched (page actions planted as ``data-action`` overlays).
 One module, one server, one browser: the whole battery costs seconds.
 """
 import http.server
-import io
 import json
 import threading
 import urllib.request

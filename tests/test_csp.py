@@ -155,6 +155,12 @@ def test_usercontent_url_moves_the_frame_to_another_origin(tmp_path):
         res = app.get('/home/alice/0/')
         assert 'data-frame-url="https://usercontent.example.org/_frame"' in res.text
         assert 'https://usercontent.example.org' in directives(res)['frame-src']
+        # The same app answers the frame under the other host name, without a session.
+        other = webtest.TestApp(nb.app, extra_environ={
+            'HTTP_HOST': 'usercontent.example.org:443', 'wsgi.url_scheme': 'https'})
+        frame = other.get('/_frame')
+        assert directives(frame)['sandbox'] == ['allow-scripts']
+        assert 'frame.js' in frame.text
     finally:
         nb.close()
 
