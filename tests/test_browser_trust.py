@@ -446,3 +446,29 @@ def test_the_policy_stops_script_the_sanitizer_let_by(browser, site, listener): 
         assert page.evaluate('window.__violations') >= 3  # each was seen and refused
     finally:
         context.close()
+
+
+def test_a_trusted_notebook_runs_scripts_only_in_opaque_frames(browser, site, listener):  # noqa: F811
+    """Once Victor trusts the import, its HTML outputs run their scripts, in frames of
+    an opaque origin: nothing reaches his page, his cookies or the listener."""
+    path = import_for(site, 'victor', imported_notebook(site['battery']), 'trusted.ipynb')
+    context, page = session(browser, site['base'], 'victor')
+    try:
+        page.goto(site['base'] + path)
+        page.click('[data-action=trust]')
+        page.locator('iframe.output-html').first.wait_for()
+        result = view_and_click(site, listener, page, path)
+        in_frames = [value for url, value in result['markers'] if url == 'about:blank'
+                     or '/_frame' in url]
+        assert in_frames, result['markers']  # the output's script did run, in its frame
+        assert [m for m in result['markers'] if m[1] not in in_frames] == []
+        frames = [f for f in page.frames[1:] if '/_frame' in f.url]
+        assert frames
+        for frame in frames:
+            assert frame.evaluate(
+                "() => { let c; try { c = document.cookie; } catch (e) { c = 'refused'; }"
+                " return [self.origin, c]; }") == ['null', 'refused']
+        result['markers'] = []
+        assert_nothing_ran(result)
+    finally:
+        context.close()
