@@ -45,6 +45,8 @@ def main(global_config, **settings):
         config.include('.workers')
         # OAuth / OpenID Connect providers (velruse's login and callback routes).
         config.include('.auth.oauth')
+        # Content-Security-Policy and the other security headers of every response.
+        config.include('.csp')
         config.add_static_view('static', 'sagenb_pyramid:static', cache_max_age=3600)
         # Sage's 3-D viewer loads three.js from here (the Jupyter location); the files
         # come with passagemath (jupyter_threejs_sage), so no internet is needed.

@@ -272,6 +272,7 @@ def create_worksheet(user, data, name=None, number=None):
                                       system=data.system, number=number)
     fill_worksheet(worksheet, data)
     worksheet.charge_import(cell_bytes(data))
+    worksheet.trusted = False  # a file's content runs no script until its owner trusts it
     return worksheet
 
 

@@ -425,7 +425,7 @@ class AccountToken(Persistent):
 WORKSHEET_VIEW_NAMES = frozenset({
     'alive', 'copy', 'evaluate_all', 'clear_outputs', 'interrupt', 'restart',
     'download.sws', 'download.ipynb', 'data', 'cells', 'revisions', 'files',
-    'complete', 'inspect',
+    'complete', 'inspect', 'trust',
 })
 
 
@@ -443,6 +443,10 @@ class Worksheet(Persistent):
     published = None
     # Bytes an import stored in the cells (see ``usage``); 0 for worksheets made here.
     imported_bytes = 0
+    # Whether the owner vouches for the content (Jupyter's trust model): imports start
+    # untrusted, and so does a worksheet once someone else changed a cell.  Only the
+    # owner's view of a trusted worksheet runs the scripts of its HTML outputs.
+    trusted = True
 
     def __init__(self, name, owner_id, typeset=True, system='sage'):
         self.name = name
@@ -494,6 +498,25 @@ class Worksheet(Persistent):
             self.revisions.__parent__ = self
             self.revisions.__name__ = 'revisions'
         return self.revisions.add_revision(when, body, author_id)
+
+    def trusted_by(self, user):
+        """Whether ``user`` wrote (or vouched for) everything in the worksheet."""
+        return bool(self.trusted) and user is not None and user.id == self.owner_id
+
+    def changed_by(self, user_id):
+        """A cell was changed by ``user_id``: content of anyone but the owner makes the
+        worksheet untrusted until the owner trusts it again."""
+        if user_id != self.owner_id and self.trusted:
+            self.trusted = False
+
+    def shares_with(self, principals, permission):
+        """Whether the worksheet's own ACL (owner, collaborators, viewers; not an
+        admin's inherited rights) grants ``permission`` to one of ``principals``."""
+        for _, principal, permissions in self.__acl__():
+            if principal in principals and (permissions is ALL_PERMISSIONS
+                                            or permission in permissions):
+                return True
+        return False
 
     def __acl__(self):
         acl = [(Allow, user_principal(self.owner_id), ALL_PERMISSIONS)]
@@ -567,6 +590,8 @@ class Worksheet(Persistent):
         twin = owner.create_worksheet(name, typeset=self.typeset, system=self.system)
         if self.imported_bytes:
             twin.charge_import(self.imported_bytes)
+        # A copy of someone else's worksheet is content its new owner did not write.
+        twin.trusted = bool(self.trusted) and owner.id == self.owner_id
         twin.delete_all_cells()
         for cell in self.ordered_cells():
             new = twin.add_cell(cell.type, cell.input)

@@ -59,6 +59,9 @@ DEFAULTS = {
     'sagenb.oauth.providers': '',
     'sagenb.oauth.timeout': '10',
     'sagenb.secure_cookies': 'false',
+    # Another origin serving this notebook (e.g. https://usercontent.example.org) from
+    # which the frames of HTML outputs are loaded (csp.py); empty: the notebook's own.
+    'sagenb.usercontent_url': '',
     'sagenb.session_max_age': str(14 * 24 * 3600),
     'sagenb.typeset_default': 'true',
     # The CPUs of a served app server's threads (cpus.py): auto | none | "2" | "2,3".

@@ -89,7 +89,7 @@ def test_login_create_evaluate_typeset_plot_and_reload(page, live_server):
     # Alt-Enter evaluates and opens a new cell below, focused.
     first.locator('.cm-content').click()
     page.keyboard.press('Alt+Enter')
-    page.wait_for_function("document.querySelectorAll('.cell').length >= 2")
+    page.wait_for_function("() => document.querySelectorAll('.cell').length >= 2")
     page.keyboard.type('plot(sin(x),(x,0,6))')
     page.keyboard.press('Shift+Enter')
     image = page.locator('.cell img.output-image').first
@@ -101,7 +101,7 @@ def test_login_create_evaluate_typeset_plot_and_reload(page, live_server):
     last = page.locator('.cell').last
     last.locator('.cm-content').click()
     page.keyboard.press('Alt+Enter')
-    page.wait_for_function("document.querySelectorAll('.cell').length >= 3")
+    page.wait_for_function("() => document.querySelectorAll('.cell').length >= 3")
     page.keyboard.type('1/0')
     page.keyboard.press('Shift+Enter')
     error = page.locator('.cell .output-error').first

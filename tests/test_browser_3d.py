@@ -33,7 +33,7 @@ def test_plot3d_shows_a_viewer_that_rotates(page, live_server):  # noqa: F811
                 continue
         return None
 
-    page.wait_for_function('1', timeout=1000)
+    page.wait_for_function('() => 1', timeout=1000)
     for _ in range(100):
         frame = viewer()
         if frame is not None:

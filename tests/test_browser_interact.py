@@ -115,10 +115,22 @@ def test_cell_urls_in_legacy_html_outputs_resolve(page, live_server):  # noqa: F
             'buffer': buffer.getvalue()}})
     assert res.status == 201, res.text()
     page.goto(base + res.json()['worksheets'][0]['url'])
+    # An import is untrusted: its HTML output is shown sanitized in the page, no frame.
+    inline = page.locator('.output-html-inline img')
+    inline.wait_for()
+    assert inline.get_attribute('src').startswith('data:image/png;base64,')
+    page.wait_for_function('img => img.complete && img.naturalWidth === 1',
+                           arg=inline.element_handle())
+    assert page.locator('.output-html-inline b').inner_text() == 'caption'
+    assert page.locator('iframe.output-html').count() == 0
+    # Once its owner trusts it, the output is drawn in its sandboxed frame.
+    page.click('[data-action=trust]')
     frame = page.locator('iframe.output-html').first
     frame.wait_for()
-    srcdoc = frame.get_attribute('srcdoc')
-    assert 'cell://' not in srcdoc and "src='data:image/png;base64," in srcdoc
+    assert frame.get_attribute('sandbox') == 'allow-scripts'
     inner = page.frame_locator('iframe.output-html').first.locator('img')
     inner.wait_for()
+    assert inner.get_attribute('src').startswith('data:image/png;base64,')
+    assert 'cell://' not in inner.get_attribute('src')
+    inner.evaluate('img => img.complete ? 0 : new Promise(r => img.onload = r)')
     assert inner.evaluate('img => img.naturalWidth') == 1

@@ -127,7 +127,7 @@ def test_tab_completion_list_single_match_and_indent(page, worksheet):
     page.keyboard.press('End')
     page.keyboard.press('Tab')
     page.wait_for_function(
-        "document.querySelector('.compute-cell').cell.getInput() === 'integer_ceil'")
+        "() => document.querySelector('.compute-cell').cell.getInput() === 'integer_ceil'")
     assert popup.count() == 0
 
     # after a blank, Tab indents as before
@@ -147,7 +147,7 @@ def test_completion_while_cells_run_says_busy(page, worksheet):
     page.locator('.cm-tooltip-autocomplete').wait_for(timeout=SAGE_TIMEOUT)
     page.keyboard.press('Escape')
     page.keyboard.press('Alt+Enter')  # a cell that keeps Sage busy
-    page.wait_for_function("document.querySelectorAll('.compute-cell').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('.compute-cell').length === 2")
     page.keyboard.type('sleep(60)')
     page.keyboard.press('Shift+Enter')
     second = cells(page).nth(1)

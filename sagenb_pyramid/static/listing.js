@@ -215,3 +215,8 @@ function setUpForm(form) {
 }
 
 for (const form of document.querySelectorAll("form[data-upload]")) setUpForm(form);
+
+// Times in the reader's own time zone and format.
+for (const el of document.querySelectorAll("time.timestamp")) {
+  el.textContent = new Date(parseFloat(el.dataset.ts) * 1000).toLocaleString();
+}

@@ -14,6 +14,7 @@ import {
   highlightSelectionMatches, python, autocompletion, completionKeymap,
   startCompletion, closeCompletion, completionStatus,
 } from "./vendor/codemirror.js";
+import DOMPurify from "./vendor/dompurify.js";
 import * as widgets from "./widgets.js";
 
 // The bundle exports no acceptCompletion: it is the command of Enter in the
@@ -26,6 +27,12 @@ const root = document.getElementById("worksheet");
 const cellsEl = document.getElementById("cells");
 const messageEl = document.getElementById("message");
 const CAN_EDIT = root.dataset.canEdit === "true";
+// Whether this viewer vouches for the worksheet (its owner, who trusted it): only then
+// do HTML outputs run their scripts (in sandboxed frames of an opaque origin).
+const TRUSTED = root.dataset.trusted === "true";
+const FRAME_URL = root.dataset.frameUrl || new URL("/_frame", location.href).href;
+// Containers of rendered user content: clicks inside them are never page actions.
+const USER_CONTENT = ".text-rendered, .output-item";
 const WS_URL = (() => {
   const u = new URL(root.dataset.worksheetUrl || location.href, location.href);
   if (!u.pathname.endsWith("/")) u.pathname += "/";
@@ -220,7 +227,15 @@ function loadMathJax() {
   if (mathjaxPromise) return mathjaxPromise;
   mathjaxPromise = new Promise((resolve, reject) => {
     window.MathJax = {
+      // ui/safe filters URLs, classes, ids and styles of the typeset math.
+      loader: { load: ["ui/safe"] },
+      options: {
+        safeOptions: { allow: { URLs: "safe", classes: "safe", cssIDs: "safe", styles: "safe" } },
+      },
       tex: {
+        // No \href, \class, \cssId, \style (html), and no loading them (require,
+        // autoload): TeX makes no links and no raw attributes in the page.
+        packages: { "[-]": ["html", "require", "autoload"] },
         inlineMath: [["$", "$"], ["\\(", "\\)"]],
         displayMath: [["$$", "$$"], ["\\[", "\\]"]],
         processEscapes: true,
@@ -301,71 +316,130 @@ function renderLatex(src) {
 }
 
 // ---------------------------------------------------------------------------
-// HTML sanitizer for text cells (DOMParser based, no dependencies)
+// HTML sanitizer for text cells, Markdown and untrusted HTML outputs: DOMPurify
+// (vendored, see frontend/) with its HTML, SVG and MathML profiles.  What it keeps is
+// inert anyway (the page's Content-Security-Policy runs no inline script); on top of
+// that it keeps no page actions (data-*), no forms, no styles that lift content out of
+// its cell (position, z-index, transforms: overlays over the page), and no resources
+// of other hosts (a remote image tells its author who looked and when).
 
-const DROP_ELEMENTS = new Set([
-  "script", "style", "iframe", "frame", "frameset", "object", "embed", "applet",
-  "base", "link", "meta", "template", "noscript", "form", "input", "button",
-  "textarea", "select", "option", "portal", "set", "animate", "animatemotion",
-  "animatetransform", "handler", "listener", "foreignobject",
+const purifier = DOMPurify(window);
+const PURIFY_CONFIG = {
+  USE_PROFILES: { html: true, svg: true, svgFilters: true, mathMl: true },
+  ALLOW_DATA_ATTR: false,
+  FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "option",
+    "iframe", "frame", "object", "embed", "link", "meta", "base", "dialog", "template",
+    "noscript", "portal", "use", "animate", "set", "animatemotion", "animatetransform",
+    "foreignobject"],
+  FORBID_ATTR: ["ping", "srcset", "action", "formaction", "autofocus", "tabindex",
+    "accesskey", "popover", "popovertarget", "popovertargetaction"],
+  RETURN_DOM_FRAGMENT: true,
+};
+
+// CSS properties a text cell may set, each checked for a harmless value.
+const STYLE_PROPERTIES = new Set([
+  "color", "background-color", "font-family", "font-size", "font-style",
+  "font-weight", "font-variant", "text-align", "text-decoration", "text-decoration-line",
+  "text-decoration-color", "text-decoration-style", "text-indent", "text-transform",
+  "vertical-align", "line-height", "letter-spacing", "word-spacing", "white-space",
+  "word-break", "overflow-wrap", "direction",
+  "margin", "margin-top", "margin-right", "margin-bottom", "margin-left",
+  "padding", "padding-top", "padding-right", "padding-bottom", "padding-left",
+  "border", "border-top", "border-right", "border-bottom", "border-left", "border-width",
+  "border-style", "border-color", "border-radius", "border-collapse", "border-spacing",
+  "border-top-color", "border-right-color", "border-bottom-color", "border-left-color",
+  "border-top-style", "border-right-style", "border-bottom-style", "border-left-style",
+  "border-top-width", "border-right-width", "border-bottom-width", "border-left-width",
+  "width", "height", "min-width", "min-height", "max-width", "max-height",
+  "display", "float", "clear", "list-style-type", "list-style-position", "caption-side",
+  "empty-cells", "table-layout", "overflow", "overflow-x", "overflow-y",
 ]);
-const URL_ATTRS = new Set([
-  "href", "src", "action", "formaction", "xlink:href", "poster", "background",
-  "cite", "longdesc", "lowsrc", "dynsrc", "data", "codebase", "srcset", "ping",
-]);
-const BAD_URL = /^(javascript|vbscript|data|file|blob):/i;
-const SAFE_DATA_URL = /^data:image\/(png|jpe?g|gif|webp|bmp);/i;
+const STYLE_BAD_VALUE = /url\s*\(|image-set|expression|var\s*\(|env\s*\(|attr\s*\(|@|\\|javascript:/i;
+const DISPLAY_VALUES = new Set(["block", "inline", "inline-block", "flex", "inline-flex",
+  "grid", "inline-grid", "table", "table-row", "table-cell", "list-item", "none"]);
+
+function filterStyle(value) {
+  const probe = document.createElement("div");
+  probe.style.cssText = value;
+  const kept = [];
+  for (let i = 0; i < probe.style.length; i++) {
+    const name = probe.style[i];
+    const v = probe.style.getPropertyValue(name);
+    if (!STYLE_PROPERTIES.has(name) || STYLE_BAD_VALUE.test(v)) continue;
+    // Negative margins pull content over its neighbours (the page's controls).
+    if (name.startsWith("margin") && /-/.test(v)) continue;
+    if (name === "display" && !DISPLAY_VALUES.has(v.trim())) continue;
+    kept.push(`${name}: ${v}`);
+  }
+  return kept.join("; ");
+}
+
+const URL_ATTRIBUTES = new Set(["href", "xlink:href", "src", "poster", "cite", "background"]);
+
+purifier.addHook("uponSanitizeAttribute", (node, data) => {
+  const name = data.attrName;
+  if (name === "style") {
+    data.attrValue = filterStyle(data.attrValue);
+    if (!data.attrValue) data.keepAttr = false;
+  } else if ((name === "id" || name === "name") &&
+             (document.getElementById(data.attrValue) || data.attrValue in window)) {
+    // no clobbering of the page's own elements and globals
+    data.keepAttr = false;
+  }
+});
+
+purifier.addHook("afterSanitizeAttributes", (node) => {
+  for (const name of URL_ATTRIBUTES) {
+    if (!node.hasAttribute || !node.hasAttribute(name)) continue;
+    const value = node.getAttribute(name);
+    if (value.startsWith("#")) continue; // within the page
+    let url;
+    try {
+      // Relative URLs (legacy text cells: <img src="plot.png">, a data file) are the
+      // worksheet's, whatever the address the page was opened with.
+      url = new URL(value, WS_URL);
+    } catch {
+      node.removeAttribute(name);
+      continue;
+    }
+    // Written as the author wrote it when the page's own address resolves it alike.
+    if (new URL(value, location.href).href !== url.href) node.setAttribute(name, url.href);
+    const isLink = name.endsWith("href") && (node.localName === "a" || node.localName === "area");
+    if (isLink) {
+      if (url.origin !== location.origin) {
+        node.setAttribute("target", "_blank");
+        node.setAttribute("rel", "noopener noreferrer");
+      }
+    } else if (url.protocol !== "data:" && url.origin !== location.origin) {
+      node.removeAttribute(name);
+      // A remote image becomes a link the reader may follow (nothing is loaded).
+      if (node.localName === "img") node.setAttribute("data-remote-src", url.href);
+    }
+  }
+});
+
+function remoteImageLinks(frag) {
+  for (const img of frag.querySelectorAll("img[data-remote-src]")) {
+    const url = new URL(img.getAttribute("data-remote-src"));
+    const link = h("a", { class: "remote-image", href: url.href, target: "_blank", rel: "noopener noreferrer",
+      title: "An image on another site: not loaded, so that its site does not learn who reads this. Open it?" },
+    `[image${img.alt ? `: ${img.alt}` : ""} \u2013 ${url.host}]`);
+    img.replaceWith(link);
+  }
+  return frag;
+}
 
 function sanitizeHtml(html) {
-  const doc = new DOMParser().parseFromString(`<body>${html}</body>`, "text/html");
-  const walk = (node) => {
-    for (const child of Array.from(node.childNodes)) {
-      if (child.nodeType === Node.COMMENT_NODE || child.nodeType === Node.PROCESSING_INSTRUCTION_NODE) {
-        child.remove();
-        continue;
-      }
-      if (child.nodeType !== Node.ELEMENT_NODE) continue;
-      const tag = child.localName.toLowerCase();
-      if (DROP_ELEMENTS.has(tag)) {
-        child.remove();
-        continue;
-      }
-      for (const attr of Array.from(child.attributes)) {
-        const name = attr.name.toLowerCase();
-        const value = attr.value.replace(/[\u0000-\u0020\u007f-\u00a0\s]+/g, "");
-        if (name.startsWith("on") || name === "srcdoc" || name === "formaction" || name === "is") {
-          child.removeAttribute(attr.name);
-        } else if ((name === "id" || name === "name") && (document.getElementById(attr.value) || attr.value in window)) {
-          // no clobbering of the page's own elements and globals
-          child.removeAttribute(attr.name);
-        } else if (URL_ATTRS.has(name) || name.endsWith(":href")) {
-          if (BAD_URL.test(value) && !(name === "src" && tag === "img" && SAFE_DATA_URL.test(value))) {
-            child.removeAttribute(attr.name);
-          }
-        } else if (/(javascript|vbscript):/i.test(value)) {
-          child.removeAttribute(attr.name);
-        } else if (name === "style" && /expression\s*\(|url\s*\(\s*['"]?\s*javascript/i.test(attr.value)) {
-          child.removeAttribute(attr.name);
-        }
-      }
-      if (tag === "a" && child.hasAttribute("href")) {
-        try {
-          const url = new URL(child.getAttribute("href"), document.baseURI);
-          if (url.origin !== location.origin) {
-            child.setAttribute("target", "_blank");
-            child.setAttribute("rel", "noopener noreferrer");
-          }
-        } catch {
-          child.removeAttribute("href");
-        }
-      }
-      walk(child);
-    }
-  };
-  walk(doc.body);
-  const frag = document.createDocumentFragment();
-  frag.append(...Array.from(doc.body.childNodes).map((n) => document.importNode(n, true)));
-  return frag;
+  return remoteImageLinks(purifier.sanitize(String(html), PURIFY_CONFIG));
+}
+
+// What the sanitizer took out of the last call (for the note under untrusted outputs).
+function sanitizerRemovedScript() {
+  return purifier.removed.some((r) => {
+    const el = r.element || r.from;
+    const tag = el && el.localName;
+    return tag === "script" || (r.attribute && /^on/i.test(r.attribute.name));
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -595,11 +669,9 @@ function applyControlChars(text) {
 const FRAME_CSS = "html,body{margin:0;padding:0;background:transparent}" +
   "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1d2329;padding:2px 0;overflow-x:auto}" +
   "table{border-collapse:collapse}td,th{border:1px solid #ccd;padding:2px 6px}img{max-width:100%}";
-const FRAME_SCRIPT = "<script>(function(){var last=-1;function s(){var d=document.documentElement," +
-  "hgt=Math.ceil(Math.max(d.getBoundingClientRect().height,document.body?document.body.scrollHeight:0));" +
-  "if(hgt!==last){last=hgt;parent.postMessage({sagenbFrameHeight:hgt},'*');}}" +
-  "addEventListener('load',s);if(window.ResizeObserver){new ResizeObserver(s).observe(document.documentElement);}" +
-  "setTimeout(s,0);setTimeout(s,500);})();<\/script>";
+// The frame (static/frame.js at FRAME_URL, served with its own policy) asks for its
+// HTML once it is ready; the HTML keeps the worksheet as its base for relative URLs.
+const frameHtml = new WeakMap();
 
 function renderHtmlFrame(html) {
   const iframe = h("iframe", {
@@ -608,20 +680,40 @@ function renderHtmlFrame(html) {
     referrerpolicy: "no-referrer",
     title: "HTML output",
     loading: "eager",
+    src: FRAME_URL,
   });
-  iframe.srcdoc = `<!doctype html><html><head><meta charset="utf-8"><style>${FRAME_CSS}</style></head><body>${html}${FRAME_SCRIPT}</body></html>`;
+  frameHtml.set(iframe, `<!doctype html><html><head><meta charset="utf-8"><base href="${escapeHtml(WS_URL)}">` +
+    `<style>${FRAME_CSS}</style></head><body>${html}</body></html>`);
   return iframe;
+}
+
+// HTML outputs of a worksheet this viewer does not vouch for: no script at all, the
+// sanitized HTML in the page (as Jupyter shows untrusted notebooks).
+function renderUntrustedHtml(html) {
+  const div = h("div", { class: "output-html-inline" });
+  div.append(sanitizeHtml(html));
+  if (sanitizerRemovedScript()) {
+    div.append(h("p", { class: "hint untrusted-note", text: CAN_EDIT && !TRUSTED && root.querySelector("[data-action=trust]")
+      ? "Scripts of this output were not run: trust the worksheet to run them."
+      : "Scripts of this output were not run (you did not write this worksheet)." }));
+  }
+  return div;
 }
 
 window.addEventListener("message", (ev) => {
   const data = ev.data;
-  if (!data || typeof data !== "object" || typeof data.sagenbFrameHeight !== "number") return;
+  if (!data || typeof data !== "object") return;
   for (const frame of document.querySelectorAll("iframe.output-html")) {
-    if (frame.contentWindow === ev.source) {
+    if (frame.contentWindow !== ev.source) continue;
+    if (data.sagenbFrameReady === true && frameHtml.has(frame)) {
+      const html = frameHtml.get(frame);
+      frameHtml.delete(frame); // once: a frame that navigated away gets nothing
+      ev.source.postMessage({ sagenbFrameHtml: html }, "*");
+    } else if (typeof data.sagenbFrameHeight === "number") {
       const px = Math.max(16, Math.min(20000, Math.ceil(data.sagenbFrameHeight)));
       frame.style.height = `${px}px`;
-      break;
     }
+    break;
   }
 });
 
@@ -735,7 +827,7 @@ function renderMimeBundle(output, cell) {
   } else if (data["text/html"] !== undefined && !preferPlain) {
     const html = resolveCellUrls(joinText(data["text/html"]), cell);
     const tex = htmlAsLatex(html);
-    wrap.append(tex !== null ? renderLatex(tex) : renderHtmlFrame(html));
+    wrap.append(tex !== null ? renderLatex(tex) : TRUSTED ? renderHtmlFrame(html) : renderUntrustedHtml(html));
   } else if (data["text/plain"] !== undefined) {
     const pre = h("pre", { class: "output-text" });
     pre.append(ansiFragment(joinText(data["text/plain"])));
@@ -1944,6 +2036,16 @@ async function restart() {
   }
 }
 
+// The owner vouches for the worksheet: the page is drawn again with scripts of outputs.
+async function trustWorksheet() {
+  try {
+    await api("POST", "trust", { trusted: true });
+    location.reload();
+  } catch (err) {
+    reportError(err);
+  }
+}
+
 async function clearAll() {
   try {
     await api("POST", "clear_outputs", {});
@@ -2425,18 +2527,21 @@ function updateEmptyState() {
 // Event wiring
 
 root.addEventListener("click", (ev) => {
+  // Page actions come from the page's own controls, never from rendered content.
+  if (ev.target.closest(USER_CONTENT)) return;
   const btn = ev.target.closest("[data-action]");
   if (!btn || !root.contains(btn) || btn.disabled) return;
   const action = btn.dataset.action;
   const cell = cellOf(btn);
   switch (action) {
-    case "evaluate-all": evaluateAll(); break;
-    case "interrupt": interrupt(); break;
-    case "restart": restart(); break;
-    case "clear-all": clearAll(); break;
+    case "evaluate-all": if (CAN_EDIT) evaluateAll(); break;
+    case "interrupt": if (CAN_EDIT) interrupt(); break;
+    case "restart": if (CAN_EDIT) restart(); break;
+    case "clear-all": if (CAN_EDIT) clearAll(); break;
     case "rename": if (CAN_EDIT) rename(); break;
-    case "append-compute": addCell({ type: "compute" }); break;
-    case "append-text": addCell({ type: "text" }); break;
+    case "trust": trustWorksheet(); break;
+    case "append-compute": if (CAN_EDIT) addCell({ type: "compute" }); break;
+    case "append-text": if (CAN_EDIT) addCell({ type: "text" }); break;
     default:
       if (!cell || !CAN_EDIT) return;
       switch (action) {

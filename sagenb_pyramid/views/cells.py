@@ -92,6 +92,7 @@ def update_cell(context, request):
         raise api_error(400, '"type" must be "compute" or "text"')
     if text is not None and text != context.input:
         context.input = text
+        context.worksheet.changed_by(request.user.id)
     if 'type' in body and body['type'] != context.type:
         context.type = body['type']
     context.worksheet.touch()
@@ -135,6 +136,7 @@ def evaluate_cell(context, request):
             if not request.has_permission(P.EDIT, context):
                 raise api_error(403, 'you may evaluate this cell but not change its input')
             context.input = text
+            context.worksheet.changed_by(request.user.id)
             context.worksheet.touch()
         run_id = queue_cell(request, context, awaited=bool(wait))
         if wait:

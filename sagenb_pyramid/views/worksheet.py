@@ -53,7 +53,9 @@ def worksheet_json(request, worksheet, cells=True):
             'typeset': worksheet.typeset, 'system': worksheet.system,
             'state': worksheet.state_for(request.user.id) if request.user is not None
             else 'active',
-            'created': worksheet.created, 'modified': worksheet.modified}
+            'created': worksheet.created, 'modified': worksheet.modified,
+            # Whether this viewer's page may run the scripts of the worksheet's outputs.
+            'trusted': worksheet.trusted_by(request.user)}
     if cells:
         data['cells'] = [cell_json(request, c) for c in worksheet.ordered_cells()]
         data['data_files'] = [
@@ -80,9 +82,38 @@ def worksheet_view(context, request):
     if not request.path_info.endswith('/'):
         # Relative URLs in legacy text cells (<img src="plot.png">) need the slash.
         return HTTPFound(request.resource_url(context, query=request.GET))
+    user = request.user
     return {'worksheet': context, 'worksheet_json': script_safe_json(data),
-            'can_edit': request.has_permission(P.EDIT, context),
+            'can_edit': can_edit_in_page(request, context),
+            'trusted': data['trusted'],
+            'is_owner': user is not None and user.id == context.owner_id,
             'worksheet_url': request.resource_url(context)}
+
+
+def can_edit_in_page(request, worksheet):
+    """The page edits only for the owner and collaborators: an admin sees another
+    user's worksheet read-only (an admin's rights on it are for the API and the admin
+    pages, never for clicks on a page that shows someone else's content)."""
+    user = request.user
+    return user is not None and bool(request.has_permission(P.EDIT, worksheet)) and \
+        worksheet.shares_with(set(user.principals()), P.EDIT)
+
+
+@view_config(context=Worksheet, name='trust', request_method='POST', permission=P.EDIT,
+             renderer='json')
+def trust_worksheet(context, request):
+    """The owner vouches for the worksheet's content (or takes it back with
+    ``{"trusted": false}``): its HTML outputs then run their scripts in the owner's page."""
+    if request.user is None or request.user.id != context.owner_id:
+        raise api_error(403, 'only the owner of a worksheet can trust it')
+    body = json_body(request, required=False) if wants_json(request) else {}
+    trusted = body.get('trusted', True)
+    if not isinstance(trusted, bool):
+        raise api_error(400, '"trusted" must be true or false')
+    context.trusted = trusted
+    if not wants_json(request):
+        return HTTPFound(request.resource_url(context))
+    return {'trusted': context.trusted_by(request.user)}
 
 
 @view_config(context=Worksheet, name='alive', request_method='GET', permission=P.VIEW,
@@ -165,6 +196,8 @@ def add_cell(cells, request):
     if len(anchors) > 1:
         raise api_error(400, 'give "after" or "before", not both')
     cell = context.add_cell(cell_type, text, **anchors)
+    if text:
+        context.changed_by(request.user.id)
     request.response.status = 201
     return {'id': cell.id, 'cell': cell_json(request, cell)}
 
