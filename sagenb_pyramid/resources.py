@@ -936,13 +936,21 @@ def in_transaction(db, work, attempts=1):
     conn = db.open(transaction_manager=tm)
     try:
         for attempt in range(attempts):
+            # Not ``with tm``: a ConflictError of its commit left the failed transaction
+            # begun, and the next attempt's begin raised AlreadyInTransaction.
+            tm.begin()
             try:
-                with tm:
-                    return work(get_root(conn.root()))
+                result = work(get_root(conn.root()))
+                tm.commit()
+                return result
             except ConflictError:
+                tm.abort()
                 if attempt + 1 == attempts:
                     raise
                 time.sleep(0.02 * (attempt + 1))
+            except BaseException:
+                tm.abort()
+                raise
     finally:
         conn.close()
 

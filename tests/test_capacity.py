@@ -359,3 +359,30 @@ def test_logins_at_the_same_moment_do_not_conflict(notebook):
     with notebook.transaction() as root:
         assert sorted(e.target for e in audit.entries(root)
                       if e.action == 'login') == ['s0', 's1', 's2']
+
+
+def test_work_in_a_transaction_of_its_own_is_retried_after_a_conflict_at_commit(notebook):
+    """What threads outside requests write (audit entries after a login, a host's
+    record, a lost cell): a conflict raised by the commit itself is tried again."""
+    import transaction
+
+    from sagenb_pyramid.resources import get_root, in_transaction
+
+    attempts = []
+
+    def work(root):
+        attempts.append(len(attempts) + 1)
+        root.server_settings = {'attempt': len(attempts)}
+        if len(attempts) == 1:  # another process commits the same object meanwhile
+            tm = transaction.TransactionManager(explicit=True)
+            conn = notebook.db.open(transaction_manager=tm)
+            tm.begin()
+            get_root(conn.root()).server_settings = {'other': True}
+            tm.commit()
+            conn.close()
+        return 'written'
+
+    assert in_transaction(notebook.db, work, attempts=3) == 'written'
+    assert attempts == [1, 2]
+    with notebook.transaction() as root:
+        assert root.server_settings == {'attempt': 2}
