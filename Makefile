@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench frontend clean help
+.PHONY: install run test lint bench bench-class frontend clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -36,3 +36,7 @@ clean:  ## remove the virtual environment (data in var/ is kept)
 bench: install  ## run the worker benchmarks against jupyter_server (installs it into .venv)
 	$(PY) -m pip install --quiet jupyter_server websocket-client psutil
 	$(PY) bench/workers.py $(ARGS)
+
+bench-class: install  ## a class of 200 on one server for 5 minutes, and a smaller one on jupyter_server
+	$(PY) -m pip install --quiet jupyter_server websocket-client psutil
+	$(PY) bench/classroom.py $(ARGS)

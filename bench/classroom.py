@@ -15,6 +15,14 @@ data file or import a notebook.  Everything is loopback, and the run stops by it
 Prints p50/p95/p99 per kind of request, the first result of each student (most of them
 during the arrival burst), every failure, and the app server's descriptors, threads and
 memory and the number of Sage processes over time (from ``/proc``).
+
+The peer, in the same run (``--peer-users``, 0 to skip): jupyter_server with a Sage
+kernel per student, driven over its websocket as JupyterLab does, with the same arrival
+and think times (no login: its token is shared).  A Sage kernel there costs about
+190 MB of its own (bench/workers.py), so 200 of them (38 GB) do not fit on the 24 GB
+machine this was written on: the peer runs with fewer students, and its memory per
+student is reported beside ours.  Needs jupyter_server, websocket-client and psutil
+(``make bench-class`` installs them).
 """
 import argparse
 import http.client
@@ -307,6 +315,97 @@ class Student:
                 pass
 
 
+class PeerStudent:
+    """One JupyterLab user of jupyter_server: a kernel and its websocket."""
+
+    def __init__(self, server, stats, rng):
+        self.server, self.stats, self.rng = server, stats, rng
+        self.session = None
+        self.first_result = None
+
+    def evaluate(self, arrived=None):
+        """One small cell; ``arrived``: the student's first, counted from when they
+        opened the notebook (its kernel's start included, as for sagenb-pyramid)."""
+        code = self.rng.choice(SMALL_CELLS)
+        started = time.monotonic()
+        try:
+            result = self.session.execute(code)
+        except Exception as exc:  # the websocket closed, the kernel died
+            self.stats.error('evaluate', 'websocket', exc)
+            raise Failed('evaluate') from None
+        elapsed = time.monotonic() - started
+        if code in EXPECTED and EXPECTED[code] not in str(result):
+            self.stats.error('evaluate', 'wrong', result)
+            raise Failed('evaluate')
+        self.stats.add('evaluate (to the result)', elapsed)
+        if arrived is not None:
+            self.first_result = time.monotonic() - arrived
+            self.stats.first_results.append((arrived - self.stats.started,
+                                             self.first_result))
+
+    def run(self, start_at, end_at):
+        from workers import JupyterSession
+        time.sleep(max(0, start_at - time.monotonic()))
+        started = time.monotonic()
+        try:
+            self.session = JupyterSession(self.server)
+            self.stats.add('create (kernel started)', time.monotonic() - started)
+            self.evaluate(arrived=started)
+        except Failed:
+            return
+        except Exception as exc:
+            self.stats.error('create', 'failed', exc)
+            return
+        while True:
+            wake = time.monotonic() + self.rng.uniform(10, 30)
+            time.sleep(max(0, min(wake, end_at) - time.monotonic()))
+            if time.monotonic() >= end_at:
+                return
+            try:
+                self.evaluate()
+            except Failed:
+                return
+
+
+def run_peer(args, folder):
+    """The same class (fewer students) on jupyter_server; returns its report lines."""
+    from workers import Jupyter, uss_of_descendants
+    server = Jupyter(folder)
+    try:
+        stats = Stats()
+        samples, stop = [], threading.Event()
+        threading.Thread(target=sample, args=(server.proc.pid, samples, stop,
+                                              stats.started), daemon=True).start()
+        end_at = stats.started + args.arrival + args.minutes * 60
+        students = [PeerStudent(server, stats, random.Random(args.seed * 1000 + i))
+                    for i in range(args.peer_users)]
+        threads = [threading.Thread(
+            target=s.run, args=(stats.started + i * args.arrival / len(students), end_at),
+            daemon=True) for i, s in enumerate(students)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=max(1, end_at + 180 - time.monotonic()))
+        stop.set()
+        private = uss_of_descendants(server.proc.pid)
+        alive = server.proc.poll() is None
+        report(args, stats, samples, students, alive, users=args.peer_users,
+               name='jupyter_server')
+        print('\nprivate memory of its kernels: %.0f MB, %.0f MB per student'
+              % (private / 1024 ** 2, private / 1024 ** 2 / max(1, args.peer_users)))
+    finally:
+        server.stop()
+
+
+def private_memory(pid):
+    """Private memory (USS) of a process's descendants, or None without psutil."""
+    try:
+        from workers import uss_of_descendants
+    except ImportError:
+        return None
+    return uss_of_descendants(pid)
+
+
 def descendants(pid):
     children = {}
     for entry in os.listdir('/proc'):
@@ -357,6 +456,8 @@ def main():
     parser.add_argument('--minutes', type=float, default=5)
     parser.add_argument('--seed', type=int, default=17)
     parser.add_argument('--keep', action='store_true', help='keep the data directory')
+    parser.add_argument('--peer-users', type=int, default=40,
+                        help='students of the jupyter_server run (0: none)')
     args = parser.parse_args()
 
     folder = tempfile.mkdtemp(prefix='classroom-')
@@ -397,7 +498,12 @@ def main():
             thread.join(timeout=max(1, end_at + 180 - time.monotonic()))
         stop.set()
         alive = proc.poll() is None
+        private = private_memory(proc.pid)
         report(args, stats, samples, students, alive)
+        if private is not None:
+            print('\nprivate memory of its Sage processes (spares included): %.0f MB, '
+                  '%.0f MB per student' % (private / 1024 ** 2,
+                                            private / 1024 ** 2 / args.users))
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -409,15 +515,19 @@ def main():
             print('\nserver log, errors (%d):' % len(lines))
             for line in lines[:10]:
                 print('  ' + line.rstrip()[:200])
-        if not args.keep:
-            shutil.rmtree(folder, ignore_errors=True)
-        else:
-            print('data and log kept in', folder)
+    if args.peer_users:
+        print('\n%d students on jupyter_server ...' % args.peer_users, flush=True)
+        run_peer(args, folder)
+    if not args.keep:
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        print('data and log kept in', folder)
 
 
-def report(args, stats, samples, students, alive):
-    print('\n== %d users, arrival over %g s, %g min; server %s at the end'
-          % (args.users, args.arrival, args.minutes, 'alive' if alive else 'DEAD'))
+def report(args, stats, samples, students, alive, users=None, name='sagenb-pyramid'):
+    print('\n== %s: %d users, arrival over %g s, %g min; server %s at the end'
+          % (name, users or args.users, args.arrival, args.minutes,
+             'alive' if alive else 'DEAD'))
     print('\n| request | count | p50 (ms) | p95 (ms) | p99 (ms) | max (ms) |')
     print('|---|---|---|---|---|---|')
     for kind in sorted(stats.times):
@@ -440,7 +550,7 @@ def report(args, stats, samples, students, alive):
         by_kind.setdefault((kind, status), []).append(message)
     for (kind, status), messages in sorted(by_kind.items(), key=str):
         print('  %s %s x%d: %s' % (kind, status, len(messages), messages[0]))
-    print('\n| t (s) | descriptors | threads | RSS (MB) | Sage processes |')
+    print('\n| t (s) | descriptors | threads | RSS (MB) | its processes (Sage) |')
     print('|---|---|---|---|---|')
     step = max(1, len(samples) // 16)
     for t, fds, threads, rss, kernels in samples[::step] + samples[-1:]:
