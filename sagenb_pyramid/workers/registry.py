@@ -1104,20 +1104,20 @@ class WorkerRegistry:
             kernel.shutdown()
 
     def _start_spare(self):
-        kernel = None
+        kernel, kept = None, False
         try:
             kernel = self._start_kernel()
-        except KernelStartError:
+        except KernelStartError:  # tried again at the next round (2 s), not at once
             log.exception('could not start a spare Sage process')
         finally:
             with self._lock:
                 self._spares_starting -= 1
                 if kernel is not None and not self._stopping.is_set():
                     self._spares.append(kernel)
-                    kernel = None
-            if kernel is not None:  # the host stopped meanwhile
+                    kept = True
+            if kernel is not None and not kept:  # the host stopped meanwhile
                 kernel.shutdown()
-            elif not self._stopping.is_set():
+            elif kept:
                 self._wake.set()  # more may be wanted
 
     # -- storing ------------------------------------------------------------
