@@ -176,6 +176,11 @@ def ws_delete(ok):
     return statuses(ok, ('owner', 'admin', 'readonly'), VIEWERS)
 
 
+def ws_trust(ok):
+    """Trusting a worksheet: its owner only."""
+    return statuses(ok, ('owner', 'readonly'), VIEWERS)
+
+
 def copy_ws(ok):
     """``P.VIEW`` on the worksheet, ``P.CREATE`` in one's own home."""
     return ws_view(ok)
@@ -290,6 +295,10 @@ TABLE = {
     ('Worksheet', '', 'PATCH'): (ws, {'typeset': True}, ws_edit(200)),
     ('Worksheet', '', 'DELETE'): (lambda world: world.ws_path(world.shared_worksheet()), None,
                                   ws_delete(200)),
+    # Only the owner vouches for a worksheet's content (issue 18's trust model: "did the
+    # current user do this?"); collaborators, viewers and admins see it and get 403.
+    ('Worksheet', 'trust', 'POST'): (lambda w: w.ws_path(w.shared_worksheet()) + 'trust',
+                                     {'trusted': True}, ws_trust(200)),
     ('Worksheet', 'alive', 'GET'): (lambda w: ws(w) + 'alive', None, ws_view(200)),
     ('Worksheet', 'copy', 'POST'): (lambda w: ws(w) + 'copy', None, copy_ws(201)),
     ('Worksheet', 'evaluate_all', 'POST'): (lambda w: ws(w) + 'evaluate_all', None,
@@ -381,6 +390,8 @@ TABLE = {
         lambda w: '/admin/groups/%s/remove_member' % w.fresh_group(), {'login': 'oscar'},
         admin(200)),
     # --- static files (the page's own scripts and styles, and Sage's 3-D viewer)
+    # The sandboxed document HTML outputs are drawn in: it holds nothing of anybody's.
+    ('route:output_frame', '', 'GET'): ('/_frame', None, public(200)),
     ('route:__static/', '', '*'): ('/static/worksheet.js', None, public(200)),
     ('route:__nbextensions/threejs-sage/', '', '*'): (
         '/nbextensions/threejs-sage/r122/three.min.js', None, public(200)),

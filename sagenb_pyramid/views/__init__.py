@@ -113,9 +113,19 @@ def forbidden(exc, request):
 
 @notfound_view_config(renderer='json')
 def notfound(exc, request):
-    if request.identity is None and not request.environ.get('sagenb.view_reached'):
+    # Below the root (homes, the admin section) names are users', groups' and
+    # worksheets': anonymous visitors get the login page whether or not they exist.  A
+    # miss at the root itself (/nowhere) names nothing of anybody's (the root's names
+    # are the application's own, the same on every server): an honest 404.
+    if request.identity is None and not request.environ.get('sagenb.view_reached') \
+            and not is_root(getattr(request, 'context', None)):
         return login_needed(request)
     return not_found(request, exc)
+
+
+def is_root(context):
+    from ..resources import Root
+    return isinstance(context, Root)
 
 
 @exception_view_config(HTTPException, renderer='json')
