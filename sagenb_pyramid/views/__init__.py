@@ -11,7 +11,7 @@ from pyramid.httpexceptions import HTTPException, HTTPFound, status_map
 from pyramid.view import (
     exception_view_config, forbidden_view_config, notfound_view_config)
 
-from ..security import P
+from ..security import P, REFUSALS
 from ..workers.hosts import NoCapacity
 from ..workers.registry import WorkerProblem
 
@@ -107,8 +107,9 @@ def forbidden(exc, request):
             and getattr(context, '__parent__', None) is not None \
             and not request.has_permission(P.VIEW, context):
         return not_found(request)
+    missing = getattr(getattr(exc, 'result', None), 'permission', None)
     return error_response(request, 403, getattr(exc, 'user_message', None)
-                          or 'you may not do that here')
+                          or REFUSALS.get(str(missing)) or 'you may not do that here')
 
 
 @notfound_view_config(renderer='json')
