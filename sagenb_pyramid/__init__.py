@@ -17,6 +17,11 @@ class DatabaseInUse(RuntimeError):
 def main(global_config, **settings):
     """The WSGI application (``use = egg:sagenb_pyramid``)."""
     prepare(global_config, settings)
+    if asbool(settings['sagenb.workers.embedded']) and \
+            not (global_config or {}).get('sagenb_command'):
+        # Only where Sage processes start: sagenb-admin starts none.
+        from .workers.registry import check_root_without_uids
+        check_root_without_uids(settings)
     settings.setdefault('tm.manager_hook', 'pyramid_tm.explicit_manager')
     # A class arriving at once places worksheets together: BTree nodes (placements,
     # the audit log) split under concurrent inserts, and the loser runs again.

@@ -55,10 +55,13 @@ SCHEMAS = {
     'DataFile': obj(['name', 'size', 'modified', 'url'],
                     name=STR, size=INT_OR_NULL, modified=NUM, url=STR),
     'Worksheet': obj(
-        ['id', 'name', 'owner', 'url', 'typeset', 'system', 'state', 'created', 'modified'],
+        ['id', 'name', 'owner', 'url', 'typeset', 'system', 'state', 'created', 'modified',
+         'trusted'],
         id=INT, name=STR, owner=STR, url=STR, typeset=BOOL, system=STR,
         state={'type': 'string', 'enum': ['active', 'archive', 'trash']},
-        created=NUM, modified=NUM, cells=array(ref('Cell')), data_files=array(ref('DataFile'))),
+        created=NUM, modified=NUM, cells=array(ref('Cell')), data_files=array(ref('DataFile')),
+        # For the viewer: only the owner of a worksheet they trusted sees true.
+        trusted=BOOL),
     'Token': obj(['prefix', 'label', 'created', 'last_used', 'scope', 'expires', 'expired'],
                  prefix=STR, label=STR, created=NUM, last_used=NUMBER_OR_NULL,
                  scope={'type': 'string', 'enum': ['full', 'read']}, expires=NUMBER_OR_NULL,
@@ -107,7 +110,7 @@ COMMON_ERRORS = {
 ERROR_TEXT = {
     '400': 'malformed JSON, or a bad field (the message says which)',
     '409': 'the request conflicts with the state (the message says how)',
-    '413': 'too large',
+    '413': "too large, or past the owner's storage quota",
     '429': 'too many requests; wait',
     '503': "the worksheet's Sage process or its host could not answer",
 }
@@ -138,8 +141,11 @@ def op(summary, params=(), request=None, ok='200', answer=None, errors=(), media
     if public:
         statuses = {}
         operation['security'] = []
+    # ``errors``: statuses, or {status: what it means here}.
+    texts = errors if isinstance(errors, dict) else {}
     for status in errors:
-        statuses[status] = ERROR_TEXT.get(status, COMMON_ERRORS.get(status))
+        statuses[status] = texts.get(status) or ERROR_TEXT.get(status,
+                                                               COMMON_ERRORS.get(status))
     for status, text in sorted(statuses.items()):
         operation['responses'][status] = {
             'description': text, 'content': {JSON: {'schema': ref('Error')}}}
@@ -187,10 +193,21 @@ PATHS = {
         'delete': op('delete a worksheet for good (its owner)', [LOGIN, N],
                      answer=obj(['deleted'], deleted=INT)),
     },
+    WS + '/trust': {
+        'post': op("the owner trusts the worksheet's content (its HTML outputs run their "
+                   'scripts in a sandboxed frame), or takes it back with false', [LOGIN, N],
+                   body(obj(trusted=BOOL), required=False),
+                   answer=obj(['trusted'], trusted=BOOL),
+                   errors={'400': '"trusted" is not true or false',
+                           '403': 'not the owner (collaborators, viewers and admins may '
+                                  'not trust it)'}),
+    },
     WS + '/copy': {
         'post': op("copy a worksheet into the requester's home", [LOGIN, N],
                    body(NAME_BODY, required=False), ok='201',
-                   answer=ref('WorksheetSummary'), errors=['400']),
+                   answer=ref('WorksheetSummary'),
+                   errors={'400': ERROR_TEXT['400'],
+                           '409': "the copy would pass the requester's storage quota"}),
     },
     '/home/{login}/empty_trash': {
         'post': op('delete the worksheets in the trash for good', [LOGIN],
@@ -296,10 +313,17 @@ PATHS = {
                    body(obj(['file'], file={'type': 'string', 'format': 'binary'}, name=STR),
                         media='multipart/form-data'),
                    ok='201', answer=obj(
-                       ['worksheets', 'skipped'],
+                       ['worksheets', 'skipped', 'notes'],
                        worksheets=array(obj(['id', 'url', 'name'], id=INT, url=STR, name=STR)),
-                       skipped=array(obj(['file', 'reason'], file=STR, reason=STR))),
-                   errors=['400', '413']),
+                       skipped=array(obj(['file', 'reason'], file=STR, reason=STR)),
+                       notes=array(STR)),
+                   errors={'400': 'not a worksheet, or a file with a name that breaks the '
+                                  'rule; nothing is created',
+                           '413': 'the upload, or a data file in it, is past its limit, or '
+                                  "the import would pass the owner's storage quota",
+                           '429': 'you have an import in progress; try again when it ends',
+                           '503': 'the server has as many imports in progress as it '
+                                  'takes; try again shortly'}),
     },
     WS + '/download.sws': {
         'get': op('the worksheet as a legacy .sws', [LOGIN, N], media='application/x-bzip2'),

@@ -20,7 +20,8 @@ from persistent.mapping import PersistentMapping
 from ZODB.blob import Blob
 from pyramid.authorization import ALL_PERMISSIONS, DENY_ALL, Allow, Authenticated
 
-from .security import P, admin_principal, group_principal, user_principal
+from .security import (
+    P, admin_principal, admin_reads_only, group_principal, user_principal)
 
 CELL_TYPES = ('compute', 'text')
 WORKSHEET_STATES = ('active', 'archive', 'trash')
@@ -278,7 +279,8 @@ class User(Folder):
         self.session_epoch = 0
 
     def __acl__(self):
-        return [(Allow, user_principal(self.id), (P.VIEW, P.CREATE, P.EDIT, P.DELETE))]
+        return [(Allow, user_principal(self.id), (P.VIEW, P.CREATE, P.EDIT, P.DELETE))] \
+            + admin_reads_only()
 
     def principals(self):
         found = [user_principal(self.id)]
@@ -509,22 +511,13 @@ class Worksheet(Persistent):
         if user_id != self.owner_id and self.trusted:
             self.trusted = False
 
-    def shares_with(self, principals, permission):
-        """Whether the worksheet's own ACL (owner, collaborators, viewers; not an
-        admin's inherited rights) grants ``permission`` to one of ``principals``."""
-        for _, principal, permissions in self.__acl__():
-            if principal in principals and (permissions is ALL_PERMISSIONS
-                                            or permission in permissions):
-                return True
-        return False
-
     def __acl__(self):
         acl = [(Allow, user_principal(self.owner_id), ALL_PERMISSIONS)]
         for principal in self.collaborators:
             acl.append((Allow, principal, (P.VIEW, P.EDIT, P.EVALUATE)))
         for principal in self.viewers:
             acl.append((Allow, principal, (P.VIEW,)))
-        return acl
+        return acl + admin_reads_only()
 
     def touch(self):
         self.modified = time.time()

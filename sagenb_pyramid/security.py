@@ -28,12 +28,25 @@ class P(str, enum.Enum):
     EVALUATE = 'evaluate'    # run cells, interrupt, restart
     DELETE = 'delete'        # delete (or trash) a worksheet
     SHARE = 'share'          # change collaborators and viewers
+    TRUST = 'trust'          # vouch for a worksheet's content (its owner only)
     CREATE = 'create'        # create worksheets in a home
     ADMIN = 'admin'          # manage users, groups and settings
     ACCOUNT = 'account'      # see and change one's own account
 
     def __str__(self):
         return self.value
+
+
+# What a refusal says, by the permission that was missing (views may say more);
+# keyed by the permission's name.
+REFUSALS = {str(permission): text for permission, text in {
+    P.EDIT: 'you may see this but not change it',
+    P.EVALUATE: "you may see this worksheet but not run its cells",
+    P.DELETE: 'only the owner of a worksheet may delete it',
+    P.TRUST: 'only the owner of a worksheet can trust it',
+    P.SHARE: 'only the owner of a worksheet may share it',
+    P.CREATE: 'only the owner of a home may add worksheets to it',
+}.items()}
 
 
 def user_principal(user_id):
@@ -46,6 +59,16 @@ def group_principal(group_id):
 
 def admin_principal():
     return 'role:admin'
+
+
+def admin_reads_only():
+    """The end of the ACL of a home or worksheet: an admin who is not named above it
+    may look (``P.VIEW``: read, download, copy into their own home) and nothing else, so
+    neither an admin's token nor a page that shows someone else's content can change it
+    (issue 18).  Everything else of an admin's comes from the root."""
+    from pyramid.authorization import ALL_PERMISSIONS, Allow, Deny
+    return [(Allow, admin_principal(), (P.VIEW,)),
+            (Deny, admin_principal(), ALL_PERMISSIONS)]
 
 
 def token_digest(token):

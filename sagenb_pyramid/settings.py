@@ -74,6 +74,9 @@ DEFAULTS = {
     'sagenb.workers.network': 'true',
     # Unprivileged uids for Sage processes, e.g. 20000-20199 (empty: the server's own).
     'sagenb.workers.uids': '',
+    # true (production.ini): a server started as root without uids refuses to start
+    # rather than run Sage processes as root; false: it starts with a warning.
+    'sagenb.workers.require_uids_as_root': 'false',
     # Operating-system limits of each Sage process (0: none).
     'sagenb.workers.limit.address_space': str(8 * 1024 ** 3),
     'sagenb.workers.limit.cpu_seconds': str(4 * 3600),

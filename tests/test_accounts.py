@@ -829,6 +829,9 @@ def test_production_refuses_to_start_without_a_public_url(tmp_path, monkeypatch)
     monkeypatch.setenv('SAGENB_SECRET', 'a production secret for the test')
     monkeypatch.delenv('SAGENB_PUBLIC_URL', raising=False)
     settings = dict(get_settings(ini, 'app:main'))
+    # (No embedded worker host: as root without worker uids, that would be refused
+    # first, tests/test_isolation.py.)
+    settings['sagenb.workers.embedded'] = 'false'
     with pytest.raises(SettingsError, match='SAGENB_PUBLIC_URL='):
         main({'__file__': ini, 'here': HERE, 'data_dir': str(tmp_path / 'prod')},
              **settings)

@@ -467,6 +467,65 @@ def test_delete_user_and_their_worksheets(notebook, admin):
         ('root1', 'bob', '2 worksheet(s) deleted')]
 
 
+def test_an_admin_only_reads_other_users_worksheets(notebook, admin):
+    """Issue 18: admins see other users' worksheets read-only, through the API too: an
+    admin's token may look, download and copy, and nothing else; each refusal says why
+    and changes nothing.  Their own worksheets and the admin pages work as before."""
+    notebook.add_user('bob')
+    make_worksheets(notebook, 'bob', ['plans'])
+    with notebook.transaction() as root:
+        ws = root.user_by_login('bob')['0']
+        ws.add_cell('text', 'the plan')
+        ws.data_files().add_file('notes.txt', b'notes')
+    boss = Api(admin.app, notebook.token('root1'))
+    ws_path = '/home/bob/0/'
+    before = boss.get(ws_path)
+    assert before['name'] == 'plans' and before['trusted'] is False
+    cell = before['cells'][-1]['id']
+    assert admin.app.get(ws_path + 'download.ipynb', headers=boss.headers).status_int == 200
+    assert admin.app.get('/home/bob/download.zip', headers=boss.headers).status_int == 200
+    assert boss.get('/home/bob/')['worksheets'][0]['name'] == 'plans'
+    copy = boss.post(ws_path + 'copy', {'name': 'for review'}, status=201)
+    assert copy['owner'] == 'root1'
+    refused = [
+        (boss.patch, ws_path, {'name': 'mine'}, 'not change it'),
+        (boss.patch, ws_path + 'cells/%d' % cell, {'input': 'changed'}, 'not change it'),
+        (boss.post, ws_path + 'cells', {'type': 'text'}, 'not change it'),
+        (boss.post, ws_path + 'cells/%d/evaluate' % cell, {}, 'not run'),
+        (boss.post, ws_path + 'evaluate_all', {}, 'not run'),
+        (boss.post, ws_path + 'interrupt', {}, 'not run'),
+        (boss.post, ws_path + 'restart', {}, 'not run'),
+        (boss.post, ws_path + 'clear_outputs', {}, 'not change it'),
+        (boss.post, ws_path + 'data', {'name': 'x.txt', 'content': 'x'}, 'not change it'),
+        (boss.post, ws_path + 'data/notes.txt/rename', {'name': 'y.txt'}, 'not change it'),
+        (boss.post, ws_path + 'trust', {}, 'only the owner'),
+        (boss.post, '/home/bob/', {'name': 'planted'}, 'only the owner'),
+    ]
+    for method, path, body, says in refused:
+        answer = method(path, body, status=403)
+        assert says in answer['error'], (path, answer)
+    for path in (ws_path + 'data/notes.txt', ws_path):
+        assert says_only_the_owner(boss.delete(path, status=403)), path
+    res = admin.app.post('/home/bob/import', upload_files=[
+        ('file', 'n.ipynb', b'{"cells": [], "metadata": {}, "nbformat": 4, '
+                            b'"nbformat_minor": 5}')], headers=boss.headers, status=403)
+    assert res.json['error']
+    after = Api(admin.app, notebook.token('bob')).get(ws_path)
+    assert after['cells'] == before['cells'] and after['name'] == 'plans'
+    assert [f['name'] for f in after['data_files']] == ['notes.txt']
+    with notebook.transaction() as root:
+        assert sorted(root.user_by_login('bob').keys()) == ['0']
+    # Their own worksheet (the copy) is theirs to change; the admin pages still work.
+    own = copy['url'].replace('http://localhost', '')
+    assert boss.patch(own, {'name': 'reviewed'}, status=200)['name'] == 'reviewed'
+    assert boss.post('/admin/users/bob/suspend', {}, status=200)['suspended'] is True
+    assert boss.post('/admin/users/bob/reinstate', {}, status=200)['suspended'] is False
+
+
+def says_only_the_owner(answer):
+    return 'not change it' in answer['error'] or 'only the owner' in answer['error']
+
+
 def test_delete_user_hands_worksheets_to_another(notebook, admin):
     notebook.add_user('bob')
     notebook.add_user('heir')

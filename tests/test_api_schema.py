@@ -55,6 +55,69 @@ def test_description_is_valid_openapi():
     assert len(found) == len(OPERATIONS) > 50
 
 
+# Where each resource of the traversal tree is, as the description writes it.
+WHERE = {
+    'Root': '', 'User': '/home/{login}', 'Worksheet': '/home/{login}/{n}',
+    'Cells': '/home/{login}/{n}/cells', 'Cell': '/home/{login}/{n}/cells/{id}',
+    'DataFiles': '/home/{login}/{n}/data', 'DataFile': '/home/{login}/{n}/data/{file}',
+    'Revisions': '/home/{login}/{n}/revisions', 'Revision': '/home/{login}/{n}/revisions/{id}',
+    'AdminSection': '/admin', 'AdminUsers': '/admin/users', 'AdminUser': '/admin/users/{login}',
+    'AdminGroups': '/admin/groups', 'AdminGroup': '/admin/groups/{group_id}',
+}
+# Views of the pages only (forms, redirects, HTML), with no JSON request to describe.
+PAGES_ONLY = {
+    ('Root', '', 'GET'), ('Root', 'login', 'GET'), ('Root', 'login', 'POST'),
+    ('Root', 'logout', 'POST'), ('Root', 'signup', 'GET'), ('Root', 'signup', 'POST'),
+    ('Root', 'forgot', 'GET'), ('Root', 'forgot', 'POST'), ('Root', 'reset', 'GET'),
+    ('Root', 'reset', 'POST'), ('Root', 'confirm', 'GET'), ('Root', 'confirm', 'POST'),
+    ('Root', 'oauth-username', 'GET'), ('Root', 'oauth-username', 'POST'),
+    ('Root', 'account', 'GET'), ('Root', 'account', 'POST'), ('Root', 'change-email', 'POST'),
+    ('Root', 'unlink-identity', 'POST'), ('User', 'action', 'POST'),
+    ('AdminSection', '', 'GET'), ('AuthenticationComplete', '', 'GET'),
+    ('AuthenticationComplete', '', 'POST'), ('AuthenticationDenied', '', 'GET'),
+    ('AuthenticationDenied', '', 'POST'),
+    ('route:output_frame', '', 'GET'), ('route:__static/', '', '*'),
+    ('route:__nbextensions/threejs-sage/', '', '*'),
+}
+
+
+def described_as(context, name, method):
+    """The (path, method) of the description a registered view answers, or None."""
+    if context not in WHERE:
+        return None
+    path = WHERE[context]
+    if name == 'files':
+        name = 'files/{file}'
+    if context == 'Root' and name == 'api':
+        name = 'api/openapi.json'
+    path = path + '/' + name if name else path + '/'
+    if path not in SPEC['paths']:
+        path = path.rstrip('/')  # the data folder and the revisions are written bare
+    return path, method.lower()
+
+
+def test_every_json_view_is_described(tmp_path):
+    """Each view the application registers is an operation of the description or a
+    page of its own: a new JSON request (the trust of issue 18, say) cannot be left out."""
+    from .test_permissions import registered_views
+    nb = Notebook(tmp_path / 'data')
+    try:
+        views = registered_views(nb.registry)
+    finally:
+        nb.close()
+    missing = []
+    for key in sorted(views):
+        if key in PAGES_ONLY:
+            continue
+        target = described_as(*key)
+        if target is None or target[0] not in SPEC['paths'] or \
+                target[1] not in SPEC['paths'][target[0]]:
+            missing.append('%s %s %s -> %s' % (key + (target,)))
+    assert not missing, 'views without an operation in sagenb_pyramid/openapi.py:\n' + \
+        '\n'.join(missing)
+    assert set(PAGES_ONLY) <= set(views), 'PAGES_ONLY names views that are not registered'
+
+
 # === docs/api.md against the description ==============================================
 
 ROW = re.compile(r'^\|\s*`(GET|POST|PUT|PATCH|DELETE) (/[^`\s]*)`(.*)$')
@@ -187,7 +250,8 @@ def worksheet_state(ws):
               len(c.output.outputs), sorted(c.output.files or ()))
              for c in ws.ordered_cells()]
     files = {name: (f.size, f.modified) for name, f in (ws.files or {}).items()}
-    return (ws.name, ws.system, ws.typeset, ws.modified, dict(ws.states), cells, files,
+    return (ws.name, ws.system, ws.typeset, ws.trusted, ws.modified, dict(ws.states), cells,
+            files,
             sorted(ws.revisions.keys()) if ws.revisions else [])
 
 

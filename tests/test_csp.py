@@ -106,7 +106,8 @@ def test_every_kind_of_page_has_the_policy(site):
     assert '<script' in alice.get('/home/alice/0/').text
     # JSON answers and errors too.
     assert_page_policy(alice.get('/home/alice/0/', headers=JSON))
-    assert_page_policy(alice.get('/home/bob/', headers=JSON, status=403))
+    # (Another's home: 404 to whoever may not see it, issue 18 item 6.)
+    assert_page_policy(alice.get('/home/bob/', headers=JSON, status=404))
 
 
 def test_the_nonce_is_fresh_for_every_request(site):

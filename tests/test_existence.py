@@ -172,3 +172,19 @@ def test_without_the_csrf_token_the_answers_are_the_same_too(notebook, world):
     login(bob, 'bob')
     for method, there, got, expected in same_answers(bob, world, csrf=''):
         assert got == expected and got[0] == 404, (method, there)
+
+
+def test_a_miss_at_the_root_is_an_honest_404(notebook, world):
+    """The root's names are the application's own, the same on every server: a path that
+    names none of them tells nothing about anybody, so an anonymous visitor gets 404
+    there (a typo is not sent round the login page); below the root, the login page."""
+    visitor = webtest.TestApp(notebook.app, extra_environ={'HTTP_HOST': 'localhost:80'})
+    res = visitor.get('/nowhere', status=404)
+    assert 'not found: /nowhere' in res.text
+    assert visitor.get('/nowhere/deeper', headers=JSON, status=404).json == {
+        'error': 'not found: /nowhere/deeper'}
+    for path in ('/home/nobody/', '/home/alice/nowhere', '/admin/nowhere',
+                 '/admin/users/nobody/'):
+        assert visitor.get(path, status=302).location.startswith(
+            'http://localhost/login?came_from=' + path), path
+        assert visitor.get(path, headers=JSON, status=401).json['error']

@@ -333,7 +333,8 @@ ALLOWED = {
     'viewer': {'view'},
     'other': set(),
     'anonymous': set(),
-    'admin': set(ACTIONS),
+    # Read-only on other users' worksheets (issue 18), through the API too.
+    'admin': {'view'},
 }
 # The answer when permission is granted.  Evaluating a text cell is refused with 409
 # only after the permission check has passed, so no Sage process is needed.

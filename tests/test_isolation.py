@@ -244,3 +244,62 @@ def test_a_server_started_as_root_without_worker_uids_warns(tmp_path, caplog):
     warnings = [r.getMessage() for r in caplog.records if r.levelname == 'WARNING']
     assert any('Sage processes will run as root' in w and 'sagenb.workers.uids' in w
                for w in warnings), warnings
+
+
+def production_settings(monkeypatch, **overrides):
+    """production.ini's [app:main] with what it needs from the environment, starting
+    no Sage process (no spare, no prestart)."""
+    from plaster import get_settings
+    from .conftest import HERE
+    monkeypatch.setenv('SAGENB_SECRET', 'a production secret for the test')
+    monkeypatch.setenv('SAGENB_PUBLIC_URL', 'https://notebook.example.org')
+    monkeypatch.delenv('SAGENB_WORKERS_UIDS', raising=False)
+    monkeypatch.delenv('SAGENB_WORKERS_REQUIRE_UIDS_AS_ROOT', raising=False)
+    settings = dict(get_settings(os.path.join(HERE, 'production.ini'), 'app:main'))
+    settings.update({'sagenb.workers.prestart': 'false', 'sagenb.workers.spare': '0'},
+                    **overrides)
+    return os.path.join(HERE, 'production.ini'), settings
+
+
+def test_production_started_as_root_without_worker_uids_refuses(tmp_path, monkeypatch):
+    """production.ini does not run Sage processes as root by default: it refuses to
+    start, before it opens the database, saying what to set; said explicitly (the
+    environment), it starts with the warning."""
+    from sagenb_pyramid import database, main
+    from sagenb_pyramid.settings import SettingsError
+    assert os.geteuid() == 0, 'the test suite runs as root (it creates worker uids)'
+    ini, settings = production_settings(monkeypatch)
+    with pytest.raises(SettingsError) as refused:
+        main({'__file__': ini, 'data_dir': str(tmp_path / 'prod')}, **settings)
+    message = str(refused.value)
+    assert 'sagenb.workers.uids' in message and 'SAGENB_WORKERS_UIDS' in message
+    assert 'SAGENB_WORKERS_REQUIRE_UIDS_AS_ROOT=false' in message
+    assert not (tmp_path / 'prod' / 'Data.fs').exists()
+    # sagenb-admin starts no Sage process: it is not refused.
+    app = main({'__file__': ini, 'data_dir': str(tmp_path / 'admin'),
+                'sagenb_command': 'users'}, **settings)
+    app.registry.workers.shutdown()
+    database(app.registry).close()
+    # Said explicitly: it starts, and warns.
+    monkeypatch.setenv('SAGENB_WORKERS_REQUIRE_UIDS_AS_ROOT', 'false')
+    ini, settings = production_settings(monkeypatch)
+    monkeypatch.setenv('SAGENB_WORKERS_REQUIRE_UIDS_AS_ROOT', 'false')
+    app = main({'__file__': ini, 'data_dir': str(tmp_path / 'allowed')}, **settings)
+    try:
+        assert app.registry.worker_host is not None
+    finally:
+        app.registry.workers.shutdown()
+        database(app.registry).close()
+
+
+def test_the_rule_of_root_and_worker_uids():
+    """Refused only as root, without uids, where uids are required."""
+    from sagenb_pyramid.settings import SettingsError
+    from sagenb_pyramid.workers.registry import check_root_without_uids
+    required = {'sagenb.workers.require_uids_as_root': 'true'}
+    with pytest.raises(SettingsError, match='sagenb.workers.uids'):
+        check_root_without_uids(dict(required, **{'sagenb.workers.uids': ' '}), euid=0)
+    check_root_without_uids(dict(required, **{'sagenb.workers.uids': '20000-20199'}), euid=0)
+    check_root_without_uids(required, euid=1000)
+    check_root_without_uids({'sagenb.workers.require_uids_as_root': 'false'}, euid=0)
+    check_root_without_uids({}, euid=0)  # the default (development.ini): a warning

@@ -168,12 +168,20 @@ def ws_view(ok):
 
 
 def ws_edit(ok):
-    """``P.EDIT`` or ``P.EVALUATE``: collaborators (the group's members too)."""
-    return statuses(ok, ('collaborator', 'member', 'owner', 'admin', 'readonly'), VIEWERS)
+    """``P.EDIT`` or ``P.EVALUATE``: collaborators (the group's members too).  An admin
+    sees other users' worksheets read-only (issue 18): 403, as a viewer."""
+    return statuses(ok, ('collaborator', 'member', 'owner', 'readonly'), VIEWERS)
 
 
 def ws_delete(ok):
-    return statuses(ok, ('owner', 'admin', 'readonly'), VIEWERS)
+    """The owner only: an admin removes someone's worksheets only through the audited
+    admin pages (deleting the account), docs/security.md."""
+    return statuses(ok, ('owner', 'readonly'), VIEWERS)
+
+
+def ws_trust(ok):
+    """Trusting a worksheet: its owner only."""
+    return statuses(ok, ('owner', 'readonly'), VIEWERS)
 
 
 def copy_ws(ok):
@@ -181,10 +189,16 @@ def copy_ws(ok):
     return ws_view(ok)
 
 
-def home(ok):
-    """The owner's home (``P.VIEW``, ``P.CREATE``, ``P.EDIT`` on ``User``): nobody else
-    may see it, not even those the owner shares worksheets with."""
+def home_view(ok):
+    """Looking at the owner's home (``P.VIEW`` on ``User``): nobody else may see it, not
+    even those the owner shares worksheets with; admins may, read-only."""
     return statuses(ok, ('owner', 'admin', 'readonly'))
+
+
+def home_change(ok):
+    """Changing the owner's home (``P.CREATE``, ``P.EDIT``): the owner only; an admin
+    sees it and gets 403."""
+    return statuses(ok, ('owner', 'readonly'), ('admin',))
 
 
 LOGGED_IN = ('other', 'viewer', 'collaborator', 'member', 'owner', 'admin', 'readonly')
@@ -276,20 +290,26 @@ TABLE = {
         account(403)),
     ('Root', 'default_system', 'POST'): ('/default_system', {'system': 'sage'}, account(200)),
     # --- a home
-    ('User', '', 'GET'): ('/home/%s/' % OWNER, None, home(200)),
-    ('User', '', 'POST'): ('/home/%s/' % OWNER, {'name': 'new'}, home(201)),
+    ('User', '', 'GET'): ('/home/%s/' % OWNER, None, home_view(200)),
+    ('User', '', 'POST'): ('/home/%s/' % OWNER, {'name': 'new'}, home_change(201)),
     # The listing's form without a selection: back to the listing (302).
-    ('User', 'action', 'POST'): ('/home/%s/action' % OWNER, ('form', {}), home(302)),
-    ('User', 'empty_trash', 'POST'): ('/home/%s/empty_trash' % OWNER, None, home(200)),
+    ('User', 'action', 'POST'): ('/home/%s/action' % OWNER, ('form', {}), home_change(302)),
+    ('User', 'empty_trash', 'POST'): ('/home/%s/empty_trash' % OWNER, None,
+                                      home_change(200)),
     ('User', 'import', 'POST'): (
         '/home/%s/import' % OWNER, ('upload', {}, [('file', 'n.ipynb', IPYNB.encode())]),
-        home(201)),
-    ('User', 'download.zip', 'GET'): ('/home/%s/download.zip' % OWNER, None, home(200)),
+        home_change(201)),
+    ('User', 'download.zip', 'GET'): ('/home/%s/download.zip' % OWNER, None,
+                                      home_view(200)),
     # --- a worksheet
     ('Worksheet', '', 'GET'): (ws, None, ws_view(200)),
     ('Worksheet', '', 'PATCH'): (ws, {'typeset': True}, ws_edit(200)),
     ('Worksheet', '', 'DELETE'): (lambda world: world.ws_path(world.shared_worksheet()), None,
                                   ws_delete(200)),
+    # Only the owner vouches for a worksheet's content (issue 18's trust model: "did the
+    # current user do this?"); collaborators, viewers and admins see it and get 403.
+    ('Worksheet', 'trust', 'POST'): (lambda w: w.ws_path(w.shared_worksheet()) + 'trust',
+                                     {'trusted': True}, ws_trust(200)),
     ('Worksheet', 'alive', 'GET'): (lambda w: ws(w) + 'alive', None, ws_view(200)),
     ('Worksheet', 'copy', 'POST'): (lambda w: ws(w) + 'copy', None, copy_ws(201)),
     ('Worksheet', 'evaluate_all', 'POST'): (lambda w: ws(w) + 'evaluate_all', None,
@@ -381,6 +401,8 @@ TABLE = {
         lambda w: '/admin/groups/%s/remove_member' % w.fresh_group(), {'login': 'oscar'},
         admin(200)),
     # --- static files (the page's own scripts and styles, and Sage's 3-D viewer)
+    # The sandboxed document HTML outputs are drawn in: it holds nothing of anybody's.
+    ('route:output_frame', '', 'GET'): ('/_frame', None, public(200)),
     ('route:__static/', '', '*'): ('/static/worksheet.js', None, public(200)),
     ('route:__nbextensions/threejs-sage/', '', '*'): (
         '/nbextensions/threejs-sage/r122/three.min.js', None, public(200)),

@@ -9,7 +9,7 @@ from sagenb_pyramid.security import (
     SESSION_EPOCH_KEY, SESSION_ID_KEY, SESSION_USER_KEY, P, SecurityPolicy, end_sessions,
     live_sessions, token_digest)
 
-PERMISSIONS = ('view', 'edit', 'evaluate', 'delete', 'share')
+PERMISSIONS = ('view', 'edit', 'evaluate', 'delete', 'share', 'trust')
 
 
 def principals_of(user):
@@ -44,7 +44,8 @@ EXPECTED = {
     'viewer': {'view'},
     'other': set(),
     'anonymous': set(),
-    'admin': set(PERMISSIONS),
+    # Admins see other users' worksheets read-only (issue 18): not even DELETE.
+    'admin': {'view'},
 }
 
 
@@ -99,7 +100,12 @@ def test_home_folder_acl(world):
     assert not helper.permits(owner_home, principals_of(world['other']), 'view')
     assert not helper.permits(owner_home, principals_of(world['collaborator']), 'create')
     assert not helper.permits(owner_home, principals_of(None), 'view')
-    assert helper.permits(owner_home, principals_of(world['admin']), 'create')
+    # An admin may look at another's home (list it, download it), not change it.
+    assert helper.permits(owner_home, principals_of(world['admin']), 'view')
+    for permission in ('create', 'edit', 'delete'):
+        assert not helper.permits(owner_home, principals_of(world['admin']), permission)
+    assert allowed(world['admin'], world['admin']) >= {'view', 'edit', 'delete'}
+    assert helper.permits(world['admin'], principals_of(world['admin']), 'create')
 
 
 def test_account_permission_for_any_logged_in_user(world):
@@ -162,7 +168,18 @@ def test_admin_role_comes_from_flag(world):
     other = world['other']
     assert allowed(world['worksheet'], other) == set()
     other.is_admin = True
-    assert allowed(world['worksheet'], other) == set(PERMISSIONS)
+    assert allowed(world['worksheet'], other) == {'view'}
+    assert allowed(world['root'], other) == set(PERMISSIONS)
+
+
+def test_an_admin_named_on_a_worksheet_has_what_the_name_gives(world):
+    """Read-only is for worksheets an admin is not named on: an admin's own worksheets
+    and those shared with them as a collaborator work as for anybody."""
+    admin, ws = world['admin'], world['worksheet']
+    assert allowed(admin.create_worksheet('mine'), admin) == set(PERMISSIONS)
+    ws.collaborators.append('userid:' + admin.id)
+    assert allowed(ws, admin) == {'view', 'edit', 'evaluate'}
+    assert allowed(ws.ordered_cells()[0], admin) == {'view', 'edit', 'evaluate'}
 
 
 # --- API tokens ---------------------------------------------------------------------

@@ -22,6 +22,7 @@ from ..server import freeze_loaded_objects
 from ..settings import SettingsError, prepare
 from ..workers import WorkerRegistry
 from ..workers.hostapi import listen_address, start_host
+from ..workers.registry import check_root_without_uids
 from .admin import split_overrides
 
 log = logging.getLogger('sagenb_pyramid.worker')
@@ -31,6 +32,7 @@ def host_settings(config_uri, options):
     settings = dict(get_settings(config_uri, 'app:main', defaults=options))
     settings.update({k: v for k, v in options.items() if k != 'data_dir'})
     prepare(options, settings)
+    check_root_without_uids(settings)
     if listen_address(settings) is None:
         raise SettingsError(
             'a worker host of its own serves app servers over the network: it needs a '

@@ -11,7 +11,7 @@ from pyramid.httpexceptions import HTTPException, HTTPFound, status_map
 from pyramid.view import (
     exception_view_config, forbidden_view_config, notfound_view_config)
 
-from ..security import P
+from ..security import P, REFUSALS
 from ..workers.hosts import NoCapacity
 from ..workers.registry import WorkerProblem
 
@@ -107,15 +107,26 @@ def forbidden(exc, request):
             and getattr(context, '__parent__', None) is not None \
             and not request.has_permission(P.VIEW, context):
         return not_found(request)
+    missing = getattr(getattr(exc, 'result', None), 'permission', None)
     return error_response(request, 403, getattr(exc, 'user_message', None)
-                          or 'you may not do that here')
+                          or REFUSALS.get(str(missing)) or 'you may not do that here')
 
 
 @notfound_view_config(renderer='json')
 def notfound(exc, request):
-    if request.identity is None and not request.environ.get('sagenb.view_reached'):
+    # Below the root (homes, the admin section) names are users', groups' and
+    # worksheets': anonymous visitors get the login page whether or not they exist.  A
+    # miss at the root itself (/nowhere) names nothing of anybody's (the root's names
+    # are the application's own, the same on every server): an honest 404.
+    if request.identity is None and not request.environ.get('sagenb.view_reached') \
+            and not is_root(getattr(request, 'context', None)):
         return login_needed(request)
     return not_found(request, exc)
+
+
+def is_root(context):
+    from ..resources import Root
+    return isinstance(context, Root)
 
 
 @exception_view_config(HTTPException, renderer='json')

@@ -91,21 +91,17 @@ def worksheet_view(context, request):
 
 
 def can_edit_in_page(request, worksheet):
-    """The page edits only for the owner and collaborators: an admin sees another
-    user's worksheet read-only (an admin's rights on it are for the API and the admin
-    pages, never for clicks on a page that shows someone else's content)."""
-    user = request.user
-    return user is not None and bool(request.has_permission(P.EDIT, worksheet)) and \
-        worksheet.shares_with(set(user.principals()), P.EDIT)
+    """The page edits for the owner and collaborators only: the ACL gives an admin
+    who is neither ``P.VIEW`` alone on someone else's worksheet."""
+    return request.user is not None and bool(request.has_permission(P.EDIT, worksheet))
 
 
-@view_config(context=Worksheet, name='trust', request_method='POST', permission=P.EDIT,
+@view_config(context=Worksheet, name='trust', request_method='POST', permission=P.TRUST,
              renderer='json')
 def trust_worksheet(context, request):
     """The owner vouches for the worksheet's content (or takes it back with
-    ``{"trusted": false}``): its HTML outputs then run their scripts in the owner's page."""
-    if request.user is None or request.user.id != context.owner_id:
-        raise api_error(403, 'only the owner of a worksheet can trust it')
+    ``{"trusted": false}``): its HTML outputs then run their scripts in the owner's page.
+    ``P.TRUST`` is the owner's alone (not collaborators', not admins')."""
     body = json_body(request, required=False) if wants_json(request) else {}
     trusted = body.get('trusted', True)
     if not isinstance(trusted, bool):

@@ -675,6 +675,28 @@ class WorksheetWorker:
         writer.finish()
 
 
+def check_root_without_uids(settings, euid=None):
+    """Before a server that starts Sage processes (``pserve`` with its embedded worker
+    host, ``sagenb-worker``) opens anything: started as root without
+    ``sagenb.workers.uids``, its Sage processes would run as root.  Refused where
+    ``sagenb.workers.require_uids_as_root`` is true (production.ini), else a warning."""
+    euid = os.geteuid() if euid is None else euid
+    if euid != 0 or settings.get('sagenb.workers.uids', '').strip():
+        return
+    if asbool(settings.get('sagenb.workers.require_uids_as_root', 'false')):
+        raise SettingsError(
+            'this server runs as root without sagenb.workers.uids, so its Sage processes '
+            'would run as root (user code could do whatever root can).  Give them uids '
+            'of their own: sagenb.workers.uids = 20000-20199 (or SAGENB_WORKERS_UIDS); '
+            'or, to run them as root all the same, say so: '
+            'SAGENB_WORKERS_REQUIRE_UIDS_AS_ROOT=false (docs/security.md)')
+    log.warning(
+        'Sage processes will run as root: user code can do whatever root can, '
+        'and Linux does not apply the limit on processes to root (a fork bomb '
+        'is not contained).  Give them uids of their own: sagenb.workers.uids '
+        '(docs/security.md).')
+
+
 class WorkerRegistry:
     """All worksheet workers of this app server, the spare Sage processes, and news."""
 
@@ -731,12 +753,6 @@ class WorkerRegistry:
         if self._free_uids is not None:
             for folder in (self.work_root, sys.prefix, sys.base_prefix):
                 check_reachable(folder)
-        elif os.geteuid() == 0:
-            log.warning(
-                'Sage processes will run as root: user code can do whatever root can, '
-                'and Linux does not apply the limit on processes to root (a fork bomb '
-                'is not contained).  Give them uids of their own: sagenb.workers.uids '
-                '(docs/security.md).')
         self._workers = {}
         self._spares = []
         self._spares_starting = 0
