@@ -20,6 +20,7 @@ from .widgets import WidgetTracker
 log = logging.getLogger(__name__)
 
 QUESTION_TIMEOUT = 10  # seconds the Sage process has to answer a question
+REPLY_TIMEOUT = 5  # seconds a cell's execute reply may come after its "idle"
 
 
 class Request:
@@ -381,7 +382,7 @@ class WorksheetWorker:
                 writer.clear(content.get('wait', False))
             writer.maybe_flush()
         # ``foo?`` and ``foo??`` answer with a "page" payload in the execute reply.
-        reply = kernel.shell_reply(msg_id, timeout=5)
+        reply = kernel.shell_reply(msg_id, timeout=REPLY_TIMEOUT)
         if reply is None:
             # The kernel failed while handling the request (it logs why, then sends
             # "idle" without a reply), or its process ended: the cell did not run as
