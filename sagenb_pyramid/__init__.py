@@ -125,7 +125,8 @@ def start_workers(config, global_config):
     if not global_config.get('sagenb_command'):
         if local is not None:
             from .workers.hostapi import start_host
-            local.api_server = start_host(local, settings)
+            # The door is the app's: Workers.shutdown stops it before the host.
+            registry.workers.door = start_host(local, settings)
         if users == 0:
             log.warning(
                 'This notebook has no users yet. Create the first admin with:\n'

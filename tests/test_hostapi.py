@@ -42,7 +42,7 @@ def signed(op, payload, secret=SECRET, stamp=None, nonce='n-1'):
 def test_a_signed_request_passes_once(door):
     app, recorder = door
     body, headers = signed('interrupt', {'key': ['u-1', 3]})
-    assert app.post('/interrupt', body, headers=headers).json == {'interrupted': True}
+    assert app.post('/interrupt', body, headers=headers).json == {'result': True}
     assert recorder.calls == [('interrupt', ('u-1', 3))]
     # The same request again (a replay) is refused, and nothing more happens.
     assert app.post('/interrupt', body, headers=headers, status=403).json == {

@@ -56,12 +56,12 @@ def main(argv=None):
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    registry = None
+    registry = door = None
     try:
         ensure_root(db)
         registry = WorkerRegistry(db, settings)
         try:
-            registry.api_server = start_host(registry, settings)
+            door = start_host(registry, settings)
         except (SettingsError, ValueError, OSError) as exc:
             raise SystemExit('sagenb-worker: %s' % exc) from None
         freeze_loaded_objects()
@@ -72,6 +72,8 @@ def main(argv=None):
         watchdog.watch(stop)
         log.info('stopping the worker host %s', registry.server_name)
     finally:
+        if door is not None:  # no more requests from app servers, then the host stops
+            door.stop()
         if registry is not None:
             registry.shutdown()
         db.close()

@@ -1,7 +1,8 @@
 """Evaluation: worker hosts run Sage processes and store what they print in ZODB as
 it arrives; app servers hand them cells (hosts.py says which host runs what)."""
+from .contract import Job  # noqa: F401
 from .hosts import Workers  # noqa: F401
-from .registry import Job, WorkerRegistry  # noqa: F401
+from .registry import WorkerRegistry  # noqa: F401
 
 
 def includeme(config):

@@ -20,13 +20,13 @@ MAX_FILES = 50  # files kept with one cell (a loop writing thousands keeps the f
 
 
 def _own(kernel, path):
-    uid = getattr(kernel, 'uid', None)
+    uid = kernel.uid
     if uid is not None:
-        os.chown(path, uid, getattr(kernel, 'gid', None) or -1)
+        os.chown(path, uid, kernel.gid or -1)
 
 
 def make_data_dir(kernel):
-    workdir = getattr(kernel, 'workdir', None)
+    workdir = kernel.workdir
     if workdir is None:
         return
     path = os.path.join(workdir, 'data')
@@ -90,9 +90,9 @@ def _replace(folder, name, source, kernel):
                  dir_fd=folder)
     with os.fdopen(fd, 'wb') as target, open(source, 'rb') as data:
         shutil.copyfileobj(data, target)
-        uid = getattr(kernel, 'uid', None)
+        uid = kernel.uid
         if uid is not None:
-            os.fchown(target.fileno(), uid, getattr(kernel, 'gid', None) or -1)
+            os.fchown(target.fileno(), uid, kernel.gid or -1)
 
 
 def _may_keep(name):

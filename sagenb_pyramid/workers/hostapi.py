@@ -1,36 +1,67 @@
 """A worker host's door for app servers of other processes: signed JSON over HTTP.
 
-Each operation of the ``WorkerRegistry`` is ``POST /<operation>`` with a JSON body,
-signed by the client (``hosts.RemoteHost``) with the shared secret over the operation,
-a timestamp, a nonce and the body.  Requests older than ``MAX_SKEW`` seconds or with a
-nonce seen before are refused, so a captured request cannot be replayed.  The host
-trusts app servers (they check permissions); nothing else should reach this port:
-bind it to loopback or a private network.
+Each operation of ``contract.HostOperations`` is ``POST /<operation>`` with its
+arguments by name in a JSON object, decoded by their annotations in the contract, and
+answered ``{"result": ...}``; ``ping`` is the door's own.  Requests are signed by the
+client (``hosts.RemoteHost``) and checked here (signing.py): a captured request cannot
+be replayed.  The host trusts app servers (they check permissions); nothing else should
+reach this port: bind it to loopback or a private network.
+
+Whoever opens the door owns it: ``start_host`` returns a ``Door`` that its caller (the
+app's ``start_workers``, scripts/worker.py) stops before the registry.
 """
-import hmac
 import json
 import logging
 import threading
-import time
 
 from .. import watchdog
-from .hosts import sign
-from .registry import Job, WorkerBusy, WorkerProblem
+from ..resources import in_transaction
+from ..server import close
+from ..settings import SettingsError
+from .contract import HostOperations, Job, Key, WorkerBusy, WorkerProblem, operations
+from .hosts import RemoteHost
+from .signing import MAX_SKEW, Verifier, workers_secret  # noqa: F401 (MAX_SKEW: kept name)
 
 log = logging.getLogger(__name__)
 
-MAX_SKEW = 60
 MAX_BODY = 16 * 1024 ** 2
+
+
+def _key(value):
+    owner, number = value
+    return (str(owner), int(number))
+
+
+# How the door decodes an argument of each annotation of the contract.
+DECODERS = {Key: _key, Job: Job.from_dict, str: str, int: int, float: float, dict: dict}
+# The door's own operations (not a host's): who answers here.
+DOOR_OPERATIONS = ('ping',)
+
+
+def decoders(protocol=HostOperations):
+    """``{operation: {argument: decoder}}`` of every operation of ``protocol``; a
+    TypeError names an annotation the door cannot decode (a new operation's)."""
+    found = {}
+    for name, signature in operations(protocol).items():
+        arguments = {}
+        for parameter in list(signature.parameters.values())[1:]:
+            decoder = DECODERS.get(parameter.annotation)
+            if decoder is None:
+                raise TypeError('the host door cannot decode %s of %s (%r): add it to '
+                                'DECODERS' % (parameter.name, name, parameter.annotation))
+            arguments[parameter.name] = decoder
+        found[name] = arguments
+    return found
 
 
 class HostApi:
     """The WSGI application of a worker host."""
 
+    operations = decoders()
+
     def __init__(self, registry, secret):
         self.registry = registry
-        self.secret = secret
-        self._nonces = {}
-        self._lock = threading.Lock()
+        self.verifier = Verifier(secret)
 
     def __call__(self, environ, start_response):
         status, answer = self.handle(environ)
@@ -43,7 +74,10 @@ class HostApi:
         if environ['REQUEST_METHOD'] != 'POST':
             return '405 Method Not Allowed', {'error': 'POST only'}
         op = environ.get('PATH_INFO', '').strip('/')
-        handler = getattr(self, 'op_' + op, None)
+        if op in self.operations:
+            handler = self.operation(op)
+        else:
+            handler = getattr(self, 'op_' + op, None) if op in DOOR_OPERATIONS else None
         try:
             length = int(environ.get('CONTENT_LENGTH') or 0)
         except ValueError:
@@ -51,7 +85,7 @@ class HostApi:
         if not 0 <= length <= MAX_BODY:
             return '400 Bad Request', {'error': 'bad body length'}
         body = environ['wsgi.input'].read(length)
-        problem = self.check(environ, op, body)
+        problem = self.verifier.check(environ, op, body)
         if problem:
             log.warning('refused a request to the worker host: %s', problem)
             return '403 Forbidden', {'error': problem}
@@ -75,80 +109,22 @@ class HostApi:
             log.exception('worker host operation %s failed', op)
             return '500 Internal Server Error', {'error': 'the worker host failed'}
 
-    def check(self, environ, op, body):
-        stamp = environ.get('HTTP_X_SAGENB_TIME', '')
-        nonce = environ.get('HTTP_X_SAGENB_NONCE', '')
-        signature = environ.get('HTTP_X_SAGENB_SIGNATURE', '')
-        try:
-            skew = abs(time.time() - float(stamp))
-        except ValueError:
-            return 'no timestamp'
-        if not skew <= MAX_SKEW:  # also refuses nan and inf
-            return 'timestamp off by %.0f s (clocks out of step?)' % skew
-        if not nonce or len(nonce) > 64 or not signature:
-            return 'unsigned'
-        if not hmac.compare_digest(sign(self.secret, op, stamp, nonce, body), signature):
-            return 'bad signature (is SAGENB_WORKERS_SECRET the same everywhere?)'
-        now = time.time()
-        with self._lock:
-            if nonce in self._nonces:
-                return 'replayed request'
-            self._nonces[nonce] = now
-            if len(self._nonces) > 10000:
-                self._nonces = {n: t for n, t in self._nonces.items()
-                                if now - t < 2 * MAX_SKEW}
-        return None
+    def operation(self, op):
+        """The handler of the host operation ``op``: its arguments decoded, the
+        registry's method called, its value answered."""
+        arguments = self.operations[op]
+        method = getattr(self.registry, op)
 
-    # -- operations -------------------------------------------------------------------
-    @staticmethod
-    def _key(payload):
-        owner, number = payload['key']
-        return (str(owner), int(number))
-
-    def op_submit(self, payload):
-        fields = dict(payload['job'])
-        fields['data_files'] = tuple(tuple(entry) for entry in fields.get('data_files', ()))
-        self.registry.submit(Job(**fields))
-        return {}
-
-    def op_ask(self, payload):
-        reply = self.registry.ask(self._key(payload), str(payload['kind']),
-                                  dict(payload['content']), float(payload['timeout']))
-        return {'reply': reply}
-
-    def op_comm(self, payload):
-        return {'problem': self.registry.send_comm(
-            self._key(payload), int(payload['cell_id']), payload['run_id'],
-            str(payload['comm_id']), dict(payload['data']))}
-
-    def op_input(self, payload):
-        return {'ok': self.registry.send_input(self._key(payload), int(payload['cell_id']),
-                                               str(payload['value']))}
-
-    def op_interrupt(self, payload):
-        return {'interrupted': self.registry.interrupt(self._key(payload))}
-
-    def op_restart(self, payload):
-        return {'cancelled': self.registry.restart(self._key(payload))}
-
-    def op_discard(self, payload):
-        self.registry.discard(self._key(payload))
-        return {}
-
-    def op_touch(self, payload):
-        self.registry.touch(self._key(payload))
-        return {}
-
-    def op_make_room(self, payload):
-        return {'freed': self.registry.make_room()}
+        def handler(payload):
+            unknown = set(payload) - set(arguments)
+            if unknown:
+                raise TypeError('unknown arguments %s' % sorted(unknown))
+            return {'result': method(**{name: decode(payload[name])
+                                        for name, decode in arguments.items()})}
+        return handler
 
     def op_ping(self, payload):
         return {'name': self.registry.server_name, 'boot': self.registry.boot_id}
-
-    def op_state(self, payload):
-        key = self._key(payload)
-        return {'has_process': self.registry.has_process(key),
-                'is_running': self.registry.is_running(key)}
 
 
 def serve(registry, secret, listen, advertise=None, threads=16):
@@ -175,7 +151,6 @@ def serve(registry, secret, listen, advertise=None, threads=16):
 def stop(server, timeout=5):
     """Stop a server made by ``serve``: its loop ends, then its request threads,
     those still answering within ``timeout`` seconds (``server.close``)."""
-    from ..server import close
     watchdog.release(server.loop_thread)
     close(server, server.loop_thread, timeout)
 
@@ -190,28 +165,34 @@ def listen_address(settings):
     return listen or None
 
 
+class Door:
+    """An open door of a host; its opener stops it (before the registry behind it)."""
+
+    def __init__(self, server):
+        self.server = server
+
+    def stop(self, timeout=5):
+        stop(self.server, timeout)
+
+
 def start_host(registry, settings):
-    """Open the host's door (if it has one) and start it; returns the door's server."""
-    from .hosts import workers_secret
-    server = None
+    """Open the host's door (if it has one) and start the host; returns the ``Door``
+    (None: no door), which the caller stops when the host stops."""
+    door = None
     listen = listen_address(settings)
     if listen:
         secret = workers_secret(settings)
         check_name_free(registry, secret)
-        server = serve(registry, secret, listen,
-                       settings.get('sagenb.workers.advertise', '').strip() or None)
+        door = Door(serve(registry, secret, listen,
+                          settings.get('sagenb.workers.advertise', '').strip() or None))
     registry.start()
-    return server
+    return door
 
 
 def check_name_free(registry, secret):
     """Refuse to start while another host of the same name answers at its door (two
     hosts of one name would overwrite each other's record).  A record whose door does
     not answer is of an earlier run of this host that died: this one takes over."""
-    from ..resources import in_transaction
-    from ..settings import SettingsError
-    from .hosts import RemoteHost
-
     def address_of(root):
         record = (root.worker_hosts or {}).get(registry.server_name)
         return record.address if record is not None else None
@@ -219,7 +200,7 @@ def check_name_free(registry, secret):
     if not address:
         return
     try:
-        answer = RemoteHost(registry.server_name, address, secret, timeout=5).call('ping', {})
+        answer = RemoteHost(registry.server_name, address, secret, timeout=5).ping()
     except WorkerProblem:
         return
     raise SettingsError(

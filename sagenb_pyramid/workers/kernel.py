@@ -81,6 +81,10 @@ class SageKernel:
     startup_timeout = 120
     # Its execute replies list the files each cell wrote (those of a forked kernel do).
     reports_files = False
+    # The process's working folder (cells' files, data files), None: it has none.
+    workdir = None
+    # The uid and gid it runs under, None: the server's.
+    uid = gid = None
 
     def start(self):
         """Start the process and wait until its kernel answers."""
@@ -128,6 +132,16 @@ class SageKernel:
             channel = getattr(client, '_%s_channel' % name, None)
             if channel is not None:
                 channel.close()
+
+    def send_comm(self, comm_id, data):
+        """Send a ``comm_msg`` (a widget change) on the shell channel; its msg_id."""
+        msg = self.client.session.msg('comm_msg', {'comm_id': comm_id, 'data': data})
+        self.client.shell_channel.send(msg)
+        return msg['header']['msg_id']
+
+    def send_input(self, value):
+        """Answer the ``input_request`` the kernel waits on (stdin channel)."""
+        self.client.input(value)
 
     def execute(self, code):
         return self.client.execute(code, store_history=True, allow_stdin=True,
@@ -272,7 +286,7 @@ class ForkServerError(RuntimeError):
     pass
 
 
-class ForkServer:
+class ForkServerClient:
     """The app server's handle on its Sage fork server process (see ``forkserver.py``)."""
 
     def __init__(self, runtime_dir, startup_timeout=120):
