@@ -167,6 +167,37 @@ def test_text_cell_markdown_math_and_no_scripts(page, live_server):
     assert page.evaluate('window.__xss') is None
 
 
+# What the Markdown of text cells leaves to MathJax: the TeX as written (no emphasis made
+# of its underscores and stars, no line breaks of its backslashes), code untouched, \$ as
+# written (MathJax shows a dollar), and Markdown around it.
+MARKDOWN_CASES = [
+    ('$a_1 * b_2$ and *em* and a_b_c', ['$a_1 * b_2$', '<em>em</em>', 'a_b_c']),
+    ('`$x$` and `a*b*c`', ['<code>$x$</code>', '<code>a*b*c</code>']),
+    ('costs \\$5 and \\$6, **bold**', ['costs \\$5 and \\$6', '<strong>bold</strong>']),
+    ('$$\na_1\n\nb_2\n$$', ['$$\na_1\n\nb_2\n$$']),
+    ('\\begin{align}a_1 &= b_1 \\\\ c\\end{align}',
+     ['\\begin{align}a_1 &amp;= b_1 \\\\ c\\end{align}']),
+    ('\\(x_1 < y\\) and \\[y_2\\]', ['\\(x_1 &lt; y\\)', '\\[y_2\\]']),
+    ('```\n$x$ *y*\n```', ['<pre><code>$x$ *y*']),
+    ('# Title\n\n- one\n- two', ['<h1>Title</h1>', '<li>one</li>']),
+    ('see https://example.org/a_b.', ['<a href="https://example.org/a_b">']),
+]
+
+
+def test_markdown_keeps_math_code_and_escapes(page, live_server):
+    base = live_server
+    log_in(page, base)
+    page.click('[data-action=new-worksheet]')
+    page.wait_for_url(base + '/home/alice/*/')
+    page.wait_for_function('() => window.sagenb && window.sagenb.renderMarkdown')
+    for source, expected in MARKDOWN_CASES:
+        html = page.evaluate('src => window.sagenb.renderMarkdown(src)', source)
+        for part in expected:
+            assert part in html, (source, part, html)
+    assert '<em>' not in page.evaluate('src => window.sagenb.renderMarkdown(src)',
+                                       '$a_1 * b_2 * c_3$')
+
+
 # --- import and export -------------------------------------------------------------------
 
 def worksheet_count(page, base):

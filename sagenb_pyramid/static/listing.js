@@ -6,6 +6,10 @@
 //  <input type="checkbox" data-check-all="ids">     (un)checks every
 //                                                   input[name=ids] of its form/table
 //  [data-requires-selection="ids"]                  disabled while no input[name=ids] is checked
+//
+// An ES module (templates/listing.jinja2): the upload goes through page/api.js.
+
+import { upload, csrfToken } from "./page/api.js";
 
 document.addEventListener("submit", (ev) => {
   const form = ev.target;
@@ -109,9 +113,8 @@ function setUpForm(form) {
   const progress = form.querySelector("progress");
   const status = form.querySelector("[data-role=upload-status]");
   const error = form.querySelector("[data-role=upload-error]");
-  const csrf = document.querySelector('meta[name="csrf-token"]')?.content
-    || form.querySelector("input[name=csrf_token]")?.value || "";
-  let xhr = null;
+  const csrf = csrfToken(form);
+  let uploading = null; // the AbortController of the upload under way
 
   const note = sessionStorage.getItem(UPLOAD_NOTE);
   if (note) {
@@ -137,16 +140,16 @@ function setUpForm(form) {
   });
   // Back from the new worksheet (page cache): the form is ready again.
   window.addEventListener("pageshow", (ev) => {
-    if (!ev.persisted || xhr) return;
+    if (!ev.persisted || uploading) return;
     busy(false);
     status.textContent = "";
   });
-  if (cancel) cancel.addEventListener("click", () => xhr && xhr.abort());
+  if (cancel) cancel.addEventListener("click", () => uploading && uploading.abort());
 
   form.addEventListener("submit", (ev) => {
     if (!window.FormData || !window.XMLHttpRequest) return; // the plain form post
     ev.preventDefault();
-    if (xhr) return;
+    if (uploading) return;
     const file = fileInput.files && fileInput.files[0];
     if (!file) {
       fail("Choose a file to upload first.");
@@ -159,58 +162,43 @@ function setUpForm(form) {
     progress.max = 100;
     busy(true);
 
-    xhr = new XMLHttpRequest();
-    xhr.open("POST", form.action);
-    xhr.setRequestHeader("Accept", "application/json");
-    xhr.setRequestHeader("X-CSRF-Token", csrf);
-    xhr.responseType = "text";
-    xhr.upload.addEventListener("progress", (e) => {
-      if (!e.lengthComputable) return;
-      progress.value = Math.round((100 * e.loaded) / e.total);
-      if (e.loaded >= e.total) {
-        progress.removeAttribute("value"); // indeterminate while the server reads it
-        status.textContent = `Importing ${file.name}\u2026`;
-      }
-    });
-    xhr.addEventListener("load", () => {
-      const req = xhr;
-      xhr = null;
-      let answer = null;
-      try {
-        answer = JSON.parse(req.responseText);
-      } catch {
-        answer = null;
-      }
-      if (req.status >= 200 && req.status < 300 && answer && Array.isArray(answer.worksheets)) {
-        const made = answer.worksheets;
-        if (made.length === 1 && !(answer.skipped || []).length) {
-          status.textContent = `Imported \u201c${made[0].name}\u201d.`;
-          window.location.assign(new URL(made[0].url, document.baseURI).href);
-          return;
+    uploading = new AbortController();
+    upload(form.action, body, {
+      csrf,
+      signal: uploading.signal,
+      onProgress: (loaded, total) => {
+        progress.value = Math.round((100 * loaded) / total);
+        if (loaded >= total) {
+          progress.removeAttribute("value"); // indeterminate while the server reads it
+          status.textContent = `Importing ${file.name}\u2026`;
         }
-        sessionStorage.setItem(UPLOAD_NOTE, uploadSummary(answer));
-        status.textContent = uploadSummary(answer);
-        window.location.assign(new URL(form.dataset.listingUrl || window.location.href, document.baseURI).href);
+      },
+    }).then((answer) => {
+      uploading = null;
+      if (!Array.isArray(answer.worksheets)) {
+        fail("Upload failed: unexpected answer from the server.");
         return;
       }
-      if (answer && typeof answer.error === "string") {
-        fail(`Upload failed: ${answer.error}`);
-      } else if (req.status === 413) {
-        fail("Upload failed: the file is too large for the server.");
+      const made = answer.worksheets;
+      if (made.length === 1 && !(answer.skipped || []).length) {
+        status.textContent = `Imported \u201c${made[0].name}\u201d.`;
+        window.location.assign(new URL(made[0].url, document.baseURI).href);
+        return;
+      }
+      sessionStorage.setItem(UPLOAD_NOTE, uploadSummary(answer));
+      status.textContent = uploadSummary(answer);
+      window.location.assign(new URL(form.dataset.listingUrl || window.location.href, document.baseURI).href);
+    }, (err) => {
+      uploading = null;
+      if (err.name === "AbortError") {
+        busy(false);
+        status.textContent = "Upload cancelled.";
+      } else if (err.status === 413 || err.status === 0) {
+        fail(`Upload failed: ${err.message}.`); // too large, or no network
       } else {
-        fail(`Upload failed: ${req.status} ${req.statusText || "error"}`.trim());
+        fail(`Upload failed: ${err.message}`);
       }
     });
-    xhr.addEventListener("error", () => {
-      xhr = null;
-      fail("Upload failed: cannot reach the server (network error).");
-    });
-    xhr.addEventListener("abort", () => {
-      xhr = null;
-      busy(false);
-      status.textContent = "Upload cancelled.";
-    });
-    xhr.send(body);
   });
 }
 

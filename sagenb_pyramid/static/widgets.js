@@ -5,10 +5,12 @@
 // new version of the cell, which redraws the views.  No widget library: the controls
 // Sage's interact uses are plain HTML elements here.
 
+import { h as el } from "./page/dom.js";
+
 const VIEW_MIME = "application/vnd.jupyter.widget-view+json";
 const MODEL_REF = /^IPY_MODEL_(.+)$/;
 
-let env = null; // {api, renderOutputs, typeset} from worksheet.js
+let env = null; // {api, sanitize, typeset, outputArea, error} from worksheet.js
 
 export function setup(environment) {
   env = environment;
@@ -16,19 +18,6 @@ export function setup(environment) {
 
 export function isWidgetView(output) {
   return Boolean(output && output.data && output.data[VIEW_MIME]);
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else if (k in node && typeof v !== "string") node[k] = v;
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children) if (c !== null && c !== undefined) node.append(c);
-  return node;
 }
 
 function ref(value) {

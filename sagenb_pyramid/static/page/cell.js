@@ -1,0 +1,248 @@
+// Cells of the worksheet page: what every cell has (Cell: saving its input, the toolbar,
+// its state from the server) and the text cells. Compute cells are in compute.js.
+// Each cell holds `page`, the page's state (worksheet.js).
+
+import { h } from "./dom.js";
+import { typeset, typesetClear } from "./math.js";
+import { renderMarkdown } from "./markdown.js";
+
+// The states in which a cell waits for news from the server.
+export const ACTIVE = new Set(["queued", "running"]);
+
+// sagenb's percent directives: the cell's first lines that are exactly "%name"
+// (as sagenb_pyramid/workers/directives.py reads them).
+const DIRECTIVE_LINE = /^%([A-Za-z_][A-Za-z0-9_]*)[ \t]*$/;
+export function cellDirectives(text) {
+  const names = [];
+  for (const line of String(text || "").split("\n")) {
+    const m = DIRECTIVE_LINE.exec(line.trim());
+    if (!m) break;
+    names.push(m[1].toLowerCase());
+  }
+  return names;
+}
+
+export function formatSeconds(s) {
+  if (!Number.isFinite(s) || s < 0) s = 0;
+  if (s < 60) return `${Math.floor(s)}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${String(Math.floor(s % 60)).padStart(2, "0")}s`;
+  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, "0")}m`;
+}
+
+export function button(action, label, title) {
+  return h("button", { type: "button", class: `btn-cell btn-${action}`, dataset: { action }, title, "aria-label": title }, label);
+}
+
+export class Cell {
+  constructor(data, page) {
+    this.page = page;
+    this.id = data.id;
+    this.data = data;
+    this.savedInput = data.input ?? "";
+    this.saveTimer = null;
+    this.saveChain = Promise.resolve();
+    this.removed = false;
+    this.seq = 0;
+    // Resolves to the id once the server has created the cell (see addCell).
+    this.ready = Promise.resolve(data.id);
+    this.el = h("div", {
+      class: `cell ${data.type === "text" ? "text-cell" : "compute-cell"}`,
+      dataset: { cellId: data.id === null ? "" : String(data.id), type: data.type, status: data.status || "new" },
+    });
+    this.el.cell = this;
+  }
+
+  get status() {
+    return this.data.status || "new";
+  }
+
+  toolbar(extra = []) {
+    if (!this.page.canEdit) return null;
+    return h("div", { class: "cell-toolbar", role: "toolbar" },
+      ...extra,
+      button("add-above", "+\u2191", "Insert compute cell above"),
+      button("add-below", "+\u2193", "Insert compute cell below"),
+      button("add-text-below", "+T", "Insert text cell below"),
+      button("move-up", "\u25b2", "Move cell up"),
+      button("move-down", "\u25bc", "Move cell down"),
+      button("delete", "\u2715", "Delete cell"));
+  }
+
+  // Apply a CELL dict from the server (ignoring stale answers).
+  update(data, { force = false } = {}) {
+    if (this.removed || !data) return;
+    if (!force && typeof data.version === "number" && typeof this.data.version === "number" && data.version < this.data.version) return;
+    this.data = { ...this.data, ...data };
+    this.el.dataset.status = this.status;
+    this.refresh();
+    if (ACTIVE.has(this.status)) this.page.poller.watch(this);
+  }
+
+  refresh() {}
+
+  cancelSave() {
+    clearTimeout(this.saveTimer);
+    this.saveTimer = null;
+  }
+
+  scheduleSave() {
+    this.cancelSave();
+    this.saveTimer = setTimeout(() => this.save(), 1000);
+  }
+
+  isDirty() {
+    return this.getInput() !== this.savedInput;
+  }
+
+  save() {
+    this.cancelSave();
+    if (!this.page.canEdit || this.removed) return this.saveChain;
+    this.saveChain = this.saveChain.then(async () => {
+      await this.ready;
+      const input = this.getInput();
+      if (input === this.savedInput || this.removed) return;
+      await this.page.api("PATCH", `cells/${this.id}`, { input });
+      this.savedInput = input;
+      this.el.classList.toggle("dirty", this.isDirty());
+    }).catch((err) => {
+      this.page.messages.report(err);
+    });
+    return this.saveChain;
+  }
+
+  saveOnUnload() {
+    if (!this.page.canEdit || this.removed || this.id === null || !this.isDirty()) return;
+    this.page.api("PATCH", `cells/${this.id}`, { input: this.getInput() }, { keepalive: true }).catch(() => {});
+  }
+
+  destroy() {
+    this.removed = true;
+    this.cancelSave();
+    typesetClear(this.el);
+    this.el.remove();
+  }
+
+  focus() {}
+}
+
+export class TextCell extends Cell {
+  constructor(data, page) {
+    super(data, page);
+    this.rendered = h("div", { class: "text-rendered", title: this.page.canEdit ? "Double-click to edit" : null });
+    this.textarea = h("textarea", { class: "text-source", rows: "4", spellcheck: "true", "aria-label": "Text cell source" });
+    this.editorEl = !this.page.canEdit ? null : h("div", { class: "text-editor", hidden: true },
+      this.textarea,
+      h("div", { class: "text-editor-buttons" },
+        h("button", { type: "button", class: "btn btn-primary", dataset: { action: "save-text" } }, "Save"),
+        h("button", { type: "button", class: "btn", dataset: { action: "cancel-text" } }, "Cancel"),
+        this.hintEl = h("span", { class: "hint" })));
+    this.editing = false;
+    this.el.append(
+      h("div", { class: "cell-head" }, this.page.canEdit ? button("edit", "\u270e Edit", "Edit text cell") : null, this.toolbar()),
+      this.rendered,
+      ...(this.editorEl ? [this.editorEl] : []),
+    );
+    if (this.page.canEdit) {
+      this.rendered.addEventListener("dblclick", () => this.edit());
+      this.textarea.addEventListener("input", () => {
+        this.autosize();
+        this.el.classList.toggle("dirty", this.isDirty());
+      });
+      this.textarea.addEventListener("keydown", (ev) => {
+        if (ev.key === "Enter" && (ev.shiftKey || ev.ctrlKey || ev.metaKey)) {
+          ev.preventDefault();
+          this.finishEdit(true);
+        } else if (ev.key === "Escape") {
+          ev.preventDefault();
+          this.finishEdit(false);
+        }
+      });
+      this.editorEl.addEventListener("focusout", (ev) => {
+        if (ev.relatedTarget && this.editorEl.contains(ev.relatedTarget)) return;
+        // Give a click on Save/Cancel a chance to be handled first.
+        setTimeout(() => {
+          if (this.editing && !this.editorEl.contains(document.activeElement)) this.finishEdit(true);
+        }, 150);
+      });
+    }
+    this.renderText();
+  }
+
+  // "markdown" (with HTML, as Jupyter) or "html" (legacy worksheets: HTML with $math$,
+  // which must not go through the Markdown pass).
+  get format() {
+    return this.data.format === "html" ? "html" : "markdown";
+  }
+
+  getInput() {
+    return this.editing ? this.textarea.value : this.savedInput;
+  }
+
+  setInput(text) {
+    if (!this.page.canEdit) return;
+    if (!this.editing) this.edit();
+    this.textarea.value = text;
+    this.autosize();
+  }
+
+  renderText() {
+    typesetClear(this.rendered);
+    const src = this.savedInput;
+    if (!src.trim()) {
+      this.rendered.replaceChildren(h("p", { class: "placeholder", text: this.page.canEdit ? "Empty text cell \u2014 double-click to edit." : "" }));
+      return;
+    }
+    // sagenb's text cells (format "html") are HTML with TeX, written for sagenb's TinyMCE:
+    // no Markdown library reads them as they were meant (indented lines would become code
+    // blocks, underscores in names emphasis), so they go to the sanitizer as they are.
+    const html = this.format === "html" ? src : renderMarkdown(src);
+    this.rendered.classList.toggle("format-html", this.format === "html");
+    this.rendered.replaceChildren(this.page.sanitizer.sanitize(html));
+    if (/\$|\\\(|\\\[|\\begin\{/.test(src)) typeset(this.rendered);
+  }
+
+  autosize() {
+    this.textarea.style.height = "auto";
+    this.textarea.style.height = `${Math.max(80, this.textarea.scrollHeight + 4)}px`;
+  }
+
+  edit() {
+    if (!this.page.canEdit || this.editing) return;
+    this.editing = true;
+    this.el.classList.add("editing");
+    this.textarea.value = this.savedInput;
+    this.hintEl.textContent = this.format === "html"
+      ? "HTML, math in $\u2026$ or $$\u2026$$. Shift-Enter saves, Escape cancels."
+      : "Markdown/HTML, math in $\u2026$ or $$\u2026$$. Shift-Enter saves, Escape cancels.";
+    this.rendered.hidden = true;
+    this.editorEl.hidden = false;
+    this.autosize();
+    this.textarea.focus();
+  }
+
+  async finishEdit(save) {
+    if (!this.editing) return;
+    if (save) {
+      await this.save();
+      if (this.isDirty()) return; // saving failed: stay in the editor
+    }
+    this.editing = false;
+    this.el.classList.remove("editing", "dirty");
+    this.editorEl.hidden = true;
+    this.rendered.hidden = false;
+    this.renderText();
+  }
+
+  focus() {
+    this.edit();
+  }
+
+  refresh() {
+    // Text cells have no outputs; input changes made elsewhere are shown when not editing.
+    if (!this.editing && typeof this.data.input === "string" && this.data.input !== this.savedInput) {
+      this.savedInput = this.data.input;
+      this.renderText();
+    }
+  }
+}
