@@ -11,6 +11,7 @@ views parse a request, check its permission, call one of these and render the an
 - ``listing``: which worksheets a home lists, in which order; new worksheets' names.
 - ``quota``: the per-user storage quota.
 
-Scripts (``sagenb-admin``) and tests use them too.  The shared request helpers are in
+Scripts (``sagenb-admin``, ``migrate.py``) and tests that need this logic import it from
+here, never from a view.  The shared request helpers are in
 ``sagenb_pyramid/web.py``, the after-commit helper in ``sagenb_pyramid/aftercommit.py``.
 """
