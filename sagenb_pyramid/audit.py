@@ -15,6 +15,7 @@ import time
 from BTrees.LOBTree import LOBTree
 from persistent import Persistent
 
+from .aftercommit import after_commit
 from .resources import in_transaction
 
 logger = logging.getLogger(__name__)
@@ -68,13 +69,12 @@ def record_after_commit(request, action, target='', detail='', actor=''):
         log = audit_log(root)
         log[new_key(log)] = AuditEntry(action, actor, target, detail, address)
 
-    def after(committed):
-        if committed:
-            try:
-                in_transaction(db, write, attempts=10)
-            except Exception:
-                logger.exception('could not write the audit entry %s %s', action, target)
-    request.tm.get().addAfterCommitHook(after)
+    def after():
+        try:
+            in_transaction(db, write, attempts=10)
+        except Exception:
+            logger.exception('could not write the audit entry %s %s', action, target)
+    after_commit(request, after)
 
 
 def entries(root, newest_first=True):

@@ -45,7 +45,7 @@ from .formats import FormatError, Limits, TooLarge, archive, safepickle, sws
 from .importing import _shown, check_worksheet, create_worksheet, safe_file_name
 from .resources import DataFile
 from .security import user_principal
-from .views.account import check_email
+from .services.accounts import check_email
 
 PSEUDO_USERS = {
     '_sage_': 'documentation worksheets of the pseudo-user _sage_ are not migrated',

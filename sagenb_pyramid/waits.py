@@ -9,6 +9,8 @@ waiting ends (answer, error, retry).
 import contextlib
 import threading
 
+from .web import api_error
+
 _REGISTRY_LOCK = threading.Lock()
 
 
@@ -49,7 +51,6 @@ def counter(registry):
 @contextlib.contextmanager
 def wait_slot(request):
     """Hold one of the user's waiting slots for the ``with`` block, or raise 429."""
-    from .views import api_error
     waits = counter(request.registry)
     key = request.authenticated_userid or 'addr:%s' % request.client_addr
     if not waits.acquire(key):

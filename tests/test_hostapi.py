@@ -11,7 +11,7 @@ import pytest
 import webtest
 
 from sagenb_pyramid.workers.hostapi import HostApi, serve, stop
-from sagenb_pyramid.workers.hosts import sign
+from sagenb_pyramid.workers.signing import sign
 
 SECRET = b'the shared worker secret'
 

@@ -14,7 +14,7 @@ import webtest
 from ZODB.POSException import ConflictError
 
 from sagenb_pyramid import waits
-from sagenb_pyramid.views import cells
+from sagenb_pyramid.services import evaluation
 
 from .conftest import Api, Notebook
 
@@ -125,7 +125,7 @@ def test_slots_are_given_back_on_errors_and_retries(notebook, testapp, monkeypat
         root.user_by_login('alice').create_worksheet('W')
     api = Api(testapp, notebook.token('alice'))
     seen = []
-    real = cells.wait_for_cell
+    real = evaluation.wait_for_cell
 
     def failing(request, cell, timeout, **kw):
         seen.append(dict(waits.counter(request.registry).waiting))
@@ -134,7 +134,7 @@ def test_slots_are_given_back_on_errors_and_retries(notebook, testapp, monkeypat
         if len(seen) == 2:
             raise RuntimeError('the wait broke')
         return real(request, cell, timeout, **kw)
-    monkeypatch.setattr(cells, 'wait_for_cell', failing)
+    monkeypatch.setattr(evaluation, 'wait_for_cell', failing)
     res = api.get('/home/alice/0/cells/0', status=500, wait=1)
     assert res['error'].startswith('the server failed')
     assert len(seen) == 2 and all(list(s.values()) == [1] for s in seen)
@@ -191,7 +191,7 @@ def test_session_polls_are_counted_too(notebook, monkeypatch):
         held.set()
         release.wait(10)
         return True
-    monkeypatch.setattr(cells, 'wait_for_cell', holding)
+    monkeypatch.setattr(evaluation, 'wait_for_cell', holding)
     results = []
     first = threading.Thread(target=lambda: results.append(
         app.get('/home/alice/0/cells/0?wait=2', headers={'Accept': 'application/json'},

@@ -25,6 +25,8 @@ from pyramid_mailer.interfaces import IMailer
 from pyramid_mailer.mailer import Mailer
 from pyramid_mailer.message import Message
 
+from ..aftercommit import after_commit
+
 log = logging.getLogger(__name__)
 
 
@@ -94,11 +96,7 @@ def send_mail(request, to, subject, body):
     recipients = [to] if isinstance(to, str) else list(to)
     message = Message(subject=subject, recipients=recipients, body=body,
                       sender=box.mailer.default_sender)
-
-    def after_commit(committed):
-        if committed:
-            box.put(message)
-    request.tm.get().addAfterCommitHook(after_commit)
+    after_commit(request, lambda: box.put(message))
     return message
 
 

@@ -40,6 +40,7 @@ from velruse.api import register_provider
 from velruse.exceptions import CSRFError, ThirdPartyFailure
 
 from ..settings import SettingsError, env_name
+from ..web import api_error
 
 log = logging.getLogger(__name__)
 
@@ -528,8 +529,6 @@ def provider_from_settings(settings, name):
 
 def add_provider(config, provider):
     """Register ``provider``'s routes the way velruse's ``add_*_login`` do."""
-    from ..views import api_error
-
     def login_by_get(request):
         raise api_error(405, 'start the log-in with %s from the log-in page'
                         % provider.label)

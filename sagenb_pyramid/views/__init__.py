@@ -1,83 +1,25 @@
 """Views, by the resource they publish: accounts, homes (listings), worksheets, cells.
 
-Shared here: how a request says it wants JSON, how JSON bodies are read, and the error
-views that turn every failure into a clear status and message (JSON for scripts and
-the page's own requests, a short HTML page for browsers), never a traceback.
+A view parses the request, checks its permission (its ``view_config``), calls a
+service (``sagenb_pyramid/services/``) and renders the answer.  No view module imports
+another: what two of them share goes to a service, or to ``sagenb_pyramid/web.py`` (how
+a request says it wants JSON, JSON bodies and fields, ``api_error``), which
+tests/test_layers.py checks.
+
+Here: the error views that turn every failure into a clear status and message (JSON for
+scripts and the page's own requests, a short HTML page for browsers), never a traceback.
 """
-import json
 import logging
 
-from pyramid.httpexceptions import HTTPException, HTTPFound, status_map
+from pyramid.httpexceptions import HTTPException, HTTPFound
 from pyramid.view import (
     exception_view_config, forbidden_view_config, notfound_view_config)
 
 from ..security import P, REFUSALS
-from ..workers.hosts import NoCapacity
-from ..workers.registry import WorkerProblem
+from ..web import error_response, wants_json
+from ..workers.contract import NoCapacity, WorkerProblem
 
 log = logging.getLogger(__name__)
-
-
-def wants_json(request):
-    if request.environ.get('sagenb.via_token'):
-        return True
-    if request.content_type == 'application/json':
-        return True
-    offers = request.accept.acceptable_offers(['text/html', 'application/json'])
-    return bool(offers) and offers[0][0] == 'application/json'
-
-
-def api_error(status, message):
-    """An HTTP error whose message is shown to the user or returned as ``{"error"}``."""
-    exc = status_map[status](detail=message)
-    exc.user_message = message
-    return exc
-
-
-def json_body(request, required=True):
-    """The request's JSON object, or a 400 that says what is wrong with it."""
-    if not request.body:
-        if required:
-            raise api_error(400, 'the request needs a JSON body')
-        return {}
-    try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise api_error(400, 'malformed JSON: %s' % exc) from None
-    if not isinstance(body, dict):
-        raise api_error(400, 'the JSON body must be an object')
-    return body
-
-
-def form_of(request):
-    """The request's fields: a JSON body, or the form."""
-    if request.content_type == 'application/json':
-        return json_body(request, required=False)
-    return request.POST
-
-
-def get_str(body, key, default=None, max_length=1_000_000, allow_empty=True):
-    if key not in body:
-        return default
-    value = body[key]
-    if value is None and default is None:
-        return None
-    if not isinstance(value, str):
-        raise api_error(400, '"%s" must be a string' % key)
-    if len(value) > max_length:
-        raise api_error(400, '"%s" is longer than %d characters' % (key, max_length))
-    if not allow_empty and not value.strip():
-        raise api_error(400, '"%s" must not be empty' % key)
-    return value
-
-
-def error_response(request, status, message):
-    request.response.status = status
-    if wants_json(request):
-        request.override_renderer = 'json'
-        return {'error': message}
-    request.override_renderer = 'error.jinja2'
-    return {'status': request.response.status, 'message': message}
 
 
 def login_needed(request):

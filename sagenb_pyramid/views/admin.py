@@ -15,28 +15,23 @@ from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
 from .. import audit, server_settings
-from ..auth.mail import mail_enabled, public_url, send_mail
+from ..aftercommit import after_commit
+from ..auth.mail import mail_enabled
 from ..auth.passwords import check_login_name, hash_password
 from ..resources import AdminGroup, AdminGroups, AdminSection, AdminUser, AdminUsers
 from ..security import P, end_sessions
-from ..workers.registry import DB_SETTINGS
-from . import api_error, form_of, get_str, wants_json
-from .account import check_email, issue_token, login_taken, send_reset_link
+from ..services.accounts import check_email, login_taken
+from ..services.evaluation import discard_after_commit
+from ..services.links import (ADMIN_LINK_SECONDS, admin_reset_link, send_invitation,
+                              send_reset_link)
+from ..web import api_error, fmt_time, form_of, get_str, wants_json
+from ..workers.config import DB_SETTINGS
 
 PER_PAGE = 50
 GROUP_NAME_RE = re.compile(r'^[^\x00-\x1f<>/]{1,100}$')
-# How long a reset link that an admin passes on by hand, or an invitation, stays valid
-# (a reset link the user asked for lasts ``sagenb.account.reset_link_max_age``).
-ADMIN_LINK_SECONDS = 7 * 24 * 3600
 
 
 # === helpers ===========================================================================
-
-def fmt_time(when):
-    if not when:
-        return ''
-    return time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(when))
-
 
 def field(request, body, key, default='', max_length=200):
     value = get_str(body, key, default, max_length=max_length) if isinstance(body, dict) \
@@ -108,10 +103,6 @@ def refuse_last_admin(root, user, doing):
             not any(u is not user for u in root.active_admins()):
         raise api_error(409, 'cannot %s %s: they are the last active admin; make someone '
                              'else an admin first' % (doing, user.login))
-
-
-def after_commit(request, action):
-    request.tm.get().addAfterCommitHook(lambda ok: ok and action())
 
 
 # === the section =======================================================================
@@ -192,18 +183,6 @@ def add_user(context, request):
     return {'user': user, 'password': password, 'section': 'users'}
 
 
-def send_invitation(request, user):
-    token = issue_token(request.root, user, 'reset', ADMIN_LINK_SECONDS, email=user.email)
-    send_mail(request, user.email, 'Your account on the Sage Notebook', (
-        'Hello %s,\n\n'
-        'an administrator made you an account on the Sage Notebook at\n%s/\n\n'
-        'Your username is: %s\n\n'
-        'Choose your password by opening this link within %d days (it works once):\n\n'
-        '%s/reset/%s\n'
-        % (user.fullname or user.login, public_url(request), user.login,
-           ADMIN_LINK_SECONDS // 86400, public_url(request), token)))
-
-
 @view_config(context=AdminUser, request_method='GET', permission=P.ADMIN,
              renderer='admin_user.jinja2')
 def user_page(context, request):
@@ -272,7 +251,7 @@ def revoke_admin(context, request):
 @view_config(context=AdminUser, name='reset_password', request_method='POST',
              permission=P.ADMIN, renderer='json')
 def reset_password(context, request):
-    """A single-use link to choose a new password (``views/account.py``'s ``/reset``):
+    """A single-use link to choose a new password (``services/links.py``, ``/reset``):
     mailed to the user when the server sends mail and they have an address, else shown
     to the admin to pass on.  The current password works until the link is used."""
     user = context.user
@@ -286,8 +265,7 @@ def reset_password(context, request):
         audit.record(request, 'password_reset_link', user.login, 'mailed')
         return done(request, 'A password reset link was mailed to %s.' % user.email,
                     user_url(request, user), {'mailed_to': user.email})
-    token = issue_token(context.root, user, 'reset', ADMIN_LINK_SECONDS)
-    link = '%s/reset/%s' % (public_url(request), token)
+    link = admin_reset_link(request, context.root, user)
     audit.record(request, 'password_reset_link', user.login, 'shown to the admin')
     if wants_json(request):
         return {'message': 'reset link made', 'reset_link': link,
@@ -319,7 +297,7 @@ def delete_user(context, request):
         raise api_error(400, '"worksheets" must be "delete" or "handover"')
     count = len(user.worksheets())
     keys = root.delete_user(user, heir)
-    after_commit(request, lambda: [request.workers.discard(key) for key in keys])
+    discard_after_commit(request, keys)
     detail = ('%d worksheet(s) handed to %s' % (count, heir.login) if heir is not None
               else '%d worksheet(s) deleted' % count)
     audit.record(request, 'user_deleted', user.login, detail)

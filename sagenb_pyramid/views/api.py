@@ -8,7 +8,7 @@ from pyramid.view import view_config
 
 from .. import openapi
 from ..resources import Root
-from . import api_error
+from ..web import api_error
 
 # Built once: the description does not change while the server runs.
 _SPEC = openapi.spec()

@@ -1,6 +1,5 @@
 """Logging in and out, signing up (when enabled) and changing one's password."""
 import logging
-from urllib.parse import urlparse
 
 from pyramid.httpexceptions import HTTPFound, HTTPNotFound
 from pyramid.security import NO_PERMISSION_REQUIRED, forget, remember
@@ -15,23 +14,11 @@ from ..auth.ldap import LoginRefused, ldap_applies, ldap_login
 from ..auth.mail import mail_enabled
 from ..resources import Root
 from ..security import P, end_sessions
-from . import api_error, wants_json
-from .account import check_email, login_taken, send_confirmation, unconfirmed_login
+from ..services.accounts import check_email, login_taken
+from ..services.links import send_confirmation, unconfirmed_login
+from ..web import api_error, home_url, safe_came_from, wants_json
 
 log = logging.getLogger(__name__)
-
-
-def home_url(request, user):
-    return request.resource_url(user)
-
-
-def safe_came_from(request, came_from):
-    """Only a path on this server: never a redirect elsewhere."""
-    parsed = urlparse(came_from or '')
-    if came_from and not parsed.scheme and not parsed.netloc and came_from.startswith('/') \
-            and not came_from.startswith('//'):
-        return request.application_url + came_from
-    return None
 
 
 @view_config(context=Root, request_method='GET', permission=NO_PERMISSION_REQUIRED)

@@ -1,15 +1,16 @@
 """One cell: read (with long-polling), edit, move, delete, clear, evaluate."""
 import contextlib
-import time
 
 from pyramid.response import FileIter
 from pyramid.view import view_config
 
-from ..resources import BUSY, CELL_TYPES, Cell
+from ..resources import CELL_TYPES, Cell
 from ..security import P
+from ..services import evaluation
+from ..services.evaluation import queue_cell, worksheet_key
+from ..services.serialize import cell_json, queued_json
 from ..waits import wait_slot
-from . import api_error, get_str, json_body
-from .worksheet import cell_json, queue_cell, queued_json, worksheet_key
+from ..web import api_error, get_str, json_body
 
 
 def hold_limit(request):
@@ -32,40 +33,6 @@ def parse_wait(request, value):
     return min(wait, hold_limit(request))
 
 
-def wait_for_cell(request, cell, timeout, since=None, run_id=None):
-    """Hold the request until the cell is no longer busy (or, with ``since``, changed;
-    with ``run_id``, until that evaluation has finished).
-
-    Wakes when a commit changes the cell's output, whichever worker host or app server
-    made it (workers/news.py), and looks again every half second besides (an output
-    created in this request has no object id to watch yet).
-    """
-    workers = request.workers
-    deadline = time.monotonic() + timeout
-    while True:
-        oid = cell.output._p_oid
-        news = workers.watch(oid)
-        try:
-            out = cell.output
-            if run_id is not None:
-                if out.run_id == run_id and out.status not in BUSY:
-                    return True
-            elif since is not None:
-                if out.version > since:
-                    return True
-            elif out.status not in BUSY:
-                return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            news.wait(min(remaining, 0.5))
-        finally:
-            workers.unwatch(oid, news)
-        # A fresh view of the database: begin() syncs the connection.
-        request.tm.abort()
-        request.tm.begin()
-
-
 @view_config(context=Cell, request_method='GET', permission=P.VIEW, renderer='json')
 def get_cell(context, request):
     since = request.params.get('since')
@@ -78,7 +45,7 @@ def get_cell(context, request):
     request.workers.touch(worksheet_key(context.worksheet))
     if wait:
         with wait_slot(request):
-            wait_for_cell(request, context, wait, since=since)
+            evaluation.wait_for_cell(request, context, wait, since=since)
     return cell_json(request, context)
 
 
@@ -140,33 +107,10 @@ def evaluate_cell(context, request):
             context.worksheet.touch()
         run_id = queue_cell(request, context, awaited=bool(wait))
         if wait:
-            if commit_then_wait(request, context, wait, run_id) or \
+            if evaluation.commit_then_wait(request, context, wait, run_id) or \
                     context.output.run_id == run_id:
                 return cell_json(request, context)
     return queued_json(request, context)
-
-
-def commit_then_wait(request, cell, timeout, run_id):
-    """Commit the request, whose after-commit hook hands the job over, then wait until
-    the evaluation ``run_id`` of ``cell`` has finished.
-
-    The cell's output is watched before the commit: its result cannot be stored before
-    the job has left, so no news is missed.  The first look at the cell then comes after
-    the news (or half a second), not right after the commit, when it is sure to be still
-    queued: one transaction fewer for every awaited cell."""
-    deadline = time.monotonic() + timeout
-    workers = request.workers
-    oid = cell.output._p_oid  # None for an output created in this request
-    news = workers.watch(oid) if oid is not None else None
-    try:
-        request.tm.commit()
-        if news is not None:
-            news.wait(min(timeout, 0.5))
-    finally:
-        if news is not None:
-            workers.unwatch(oid, news)
-    request.tm.begin()
-    return wait_for_cell(request, cell, max(0.0, deadline - time.monotonic()), run_id=run_id)
 
 
 @view_config(context=Cell, name='stdin', request_method='POST', permission=P.EVALUATE,

@@ -4,9 +4,7 @@
 (GET in ``transfer.py``).  The worksheet's Sage process sees them in the folder named by
 ``DATA``; they are copied there before each cell runs.
 
-Also here: the per-user storage quota (``sagenb.quota.user_mb``), checked by every view
-that adds bytes (data files, imports, copies); the running total lives in
-``resources.StorageUse``.
+Every view that adds bytes checks the per-user storage quota (``services/quota.py``).
 """
 import time
 
@@ -15,9 +13,9 @@ from pyramid.view import view_config
 from .. import names
 from ..resources import DataFile, DataFiles, Worksheet
 from ..security import P
-from . import api_error, get_str, json_body
-
-MB = 2**20
+from ..services.quota import MB, require_room
+from ..services.serialize import file_json
+from ..web import api_error, get_str, json_body
 
 
 def check_name(name):
@@ -29,41 +27,6 @@ def check_name(name):
 
 def max_bytes(request):
     return int(request.registry.settings['sagenb.data.max_mb']) * MB
-
-
-def quota_bytes(settings):
-    """The per-user quota in bytes (0: none)."""
-    return int(float(settings['sagenb.quota.user_mb']) * MB)
-
-
-def megabytes(nbytes):
-    return '%.1f MB' % (nbytes / MB) if nbytes < 10 * MB else '%d MB' % round(nbytes / MB)
-
-
-def quota_problem(settings, user, adding):
-    """What adding ``adding`` bytes to ``user``'s storage would break, or None."""
-    limit = quota_bytes(settings)
-    if limit <= 0 or adding <= 0:
-        return None
-    used = user.storage_use().bytes
-    if used + adding <= limit:
-        return None
-    return ('%s would pass the storage quota of %s: %s uses %s of %d MB; delete data '
-            'files or worksheets first' % (megabytes(adding), user.login, user.login,
-                                           megabytes(used), round(limit / MB)))
-
-
-def require_room(request, user, adding, what, status=413):
-    """Refuse (413 for what a request brings, 409 for a copy) what would pass the
-    quota of ``user``."""
-    problem = quota_problem(request.registry.settings, user, adding)
-    if problem:
-        raise api_error(status, '%s: %s' % (what, problem))
-
-
-def file_json(request, data_file):
-    return {'name': data_file.__name__, 'size': data_file.size,
-            'modified': data_file.modified, 'url': request.resource_path(data_file)}
 
 
 def worksheet_of(context):
@@ -152,18 +115,3 @@ def delete_file(context, request):
     name = context.__name__
     context.__parent__.remove(name)
     return {'deleted': name}
-
-
-def data_manifest(worksheet):
-    """``(name, stamp, blob oid)`` of each data file, for the worksheet's worker host,
-    which reads the files that changed from ZODB itself."""
-    if worksheet.files is None:
-        return ()
-    manifest = []
-    for name, data_file in worksheet.files.items():
-        oid = data_file.blob._p_oid
-        if oid is None:  # added in this request: not committed yet, next time
-            continue
-        manifest.append((name, '%r:%r' % (data_file.modified, data_file.size), oid.hex()))
-    return tuple(manifest)
-

@@ -2,37 +2,13 @@
 from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
-from .. import names
 from ..resources import WORKSHEET_STATES, User, Worksheet, usage
 from ..security import P
-from . import api_error, get_str, json_body, wants_json
-from .datafiles import require_room
-
-SORTS = {
-    'modified': (lambda w: w.modified, True),
-    'name': (lambda w: w.name.lower(), False),
-}
-
-
-def worksheet_summary(request, worksheet, user_id):
-    return {'id': worksheet.number, 'name': worksheet.name,
-            'url': request.resource_url(worksheet),
-            'owner': worksheet.owner.login, 'state': worksheet.state_for(user_id),
-            'created': worksheet.created, 'modified': worksheet.modified}
-
-
-def listed(context, request, state, sort):
-    user_id = request.user.id
-    worksheets = [w for w in context.worksheets()
-                  if state == 'all' or w.state_for(user_id) == state]
-    key, reverse = SORTS[sort]
-    return sorted(worksheets, key=key, reverse=reverse)
-
-
-def new_worksheet_name(body_or_form):
-    name = get_str(body_or_form, 'name', 'Untitled', max_length=names.MAX_WORKSHEET_NAME)
-    return names.clean_worksheet_name(name)
-
+from ..services.evaluation import delete_worksheet
+from ..services.listing import SORTS, listed, new_worksheet_name
+from ..services.quota import require_room
+from ..services.serialize import worksheet_summary
+from ..web import api_error, json_body, wants_json
 
 @view_config(context=User, request_method='GET', permission=P.VIEW,
              renderer='listing.jinja2')
@@ -114,11 +90,3 @@ def empty_trash(context, request):
         return {'deleted': [w.number for w in trashed]}
     request.session.flash('Deleted %d worksheet(s) for good.' % len(trashed))
     return HTTPFound(request.resource_url(context, query={'state': 'trash'}))
-
-
-def delete_worksheet(request, worksheet):
-    key = (worksheet.owner_id, worksheet.number)
-    worksheet.owner.remove(worksheet.__name__)
-    # Its Sage process goes once the deletion has committed.
-    request.tm.get().addAfterCommitHook(
-        lambda ok: ok and request.workers.discard(key))

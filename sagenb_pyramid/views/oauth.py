@@ -30,8 +30,7 @@ from .. import audit
 from ..auth.passwords import LOGIN_RE, check_login_name
 from ..resources import Root, root_factory
 from ..security import P
-from . import api_error, error_response
-from .auth import home_url, safe_came_from
+from ..web import api_error, error_response, home_url, safe_came_from
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,7 @@ from ..auth.tokens import (
     token_scope, user_tokens)
 from ..resources import Root
 from ..security import P, token_digest, via_token
-from . import api_error, form_of, get_str, wants_json
-from .admin import fmt_time
+from ..web import api_error, fmt_time, form_of, get_str, wants_json
 
 # Offered on the account page; any system name (names.system_problem) from the API.
 SYSTEMS = ('sage', 'python', 'gp', 'gap', 'maxima', 'singular', 'r', 'sh', 'html', 'latex')

@@ -18,9 +18,9 @@ from ..formats import FormatError, TooLarge, ipynb, sws
 from ..resources import (
     Cell, DataFile, Revision, Revisions, User, WORKSHEET_STATES, Worksheet, guess_type, read_blob)
 from ..security import P
-from . import api_error, get_str, wants_json
-from .datafiles import quota_problem
-from .home import listed, new_worksheet_name
+from ..services.listing import listed, new_worksheet_name
+from ..services.quota import quota_problem
+from ..web import api_error, get_str, wants_json
 
 FILE_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 INLINE_TYPES = ('image/png', 'image/jpeg', 'image/gif', 'text/plain')

@@ -1,74 +1,17 @@
 """A worksheet: its page, its JSON, and what is done to it as a whole."""
-import json
-import time
-import uuid
-
 from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
 from .. import names
-from ..resources import BUSY, CELL_TYPES, WORKSHEET_STATES, Cells, Worksheet, usage
+from ..resources import CELL_TYPES, WORKSHEET_STATES, Cells, Worksheet, usage
 from ..security import P
-from ..workers import Job
-from ..workers.directives import is_auto, translate
-from ..workers.registry import WorkerBusy, WorkerProblem, error_output
-from . import api_error, get_str, json_body, wants_json
-from .datafiles import data_manifest, require_room
-from .home import delete_worksheet, new_worksheet_name, worksheet_summary
-
-
-def worksheet_key(worksheet):
-    return (worksheet.owner_id, worksheet.number)
-
-
-def cell_json(request, cell):
-    settle_orphan(request, cell)
-    out = cell.output
-    data = {'id': cell.id, 'type': cell.type, 'input': cell.input, 'status': out.status,
-            'outputs': out.outputs, 'execution_count': out.execution_count,
-            'version': out.version, 'started': out.started, 'finished': out.finished}
-    if cell.type == 'text':
-        data['format'] = cell.format
-    if out.files is not None:
-        data['files'] = sorted(out.files.keys())
-    if out.input_request is not None and out.status in BUSY:
-        data['input_request'] = dict(out.input_request)
-    if out.widgets:
-        data['widgets'] = out.widgets
-    return data
-
-
-def settle_orphan(request, cell):
-    """A cell left busy by an earlier run of this server will never finish: say so."""
-    out = cell.output
-    if out.status in BUSY and request.workers.is_orphan(out.server):
-        out.update('error', out.outputs + [error_output(
-            'WorkerLost', 'the server stopped while this cell was waiting or running; '
-                          'evaluate it again')], finished=time.time())
-
-
-def worksheet_json(request, worksheet, cells=True):
-    data = {'id': worksheet.number, 'name': worksheet.name,
-            'owner': worksheet.owner.login, 'url': request.resource_url(worksheet),
-            'typeset': worksheet.typeset, 'system': worksheet.system,
-            'state': worksheet.state_for(request.user.id) if request.user is not None
-            else 'active',
-            'created': worksheet.created, 'modified': worksheet.modified,
-            # Whether this viewer's page may run the scripts of the worksheet's outputs.
-            'trusted': worksheet.trusted_by(request.user)}
-    if cells:
-        data['cells'] = [cell_json(request, c) for c in worksheet.ordered_cells()]
-        data['data_files'] = [
-            {'name': name, 'size': f.size, 'url': request.resource_path(f),
-             'modified': f.modified}
-            for name, f in (worksheet.files.items() if worksheet.files is not None else ())]
-    return data
-
-
-def script_safe_json(data):
-    """JSON that can sit inside a <script> element."""
-    return (json.dumps(data).replace('<', '\\u003c').replace('>', '\\u003e')
-            .replace('&', '\\u0026'))
+from ..services import evaluation
+from ..services.evaluation import ask_worker, delete_worksheet, worksheet_key
+from ..services.listing import new_worksheet_name
+from ..services.quota import require_room
+from ..services.serialize import (cell_json, script_safe_json, worksheet_json,
+                                  worksheet_summary)
+from ..web import api_error, get_str, json_body, wants_json
 
 
 @view_config(context=Worksheet, request_method='GET', permission=P.VIEW,
@@ -198,68 +141,11 @@ def add_cell(cells, request):
     return {'id': cell.id, 'cell': cell_json(request, cell)}
 
 
-def queue_cell(request, cell, awaited=False):
-    """Hand the cell to a worker once this request's transaction has committed.
-
-    The request itself writes nothing for it: the registry stores the cell as queued
-    (many cells in one commit), so evaluating costs no commit of its own.  ``awaited``:
-    the request waits for the result (see ``Job.awaited``).  Returns the run id of this
-    evaluation.
-    """
-    if cell.type != 'compute':
-        raise api_error(409, 'text cells are not evaluated')
-    worksheet = cell.worksheet
-    host = request.workers.place(worksheet_key(worksheet))  # or 409: no room for it
-    queue_auto_cells(request, worksheet, cell, host)
-    run_id = uuid.uuid4().hex
-    job = Job(worksheet.owner_id, worksheet.number, cell.id, run_id,
-              translate(cell.input, worksheet.system).code, typeset=worksheet.typeset,
-              data_files=data_manifest(worksheet), awaited=awaited)
-    request.workers.submit_after_commit(host, job)
-    return run_id
-
-
-def queue_auto_cells(request, worksheet, cell, host=None):
-    """A worksheet whose process is not running starts with its ``%auto`` cells (on
-    ``host`` when the caller has placed the worksheet already).
-
-    Returns the ids of the cells queued for that (once per request)."""
-    key = worksheet_key(worksheet)
-    done = request.environ.setdefault('sagenb.auto_cells', {})
-    if key in done:
-        return done[key]
-    done[key] = set()
-    if request.workers.has_process(key):
-        return done[key]
-    for auto in worksheet.ordered_cells():
-        if auto.type == 'compute' and auto is not cell and is_auto(auto.input):
-            done[key].add(auto.id)
-            run_id = uuid.uuid4().hex
-            job = Job(worksheet.owner_id, worksheet.number, auto.id, run_id,
-                      translate(auto.input, worksheet.system).code,
-                      typeset=worksheet.typeset, data_files=data_manifest(worksheet))
-            host = host or request.workers.place(key)
-            request.workers.submit_after_commit(host, job)
-    return done[key]
-
-
-def queued_json(request, cell):
-    """The cell as it is once the registry has stored it queued (moments from now)."""
-    data = cell_json(request, cell)
-    data.update(status='queued', outputs=[], execution_count=None, started=None,
-                finished=None)
-    return data
-
-
 @view_config(context=Worksheet, name='evaluate_all', request_method='POST',
              permission=P.EVALUATE, renderer='json')
 def evaluate_all(context, request):
-    cells = [c for c in context.ordered_cells() if c.type == 'compute' and c.input.strip()]
     # A process that starts runs the %auto cells first (in order), and only once.
-    auto_ids = queue_auto_cells(request, context, None)
-    for cell in cells:
-        if cell.id not in auto_ids:
-            queue_cell(request, cell)
+    cells = evaluation.evaluate_all(request, context)
     return {'queued': [c.id for c in cells]}
 
 
@@ -283,18 +169,6 @@ def interrupt(context, request):
 def restart(context, request):
     cancelled = request.workers.restart(worksheet_key(context))
     return {'ok': True, 'cancelled': cancelled}
-
-
-def ask_worker(request, worksheet, kind, content):
-    """A completion or introspection reply from the worksheet's Sage process."""
-    key = worksheet_key(worksheet)
-    timeout = float(request.registry.settings['sagenb.introspect_timeout'])
-    try:
-        return request.workers.ask(key, kind, content, timeout)
-    except WorkerBusy as exc:
-        raise api_error(409, str(exc)) from None
-    except WorkerProblem as exc:
-        raise api_error(503, 'the Sage process could not answer: %s' % exc) from None
 
 
 def code_and_cursor(request):

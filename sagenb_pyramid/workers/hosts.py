@@ -29,6 +29,7 @@ import time
 
 from ZODB.POSException import ConflictError
 
+from ..aftercommit import after_commit
 from ..resources import in_transaction
 from .config import SETTINGS_INTERVAL, stored_settings
 from .contract import (HostUnreachable, NoCapacity, WorkerBusy, WorkerProblem,
@@ -36,10 +37,6 @@ from .contract import (HostUnreachable, NoCapacity, WorkerBusy, WorkerProblem,
 from .news import CommitNews
 from .signing import signed_headers, workers_secret
 from .store import find_cell
-
-# Imported from here by the views and tests until they take them from contract.py and
-# signing.py (issue 19): kept names, not second definitions.
-from .signing import sign  # noqa: F401,E402
 
 log = logging.getLogger(__name__)
 
@@ -391,8 +388,7 @@ class Routes:
         """Queue ``job`` on ``host`` once this request's transaction has committed
         (pyramid_retry may run the request again: the job leaves once)."""
         workers = self.workers
-        self.request.tm.get().addAfterCommitHook(
-            lambda ok: ok and workers.submit(host, job))
+        after_commit(self.request, lambda: workers.submit(host, job))
 
     def _host(self, key):
         return self.workers.route(self.root, key)

@@ -26,20 +26,16 @@ from ..resources import WorkerHost, in_transaction
 from ..settings import SettingsError
 from . import capacity, cellfiles
 from .config import HOST_SETTINGS, SETTINGS_INTERVAL, WorkerConfig, stored_settings
-from .contract import Job, WorkerBusy, WorkerProblem, error_output
+from .contract import WorkerBusy, WorkerProblem
 from .directives import PRELUDE
 from .kernel import (ForkedKernel, ForkServerClient, KernelStartError, SpawnedKernel,
                      ipc_fits_under)
 from .store import OutputStore, Update
 from .worksheet import CommRequest, Question, WorksheetWorker
 
-# Imported from here by the views until the services take them from contract.py and
-# config.py (issue 19): kept names, not a second definition.
-from .config import DB_SETTINGS  # noqa: F401,E402
-
 log = logging.getLogger(__name__)
 
-__all__ = ['WorkerRegistry', 'Job', 'WorkerBusy', 'WorkerProblem', 'error_output']
+__all__ = ['WorkerRegistry', 'check_root_without_uids']
 
 
 def check_reachable(folder):

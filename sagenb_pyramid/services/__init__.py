@@ -1,0 +1,17 @@
+"""What the views do to the object graph and the worker hosts, outside the views: the
+views parse a request, check its permission, call one of these and render the answer.
+
+- ``evaluation``: handing cells to the worksheet's worker host (``%auto`` cells first),
+  waiting for their results, settling cells a stopped host left busy, deleting a
+  worksheet with its process, asking the process (completion, introspection).
+- ``serialize``: worksheets, cells and listings as the page and the API see them.
+- ``links``: the single-use links sent by mail (password reset, address confirmation,
+  change of address, invitations).
+- ``accounts``: checks of new logins and addresses.
+- ``listing``: which worksheets a home lists, in which order; new worksheets' names.
+- ``quota``: the per-user storage quota.
+
+Scripts (``sagenb-admin``, ``migrate.py``) and tests that need this logic import it from
+here, never from a view.  The shared request helpers are in
+``sagenb_pyramid/web.py``, the after-commit helper in ``sagenb_pyramid/aftercommit.py``.
+"""
