@@ -20,7 +20,7 @@ from persistent.mapping import PersistentMapping
 from ZODB.blob import Blob
 from pyramid.authorization import ALL_PERMISSIONS, DENY_ALL, Allow, Authenticated
 
-from .security import (
+from .acl import (
     P, admin_principal, admin_reads_only, group_principal, user_principal)
 
 CELL_TYPES = ('compute', 'text')
