@@ -13,7 +13,6 @@ import hashlib
 import secrets
 import time
 
-from BTrees.OOBTree import OOBTree
 from pyramid.authorization import ACLHelper, Authenticated, Everyone
 from pyramid.events import ContextFound
 from pyramid.httpexceptions import HTTPForbidden
@@ -54,20 +53,16 @@ MAX_LIVE_SESSIONS = 100
 READ_METHODS = ('GET', 'HEAD')
 
 
-def live_sessions(user, create=False):
-    """The user's live session ids -> login time (an ``OOBTree``), made when first needed
-    (users stored before it have none)."""
-    tree = getattr(user, 'live_sessions', None)
-    if tree is None and create:
-        tree = user.live_sessions = OOBTree()
-    return tree
+def live_sessions(user):
+    """The user's live session ids -> login time (an ``OOBTree``)."""
+    return user.live_sessions
 
 
 def end_sessions(user):
     """End every session of ``user`` on every app server (their API tokens stay)."""
     user.session_epoch += 1
     tree = live_sessions(user)
-    if tree is not None and len(tree):
+    if len(tree):
         tree.clear()
 
 
@@ -101,7 +96,7 @@ class SecurityPolicy:
                 request.environ['sagenb.token_problem'] = 'this API token has expired'
                 return None
             user = root.users_by_id.get(record.user_id)
-            if user is None or getattr(user, 'suspended', False):
+            if user is None or user.suspended:
                 return None
             request.environ['sagenb.token_digest'] = digest
             request.environ['sagenb.token_scope'] = token_scope(record)
@@ -118,11 +113,11 @@ class SecurityPolicy:
         # Logged out (or ended elsewhere): the signed cookie alone is not enough.
         sid = request.session.get(SESSION_ID_KEY)
         tree = live_sessions(user)
-        if sid is None or tree is None or sid not in tree:
+        if sid is None or sid not in tree:
             return None
         # A suspended user's sessions end at once (and on every app server: the user
         # is read from the database at each request).
-        if getattr(user, 'suspended', False):
+        if user.suspended:
             return None
         return user
 
@@ -148,7 +143,7 @@ class SecurityPolicy:
         request.session.invalidate()
         now = time.time()
         sid = secrets.token_urlsafe(18)
-        tree = live_sessions(user, create=True)
+        tree = live_sessions(user)
         max_age = float(request.registry.settings.get('sagenb.session_max_age', 14 * 86400))
         # Expired sessions go, and the oldest past the cap (pruned only here).
         known = sorted((when, old) for old, when in tree.items())

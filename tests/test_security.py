@@ -249,7 +249,7 @@ def test_bearer_token_ignores_session(world, policy_on):
 
 def session_request(user, sid='s-1'):
     """A request whose session names ``user`` and a session id live in the database."""
-    live_sessions(user, create=True)[sid] = 0.0
+    live_sessions(user)[sid] = 0.0
     request = testing.DummyRequest()
     request.session[SESSION_USER_KEY] = user.id
     request.session[SESSION_EPOCH_KEY] = user.session_epoch
