@@ -83,6 +83,22 @@ def open_database(config):
 POOL_SIZE = 100
 
 
+def _database_class():
+    from ZODB import DB
+
+    from .evolve import MOVED_CLASSES
+
+    class Database(DB):
+        """Records of stored classes that moved (``evolve.MOVED_CLASSES``) are read at
+        their new place."""
+
+        def classFactory(self, connection, modulename, globalname):
+            modulename, globalname = MOVED_CLASSES.get(
+                (modulename, globalname), (modulename, globalname))
+            return super().classFactory(connection, modulename, globalname)
+    return Database
+
+
 def db_from_uri(uri, dbname, dbmap):
     """pyramid_zodbconn's, with a pool of ``POOL_SIZE`` connections, and a ZEO client
     syncs with its server at each transaction.
@@ -91,17 +107,17 @@ def db_from_uri(uri, dbname, dbmap):
     there a moment ago), not only what invalidations have brought so far.  It is set
     before the database opens its first connection, which keeps the storage's ``sync``.
     """
-    from ZODB import DB
     from zodburi import resolve_uri
     storage_factory, dbkw = resolve_uri(uri)
     dbkw['database_name'] = dbname
     if 'connection_pool_size=' not in uri:
         dbkw['pool_size'] = POOL_SIZE
+    Database = _database_class()
     storage = storage_factory()
     if hasattr(storage, 'server_sync'):
         storage.server_sync = True
         storage.sync = storage.ping
-    return DB(storage, databases=dbmap, **dbkw)
+    return Database(storage, databases=dbmap, **dbkw)
 
 
 def database(registry):
@@ -109,27 +125,42 @@ def database(registry):
 
 
 def start_workers(config, global_config):
-    from .resources import ensure_root
-    from .workers import WorkerRegistry, Workers
+    from .evolve import SchemaOutdated, open_database as open_app_database
     registry = config.registry
     settings = registry.settings
     db = database(registry)
-    users = ensure_root(db)
+    command = global_config.get('sagenb_command')
+    # ``sagenb-admin evolve`` opens a database with pending steps: that is its work.
+    if command == 'evolve':
+        from .resources import ensure_root
+        users = ensure_root(db)
+    else:
+        try:
+            users = open_app_database(
+                db, global_config.get('__file__'),
+                run_pending=asbool(settings['sagenb.evolve_at_start']))
+        except SchemaOutdated:
+            db.close()  # its lock too: the process goes on to say why, or to evolve
+            raise
+    # ``sagenb-admin`` loads the application too, but works on the database alone:
+    # no worker host, no Sage processes.
+    if command:
+        registry.worker_host = registry.workers = None
+        return
+    from .workers import WorkerRegistry, Workers
     # The embedded worker host (Sage processes of this server); without it, worksheets
     # run on hosts started with ``sagenb-worker`` (workers/hosts.py).
     local = WorkerRegistry(db, settings) \
         if asbool(settings['sagenb.workers.embedded']) else None
     registry.worker_host = local
     registry.workers = Workers(db, settings, local)
-    # ``sagenb-admin`` loads the application too, but must not start Sage processes.
-    if not global_config.get('sagenb_command'):
-        if local is not None:
-            from .workers.hostapi import start_host
-            # The door is the app's: Workers.shutdown stops it before the host.
-            registry.workers.door = start_host(local, settings)
-        if users == 0:
-            log.warning(
-                'This notebook has no users yet. Create the first admin with:\n'
-                '    sagenb-admin %s data_dir=%s adduser LOGIN --admin',
-                global_config.get('__file__', 'development.ini'),
-                registry.settings['data_dir'])
+    if local is not None:
+        from .workers.hostapi import start_host
+        # The door is the app's: Workers.shutdown stops it before the host.
+        registry.workers.door = start_host(local, settings)
+    if users == 0:
+        log.warning(
+            'This notebook has no users yet. Create the first admin with:\n'
+            '    sagenb-admin %s data_dir=%s adduser LOGIN --admin',
+            global_config.get('__file__', 'development.ini'),
+            registry.settings['data_dir'])

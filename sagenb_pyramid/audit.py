@@ -5,14 +5,13 @@ page can search it: ``root.audit_entries``, an ``LOBTree`` keyed by the time in
 microseconds with three random digits.  Requests at the same moment (a class logging
 in) add different keys, which ZODB merges; the numbered ``root.audit`` of earlier
 versions gave them the same number, so all but one failed with a ConflictError and ran
-again, a login's password check included, until some answered 500.  Entries of that
-older log are still read.
+again, a login's password check included, until some answered 500.  The evolve step
+``audit-numbered-log`` moved the entries of that older log here.
 """
 import logging
 import secrets
 import time
 
-from BTrees.LOBTree import LOBTree
 from persistent import Persistent
 
 from .aftercommit import after_commit
@@ -32,10 +31,7 @@ class AuditEntry(Persistent):
 
 
 def audit_log(root):
-    log = getattr(root, 'audit_entries', None)
-    if log is None:
-        log = root.audit_entries = LOBTree()
-    return log
+    return root.audit_entries
 
 
 def new_key(log):
@@ -78,8 +74,6 @@ def record_after_commit(request, action, target='', detail='', actor=''):
 
 
 def entries(root, newest_first=True):
-    logs = [log for log in (getattr(root, 'audit', None),  # numbered, earlier versions
-                            getattr(root, 'audit_entries', None)) if log is not None]
-    if newest_first:
-        return (log[k] for log in reversed(logs) for k in reversed(log.keys()))
-    return (log[k] for log in logs for k in log.keys())
+    log = root.audit_entries
+    keys = reversed(log.keys()) if newest_first else log.keys()
+    return (log[k] for k in keys)

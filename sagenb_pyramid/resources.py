@@ -13,6 +13,7 @@ import time
 import uuid
 
 from BTrees.Length import Length
+from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent import Persistent
 from persistent.list import PersistentList
@@ -20,7 +21,7 @@ from persistent.mapping import PersistentMapping
 from ZODB.blob import Blob
 from pyramid.authorization import ALL_PERMISSIONS, DENY_ALL, Allow, Authenticated
 
-from .security import (
+from .acl import (
     P, admin_principal, admin_reads_only, group_principal, user_principal)
 
 CELL_TYPES = ('compute', 'text')
@@ -28,6 +29,10 @@ WORKSHEET_STATES = ('active', 'archive', 'trash')
 # The states a cell's output passes through; ``queued`` and ``running`` are "busy".
 CELL_STATUSES = ('new', 'queued', 'running', 'done', 'error')
 BUSY = ('queued', 'running')
+# The evolve steps (evolve.py) whose attributes the constructors below make: a new
+# database is marked with all of them done.  A new step's name goes here too.
+SCHEMA_STEPS = ('root-trees', 'audit-numbered-log', 'user-sessions-identities-storage',
+                'token-scope-expiry', 'worker-host-records')
 
 
 class Folder(Persistent):
@@ -89,12 +94,33 @@ class Folder(Persistent):
 class Root(Folder):
     """The application root: the ACL every other object inherits."""
 
+    # The names of the evolve steps this database has had (evolve.py); none for a
+    # root stored before schema evolution.
+    evolved = ()
+
     def __init__(self):
         super().__init__()
         self.users_by_id = OOBTree()
         self.groups = OOBTree()
         # sha256(token) -> ApiToken; the token itself is never stored.
         self.tokens = OOBTree()
+        # OAuth identities ``provider:subject`` -> user id, failed logins
+        # (auth/ratelimit.py), mailed account links (views/account.py), used sign-up
+        # challenges (auth/captcha.py).
+        self.identities = OOBTree()
+        self.login_attempts = OOBTree()
+        self.account_tokens = OOBTree()
+        self.used_challenges = OOBTree()
+        # Worker hosts (workers/hosts.py): name -> ``WorkerHost``, and which host runs
+        # each worksheet's Sage process: ``"<owner id>/<number>"`` -> ``"<host>:<boot>"``.
+        self.worker_hosts = OOBTree()
+        self.placements = OOBTree()
+        # Settings admins changed in the browser (server_settings.py).
+        self.server_settings = PersistentMapping()
+        # The audit log (audit.py): time-based key -> ``AuditEntry``.  Made here, not by
+        # the first logins of a class at once, which would conflict.
+        self.audit_entries = LOBTree()
+        self.evolved = OOTreeSet(SCHEMA_STEPS)
         self.add('home', Home())
 
     def __acl__(self):
@@ -156,46 +182,22 @@ class Root(Folder):
     def group_members(self, group):
         return [u for u in self.users_by_id.values() if group.id in u.group_ids]
 
-    # Trees created at their first write (databases made before them have none):
-    # OAuth identities ``provider:subject`` -> user id, failed logins
-    # (auth/ratelimit.py), mailed account links (views/account.py), used sign-up
-    # challenges (auth/captcha.py).
-    identities = None
-    login_attempts = None
-    account_tokens = None
-    used_challenges = None
-    # Worker hosts (workers/hosts.py): name -> ``WorkerHost``, and which host runs each
-    # worksheet's Sage process: ``"<owner id>/<number>"`` -> ``"<host>:<boot id>"``.
-    worker_hosts = None
-    placements = None
-
-    def tree(self, name):
-        """The root's ``OOBTree`` attribute ``name``, created when first needed."""
-        tree = getattr(self, name)
-        if tree is None:
-            tree = OOBTree()
-            setattr(self, name, tree)
-        return tree
-
     def user_by_identity(self, key):
-        user_id = self.identities.get(key) if self.identities is not None else None
+        user_id = self.identities.get(key)
         return self.users_by_id.get(user_id) if user_id is not None else None
 
     def link_identity(self, user, key, info):
         """Link the identity ``key`` (``provider:subject``) to ``user``; ``info`` is
         shown on the account page (provider label, username there, when linked)."""
-        owner = self.tree('identities').get(key)
+        owner = self.identities.get(key)
         if owner is not None and owner != user.id and owner in self.users_by_id:
             raise KeyError('%r is linked to another account' % key)
         self.identities[key] = user.id
-        if user.identities is None:
-            user.identities = PersistentMapping()
         user.identities[key] = dict(info)
 
     def unlink_identity(self, user, key):
-        if user.identities is not None:
-            user.identities.pop(key, None)
-        if self.identities is not None and self.identities.get(key) == user.id:
+        user.identities.pop(key, None)
+        if self.identities.get(key) == user.id:
             del self.identities[key]
 
     def delete_group(self, group):
@@ -230,7 +232,7 @@ class Root(Folder):
                 heir.adopt_worksheet(worksheet, user.id)
         for digest in [d for d, t in self.tokens.items() if t.user_id == user.id]:
             del self.tokens[digest]
-        for key in list(user.identities or ()):
+        for key in list(user.identities):
             self.unlink_identity(user, key)
         self.home.remove(user.login)
         del self.users_by_id[user.id]
@@ -248,8 +250,6 @@ class User(Folder):
     suspended = False
     # The system of the user's new worksheets (``sage``, ``python``, ``gp`` ...).
     default_system = 'sage'
-    # Linked OAuth identities, ``provider:subject`` -> info (``Root.link_identity``).
-    identities = None
     # ``email`` was proven by a link sent to it; a new address waits in
     # ``pending_email`` until confirmed there.  ``awaiting_confirmation``: signed up
     # where confirmation is required and not confirmed yet (cannot log in).
@@ -260,9 +260,6 @@ class User(Folder):
     # password; ``auth/ldap.py``).  ``ldap_dn``: the directory entry it was made from.
     auth_source = 'local'
     ldap_dn = None
-    # Bytes of storage the user's worksheets hold (``StorageUse``; see ``usage``),
-    # made at the first change of a user stored before it existed.
-    storage = None
 
     def __init__(self, login, password_hash=None, is_admin=False, email='', fullname=''):
         super().__init__()
@@ -277,6 +274,13 @@ class User(Folder):
         self.next_worksheet_number = 0
         # Bumped to end every session of this user (e.g. at a password change).
         self.session_epoch = 0
+        # Live session ids -> login time (security.py).
+        self.live_sessions = OOBTree()
+        # Linked OAuth identities, ``provider:subject`` -> info (``Root.link_identity``).
+        self.identities = PersistentMapping()
+        # Bytes of storage the user's worksheets hold (see ``usage``), in an object of
+        # its own.
+        self.storage = StorageUse()
 
     def __acl__(self):
         return [(Allow, user_principal(self.id), (P.VIEW, P.CREATE, P.EDIT, P.DELETE))] \
@@ -309,20 +313,16 @@ class User(Folder):
 
     def storage_use(self):
         """The running total of the bytes that count against the user's quota."""
-        if self.storage is None:
-            self.storage = StorageUse(sum(usage(w) for w in self.worksheets()))
         return self.storage
 
     def storage_used(self):
-        """The bytes used, without writing anything (for pages)."""
-        if self.storage is None:
-            return sum(usage(w) for w in self.worksheets())
+        """The bytes used (for pages)."""
         return self.storage.bytes
 
     def recount_storage(self):
         """Compute the total again from the worksheets (``sagenb-admin recount-storage``);
         returns ``(before, after)``."""
-        before = self.storage.bytes if self.storage is not None else None
+        before = self.storage.bytes
         after = sum(usage(w) for w in self.worksheets())
         if before != after:
             self.storage = StorageUse(after)
@@ -401,9 +401,14 @@ class Group(Persistent):
 
 
 class ApiToken(Persistent):
-    def __init__(self, user_id, label=''):
+    """``scope``: ``full`` or ``read`` (GET and HEAD only); ``expires``: seconds since
+    the epoch, or None (auth/tokens.py)."""
+
+    def __init__(self, user_id, label='', scope='full', expires=None):
         self.user_id = user_id
         self.label = label
+        self.scope = scope
+        self.expires = expires
         self.created = time.time()
         self.last_used = None
 
@@ -800,30 +805,6 @@ class DataFile(Persistent):
         return twin
 
 
-class WorkerHost(Persistent):
-    """What app servers know of a worker host (written by the host only).
-
-    ``boot`` changes at every start, so a placement made with an earlier boot is known
-    to be gone.  A host that app servers can reach has an ``address`` and refreshes
-    ``heartbeat``; it publishes the worksheets it holds processes for (``running``,
-    keys ``"<owner id>/<number>"``), which the per-user and per-host limits count.
-    """
-
-    interval = 10  # seconds between heartbeats
-
-    def __init__(self, name, boot, address=None, max_total=0):
-        self.name = name
-        self.boot = boot
-        self.address = address
-        self.max_total = max_total
-        self.started = self.heartbeat = time.time()
-        self.running = ()
-
-    @property
-    def tag(self):
-        return '%s:%s' % (self.name, self.boot)
-
-
 class Revisions(Folder):
     """``<worksheet>/revisions/``: earlier texts of the worksheet, by time."""
 
@@ -949,11 +930,6 @@ def in_transaction(db, work, attempts=1):
 
 
 def ensure_root(db):
-    """Create the application root in a transaction of its own (at start-up), with
-    the audit log: made by the first logins of a class at once, it would conflict."""
-    from .audit import audit_log
-
-    def make(root):
-        audit_log(root)
-        return len(root.home)
-    return in_transaction(db, make)
+    """Create the application root in a transaction of its own (at start-up); returns
+    the number of users."""
+    return in_transaction(db, lambda root: len(root.home))

@@ -9,32 +9,19 @@ epoch is the user's ``session_epoch``: logging out drops the id, so a copy of th
 dies with it; ``end_sessions`` ends all of them (log out everywhere, new password,
 suspension).  A read-only API token may only GET (``refuse_read_only_writes``).
 """
-import enum
 import hashlib
 import secrets
 import time
 
-from BTrees.OOBTree import OOBTree
 from pyramid.authorization import ACLHelper, Authenticated, Everyone
 from pyramid.events import ContextFound
 from pyramid.httpexceptions import HTTPForbidden
 
-
-class P(str, enum.Enum):
-    """Every permission of the application, named in one place."""
-
-    VIEW = 'view'            # read a worksheet, list a home
-    EDIT = 'edit'            # change cells, names, order
-    EVALUATE = 'evaluate'    # run cells, interrupt, restart
-    DELETE = 'delete'        # delete (or trash) a worksheet
-    SHARE = 'share'          # change collaborators and viewers
-    TRUST = 'trust'          # vouch for a worksheet's content (its owner only)
-    CREATE = 'create'        # create worksheets in a home
-    ADMIN = 'admin'          # manage users, groups and settings
-    ACCOUNT = 'account'      # see and change one's own account
-
-    def __str__(self):
-        return self.value
+# Permissions and principals live in acl.py (resources.py writes its ACLs with them);
+# named here too, where views and tests have always imported them from.
+from .acl import (  # noqa: F401
+    P, admin_principal, admin_reads_only, group_principal, user_principal)
+from . import resources
 
 
 # What a refusal says, by the permission that was missing (views may say more);
@@ -47,28 +34,6 @@ REFUSALS = {str(permission): text for permission, text in {
     P.SHARE: 'only the owner of a worksheet may share it',
     P.CREATE: 'only the owner of a home may add worksheets to it',
 }.items()}
-
-
-def user_principal(user_id):
-    return 'userid:' + user_id
-
-
-def group_principal(group_id):
-    return 'group:' + group_id
-
-
-def admin_principal():
-    return 'role:admin'
-
-
-def admin_reads_only():
-    """The end of the ACL of a home or worksheet: an admin who is not named above it
-    may look (``P.VIEW``: read, download, copy into their own home) and nothing else, so
-    neither an admin's token nor a page that shows someone else's content can change it
-    (issue 18).  Everything else of an admin's comes from the root."""
-    from pyramid.authorization import ALL_PERMISSIONS, Allow, Deny
-    return [(Allow, admin_principal(), (P.VIEW,)),
-            (Deny, admin_principal(), ALL_PERMISSIONS)]
 
 
 def token_digest(token):
@@ -88,20 +53,16 @@ MAX_LIVE_SESSIONS = 100
 READ_METHODS = ('GET', 'HEAD')
 
 
-def live_sessions(user, create=False):
-    """The user's live session ids -> login time (an ``OOBTree``), made when first needed
-    (users stored before it have none)."""
-    tree = getattr(user, 'live_sessions', None)
-    if tree is None and create:
-        tree = user.live_sessions = OOBTree()
-    return tree
+def live_sessions(user):
+    """The user's live session ids -> login time (an ``OOBTree``)."""
+    return user.live_sessions
 
 
 def end_sessions(user):
     """End every session of ``user`` on every app server (their API tokens stay)."""
     user.session_epoch += 1
     tree = live_sessions(user)
-    if tree is not None and len(tree):
+    if len(tree):
         tree.clear()
 
 
@@ -120,8 +81,7 @@ class SecurityPolicy:
 
     def _lookup(self, request):
         # Not ``request.root``: the identity may be asked for before traversal.
-        from .resources import root_factory
-        root = root_factory(request)
+        root = resources.root_factory(request)
         auth = request.headers.get('Authorization', '')
         if auth.lower().startswith('bearer '):
             # A scripted request: the session cookie plays no part, so no CSRF check.
@@ -136,7 +96,7 @@ class SecurityPolicy:
                 request.environ['sagenb.token_problem'] = 'this API token has expired'
                 return None
             user = root.users_by_id.get(record.user_id)
-            if user is None or getattr(user, 'suspended', False):
+            if user is None or user.suspended:
                 return None
             request.environ['sagenb.token_digest'] = digest
             request.environ['sagenb.token_scope'] = token_scope(record)
@@ -153,11 +113,11 @@ class SecurityPolicy:
         # Logged out (or ended elsewhere): the signed cookie alone is not enough.
         sid = request.session.get(SESSION_ID_KEY)
         tree = live_sessions(user)
-        if sid is None or tree is None or sid not in tree:
+        if sid is None or sid not in tree:
             return None
         # A suspended user's sessions end at once (and on every app server: the user
         # is read from the database at each request).
-        if getattr(user, 'suspended', False):
+        if user.suspended:
             return None
         return user
 
@@ -183,7 +143,7 @@ class SecurityPolicy:
         request.session.invalidate()
         now = time.time()
         sid = secrets.token_urlsafe(18)
-        tree = live_sessions(user, create=True)
+        tree = live_sessions(user)
         max_age = float(request.registry.settings.get('sagenb.session_max_age', 14 * 86400))
         # Expired sessions go, and the oldest past the cap (pruned only here).
         known = sorted((when, old) for old, when in tree.items())

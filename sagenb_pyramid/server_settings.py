@@ -4,8 +4,6 @@ Their first values come from the ``.ini`` (and ``SAGENB_*`` environment override
 once an admin saves one, the value stored in the database (``root.server_settings``)
 wins, on every app server.  Only the keys in ``EDITABLE`` can be stored.
 """
-from persistent.mapping import PersistentMapping
-
 # key -> (kind, description); kinds: bool, int, choice:<a>|<b>|...
 EDITABLE = {
     'sagenb.allow_signup': ('bool', 'Anyone may sign up'),
@@ -18,18 +16,11 @@ EDITABLE = {
 }
 
 
-def stored(root):
-    values = getattr(root, 'server_settings', None)
-    if values is None:
-        values = root.server_settings = PersistentMapping()
-    return values
-
-
 def get(request, key, root=None):
     """The setting's value as a string: the database's if an admin set it, else the
     ``.ini``/environment value."""
     root = root if root is not None else request.root
-    values = getattr(root, 'server_settings', None) or {}
+    values = root.server_settings
     if key in values:
         return values[key]
     return request.registry.settings.get(key)
@@ -38,4 +29,4 @@ def get(request, key, root=None):
 def set_value(root, key, value):
     if key not in EDITABLE:
         raise KeyError(key)
-    stored(root)[key] = str(value)
+    root.server_settings[key] = str(value)

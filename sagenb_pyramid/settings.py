@@ -59,6 +59,10 @@ DEFAULTS = {
     'sagenb.oauth.providers': '',
     'sagenb.oauth.timeout': '10',
     'sagenb.secure_cookies': 'false',
+    # A database with pending evolve steps (evolve.py): false, the server refuses to
+    # start and names the command to run (sagenb-admin CONFIG evolve); true, it runs
+    # them at start (development.ini).
+    'sagenb.evolve_at_start': 'false',
     # Another origin serving this notebook (e.g. https://usercontent.example.org) from
     # which the frames of HTML outputs are loaded (csp.py); empty: the notebook's own.
     'sagenb.usercontent_url': '',

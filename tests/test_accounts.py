@@ -847,7 +847,8 @@ def test_production_refuses_to_start_without_a_public_url(tmp_path, monkeypatch)
         assert app.registry.settings['sagenb.public_url'] == PUBLIC
     finally:
         from sagenb_pyramid import database
-        app.registry.workers.shutdown()
+        # An admin command's application has no worker host to stop.
+        assert app.registry.workers is None
         database(app.registry).close()
 
 

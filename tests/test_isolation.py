@@ -278,7 +278,8 @@ def test_production_started_as_root_without_worker_uids_refuses(tmp_path, monkey
     # sagenb-admin starts no Sage process: it is not refused.
     app = main({'__file__': ini, 'data_dir': str(tmp_path / 'admin'),
                 'sagenb_command': 'users'}, **settings)
-    app.registry.workers.shutdown()
+    # Nor does it build a worker registry.
+    assert app.registry.workers is None and app.registry.worker_host is None
     database(app.registry).close()
     # Said explicitly: it starts, and warns.
     monkeypatch.setenv('SAGENB_WORKERS_REQUIRE_UIDS_AS_ROOT', 'false')

@@ -249,7 +249,7 @@ def test_bearer_token_ignores_session(world, policy_on):
 
 def session_request(user, sid='s-1'):
     """A request whose session names ``user`` and a session id live in the database."""
-    live_sessions(user, create=True)[sid] = 0.0
+    live_sessions(user)[sid] = 0.0
     request = testing.DummyRequest()
     request.session[SESSION_USER_KEY] = user.id
     request.session[SESSION_EPOCH_KEY] = user.session_epoch
@@ -313,3 +313,24 @@ def test_expired_token_is_nobody(world, policy_on):
     request = testing.DummyRequest(headers={'Authorization': 'Bearer ' + token})
     assert policy_on.identity(request) is world['viewer']
     assert request.environ['sagenb.token_scope'] == 'read'
+
+
+def test_resources_and_security_do_not_import_each_other():
+    """acl.py holds what both need: resources.py imports it, never security.py (not even
+    inside a function), and acl.py imports nothing of the project."""
+    import ast
+    import pathlib
+    package = pathlib.Path(__file__).resolve().parent.parent / 'sagenb_pyramid'
+
+    def project_imports(name):
+        tree = ast.parse((package / name).read_text())
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.level or (
+                    node.module or '').startswith('sagenb_pyramid')):
+                found.add((node.module or '').rpartition('sagenb_pyramid.')[2]
+                          or ','.join(a.name for a in node.names))
+        return found
+    assert 'security' not in project_imports('resources.py')
+    assert 'acl' in project_imports('resources.py')
+    assert project_imports('acl.py') == set()

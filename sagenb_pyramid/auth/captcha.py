@@ -109,7 +109,7 @@ def _same(expected, given):
 
 
 def used_challenges(root):
-    return root.tree('used_challenges')
+    return root.used_challenges
 
 
 def check_builtin(request, params, now=None):

@@ -138,7 +138,7 @@ def ldap_applies(settings, user):
     """True when a login goes to the directory: LDAP is on and the login is not that of
     a local account (``user`` is the account found under the typed login, or None)."""
     return ldap_enabled(settings) and (
-        user is None or getattr(user, 'auth_source', 'local') == 'ldap')
+        user is None or user.auth_source == 'ldap')
 
 
 def authenticate(config, login_name, password):
@@ -300,9 +300,9 @@ def _local_user(root, config, entry):
             'Your directory username "%s" cannot be used on this server. %s'
             % (entry.username, problem), 400, 'directory username not usable')
     user = root.user_by_login(entry.username)
-    if user is not None and getattr(user, 'auth_source', 'local') != 'ldap':
+    if user is not None and user.auth_source != 'ldap':
         raise LoginRefused(LOCAL_ACCOUNT, 403, 'login of a local account')
-    if user is not None and getattr(user, 'suspended', False):
+    if user is not None and user.suspended:
         raise LoginRefused(SUSPENDED, 403, 'suspended account')
     if user is None:
         user = root.add_user(entry.username, password_hash=None, email=entry.email,
@@ -313,7 +313,7 @@ def _local_user(root, config, entry):
             user.email = entry.email
         if user.fullname != entry.fullname:
             user.fullname = entry.fullname
-    if getattr(user, 'ldap_dn', None) != entry.dn:
+    if user.ldap_dn != entry.dn:
         user.ldap_dn = entry.dn
     if config.admin_groups:
         # The directory decides: granted and revoked at each login.

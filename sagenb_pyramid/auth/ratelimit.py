@@ -36,7 +36,7 @@ class Attempts(Persistent):
 
 
 def attempts_tree(root):
-    return root.tree('login_attempts')
+    return root.login_attempts
 
 
 def _keys(login, address):
@@ -53,9 +53,7 @@ def _setting(settings, key):
 def locked_for(request, login, now=None):
     """Seconds to wait before ``login`` may be tried from this client (0: go ahead)."""
     now = time.time() if now is None else now
-    tree = getattr(request.root, 'login_attempts', None)
-    if tree is None:
-        return 0
+    tree = request.root.login_attempts
     forget_after = _setting(request.registry.settings, 'sagenb.login.forget_after')
     wait = 0.0
     for key, _ in _keys(login, request.client_addr):

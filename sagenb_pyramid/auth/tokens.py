@@ -14,22 +14,18 @@ def create_token(root, user, label='', scope='full', expires=None):
     if scope not in SCOPES:
         raise ValueError('scope must be one of %s' % ', '.join(SCOPES))
     token = 'snb_' + secrets.token_urlsafe(32)
-    record = ApiToken(user.id, label)
-    # Tokens made before scopes and expiry lack both: full access, no expiry.
-    if scope != 'full':
-        record.scope = scope
-    if expires is not None:
-        record.expires = float(expires)
+    record = ApiToken(user.id, label, scope=scope,
+                      expires=float(expires) if expires is not None else None)
     root.tokens[token_digest(token)] = record
     return token
 
 
 def token_scope(record):
-    return getattr(record, 'scope', 'full')
+    return record.scope
 
 
 def token_expires(record):
-    return getattr(record, 'expires', None)
+    return record.expires
 
 
 def token_expired(record, now=None):

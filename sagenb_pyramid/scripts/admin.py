@@ -1,7 +1,9 @@
 """``sagenb-admin CONFIG_URI [name=value ...] COMMAND ...``: the notebook's admin commands.
 
-Loads the application like ``pserve`` does (same ``name=value`` overrides), then works on
-its database in one transaction.
+Loads the application like ``pserve`` does (same ``name=value`` overrides), without a
+worker host or Sage processes, then works on its database in one transaction
+(``evolve``: one per step).  Every command but ``evolve`` refuses a database with
+pending evolve steps.
 """
 import argparse
 import getpass
@@ -10,7 +12,8 @@ import sys
 
 from pyramid.paster import bootstrap, setup_logging
 
-from .. import DatabaseInUse
+from .. import DatabaseInUse, database
+from ..evolve import SchemaOutdated, evolve, pending_in
 from ..settings import SettingsError
 from ..auth.passwords import check_login_name, check_password, hash_password
 from ..auth.tokens import create_token, revoke_token, user_tokens
@@ -104,6 +107,22 @@ def cmd_recount_storage(root, args):
     print('Counted the storage of %d user%s.' % (len(users), '' if len(users) == 1 else 's'))
 
 
+def cmd_evolve(db, args):
+    steps = pending_in(db)
+    if not steps:
+        print('The database is up to date: no evolve step is pending.')
+        return
+    if args.dry_run:
+        print('%d evolve step%s pending (run without --dry-run to apply them):' % (
+            len(steps), '' if len(steps) == 1 else 's'))
+        for step in steps:
+            print('  %s: %s' % (step.name, step.description))
+        return
+    ran = evolve(db, report=lambda step: print('Evolved: %s' % step.name))
+    print('Done: %d step%s; the database is up to date.' % (
+        len(ran), '' if len(ran) == 1 else 's'))
+
+
 def parser():
     p = argparse.ArgumentParser(
         prog='sagenb-admin',
@@ -141,6 +160,11 @@ def parser():
                        'count against the storage quota')
     s.add_argument('login', nargs='?')
     s.set_defaults(func=cmd_recount_storage)
+    s = sub.add_parser('evolve', help='bring a database written by an earlier version up '
+                       'to date (run with the servers and worker hosts stopped)')
+    s.add_argument('--dry-run', action='store_true',
+                   help='list the pending evolve steps; change nothing')
+    s.set_defaults(func=cmd_evolve, own_transactions=True)
     return p
 
 
@@ -168,9 +192,12 @@ def main(argv=None):
     options['sagenb_command'] = args.command
     try:
         env = bootstrap(args.config_uri, options=options)
-    except (DatabaseInUse, SettingsError) as exc:
+    except (DatabaseInUse, SettingsError, SchemaOutdated) as exc:
         raise SystemExit('sagenb-admin: %s' % exc) from None
     try:
+        if getattr(args, 'own_transactions', False):
+            args.func(database(env['registry']), args)
+            return 0
         with env['request'].tm:
             root = env['root']
             args.settings = env['registry'].settings

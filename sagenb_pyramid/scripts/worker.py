@@ -15,9 +15,10 @@ import threading
 
 from plaster import get_settings
 from pyramid.paster import setup_logging
+from pyramid.settings import asbool
 
 from .. import db_from_uri, watchdog
-from ..resources import ensure_root
+from ..evolve import SchemaOutdated, open_database
 from ..server import freeze_loaded_objects
 from ..settings import SettingsError, prepare
 from ..workers import WorkerRegistry
@@ -58,7 +59,11 @@ def main(argv=None):
         signal.signal(signum, lambda *_: stop.set())
     registry = door = None
     try:
-        ensure_root(db)
+        try:
+            open_database(db, args.config_uri, run_pending=asbool(
+                settings.get('sagenb.evolve_at_start', 'false')))
+        except SchemaOutdated as exc:
+            raise SystemExit('sagenb-worker: %s' % exc) from None
         registry = WorkerRegistry(db, settings)
         try:
             door = start_host(registry, settings)

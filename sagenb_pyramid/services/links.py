@@ -34,7 +34,7 @@ ADMIN_LINK_SECONDS = 7 * 24 * 3600
 
 
 def account_tokens(root):
-    return root.tree('account_tokens')
+    return root.account_tokens
 
 
 def digest(token):
@@ -58,8 +58,7 @@ def find_token(root, token, purposes):
     """The live ``AccountToken`` for ``token`` of one of ``purposes``, or None."""
     if not token or len(token) > 200:
         return None
-    tree = root.account_tokens
-    record = tree.get(digest(token)) if tree is not None else None
+    record = root.account_tokens.get(digest(token))
     if record is None or record.purpose not in purposes or record.expires < time.time():
         return None
     if root.users_by_id.get(record.user_id) is None:

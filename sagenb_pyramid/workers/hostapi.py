@@ -194,7 +194,7 @@ def check_name_free(registry, secret):
     hosts of one name would overwrite each other's record).  A record whose door does
     not answer is of an earlier run of this host that died: this one takes over."""
     def address_of(root):
-        record = (root.worker_hosts or {}).get(registry.server_name)
+        record = root.worker_hosts.get(registry.server_name)
         return record.address if record is not None else None
     address = in_transaction(registry.db, address_of)
     if not address:

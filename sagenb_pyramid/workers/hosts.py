@@ -238,7 +238,7 @@ class Workers:
         """The record of the host ``"<name>:<boot>"`` if that boot of it lives, else
         None (stopped: no record; restarted: another boot; killed: no heartbeat)."""
         name, _, boot = tag.rpartition(':')
-        record = root.worker_hosts.get(name) if root.worker_hosts is not None else None
+        record = root.worker_hosts.get(name)
         if record is None or record.boot != boot or self.state(record) == 'gone':
             return None
         return record
@@ -249,8 +249,7 @@ class Workers:
 
     def placed(self, root, key):
         """The record of the live host the worksheet is placed on, or None."""
-        placements = root.placements
-        tag = placements.get(placement_key(key)) if placements is not None else None
+        tag = root.placements.get(placement_key(key))
         return self.live_record(root, tag) if tag is not None else None
 
     def route(self, root, key):
@@ -271,7 +270,7 @@ class Workers:
             self.read_server_settings(root)
         current = self.placed(root, key)
         pkey = placement_key(key)
-        records = [r for r in (root.worker_hosts or {}).values()
+        records = [r for r in root.worker_hosts.values()
                    if self.state(r) in ('local', 'remote')]
         running = {r.name: self.running(r) for r in records}
         if current is not None and (pkey in running.get(current.name, ()) or
@@ -300,14 +299,14 @@ class Workers:
         # This process's own host first (no network in between), else the least busy.
         chosen = min(with_room, key=lambda r: (
             self.state(r) != 'local', len(running[r.name]) / max(1, self.max_total(r))))
-        root.tree('placements')[pkey] = chosen.tag
+        root.placements[pkey] = chosen.tag
         return self.handle(chosen)
 
     def read_server_settings(self, root):
         """The per-user limit an admin set in the browser (read now and then; each
         host reads its own settings, registry.py)."""
         self._settings_read = time.monotonic()
-        values = getattr(root, 'server_settings', None) or {}
+        values = root.server_settings
         self.apply_settings(stored_settings(values, ('max_per_user',)))
 
     def apply_settings(self, values):
@@ -348,8 +347,7 @@ class Workers:
                 host = self.route(root, key)
             except HostUnreachable:
                 host = None
-            if root.placements is not None:
-                root.placements.pop(placement_key(key), None)
+            root.placements.pop(placement_key(key), None)
             return host
         try:
             host = in_transaction(self.db, forget)

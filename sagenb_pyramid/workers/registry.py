@@ -22,7 +22,8 @@ from pyramid.settings import asbool
 from ZODB.POSException import ConflictError
 
 from .. import watchdog
-from ..resources import WorkerHost, in_transaction
+from ..resources import in_transaction
+from .records import WorkerHost
 from ..settings import SettingsError
 from . import capacity, cellfiles
 from .config import HOST_SETTINGS, SETTINGS_INTERVAL, WorkerConfig, stored_settings
@@ -213,7 +214,7 @@ class WorkerRegistry:
         if not force and not due and running == self._published_running:
             return
         def write(root):
-            hosts = root.tree('worker_hosts')
+            hosts = root.worker_hosts
             record = hosts.get(self.server_name)
             if record is None or record.boot != self.boot_id:
                 record = hosts[self.server_name] = WorkerHost(self.server_name, self.boot_id)
@@ -235,7 +236,7 @@ class WorkerRegistry:
         known to be lost."""
         def remove(root):
             hosts = root.worker_hosts
-            record = hosts.get(self.server_name) if hosts is not None else None
+            record = hosts.get(self.server_name)
             if record is not None and record.boot == self.boot_id:
                 del hosts[self.server_name]
         try:
@@ -473,7 +474,7 @@ class WorkerRegistry:
         """Limits an admin set in the browser (``root.server_settings``) override the
         ``.ini`` on every host: read them now and then."""
         values = in_transaction(
-            self.db, lambda root: dict(getattr(root, 'server_settings', None) or {}))
+            self.db, lambda root: dict(root.server_settings))
         for attribute, value in stored_settings(values, HOST_SETTINGS).items():
             setattr(self, attribute, value)
 
