@@ -9,7 +9,6 @@ epoch is the user's ``session_epoch``: logging out drops the id, so a copy of th
 dies with it; ``end_sessions`` ends all of them (log out everywhere, new password,
 suspension).  A read-only API token may only GET (``refuse_read_only_writes``).
 """
-import hashlib
 import secrets
 import time
 
@@ -22,6 +21,8 @@ from pyramid.httpexceptions import HTTPForbidden
 from .acl import (  # noqa: F401
     P, admin_principal, admin_reads_only, group_principal, user_principal)
 from . import resources
+# token_digest: also imported from here by views and scripts.
+from .auth.tokens import token_digest, token_expired, token_scope  # noqa: F401
 
 
 # What a refusal says, by the permission that was missing (views may say more);
@@ -34,11 +35,6 @@ REFUSALS = {str(permission): text for permission, text in {
     P.SHARE: 'only the owner of a worksheet may share it',
     P.CREATE: 'only the owner of a home may add worksheets to it',
 }.items()}
-
-
-def token_digest(token):
-    # API tokens are 256-bit random strings: a fast hash is enough to store them safely.
-    return hashlib.sha256(token.encode('utf-8')).hexdigest()
 
 
 SESSION_USER_KEY = 'user_id'
@@ -86,7 +82,6 @@ class SecurityPolicy:
         if auth.lower().startswith('bearer '):
             # A scripted request: the session cookie plays no part, so no CSRF check.
             request.environ['sagenb.via_token'] = True
-            from .auth.tokens import token_expired, token_scope
             digest = token_digest(auth[7:].strip())
             record = root.tokens.get(digest)
             if record is None:

@@ -90,3 +90,55 @@ def test_the_shared_helpers_import_nothing_of_the_project(module):
     """``web`` and ``aftercommit`` sit under everything that uses them."""
     path = modules()[module]
     assert not [n for n in imported(module, path) if n.startswith('sagenb_pyramid')]
+
+
+def import_circles(package=PACKAGE):
+    """Groups of modules that import each other, directly or round a loop (imports
+    inside functions count: they only hide a circle)."""
+    found = modules(package)
+    graph = {}
+    for module, path in found.items():
+        names = {name for name in imported(module, path) if name in found}
+        # ``from package import module`` imports the module; the package itself only
+        # as every module's parent, which Python sets up first.
+        graph[module] = {name for name in names if name != module and not any(
+            other.startswith(name + '.') for other in names)}
+    index, low, stack, on_stack, circles = {}, {}, [], set(), []
+
+    def visit(module):  # Tarjan's strongly connected components
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for name in graph[module]:
+            if name not in index:
+                visit(name)
+                low[module] = min(low[module], low[name])
+            elif name in on_stack:
+                low[module] = min(low[module], index[name])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                name = stack.pop()
+                on_stack.discard(name)
+                group.append(name)
+                if name == module:
+                    break
+            if len(group) > 1:
+                circles.append(sorted(group))
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return circles
+
+
+def test_no_import_circles_in_the_package():
+    assert import_circles() == []
+
+
+def test_the_circle_check_sees_a_circle(tmp_path):
+    package = tmp_path / 'sagenb_pyramid'
+    package.mkdir()
+    (package / '__init__.py').write_text('')
+    (package / 'a.py').write_text('from . import b\n')
+    (package / 'b.py').write_text('def f():\n    from .a import thing\n')
+    assert import_circles(str(package)) == [['sagenb_pyramid.a', 'sagenb_pyramid.b']]
