@@ -125,6 +125,10 @@ def test_accounts_checks(notebook):
     assert accounts.check_email('a@example.org') is None
     assert accounts.check_email('not an address')
     assert accounts.check_email('a@' + 'b' * 250 + '.org')
+    # A newline at the end once passed (``$`` matches before it): a header injection
+    # waiting for a mailer that trusts the address.
+    assert accounts.check_email('a@example.org\n')
+    assert accounts.check_email('a@example.org\nBcc: x@example.org')
 
 
 def test_listing_and_keys(notebook):

@@ -1,11 +1,12 @@
 """Checks of what a new or changed account brings: its e-mail address, its login."""
 import re
 
-EMAIL_RE = re.compile(r'^[^@\s<>,;"]+@[^@\s<>,;"]+\.[^@\s<>,;"]+$')
+EMAIL_RE = re.compile(r'[^@\s<>,;"]+@[^@\s<>,;"]+\.[^@\s<>,;"]+')
 
 
 def check_email(address):
-    if len(address) > 254 or not EMAIL_RE.match(address):
+    # fullmatch: ``$`` of ``match`` also matched before a final newline ("a@b.c\n").
+    if len(address) > 254 or not EMAIL_RE.fullmatch(address):
         return 'That is not an e-mail address.'
     return None
 
