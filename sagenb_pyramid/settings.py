@@ -95,6 +95,8 @@ class Choice(Kind):
 
     def parse(self, key, raw, default):
         value = ('' if raw is None else str(raw)).strip()
+        if not value:  # an empty line in the .ini: the default
+            return default
         if value not in self.choices:
             quoted = ['"%s"' % choice for choice in self.choices]
             raise SettingsError('%s is %s or %s, not %r'
@@ -227,6 +229,10 @@ SETTINGS = _declare(
       'open files per Sage process (0: none)', scope='host'),
     S('sagenb.workers.limit.file_size', float(1024 ** 3), FLOAT,
       'largest file a Sage process may write (0: none)', scope='host'),
+    # Running worksheet processes per owner (each app server places worksheets); before
+    # idle_timeout: the admin page lists the editable settings in this order.
+    S('sagenb.workers.max_per_user', 25, INT, 'Running worksheet processes per user',
+      editable=True),
     S('sagenb.workers.idle_timeout', 3600.0, FLOAT,
       'Seconds before an idle process stops', editable=True, scope='host'),
     S('sagenb.workers.startup_timeout', 120.0, FLOAT,
@@ -240,10 +246,8 @@ SETTINGS = _declare(
     S('sagenb.workers.interrupt_timeout', 3.0, FLOAT,
       'seconds a cell has to stop after an interrupt before its process restarts',
       scope='host'),
-    # Running worksheet processes per owner (each app server places worksheets), and on
-    # a host in all (None: auto, what memory and open files allow, workers/capacity.py).
-    S('sagenb.workers.max_per_user', 25, INT, 'Running worksheet processes per user',
-      editable=True),
+    # Running worksheet processes on a host in all (None: auto, what memory and open
+    # files allow, workers/capacity.py).
     S('sagenb.workers.max_total', None, AutoInt(),
       'running worksheet processes on this worker host (auto: what it can hold)',
       scope='host'),
