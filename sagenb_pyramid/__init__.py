@@ -3,7 +3,6 @@ import logging
 
 from pyramid.config import Configurator
 from pyramid.session import JSONSerializer, SignedCookieSessionFactory
-from pyramid.settings import asbool
 
 from .settings import prepare, session_secret
 
@@ -17,7 +16,7 @@ class DatabaseInUse(RuntimeError):
 def main(global_config, **settings):
     """The WSGI application (``use = egg:sagenb_pyramid``)."""
     prepare(global_config, settings)
-    if asbool(settings['sagenb.workers.embedded']) and \
+    if settings['sagenb.workers.embedded'] and \
             not (global_config or {}).get('sagenb_command'):
         # Only where Sage processes start: sagenb-admin starts none.
         from .workers.registry import check_root_without_uids
@@ -40,9 +39,9 @@ def main(global_config, **settings):
         open_database(config)
         config.set_session_factory(SignedCookieSessionFactory(
             session_secret(settings), cookie_name='sagenb_session', httponly=True,
-            samesite='Lax', secure=asbool(settings['sagenb.secure_cookies']),
-            max_age=int(settings['sagenb.session_max_age']),
-            timeout=int(settings['sagenb.session_max_age']),
+            samesite='Lax', secure=settings['sagenb.secure_cookies'],
+            max_age=settings['sagenb.session_max_age'],
+            timeout=settings['sagenb.session_max_age'],
             serializer=JSONSerializer()))
         config.include('.security')
         # Outgoing mail (pyramid_mailer over SMTP), sent after the request commits.
@@ -138,7 +137,7 @@ def start_workers(config, global_config):
         try:
             users = open_app_database(
                 db, global_config.get('__file__'),
-                run_pending=asbool(settings['sagenb.evolve_at_start']))
+                run_pending=settings['sagenb.evolve_at_start'])
         except SchemaOutdated:
             db.close()  # its lock too: the process goes on to say why, or to evolve
             raise
@@ -151,7 +150,7 @@ def start_workers(config, global_config):
     # The embedded worker host (Sage processes of this server); without it, worksheets
     # run on hosts started with ``sagenb-worker`` (workers/hosts.py).
     local = WorkerRegistry(db, settings) \
-        if asbool(settings['sagenb.workers.embedded']) else None
+        if settings['sagenb.workers.embedded'] else None
     registry.worker_host = local
     registry.workers = Workers(db, settings, local)
     if local is not None:

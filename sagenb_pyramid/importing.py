@@ -25,11 +25,11 @@ WORKSHEET_EXTENSIONS = ('.sws', '.txt', '.ipynb')
 def limits_from_settings(settings):
     mb = 2**20
     return Limits(
-        max_bytes=int(settings['sagenb.import.max_mb']) * mb,
-        max_unpacked_bytes=int(settings['sagenb.import.max_unpacked_mb']) * mb,
-        max_members=int(settings['sagenb.import.max_members']),
-        max_worksheets=int(settings['sagenb.import.max_worksheets']),
-        max_file_bytes=int(settings['sagenb.data.max_mb']) * mb)
+        max_bytes=settings['sagenb.import.max_mb'] * mb,
+        max_unpacked_bytes=settings['sagenb.import.max_unpacked_mb'] * mb,
+        max_members=settings['sagenb.import.max_members'],
+        max_worksheets=settings['sagenb.import.max_worksheets'],
+        max_file_bytes=settings['sagenb.data.max_mb'] * mb)
 
 
 def _stem(filename):
@@ -254,8 +254,8 @@ def gate_of(registry):
         gate = getattr(registry, 'sagenb_import_gate', None)
         if gate is None:
             settings = registry.settings
-            gate = ImportGate(int(settings['sagenb.import.max_concurrent']),
-                              int(settings['sagenb.import.max_concurrent_per_user']))
+            gate = ImportGate(settings['sagenb.import.max_concurrent'],
+                              settings['sagenb.import.max_concurrent_per_user'])
             registry.sagenb_import_gate = gate
         return gate
 

@@ -7,6 +7,8 @@ path parameters) are written once.  ``spec()`` returns a new dict each time.
 """
 import copy
 
+from . import server_settings
+
 JSON = 'application/json'
 
 # --- shared schemas ----------------------------------------------------------------------
@@ -35,6 +37,16 @@ INT = {'type': 'integer'}
 BOOL = {'type': 'boolean'}
 NUM = {'type': 'number'}
 ANY_OBJECT = {'type': 'object'}
+
+
+def setting_schema(setting):
+    """An admin-editable setting (settings.py) in the JSON of ``/admin/settings``."""
+    if setting.kind.name == 'bool':
+        return BOOL
+    if setting.kind.name == 'choice':
+        return {'type': 'string', 'enum': list(setting.kind.choices)}
+    return {'type': 'integer', 'minimum': 0}  # a whole number, as the admin page takes
+
 
 SCHEMAS = {
     'Error': obj(['error'], error={'type': 'string', 'minLength': 1}),
@@ -485,13 +497,8 @@ PATHS = {
         'get': op('the settings admins may change here',
                   answer=obj(['settings'], settings=ANY_OBJECT)),
         'post': op('change settings (only those sent)',
-                   request=body(obj(**{
-                       'sagenb.allow_signup': BOOL,
-                       'sagenb.signup.captcha': {'type': 'string', 'enum': [
-                           'builtin', 'recaptcha', 'hcaptcha', 'turnstile', 'none']},
-                       'sagenb.signup.require_email_confirmation': BOOL,
-                       'sagenb.workers.max_per_user': {'type': 'integer', 'minimum': 0},
-                       'sagenb.workers.idle_timeout': {'type': 'integer', 'minimum': 0}})),
+                   request=body(obj(**{key: setting_schema(setting) for key, setting
+                                       in server_settings.EDITABLE.items()})),
                    answer=obj(['message', 'changed'], message=STR, changed=ANY_OBJECT),
                    errors=['400']),
     },

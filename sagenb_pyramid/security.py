@@ -139,7 +139,7 @@ class SecurityPolicy:
         now = time.time()
         sid = secrets.token_urlsafe(18)
         tree = live_sessions(user)
-        max_age = float(request.registry.settings.get('sagenb.session_max_age', 14 * 86400))
+        max_age = request.registry.settings['sagenb.session_max_age']
         # Expired sessions go, and the oldest past the cap (pruned only here).
         known = sorted((when, old) for old, when in tree.items())
         keep = [old for when, old in known if now - when <= max_age]

@@ -1,11 +1,17 @@
-"""Settings: defaults, environment overrides, and the data directory.
+"""Settings: one declaration per setting, environment overrides, the data directory.
 
-Every ``sagenb.*`` setting can be overridden from the environment: ``sagenb.foo.bar_baz``
-is read from ``SAGENB_FOO_BAR_BAZ``.  Secrets (the session secret, LDAP and OAuth
-passwords) belong there, never in the ``.ini`` files.
+``SETTINGS`` declares every ``sagenb.*`` setting once (key, typed default, kind,
+admin-editable or not, app or worker-host scope, the README's line of help);
+``prepare()`` turns the ``.ini`` strings into typed values once, so the rest of the
+package reads ``settings['sagenb.mail.port']`` as an int.  Every ``sagenb.*`` setting
+can be overridden from the environment: ``sagenb.foo.bar_baz`` is read from
+``SAGENB_FOO_BAR_BAZ``.  Secrets (the session secret, LDAP and OAuth passwords) belong
+there, never in the ``.ini`` files.
 """
 import os
 import secrets
+from dataclasses import dataclass
+from typing import Any
 
 from pyramid.settings import asbool
 
@@ -16,146 +22,304 @@ class SettingsError(ValueError):
     """A setting is missing or wrong; the message says which and what to do."""
 
 
-DEFAULTS = {
-    'sagenb.allow_signup': 'false',
-    # Sign-up (these three are admin-editable: server_settings.get).
-    # builtin | recaptcha | hcaptcha | turnstile | none
-    'sagenb.signup.captcha': 'builtin',
-    'sagenb.signup.require_email_confirmation': 'false',
-    # Hosted captcha: the site key, the secret (env SAGENB_SIGNUP_CAPTCHA_SECRET only),
-    # the verify URL (empty: the provider's own), seconds to wait for it.
-    'sagenb.signup.captcha_site_key': '',
-    'sagenb.signup.captcha_secret': '',
-    'sagenb.signup.captcha_verify_url': '',
-    'sagenb.signup.captcha_timeout': '10',
+class Kind:
+    """How a setting's text (``.ini``, environment, database) becomes its value."""
+    name = 'str'
+
+    def parse(self, key, raw, default):
+        return '' if raw is None else str(raw)
+
+    def text(self, value):
+        return '' if value is None else str(value)
+
+
+class Bool(Kind):
+    name = 'bool'
+
+    def parse(self, key, raw, default):
+        return asbool(raw)  # as before: any other word is false
+
+    def text(self, value):
+        return 'true' if value else 'false'
+
+
+class Number(Kind):
+    kind = float
+
+    def parse(self, key, raw, default):
+        if isinstance(raw, str):
+            raw = raw.strip()
+            if not raw:  # an empty line in the .ini: the default
+                return default
+        if isinstance(raw, bool):
+            raw = int(raw)
+        try:
+            return self.kind(raw)
+        except (TypeError, ValueError):
+            raise SettingsError('%s is a number, not %r' % (key, raw)) from None
+
+    def text(self, value):
+        if value is None:
+            return ''
+        return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+class Int(Number):
+    name = 'int'
+    kind = int
+
+
+class Float(Number):
+    name = 'float'
+    kind = float
+
+
+class AutoInt(Int):
+    """A number or ``auto`` (None: decided at start)."""
+    name = 'auto-int'
+
+    def parse(self, key, raw, default):
+        if raw is None or str(raw).strip() == 'auto':
+            return None
+        return super().parse(key, raw, default)
+
+    def text(self, value):
+        return 'auto' if value is None else super().text(value)
+
+
+class Choice(Kind):
+    name = 'choice'
+
+    def __init__(self, *choices):
+        self.choices = choices
+
+    def parse(self, key, raw, default):
+        value = ('' if raw is None else str(raw)).strip()
+        if not value:  # an empty line in the .ini: the default
+            return default
+        if value not in self.choices:
+            quoted = ['"%s"' % choice for choice in self.choices]
+            raise SettingsError('%s is %s or %s, not %r'
+                                % (key, ', '.join(quoted[:-1]), quoted[-1], value))
+        return value
+
+
+STR, BOOL, INT, FLOAT = Kind(), Bool(), Int(), Float()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One ``sagenb.*`` setting: its key, typed default, kind and one line of help (the
+    README's table says the same to users).  ``editable``: admins may change it in the
+    browser (server_settings.py); ``scope``: ``app`` (each app server reads it) or
+    ``host`` (each worker host reads it, the admin's value too); ``secret``: from the
+    environment (``SAGENB_*``), never written in an ``.ini``; ``internal``: not for
+    users (the README's table leaves it out)."""
+    key: str
+    default: Any
+    kind: Kind
+    help: str
+    editable: bool = False
+    scope: str = 'app'
+    secret: bool = False
+    internal: bool = False
+
+    def parse(self, raw):
+        """The typed value of ``raw`` (a string from a file, the environment or the
+        database, or a value already typed); SettingsError names the setting."""
+        return self.kind.parse(self.key, raw, self.default)
+
+    def text(self, value):
+        """``value`` written as the ``.ini`` (and the database) write it."""
+        return self.kind.text(value)
+
+    @property
+    def attribute(self):
+        """The name of its value on the object that holds it (``max_per_user``)."""
+        return self.key.rsplit('.', 1)[1]
+
+
+def _declare(*settings):
+    return {s.key: s for s in settings}
+
+
+S = Setting
+SETTINGS = _declare(
+    # Sign-up and accounts.
+    S('sagenb.allow_signup', False, BOOL, 'Anyone may sign up', editable=True),
+    S('sagenb.signup.captcha', 'builtin',
+      Choice('builtin', 'recaptcha', 'hcaptcha', 'turnstile', 'none'),
+      'Challenge at sign-up', editable=True),
+    S('sagenb.signup.require_email_confirmation', False, BOOL,
+      'New accounts must confirm their e-mail', editable=True),
+    S('sagenb.signup.captcha_site_key', '', STR, 'site key of the hosted captcha'),
+    S('sagenb.signup.captcha_secret', '', STR, 'the hosted captcha\'s secret key',
+      secret=True),
+    S('sagenb.signup.captcha_verify_url', '', STR,
+      'where the hosted captcha\'s answer is checked (empty: the provider\'s own)'),
+    S('sagenb.signup.captcha_timeout', 10.0, FLOAT, 'seconds to wait for the verify URL'),
     # Outgoing mail over SMTP (empty host: no mail; reset and confirmation unavailable).
-    'sagenb.mail.host': '',
-    'sagenb.mail.port': '25',
-    'sagenb.mail.sender': 'notebook@localhost',
-    'sagenb.mail.username': '',
-    'sagenb.mail.password': '',  # env SAGENB_MAIL_PASSWORD only
-    'sagenb.mail.tls': 'false',  # STARTTLS
-    'sagenb.mail.ssl': 'false',  # SMTP over TLS (port 465)
-    # The address people open the notebook at (https://notebook.example.org, or with a
-    # path prefix): every link in a mail starts with it, never with the request's Host.
+    S('sagenb.mail.host', '', STR, 'SMTP server for mails (empty: no mail)'),
+    S('sagenb.mail.port', 25, INT, 'its port'),
+    S('sagenb.mail.sender', 'notebook@localhost', STR, 'the From address'),
+    S('sagenb.mail.username', '', STR, 'SMTP login (empty: none)'),
+    S('sagenb.mail.password', '', STR, 'SMTP password', secret=True),
+    S('sagenb.mail.tls', False, BOOL, 'STARTTLS'),
+    S('sagenb.mail.ssl', False, BOOL, 'SMTP over TLS (port 465)'),
     # Required where sagenb.require_public_url is true (production.ini); if empty
     # otherwise, mail links go to http://localhost:<the port this server listens on>.
-    'sagenb.public_url': '',
-    # Seconds a link sent by mail works: password reset, e-mail confirmation.
-    'sagenb.account.reset_link_max_age': '3600',
-    'sagenb.account.confirm_link_max_age': str(2 * 24 * 3600),
+    S('sagenb.public_url', '', STR,
+      'the address people open the notebook at: every link in a mail starts with it'),
+    S('sagenb.require_public_url', False, BOOL,
+      'refuse to start without sagenb.public_url (production.ini)', internal=True),
+    S('sagenb.secret', '', STR, 'session signing secret (development: generated)',
+      secret=True),
+    S('sagenb.require_secret', False, BOOL,
+      'refuse to start without SAGENB_SECRET (production.ini)', internal=True),
+    S('sagenb.zodb_uri', '', STR, 'the database (empty: a FileStorage in data_dir)'),
+    S('sagenb.account.reset_link_max_age', 3600, INT,
+      'seconds a password reset link works'),
+    S('sagenb.account.confirm_link_max_age', 2 * 24 * 3600, INT,
+      'seconds an e-mail confirmation link works'),
     # Failed logins: free attempts per login name and per client address, then a delay
     # doubling from base_delay up to max_delay; forgotten after forget_after seconds.
-    'sagenb.login.free_attempts': '5',
-    'sagenb.login.free_attempts_per_address': '20',
-    'sagenb.login.base_delay': '2',
-    'sagenb.login.max_delay': '900',
-    'sagenb.login.forget_after': '3600',
-    # OAuth / OpenID Connect log-in (auth/oauth.py): the providers' names, e.g.
-    # "oidc github google"; per provider sagenb.oauth.<name>.type (oidc|github|google),
-    # client_id, discovery_url, scope, username_claim, groups_claim, admin_groups,
-    # allowed_groups, label, GitHub's domain; the client secret only from the
+    S('sagenb.login.free_attempts', 5.0, FLOAT, 'failed logins for one username'),
+    S('sagenb.login.free_attempts_per_address', 20.0, FLOAT,
+      'failed logins from one client address'),
+    S('sagenb.login.base_delay', 2.0, FLOAT, 'first lock in seconds'),
+    S('sagenb.login.max_delay', 900.0, FLOAT, 'longest lock in seconds'),
+    S('sagenb.login.forget_after', 3600.0, FLOAT,
+      'seconds after the last failure when the count starts again'),
+    # OAuth / OpenID Connect log-in (auth/oauth.py): per provider sagenb.oauth.<name>.*
+    # (read there: the names are the admin's); the client secret only from the
     # environment: SAGENB_OAUTH_<NAME>_CLIENT_SECRET.
-    'sagenb.oauth.providers': '',
-    'sagenb.oauth.timeout': '10',
-    'sagenb.secure_cookies': 'false',
-    # A database with pending evolve steps (evolve.py): false, the server refuses to
-    # start and names the command to run (sagenb-admin CONFIG evolve); true, it runs
-    # them at start (development.ini).
-    'sagenb.evolve_at_start': 'false',
-    # Another origin serving this notebook (e.g. https://usercontent.example.org) from
-    # which the frames of HTML outputs are loaded (csp.py); empty: the notebook's own.
-    'sagenb.usercontent_url': '',
-    'sagenb.session_max_age': str(14 * 24 * 3600),
-    'sagenb.typeset_default': 'true',
-    # The CPUs of a served app server's threads (cpus.py): auto | none | "2" | "2,3".
-    'sagenb.server_cpus': 'auto',
-    # Evaluation.
-    # fork: kernels forked by a warmed fork server; spawn: fresh kernel processes.
-    'sagenb.workers.mode': 'fork',
-    'sagenb.workers.kernel': 'sagemath',
-    # false: Sage processes get an empty network namespace (fork mode, server as root).
-    'sagenb.workers.network': 'true',
-    # Unprivileged uids for Sage processes, e.g. 20000-20199 (empty: the server's own).
-    'sagenb.workers.uids': '',
-    # true (production.ini): a server started as root without uids refuses to start
-    # rather than run Sage processes as root; false: it starts with a warning.
-    'sagenb.workers.require_uids_as_root': 'false',
-    # Operating-system limits of each Sage process (0: none).
-    'sagenb.workers.limit.address_space': str(8 * 1024 ** 3),
-    'sagenb.workers.limit.cpu_seconds': str(4 * 3600),
-    'sagenb.workers.limit.processes': '512',
-    'sagenb.workers.limit.open_files': '1024',
-    'sagenb.workers.limit.file_size': str(1024 ** 3),
-    'sagenb.workers.idle_timeout': '3600',
-    'sagenb.workers.startup_timeout': '120',
-    'sagenb.workers.spare': '1',
-    # Spares at most while new worksheets arrive quickly (a class arriving at once).
-    'sagenb.workers.spare_max': '8',
-    'sagenb.workers.prestart': 'true',
-    # Seconds a cell has to stop after an interrupt before its process is restarted.
-    'sagenb.workers.interrupt_timeout': '3',
-    # Running worksheet processes: per worksheet owner, and on this server in all (auto:
-    # what memory and the limit of open files allow, workers/capacity.py).  A full
-    # server stops the process idle longest (no page open) for a new one.
-    'sagenb.workers.max_per_user': '25',
-    'sagenb.workers.max_total': 'auto',
-    'sagenb.workers.flush_interval': '0.2',
-    # Worker hosts (workers/hosts.py).  The name of this process's host (unique among
-    # the hosts sharing a database); embedded: this app server runs one; listen:
-    # HOST:PORT where app servers reach it (auto: 127.0.0.1 on a free port when the
-    # database is shared over ZEO, nowhere otherwise; empty: nowhere); advertise: the
-    # address other machines use (default: listen's); the secret signing their
-    # requests comes from SAGENB_WORKERS_SECRET (default: derived from the session
-    # secret, which every app server shares already); heartbeat: seconds between the
-    # host's "alive" records (3 missed: its worksheets move, its busy cells are lost).
-    'sagenb.workers.server_name': 'local',
-    'sagenb.workers.embedded': 'true',
-    'sagenb.workers.listen': 'auto',
-    'sagenb.workers.advertise': '',
-    'sagenb.workers.secret': '',
-    'sagenb.workers.heartbeat': '10',
+    S('sagenb.oauth.providers', '', STR, 'OAuth / OpenID Connect log-in buttons, by name'),
+    S('sagenb.oauth.timeout', 10.0, FLOAT, 'seconds to wait for the identity provider'),
+    S('sagenb.secure_cookies', False, BOOL, 'session cookie only over HTTPS'),
+    # false: a database with pending evolve steps (evolve.py) stops the server, which
+    # names the command to run; true (development.ini): they run at start.
+    S('sagenb.evolve_at_start', False, BOOL, 'run pending evolve steps at start'),
+    S('sagenb.usercontent_url', '', STR,
+      'another origin of this notebook from which HTML outputs are drawn (csp.py)'),
+    S('sagenb.session_max_age', 14 * 24 * 3600, INT, 'seconds a login lasts'),
+    S('sagenb.typeset_default', True, BOOL, 'new worksheets show typeset math'),
+    # Checked by cpus.check in prepare(), applied by the server runner (server.py).
+    S('sagenb.server_cpus', 'auto', STR,
+      'CPUs of an app server\'s threads: auto | none | "2" | "2,3"'),
+    # Evaluation (workers/config.py reads these into a WorkerConfig).
+    S('sagenb.workers.mode', 'fork', Choice('fork', 'spawn'),
+      'fork: kernels forked by a warmed fork server; spawn: fresh kernel processes',
+      scope='host'),
+    S('sagenb.workers.kernel', 'sagemath', STR, 'the Jupyter kernel of the spawn mode',
+      scope='host'),
+    S('sagenb.workers.network', True, BOOL,
+      'false: Sage processes get an empty network namespace', scope='host'),
+    # workers/config.parse_uids reads the list.
+    S('sagenb.workers.uids', '', STR, 'unprivileged uids for Sage processes',
+      scope='host'),
+    S('sagenb.workers.require_uids_as_root', False, BOOL,
+      'started as root without uids, refuse to start', scope='host'),
+    S('sagenb.workers.limit.address_space', float(8 * 1024 ** 3), FLOAT,
+      'bytes of memory per Sage process (0: none)', scope='host'),
+    S('sagenb.workers.limit.cpu_seconds', float(4 * 3600), FLOAT,
+      'CPU seconds per Sage process (0: none)', scope='host'),
+    S('sagenb.workers.limit.processes', 512.0, FLOAT,
+      'processes and threads per worker uid (0: none)', scope='host'),
+    S('sagenb.workers.limit.open_files', 1024.0, FLOAT,
+      'open files per Sage process (0: none)', scope='host'),
+    S('sagenb.workers.limit.file_size', float(1024 ** 3), FLOAT,
+      'largest file a Sage process may write (0: none)', scope='host'),
+    # Running worksheet processes per owner (each app server places worksheets); before
+    # idle_timeout: the admin page lists the editable settings in this order.
+    S('sagenb.workers.max_per_user', 25, INT, 'Running worksheet processes per user',
+      editable=True),
+    S('sagenb.workers.idle_timeout', 3600.0, FLOAT,
+      'Seconds before an idle process stops', editable=True, scope='host'),
+    S('sagenb.workers.startup_timeout', 120.0, FLOAT,
+      'seconds a Sage process has to start', scope='host'),
+    S('sagenb.workers.spare', 1, INT, 'Sage processes started ahead of demand',
+      scope='host'),
+    S('sagenb.workers.spare_max', 8, INT,
+      'spares at most while new worksheets arrive quickly', scope='host'),
+    S('sagenb.workers.prestart', True, BOOL, 'warm the fork server at start',
+      scope='host'),
+    S('sagenb.workers.interrupt_timeout', 3.0, FLOAT,
+      'seconds a cell has to stop after an interrupt before its process restarts',
+      scope='host'),
+    # Running worksheet processes on a host in all (None: auto, what memory and open
+    # files allow, workers/capacity.py).
+    S('sagenb.workers.max_total', None, AutoInt(),
+      'running worksheet processes on this worker host (auto: what it can hold)',
+      scope='host'),
+    S('sagenb.workers.flush_interval', 0.2, FLOAT,
+      'seconds between stores of a running cell\'s output', scope='host',
+      internal=True),
+    # Worker hosts (workers/hosts.py, workers/hostapi.py).
+    S('sagenb.workers.server_name', 'local', STR,
+      'this worker host\'s name, unique among the hosts sharing a database', scope='host'),
+    S('sagenb.workers.embedded', True, BOOL, 'this app server runs a worker host'),
+    S('sagenb.workers.listen', 'auto', STR,
+      'HOST:PORT where app servers reach this worker host (auto, or empty: nowhere)',
+      scope='host'),
+    S('sagenb.workers.advertise', '', STR,
+      'the address app servers use (default: listen\'s)', scope='host'),
+    S('sagenb.workers.secret', '', STR,
+      'key signing requests to worker hosts (default: derived from the session secret)',
+      secret=True),
+    S('sagenb.workers.heartbeat', 10.0, FLOAT,
+      'seconds between a host\'s "alive" records', scope='host'),
     # Stream text kept per cell (as sagenb: 32,000); the whole text goes to a file.
-    'sagenb.output.max_chars': '32000',
-    'sagenb.output.max_file_bytes': str(64 * 1024 ** 2),
-    # Upper bound of the API's ``wait``; the page's own requests hold at most ``poll_hold``.
-    'sagenb.api.max_wait': '60',
-    'sagenb.poll_hold': '5',
-    # Requests of one user that may wait at once on one app server (waits.py); more get
-    # 429 at once.  A page holds at most 2 polls and an evaluation's 2 s wait.
-    'sagenb.api.max_waits_per_user': '8',
-    # Seconds a completion or introspection request waits while cells run.
-    'sagenb.introspect_timeout': '5',
-    # Uploads of worksheets (importing.py): the file, what its archives unpack to, the
-    # members of one archive, the worksheets of one .zip.
-    'sagenb.import.max_mb': '64',
-    'sagenb.import.max_unpacked_mb': '256',
-    'sagenb.import.max_members': '5000',
-    'sagenb.import.max_worksheets': '500',
-    # Imports unpacking at once: on this app server, and per user (more wait: 503, 429).
-    'sagenb.import.max_concurrent': '2',
-    'sagenb.import.max_concurrent_per_user': '1',
-    # Largest data file of a worksheet (imported ones and files kept with cells too).
-    'sagenb.data.max_mb': '64',
-    # Storage of one user: data files and what imports bring (0: no quota).
-    'sagenb.quota.user_mb': '1024',
-    # LDAP login (sagenb_pyramid/auth/ldap.py); an empty uri turns it off.  The service
-    # account's password comes from SAGENB_LDAP_BIND_PASSWORD, never from an .ini file.
-    'sagenb.ldap.uri': '',
-    'sagenb.ldap.start_tls': 'false',
-    'sagenb.ldap.ca_file': '',
-    'sagenb.ldap.bind_dn': '',
-    'sagenb.ldap.bind_password': '',
-    'sagenb.ldap.base_dn': '',
-    'sagenb.ldap.username_attribute': 'uid',
-    'sagenb.ldap.timeout': '10',
-    'sagenb.ldap.group_base_dn': '',
+    S('sagenb.output.max_chars', 32000, INT, 'output text kept per cell', scope='host'),
+    S('sagenb.output.max_file_bytes', 64 * 1024 ** 2, INT,
+      'largest whole output text kept as a file', scope='host', internal=True),
+    S('sagenb.api.max_wait', 60.0, FLOAT, 'longest wait of an API evaluate or poll'),
+    S('sagenb.poll_hold', 5.0, FLOAT, 'longest hold of the page\'s own polls'),
+    # A page holds at most 2 polls and an evaluation's 2 s wait (waits.py).
+    S('sagenb.api.max_waits_per_user', 8, INT,
+      'requests of one user that may wait at once on an app server'),
+    S('sagenb.introspect_timeout', 5.0, FLOAT,
+      'seconds a completion or introspection request waits while cells run'),
+    # Uploads of worksheets (importing.py).
+    S('sagenb.import.max_mb', 64, INT, 'largest upload'),
+    S('sagenb.import.max_unpacked_mb', 256, INT, 'what one upload unpacks to'),
+    S('sagenb.import.max_members', 5000, INT, 'members of one archive'),
+    S('sagenb.import.max_worksheets', 500, INT, 'worksheets of one .zip'),
+    S('sagenb.import.max_concurrent', 2, INT, 'imports unpacking at once'),
+    S('sagenb.import.max_concurrent_per_user', 1, INT,
+      'imports of one user unpacking at once'),
+    S('sagenb.data.max_mb', 64, INT, 'largest data file of a worksheet'),
+    S('sagenb.quota.user_mb', 1024.0, FLOAT, 'storage of one user (0: no quota)'),
+    # LDAP login (auth/ldap.py); an empty uri turns it off.
+    S('sagenb.ldap.uri', '', STR, 'directory for logins (empty: LDAP off)'),
+    S('sagenb.ldap.start_tls', False, BOOL, 'StartTLS on an ldap:// connection'),
+    S('sagenb.ldap.ca_file', '', STR, 'PEM file of the directory\'s CA(s)'),
+    S('sagenb.ldap.bind_dn', '', STR, 'the service account (empty: anonymous)'),
+    S('sagenb.ldap.bind_password', '', STR, 'the service account\'s password',
+      secret=True),
+    S('sagenb.ldap.base_dn', '', STR, 'where users are searched'),
+    S('sagenb.ldap.username_attribute', 'uid', STR, 'attribute matched with the login'),
+    S('sagenb.ldap.timeout', 10.0, FLOAT, 'seconds to connect and for each answer'),
+    S('sagenb.ldap.group_base_dn', '', STR, 'where groups are searched (empty: base_dn)'),
     # {dn}: the user's DN, {username}: the value of username_attribute (both escaped).
-    'sagenb.ldap.group_filter':
-        '(|(member={dn})(uniqueMember={dn})(memberUid={username}))',
-    'sagenb.ldap.admin_groups': '',
-    'sagenb.ldap.allowed_groups': '',
-}
+    S('sagenb.ldap.group_filter',
+      '(|(member={dn})(uniqueMember={dn})(memberUid={username}))', STR,
+      'groups of a user'),
+    S('sagenb.ldap.admin_groups', '', STR, 'groups whose members are admins'),
+    S('sagenb.ldap.allowed_groups', '', STR, 'groups whose members may log in'),
+)
+del S
+
+# The ``.ini`` form of every default (what ``[app:main]`` would say).
+DEFAULTS = {key: s.text(s.default) for key, s in SETTINGS.items()}
+
+
+def convert(settings):
+    """Every declared setting in ``settings`` as its typed value, in place (a value
+    already typed stays as it is); SettingsError names a wrong one."""
+    for key, setting in SETTINGS.items():
+        if key in settings:
+            settings[key] = setting.parse(settings[key])
+    return settings
 
 
 def env_name(key):
@@ -213,7 +377,7 @@ def session_secret(settings):
     secret = settings.get('sagenb.secret')
     if secret:
         return secret
-    if asbool(settings.get('sagenb.require_secret', 'false')):
+    if asbool(settings.get('sagenb.require_secret')):
         raise SettingsError('set the session secret in the environment: SAGENB_SECRET=...')
     path = os.path.join(settings['data_dir'], 'session-secret')
     try:
@@ -233,7 +397,7 @@ def public_url(settings):
     from urllib.parse import urlsplit
     url = (settings.get('sagenb.public_url') or '').strip().rstrip('/')
     if not url:
-        if asbool(settings.get('sagenb.require_public_url', 'false')):
+        if asbool(settings.get('sagenb.require_public_url')):
             raise SettingsError(
                 'set the address people open the notebook at, which links in mail use: '
                 'SAGENB_PUBLIC_URL=https://notebook.example.org')
@@ -248,8 +412,10 @@ def public_url(settings):
 
 def prepare(global_config, settings):
     """The settings of ``[app:main]`` as the application and ``sagenb-worker`` use them:
-    defaults and environment applied, ``data_dir`` made, the database URI resolved."""
+    defaults and environment applied, every declared setting typed (``SETTINGS``),
+    ``data_dir`` made, the database URI resolved."""
     apply_environment(settings)
+    convert(settings)  # the rest of the package reads typed values
     try:  # applied by the server runner (server.py), checked before anything starts
         cpus.check(settings['sagenb.server_cpus'])
     except cpus.CpuSettingError as exc:

@@ -43,7 +43,7 @@ def counter(registry):
         with _REGISTRY_LOCK:
             found = getattr(registry, 'sagenb_waits', None)
             if found is None:
-                limit = int(registry.settings.get('sagenb.api.max_waits_per_user') or 8)
+                limit = registry.settings['sagenb.api.max_waits_per_user']
                 found = registry.sagenb_waits = WaitCounter(max(1, limit))
     return found
 

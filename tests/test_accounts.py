@@ -669,8 +669,8 @@ def test_login_rate_limit_shared_by_app_servers(tmp_path, zeo_server):  # noqa: 
         # Limits are settings of each server; the counts live in the shared database.
         for nb in servers:
             nb.registry.settings.update(LIMITS)
-            nb.registry.settings['sagenb.login.base_delay'] = '30'
-            nb.registry.settings['sagenb.login.max_delay'] = '60'
+            nb.registry.settings['sagenb.login.base_delay'] = 30.0
+            nb.registry.settings['sagenb.login.max_delay'] = 60.0
         one.add_user('alice')
         for n in range(4):
             try_login(browser(one, '10.3.0.%d' % n), 'alice', 'wrong password', 400)

@@ -178,7 +178,7 @@ def test_the_counter_is_right_with_many_threads():
 def test_session_polls_are_counted_too(notebook, monkeypatch):
     """The page's own polls (a session, not a token) share the user's slots."""
     from .conftest import login
-    notebook.registry.settings['sagenb.api.max_waits_per_user'] = '1'
+    notebook.registry.settings['sagenb.api.max_waits_per_user'] = 1  # typed, as prepare() leaves it
     notebook.add_user('alice')
     with notebook.transaction() as root:
         root.user_by_login('alice').create_worksheet('W')

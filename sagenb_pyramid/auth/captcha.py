@@ -54,7 +54,7 @@ class CaptchaUnavailable(RuntimeError):
 
 
 def kind(request):
-    value = (server_settings.get(request, 'sagenb.signup.captcha') or 'builtin').strip()
+    value = server_settings.get(request, 'sagenb.signup.captcha')
     return value if value in KINDS else 'builtin'
 
 
@@ -168,7 +168,7 @@ def check_hosted(request, which, params):
     if which == 'hcaptcha' and site_key:
         fields['sitekey'] = site_key
     data = urllib.parse.urlencode(fields).encode('ascii')
-    timeout = float(settings.get('sagenb.signup.captcha_timeout') or 10)
+    timeout = settings['sagenb.signup.captcha_timeout']
     try:
         with urllib.request.urlopen(urllib.request.Request(
                 url, data=data, method='POST',

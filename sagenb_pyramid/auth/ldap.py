@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from ldap3 import NONE, SUBTREE, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
-from pyramid.settings import asbool
 
 from .. import audit
 from .passwords import check_login_name
@@ -87,7 +86,7 @@ class LdapSettings:
             return None
         if not uri.lower().startswith(('ldap://', 'ldaps://')):
             raise ValueError('sagenb.ldap.uri must start with ldap:// or ldaps://')
-        start_tls = asbool(settings.get('sagenb.ldap.start_tls', 'false'))
+        start_tls = settings.get('sagenb.ldap.start_tls', False)
         if start_tls and uri.lower().startswith('ldaps://'):
             raise ValueError('sagenb.ldap.start_tls is for ldap:// (ldaps:// is TLS already)')
         base_dn = (settings.get('sagenb.ldap.base_dn') or '').strip()
@@ -96,10 +95,7 @@ class LdapSettings:
         attribute = (settings.get('sagenb.ldap.username_attribute') or 'uid').strip()
         if not _ATTRIBUTE_RE.match(attribute):
             raise ValueError('sagenb.ldap.username_attribute is not an attribute name')
-        try:
-            timeout = float(settings.get('sagenb.ldap.timeout') or 10)
-        except ValueError:
-            raise ValueError('sagenb.ldap.timeout must be a number of seconds') from None
+        timeout = settings.get('sagenb.ldap.timeout', 10.0)
         if timeout <= 0:
             raise ValueError('sagenb.ldap.timeout must be positive')
         return cls(

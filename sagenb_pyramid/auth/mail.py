@@ -20,7 +20,6 @@ import logging
 import queue
 import threading
 
-from pyramid.settings import asbool
 from pyramid_mailer.interfaces import IMailer
 from pyramid_mailer.mailer import Mailer
 from pyramid_mailer.message import Message
@@ -40,11 +39,11 @@ def mailer_from_settings(settings):
     if not host:
         return None
     return Mailer(
-        host=host, port=int(settings.get('sagenb.mail.port') or 25),
+        host=host, port=settings.get('sagenb.mail.port', 25),
         username=settings.get('sagenb.mail.username') or None,
         password=settings.get('sagenb.mail.password') or None,
-        tls=asbool(settings.get('sagenb.mail.tls', False)),
-        ssl=asbool(settings.get('sagenb.mail.ssl', False)),
+        tls=settings.get('sagenb.mail.tls', False),
+        ssl=settings.get('sagenb.mail.ssl', False),
         default_sender=settings.get('sagenb.mail.sender') or 'notebook@localhost')
 
 

@@ -501,7 +501,7 @@ def provider_from_settings(settings, name):
         groups_claim=_setting(settings, prefix + 'groups_claim'),
         admin_groups=_words(_setting(settings, prefix + 'admin_groups')),
         allowed_groups=_words(_setting(settings, prefix + 'allowed_groups')),
-        timeout=float(_setting(settings, 'sagenb.oauth.timeout', '10')),
+        timeout=settings.get('sagenb.oauth.timeout', 10.0),
     )
     if kind == 'github':
         scope = _setting(settings, prefix + 'scope', None)

@@ -47,7 +47,7 @@ def _keys(login, address):
 
 
 def _setting(settings, key):
-    return float(settings[key])
+    return settings[key]
 
 
 def locked_for(request, login, now=None):

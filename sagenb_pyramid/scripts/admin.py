@@ -85,7 +85,7 @@ def cmd_import_sagenb(root, args):
     if not os.path.isdir(args.path):
         raise SystemExit('No folder %s.' % args.path)
     max_mb = args.max_data_mb if args.max_data_mb is not None \
-        else int(args.settings['sagenb.data.max_mb'])
+        else args.settings['sagenb.data.max_mb']
     try:
         report = migrate(root, args.path, dry_run=args.dry_run,
                          max_file_bytes=max(max_mb, 0) * 2**20)

@@ -15,7 +15,6 @@ import threading
 
 from plaster import get_settings
 from pyramid.paster import setup_logging
-from pyramid.settings import asbool
 
 from .. import db_from_uri, watchdog
 from ..evolve import SchemaOutdated, open_database
@@ -60,8 +59,7 @@ def main(argv=None):
     registry = door = None
     try:
         try:
-            open_database(db, args.config_uri, run_pending=asbool(
-                settings.get('sagenb.evolve_at_start', 'false')))
+            open_database(db, args.config_uri, run_pending=settings['sagenb.evolve_at_start'])
         except SchemaOutdated as exc:
             raise SystemExit('sagenb-worker: %s' % exc) from None
         registry = WorkerRegistry(db, settings)

@@ -158,7 +158,7 @@ def commit_then_wait(request, cell, timeout, run_id):
 def ask_worker(request, worksheet, kind, content):
     """A completion or introspection reply from the worksheet's Sage process."""
     key = worksheet_key(worksheet)
-    timeout = float(request.registry.settings['sagenb.introspect_timeout'])
+    timeout = request.registry.settings['sagenb.introspect_timeout']
     try:
         return request.workers.ask(key, kind, content, timeout)
     except WorkerBusy as exc:

@@ -15,7 +15,6 @@ import hashlib
 import secrets
 import time
 
-from pyramid.settings import asbool
 
 from .. import audit, server_settings
 from ..auth import ratelimit
@@ -73,9 +72,13 @@ def drop_tokens(root, user, purpose):
         del tree[key]
 
 
+LINK_MAX_AGE = {'reset': 'sagenb.account.reset_link_max_age',
+                'confirm': 'sagenb.account.confirm_link_max_age'}
+
+
 def link_max_age(request, which):
     """Seconds a ``reset`` or ``confirm`` link the user asked for stays valid."""
-    return int(request.registry.settings['sagenb.account.%s_link_max_age' % which])
+    return request.registry.settings[LINK_MAX_AGE[which]]
 
 
 def minutes(seconds):
@@ -134,8 +137,8 @@ def send_confirmation(request, user, email, purpose):
 def unconfirmed_login(request, user):
     """None if ``user`` may log in; else the message for the login page (the password
     was right).  A new link goes out, so a lost or expired mail is no dead end."""
-    if not user.awaiting_confirmation or not asbool(server_settings.get(
-            request, 'sagenb.signup.require_email_confirmation')):
+    if not user.awaiting_confirmation or not server_settings.get(
+            request, 'sagenb.signup.require_email_confirmation'):
         return None
     if mail_enabled(request) and user.email:
         send_confirmation(request, user, user.email, 'confirm')

@@ -8,7 +8,7 @@ MB = 2**20
 
 def quota_bytes(settings):
     """The per-user quota in bytes (0: none)."""
-    return int(float(settings['sagenb.quota.user_mb']) * MB)
+    return int(settings['sagenb.quota.user_mb'] * MB)
 
 
 def megabytes(nbytes):

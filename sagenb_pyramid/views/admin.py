@@ -25,7 +25,6 @@ from ..services.evaluation import discard_after_commit
 from ..services.links import (ADMIN_LINK_SECONDS, admin_reset_link, send_invitation,
                               send_reset_link)
 from ..web import api_error, fmt_time, form_of, get_str, wants_json
-from ..workers.config import DB_SETTINGS
 
 PER_PAGE = 50
 GROUP_NAME_RE = re.compile(r'^[^\x00-\x1f<>/]{1,100}$')
@@ -423,17 +422,25 @@ def remove_member(context, request):
 
 # === server settings ===================================================================
 
+def form_kind(setting):
+    """How the admin page shows a setting: a checkbox, a whole number or a choice."""
+    return {'bool': 'bool', 'int': 'int', 'float': 'int'}.get(setting.kind.name, 'choice')
+
+
 def setting_rows(request):
     rows = []
-    for key, (kind, description) in server_settings.EDITABLE.items():
-        choices = kind[len('choice:'):].split('|') if kind.startswith('choice:') else None
-        rows.append({'key': key, 'kind': kind.split(':')[0], 'description': description,
-                     'choices': choices, 'value': server_settings.get(request, key) or '',
-                     'stored': key in (getattr(request.root, 'server_settings', None) or {})})
+    for key, setting in server_settings.EDITABLE.items():
+        kind = form_kind(setting)
+        rows.append({'key': key, 'kind': kind, 'description': setting.help,
+                     'choices': list(setting.kind.choices) if kind == 'choice' else None,
+                     'value': setting.text(server_settings.get(request, key)),
+                     'stored': key in request.root.server_settings})
     return rows
 
 
-def parse_setting(key, kind, raw):
+def parse_setting(setting, raw):
+    """The text to store for the form's (or JSON's) ``raw`` value of ``setting``."""
+    key, kind = setting.key, form_kind(setting)
     if kind == 'bool':
         if isinstance(raw, bool):
             return 'true' if raw else 'false'
@@ -447,16 +454,10 @@ def parse_setting(key, kind, raw):
         if not raw.isdigit() or len(raw) > 12:
             raise api_error(400, '%s must be a whole number (0 or more)' % key)
         return str(int(raw))
-    choices = kind[len('choice:'):].split('|')
+    choices = setting.kind.choices
     if raw not in choices:
         raise api_error(400, '%s must be one of %s' % (key, ', '.join(choices)))
     return raw
-
-
-# Worker settings: applied at once on this app server; other app servers and worker
-# hosts read them from the database within ``SETTINGS_INTERVAL`` (workers/hosts.py,
-# workers/registry.py).
-LIVE_WORKER_SETTINGS = DB_SETTINGS
 
 
 @view_config(context=AdminSection, name='settings', request_method='GET',
@@ -479,22 +480,23 @@ def save_settings(context, request):
         raise api_error(400, 'not a setting that can be changed here: %s'
                         % ', '.join(sorted(unknown)))
     changed = {}
-    for key, (kind, _) in server_settings.EDITABLE.items():
+    for key, setting in server_settings.EDITABLE.items():
         if as_json and key not in body:
             continue
-        kind_name = kind.split(':')[0]
-        if key not in body and kind_name != 'bool':
+        if key not in body and form_kind(setting) != 'bool':
             continue
         # An unchecked checkbox sends nothing: on the form, absent means false.
-        value = parse_setting(key, kind if kind_name == 'choice' else kind_name,
-                              body.get(key))
-        if value != (server_settings.get(request, key) or ''):
+        value = parse_setting(setting, body.get(key))
+        if value != setting.text(server_settings.get(request, key)):
             server_settings.set_value(context.root, key, value)
             changed[key] = value
     for key, value in changed.items():
         audit.record(request, 'setting_changed', key, value)
-    live = {attr: convert(changed[key]) for key, (attr, convert)
-            in LIVE_WORKER_SETTINGS.items() if key in changed}
+    # Worker settings: applied at once on this app server; other app servers and worker
+    # hosts read them from the database within ``SETTINGS_INTERVAL`` (workers/hosts.py,
+    # workers/registry.py).
+    live = {server_settings.EDITABLE[key].attribute: server_settings.EDITABLE[key].parse(value)
+            for key, value in changed.items() if key.startswith('sagenb.workers.')}
     workers = request.workers
     if live:
         after_commit(request, lambda: workers.apply_settings(live))

@@ -3,7 +3,6 @@ import logging
 
 from pyramid.httpexceptions import HTTPFound, HTTPNotFound
 from pyramid.security import NO_PERMISSION_REQUIRED, forget, remember
-from pyramid.settings import asbool
 from pyramid.view import view_config
 
 from .. import audit, server_settings
@@ -81,7 +80,7 @@ def login(context, request):
         if request.response.status_int == 400:
             ratelimit.record_failure(request, login_name)
     return {'error': error, 'login': login_name, 'came_from': came_from,
-            'allow_signup': asbool(server_settings.get(request, 'sagenb.allow_signup')),
+            'allow_signup': server_settings.get(request, 'sagenb.allow_signup'),
             'can_reset': mail_enabled(request),
             'no_users': len(context.home) == 0}
 
@@ -111,10 +110,10 @@ def logout_everywhere(context, request):
 @view_config(context=Root, name='signup', renderer='signup.jinja2',
              permission=NO_PERMISSION_REQUIRED)
 def signup(context, request):
-    if not asbool(server_settings.get(request, 'sagenb.allow_signup')):
+    if not server_settings.get(request, 'sagenb.allow_signup'):
         raise HTTPNotFound('sign-up is not enabled on this server')
     # Captcha, e-mail and confirmation: views/account.py and auth/captcha.py.
-    confirm = asbool(server_settings.get(request, 'sagenb.signup.require_email_confirmation'))
+    confirm = server_settings.get(request, 'sagenb.signup.require_email_confirmation')
     if confirm and not mail_enabled(request):
         raise api_error(503, 'sign-up needs a confirmed e-mail address, but this server '
                              'sends no mail; tell its administrator (sagenb.mail.host)')

@@ -17,8 +17,8 @@ def hold_limit(request):
     """How long a request may wait: the API's cap for scripts, a few seconds for pages."""
     settings = request.registry.settings
     if request.environ.get('sagenb.via_token'):
-        return float(settings['sagenb.api.max_wait'])
-    return float(settings['sagenb.poll_hold'])
+        return settings['sagenb.api.max_wait']
+    return settings['sagenb.poll_hold']
 
 
 def parse_wait(request, value):

@@ -26,7 +26,7 @@ def check_name(name):
 
 
 def max_bytes(request):
-    return int(request.registry.settings['sagenb.data.max_mb']) * MB
+    return request.registry.settings['sagenb.data.max_mb'] * MB
 
 
 def worksheet_of(context):

@@ -34,7 +34,7 @@ def create_worksheet(context, request):
         name = new_worksheet_name(json_body(request, required=False))
     else:
         name = new_worksheet_name(request.POST)
-    typeset = request.registry.settings['sagenb.typeset_default'] == 'true'
+    typeset = request.registry.settings['sagenb.typeset_default']
     worksheet = context.create_worksheet(name, typeset=typeset)
     url = request.resource_url(worksheet)
     if not wants_json(request):

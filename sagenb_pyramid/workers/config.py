@@ -1,50 +1,33 @@
 """A worker host's configuration: the ``sagenb.workers.*`` settings read and checked once.
 
-``WorkerConfig.from_settings`` turns the strings of the ``.ini`` (and SAGENB_*
-overrides, settings.py) into typed values, with a SettingsError naming the setting when
-one is wrong, so the registry never converts a string.  The few settings an admin may
-change in the browser (``DB_SETTINGS``) are read from the database now and then
-(``stored_settings``) by the hosts and app servers they concern.
+``WorkerConfig.from_settings`` takes the typed values of settings.py (``prepare()``
+converts the ``.ini`` strings and SAGENB_* overrides once; strings given here, as tests
+do, are converted the same way), with a SettingsError naming the setting when one is
+wrong, so the registry never converts a string.  The few settings an admin may change
+in the browser (``editable`` in settings.py; ``server_settings.stored``) are read from
+the database every ``SETTINGS_INTERVAL`` seconds by the hosts and app servers of their
+scope.
 """
 import logging
 import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from pyramid.settings import asbool
-
-from ..settings import SettingsError
+from ..settings import SettingsError, convert
 
 log = logging.getLogger(__name__)
 
 LIMITS = ('address_space', 'cpu_seconds', 'processes', 'open_files', 'file_size')
 
-# Worker settings an admin may change in the browser, and how often they are read.
-DB_SETTINGS = {'sagenb.workers.max_per_user': ('max_per_user', int),
-               'sagenb.workers.idle_timeout': ('idle_timeout', float)}
-HOST_SETTINGS = ('idle_timeout',)
+# Seconds between reads of the settings admins changed in the browser.
 SETTINGS_INTERVAL = 30
-
-
-def stored_settings(values, attributes):
-    """``{attribute: value}`` of the ``DB_SETTINGS`` among ``attributes`` that the
-    stored server settings ``values`` hold."""
-    found = {}
-    for key, (attribute, kind) in DB_SETTINGS.items():
-        if key in values and attribute in attributes:
-            try:
-                found[attribute] = kind(values[key])
-            except (TypeError, ValueError):
-                log.warning('ignoring the stored setting %s = %r', key, values[key])
-    return found
 
 
 def worker_limits(settings):
     """Resource limits of each Sage process (``sagenb.workers.limit.*``; 0 = none)."""
     limits = {}
     for name in LIMITS:
-        value = _number(settings, 'sagenb.workers.limit.' + name, float, 0)
-        limits[name] = int(value) or None
+        limits[name] = int(settings.get('sagenb.workers.limit.' + name, 0)) or None
     return limits
 
 
@@ -66,17 +49,9 @@ def parse_uids(text):
     return uids
 
 
-def _number(settings, key, kind, default=None):
-    value = settings.get(key, default)
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        raise SettingsError('%s is a number, not %r' % (key, value)) from None
-
-
 @dataclass
 class WorkerConfig:
-    """What a worker host needs of the settings (settings.py DEFAULTS says what each
+    """What a worker host needs of the settings (settings.py SETTINGS says what each
     is for)."""
     data_dir: str
     mode: str = 'fork'                 # fork (a warmed fork server) or spawn
@@ -108,14 +83,12 @@ class WorkerConfig:
 
     @classmethod
     def from_settings(cls, settings):
+        settings = convert(dict(settings))  # typed already after prepare(): unchanged
         mode = settings['sagenb.workers.mode']
-        if mode not in ('fork', 'spawn'):
-            raise SettingsError('sagenb.workers.mode is "fork" or "spawn"')
-        network = asbool(settings['sagenb.workers.network'])
+        network = settings['sagenb.workers.network']
         if not network and (mode != 'fork' or os.geteuid() != 0):
             raise SettingsError('sagenb.workers.network = false needs the fork mode and a '
                                 'server started as root (network namespaces)')
-        max_total = str(settings['sagenb.workers.max_total']).strip()
         return cls(
             data_dir=settings['data_dir'],
             mode=mode,
@@ -123,16 +96,15 @@ class WorkerConfig:
             network=network,
             uids=parse_uids(settings.get('sagenb.workers.uids', '')),
             limits=worker_limits(settings),
-            idle_timeout=_number(settings, 'sagenb.workers.idle_timeout', float),
-            startup_timeout=_number(settings, 'sagenb.workers.startup_timeout', float),
-            spare_count=_number(settings, 'sagenb.workers.spare', int),
-            spare_max=_number(settings, 'sagenb.workers.spare_max', int),
-            prestart=asbool(settings['sagenb.workers.prestart']),
-            flush_interval=_number(settings, 'sagenb.workers.flush_interval', float),
-            interrupt_timeout=_number(settings, 'sagenb.workers.interrupt_timeout', float),
-            max_total=None if max_total == 'auto' else
-            _number(settings, 'sagenb.workers.max_total', int),
-            max_output_chars=_number(settings, 'sagenb.output.max_chars', int),
-            max_output_file_bytes=_number(settings, 'sagenb.output.max_file_bytes', int),
+            idle_timeout=float(settings['sagenb.workers.idle_timeout']),
+            startup_timeout=settings['sagenb.workers.startup_timeout'],
+            spare_count=settings['sagenb.workers.spare'],
+            spare_max=settings['sagenb.workers.spare_max'],
+            prestart=settings['sagenb.workers.prestart'],
+            flush_interval=settings['sagenb.workers.flush_interval'],
+            interrupt_timeout=settings['sagenb.workers.interrupt_timeout'],
+            max_total=settings['sagenb.workers.max_total'],
+            max_output_chars=settings['sagenb.output.max_chars'],
+            max_output_file_bytes=settings['sagenb.output.max_file_bytes'],
             server_name=settings['sagenb.workers.server_name'],
-            heartbeat=_number(settings, 'sagenb.workers.heartbeat', float))
+            heartbeat=settings['sagenb.workers.heartbeat'])

@@ -31,7 +31,8 @@ from ZODB.POSException import ConflictError
 
 from ..aftercommit import after_commit
 from ..resources import in_transaction
-from .config import SETTINGS_INTERVAL, stored_settings
+from .. import server_settings
+from .config import SETTINGS_INTERVAL
 from .contract import (HostUnreachable, NoCapacity, WorkerBusy, WorkerProblem,
                        error_output)
 from .news import CommitNews
@@ -165,7 +166,7 @@ class Workers:
         self.door = None
         self.secret = workers_secret(settings)
         self.news = CommitNews(db)
-        self.max_per_user = int(settings['sagenb.workers.max_per_user'])
+        self.max_per_user = settings['sagenb.workers.max_per_user']
         self._settings_read = time.monotonic()
         self._remotes = {}
         self._lock = threading.Lock()
@@ -303,18 +304,18 @@ class Workers:
         return self.handle(chosen)
 
     def read_server_settings(self, root):
-        """The per-user limit an admin set in the browser (read now and then; each
-        host reads its own settings, registry.py)."""
+        """The app-scope worker settings an admin set in the browser, e.g. the per-user
+        limit (read now and then; each host reads its own, registry.py)."""
         self._settings_read = time.monotonic()
-        values = root.server_settings
-        self.apply_settings(stored_settings(values, ('max_per_user',)))
+        self.apply_settings(server_settings.stored(root.server_settings, 'app'))
 
     def apply_settings(self, values):
-        """``{attribute: value}`` of ``DB_SETTINGS``: the per-user limit is the app
-        server's, the idle time the local host's."""
+        """``{attribute: typed value}`` of editable worker settings (settings.py): an
+        app-scope one is this app server's (the per-user limit), a host-scope one the
+        local host's (the idle time)."""
         for attribute, value in values.items():
-            if attribute == 'max_per_user':
-                self.max_per_user = value
+            if server_settings.WORKER_SCOPES[attribute] == 'app':
+                setattr(self, attribute, value)
             elif self.local is not None:
                 setattr(self.local, attribute, value)
 

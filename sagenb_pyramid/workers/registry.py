@@ -26,7 +26,8 @@ from ..resources import in_transaction
 from .records import WorkerHost
 from ..settings import SettingsError
 from . import capacity, cellfiles
-from .config import HOST_SETTINGS, SETTINGS_INTERVAL, WorkerConfig, stored_settings
+from .. import server_settings
+from .config import SETTINGS_INTERVAL, WorkerConfig
 from .contract import WorkerBusy, WorkerProblem
 from .directives import PRELUDE
 from .kernel import (ForkedKernel, ForkServerClient, KernelStartError, SpawnedKernel,
@@ -72,7 +73,7 @@ def check_root_without_uids(settings, euid=None):
     euid = os.geteuid() if euid is None else euid
     if euid != 0 or settings.get('sagenb.workers.uids', '').strip():
         return
-    if asbool(settings.get('sagenb.workers.require_uids_as_root', 'false')):
+    if asbool(settings.get('sagenb.workers.require_uids_as_root', False)):  # tests: raw
         raise SettingsError(
             'this server runs as root without sagenb.workers.uids, so its Sage processes '
             'would run as root (user code could do whatever root can).  Give them uids '
@@ -475,7 +476,7 @@ class WorkerRegistry:
         ``.ini`` on every host: read them now and then."""
         values = in_transaction(
             self.db, lambda root: dict(root.server_settings))
-        for attribute, value in stored_settings(values, HOST_SETTINGS).items():
+        for attribute, value in server_settings.stored(values, 'host').items():
             setattr(self, attribute, value)
 
     def _reap_idle(self):
