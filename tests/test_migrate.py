@@ -546,3 +546,25 @@ def test_recount_storage_command(tmp_path, capsys):
             assert root.user_by_login('alice').storage_used() == 5
     finally:
         nb.close()
+
+
+@pytest.mark.parametrize('data', [
+    b'B\x00\x00\x00\x20',  # BINBYTES: 512 MB declared, none there
+    b'\x8e' + (2 ** 29).to_bytes(8, 'little'),  # BINBYTES8
+    b'X\x00\x00\x00\x20',  # BINUNICODE
+])
+def test_a_pickle_declaring_more_than_it_holds_allocates_nothing(data):
+    """The C unpickler allocated a counted string's declared length before reading it:
+    five bytes in a users.pickle or worksheet_conf.pickle asked for up to 4 GB."""
+    import tracemalloc
+
+    from sagenb_pyramid.formats import FormatError, safepickle
+    tracemalloc.start()
+    try:
+        with pytest.raises(FormatError) as refused:
+            safepickle.loads(data, 'users.pickle')
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert 'users.pickle is not a readable pickle' in str(refused.value)
+    assert peak < 2 ** 20, peak

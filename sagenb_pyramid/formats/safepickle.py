@@ -57,7 +57,11 @@ _ALLOWED = {
 }
 
 
-class _RefusingUnpickler(pickle.Unpickler):
+# The stdlib's pure-Python unpickler, not the C one: the C one allocates a counted
+# string's declared length before reading it, so five bytes (``B`` and a length) made
+# it allocate up to 4 GB.  The Python one reads what is there and stops at the end.
+# It is about half as fast (0.55 s for a 2.9 MB users.pickle of 20,000 users).
+class _RefusingUnpickler(pickle._Unpickler):
     def find_class(self, module, name):
         if (module, name) in _ALLOWED:
             return _ALLOWED[(module, name)]
