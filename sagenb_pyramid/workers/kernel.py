@@ -109,14 +109,9 @@ class SageKernel:
         giving up as soon as the process has ended."""
         deadline = time.monotonic() + timeout
         while True:
-            self.client.kernel_info()
-            try:
-                reply = self.client.shell_channel.get_msg(timeout=1)
-            except queue.Empty:
-                reply = None
-            if reply is not None and reply['msg_type'] == 'kernel_info_reply':
-                if self.iopub(timeout=0.2) is not None:
-                    return
+            if self.shell_reply(self.client.kernel_info(), timeout=1) is not None and \
+                    self.iopub(timeout=0.2) is not None:
+                return
             if not self.is_alive():
                 raise RuntimeError('the process ended before its kernel answered')
             if time.monotonic() > deadline:
