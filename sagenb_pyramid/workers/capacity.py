@@ -73,11 +73,11 @@ def allowed_by_memory(mode):
 
 
 def max_total(value, mode, open_files):
-    """The host's limit of Sage processes (``sagenb.workers.max_total``): ``auto`` is
-    what both memory and ``open_files`` allow; a number the limit of open files cannot
-    hold is a SettingsError that says what to raise."""
+    """The host's limit of Sage processes (``sagenb.workers.max_total``): ``auto`` (or
+    None, as the typed setting holds it) is what both memory and ``open_files`` allow; a
+    number the limit of open files cannot hold is a SettingsError saying what to raise."""
     by_descriptors = allowed_by_descriptors(open_files)
-    if str(value).strip() == 'auto':
+    if value is None or str(value).strip() == 'auto':
         return min(allowed_by_memory(mode), by_descriptors)
     count = int(value)
     if count > by_descriptors:

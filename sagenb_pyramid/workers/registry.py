@@ -114,9 +114,7 @@ class WorkerRegistry:
         self.interrupt_timeout = config.interrupt_timeout
         # Raised to the hard limit first: a class's worksheets pass Linux's 1024.
         self.open_files = capacity.raise_open_files()
-        self.max_total = capacity.max_total(
-            'auto' if config.max_total is None else config.max_total,
-            self.mode, self.open_files)
+        self.max_total = capacity.max_total(config.max_total, self.mode, self.open_files)
         log.info('up to %d Sage processes (memory allows %d, %d open files allow %d)',
                  self.max_total, capacity.allowed_by_memory(self.mode), self.open_files,
                  capacity.allowed_by_descriptors(self.open_files))
