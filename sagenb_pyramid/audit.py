@@ -41,15 +41,19 @@ def new_key(log):
     return key
 
 
+def add(root, action, actor, target, detail, address):
+    log = audit_log(root)
+    entry = log[new_key(log)] = AuditEntry(action, actor, target, detail, address)
+    return entry
+
+
 def record(request, action, target='', detail='', actor=None, root=None):
     """Add an entry; ``actor`` defaults to the request's user (if any)."""
     root = root if root is not None else request.root
     if actor is None:
         actor = request.user.login if getattr(request, 'user', None) is not None else ''
-    log = audit_log(root)
-    entry = log[new_key(log)] = AuditEntry(action, actor, target, detail,
-                                           getattr(request, 'client_addr', '') or '')
-    return entry
+    return add(root, action, actor, target, detail,
+               getattr(request, 'client_addr', '') or '')
 
 
 def record_after_commit(request, action, target='', detail='', actor=''):
@@ -61,13 +65,10 @@ def record_after_commit(request, action, target='', detail='', actor=''):
     db = database(request.registry)
     address = getattr(request, 'client_addr', '') or ''
 
-    def write(root):
-        log = audit_log(root)
-        log[new_key(log)] = AuditEntry(action, actor, target, detail, address)
-
     def after():
         try:
-            in_transaction(db, write, attempts=10)
+            in_transaction(db, lambda root: add(root, action, actor, target, detail,
+                                                 address), attempts=10)
         except Exception:
             logger.exception('could not write the audit entry %s %s', action, target)
     after_commit(request, after)
