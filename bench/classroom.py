@@ -41,11 +41,14 @@ import time
 import uuid
 from urllib.parse import urlencode
 
+import psutil
+
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 DEV_INI = os.path.join(HERE, 'development.ini')
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import free_port, pct, wait_http  # noqa: E402
+from workers import Jupyter, JupyterSession, uss_of_descendants  # noqa: E402
 
 PASSWORD = 'class of 2026 password'
 SMALL_CELLS = ['1+1', 'factor(2^32+1)', 'sum(i^2 for i in range(100))',
@@ -344,7 +347,6 @@ class PeerStudent:
                                              self.first_result))
 
     def run(self, start_at, end_at):
-        from workers import JupyterSession
         time.sleep(max(0, start_at - time.monotonic()))
         started = time.monotonic()
         try:
@@ -369,7 +371,6 @@ class PeerStudent:
 
 def run_peer(args, folder):
     """The same class (fewer students) on jupyter_server; returns its report lines."""
-    from workers import Jupyter, uss_of_descendants
     server = Jupyter(folder)
     try:
         stats = Stats()
@@ -397,56 +398,21 @@ def run_peer(args, folder):
         server.stop()
 
 
-def private_memory(pid):
-    """Private memory (USS) of a process's descendants, or None without psutil."""
-    try:
-        from workers import uss_of_descendants
-    except ImportError:
-        return None
-    return uss_of_descendants(pid)
-
-
-def descendants(pid):
-    children = {}
-    for entry in os.listdir('/proc'):
-        if entry.isdigit():
-            try:
-                with open('/proc/%s/stat' % entry) as f:
-                    fields = f.read().rsplit(')', 1)[1].split()
-                children.setdefault(int(fields[1]), []).append(int(entry))
-            except OSError:
-                continue
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def rss_kb(pid):
-    try:
-        with open('/proc/%d/status' % pid) as f:
-            for line in f:
-                if line.startswith('VmRSS:'):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def sample(pid, samples, stop, started):
+    process = psutil.Process(pid)
     while not stop.wait(2):
         try:
-            fds = len(os.listdir('/proc/%d/fd' % pid))
-            threads = len(os.listdir('/proc/%d/task' % pid))
-        except OSError:
+            with process.oneshot():
+                fds, threads = process.num_fds(), process.num_threads()
+                rss = process.memory_info().rss
+            # Every process it started: the fork server and the Sage processes (spares
+            # included) for sagenb-pyramid, the kernels for jupyter_server.
+            started_processes = len(process.children(recursive=True))
+        except psutil.Error:
             samples.append((time.monotonic() - started, None, None, None, None))
             return
-        # The fork server and its children: the Sage processes (spares included).
-        kernels = len(descendants(pid)) - 1
-        samples.append((time.monotonic() - started, fds, threads, rss_kb(pid) / 1024,
-                        kernels))
+        samples.append((time.monotonic() - started, fds, threads, rss / 1024 ** 2,
+                        started_processes))
 
 
 def main():
@@ -498,12 +464,10 @@ def main():
             thread.join(timeout=max(1, end_at + 180 - time.monotonic()))
         stop.set()
         alive = proc.poll() is None
-        private = private_memory(proc.pid)
+        private = uss_of_descendants(proc.pid)
         report(args, stats, samples, students, alive)
-        if private is not None:
-            print('\nprivate memory of its Sage processes (spares included): %.0f MB, '
-                  '%.0f MB per student' % (private / 1024 ** 2,
-                                            private / 1024 ** 2 / args.users))
+        print('\nprivate memory of its Sage processes (spares included): %.0f MB, '
+              '%.0f MB per student' % (private / 1024 ** 2, private / 1024 ** 2 / args.users))
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -550,7 +514,7 @@ def report(args, stats, samples, students, alive, users=None, name='sagenb-pyram
         by_kind.setdefault((kind, status), []).append(message)
     for (kind, status), messages in sorted(by_kind.items(), key=str):
         print('  %s %s x%d: %s' % (kind, status, len(messages), messages[0]))
-    print('\n| t (s) | descriptors | threads | RSS (MB) | its processes (Sage) |')
+    print('\n| t (s) | descriptors | threads | RSS (MB) | processes it started |')
     print('|---|---|---|---|---|')
     step = max(1, len(samples) // 16)
     for t, fds, threads, rss, kernels in samples[::step] + samples[-1:]:
