@@ -56,6 +56,19 @@ def page(browser, live_server):
     context.close()
 
 
+def logged_in(browser, base, login_name):
+    """A browser context of its own, logged in as ``login_name``: (context, page)."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(base + '/login')
+    page.fill('input[name=login]', login_name)
+    page.fill('input[name=password]', PASSWORD)
+    page.click('#login-form button[type=submit]')
+    page.wait_for_url(base + '/home/%s/' % login_name)
+    return context, page
+
+
 def log_in(page, base):
     page.goto(base + '/')
     assert page.url.startswith(base + '/login')

@@ -6,8 +6,8 @@ import threading
 import pytest
 import waitress
 
-from .conftest import PASSWORD, Notebook
-from .test_browser import browser  # noqa: F401 - the shared Chromium fixture
+from .conftest import Notebook
+from .test_browser import browser, logged_in  # noqa: F401 - the shared Chromium fixture
 
 
 @pytest.fixture(scope='module')
@@ -28,23 +28,11 @@ def admin_server(tmp_path_factory):
     nb.close()
 
 
-def new_page(browser, base, login_name):  # noqa: F811 - ``browser`` is the fixture
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(base + '/login')
-    page.fill('input[name=login]', login_name)
-    page.fill('input[name=password]', PASSWORD)
-    page.click('#login-form button[type=submit]')
-    page.wait_for_url(base + '/home/%s/' % login_name)
-    return page
-
-
 def test_admin_pages_in_a_browser(browser, admin_server):  # noqa: F811
     base, nb = admin_server
-    bob = new_page(browser, base, 'bob')
+    bob = logged_in(browser, base, 'bob')[1]
     assert bob.locator('#admin-link').count() == 0
-    admin = new_page(browser, base, 'boss')
+    admin = logged_in(browser, base, 'boss')[1]
     admin.on('dialog', lambda dialog: dialog.accept())
 
     # Users: the list pages, the search finds bob by his name.
@@ -72,7 +60,7 @@ def test_admin_pages_in_a_browser(browser, admin_server):  # noqa: F811
     admin.locator('button[data-action=suspend]').wait_for()
     assert admin.locator('#suspended-tag').count() == 0
     bob.close()
-    bob = new_page(browser, base, 'bob')
+    bob = logged_in(browser, base, 'bob')[1]
     assert bob.url == base + '/home/bob/'
 
     # Groups: create one, add bob.

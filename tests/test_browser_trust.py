@@ -22,8 +22,8 @@ import urllib.request
 import pytest
 import waitress
 
-from .conftest import PASSWORD, Notebook
-from .test_browser import browser  # noqa: F401 - the shared Chromium fixture
+from .conftest import Notebook
+from .test_browser import browser, logged_in  # noqa: F401 - the shared Chromium fixture
 
 VIEW_MIME = 'application/vnd.jupyter.widget-view+json'
 
@@ -252,18 +252,6 @@ def import_for(site, login_name, content, filename):
     return url[len(site['base']):] if url.startswith(site['base']) else url
 
 
-def session(browser, base, login_name):  # noqa: F811 - ``browser`` is the fixture
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(base + '/login')
-    page.fill('input[name=login]', login_name)
-    page.fill('input[name=password]', PASSWORD)
-    page.click('#login-form button[type=submit]')
-    page.wait_for_url(base + '/home/%s/' % login_name)
-    return context, page
-
-
 def outputs_of(site, path):
     """The stored outputs of every cell of the worksheet at ``path``."""
     _, _, login, number, _ = path.split('/', 4)
@@ -339,7 +327,7 @@ def assert_nothing_ran(result):
 
 def test_a_worksheet_of_another_user_viewed_and_clicked(browser, site, listener):  # noqa: F811
     for login in ('victor', 'boss'):
-        context, page = session(browser, site['base'], login)
+        context, page = logged_in(browser, site['base'], login)
         try:
             result = view_and_click(site, listener, page, site['mallory_url'])
             assert_nothing_ran(result)
@@ -354,7 +342,7 @@ def test_a_worksheet_of_another_user_viewed_and_clicked(browser, site, listener)
 def test_an_imported_notebook_opened_and_clicked(browser, site, listener):  # noqa: F811
     path = import_for(site, 'victor', imported_notebook(site['battery']), 'mail.ipynb')
     for login in ('victor', 'boss'):
-        context, page = session(browser, site['base'], login)
+        context, page = logged_in(browser, site['base'], login)
         try:
             assert_nothing_ran(view_and_click(site, listener, page, path))
         finally:
@@ -366,7 +354,7 @@ def test_names_in_listings_and_admin_pages(browser, site, listener):  # noqa: F8
     for login, paths in (('victor', ['/home/victor/']),
                          ('boss', ['/admin/users/', '/admin/users/mallory/',
                                    '/home/mallory/'])):
-        context, page = session(browser, site['base'], login)
+        context, page = logged_in(browser, site['base'], login)
         try:
             for path in paths:
                 del listener.hits[:]
@@ -389,7 +377,7 @@ def test_a_planted_page_action_does_nothing(browser, site, listener):  # noqa: F
     """Even if a sanitizer let a data-action through, a click inside rendered content
     is no page action: the owner's click on it deletes no output."""
     path = import_for(site, 'victor', imported_notebook(site['battery']), 'actions.ipynb')
-    context, page = session(browser, site['base'], 'victor')
+    context, page = logged_in(browser, site['base'], 'victor')
     try:
         before = outputs_of(site, path)
         assert any(before)
@@ -424,7 +412,7 @@ def test_a_planted_page_action_does_nothing(browser, site, listener):  # noqa: F
 def test_the_policy_stops_script_the_sanitizer_let_by(browser, site, listener):  # noqa: F811
     """The CSP alone: markup put into the page past every sanitizer runs no handler and
     no javascript: link."""
-    context, page = session(browser, site['base'], 'victor')
+    context, page = logged_in(browser, site['base'], 'victor')
     try:
         page.goto(site['base'] + site['mallory_url'])
         page.wait_for_function(
@@ -452,7 +440,7 @@ def test_a_trusted_notebook_runs_scripts_only_in_opaque_frames(browser, site, li
     """Once Victor trusts the import, its HTML outputs run their scripts, in frames of
     an opaque origin: nothing reaches his page, his cookies or the listener."""
     path = import_for(site, 'victor', imported_notebook(site['battery']), 'trusted.ipynb')
-    context, page = session(browser, site['base'], 'victor')
+    context, page = logged_in(browser, site['base'], 'victor')
     try:
         page.goto(site['base'] + path)
         page.click('[data-action=trust]')

@@ -20,7 +20,7 @@ from sagenb_pyramid.settings import SettingsError
 from sagenb_pyramid.workers import capacity, registry as registry_module
 
 from .test_sage import own_notebook, plain, run
-from .test_server import DEV_INI, admin, call, free_port
+from .test_server import Server, admin, call, free_port
 
 pytestmark = pytest.mark.usefixtures('cheap_password_hashes')
 
@@ -204,48 +204,19 @@ sys.exit(main(argv=['pserve'] + sys.argv[4:]))
 '''
 
 
-class Launched:
-    """pserve through the launcher, in a session of its own."""
+class Launched(Server):
+    """pserve through the launcher (``LAUNCHER``)."""
 
     def __init__(self, folder, data_dir, hold=0, fault='none', env=None):
-        self.port = free_port()
-        self.url = 'http://127.0.0.1:%d' % self.port
         self.trigger = os.path.join(folder, 'fail-now')
         launcher = os.path.join(folder, 'launcher.py')
         with open(launcher, 'w') as f:
             f.write(textwrap.dedent(LAUNCHER))
-        self.log_path = os.path.join(folder, 'pserve-%d.log' % self.port)
-        self.log = open(self.log_path, 'w')
-        self.proc = subprocess.Popen(
-            [sys.executable, launcher, str(hold), fault, self.trigger, DEV_INI,
-             'http_port=%d' % self.port, 'data_dir=%s' % data_dir],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-            env=dict(os.environ, **(env or {})))
-        import urllib.error
-        import urllib.request
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.proc.poll() is None, 'pserve exited: ' + self.output()
-            try:
-                urllib.request.urlopen(self.url + '/login', timeout=2)
-                return
-            except (urllib.error.URLError, ConnectionError):
-                assert time.monotonic() < deadline, 'pserve did not answer: ' + self.output()
-                time.sleep(0.1)
-
-    def output(self):
-        self.log.flush()
-        with open(self.log_path) as f:
-            return f.read()
+        super().__init__(data_dir, free_port(), env,
+                         command=[sys.executable, launcher, str(hold), fault, self.trigger])
 
     def descriptors(self):
         return len(os.listdir('/proc/%d/fd' % self.proc.pid))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, 9)
-        self.proc.wait(timeout=10)
-        self.log.close()
 
 
 @pytest.fixture
@@ -295,7 +266,7 @@ def test_a_server_past_descriptor_1023_with_56_worksheets_still_answers(tmp_path
         assert status == 200 and plain(done) == '2'
         assert server.proc.poll() is None
     finally:
-        server.stop()
+        server.kill()
 
 
 @pytest.mark.parametrize('fault, says', [
@@ -315,7 +286,7 @@ def test_the_server_exits_when_an_essential_thread_dies(tmp_path, data_dir, faul
         log = server.output()
         assert says in log and 'exits (status 70) so that it is restarted' in log, log
     finally:
-        server.stop()
+        server.kill()
 
 
 def test_a_new_sage_process_runs_no_shell_commands(tmp_path):

@@ -30,6 +30,7 @@ from sagenb_pyramid.migrate import MigrationError, migrate
 from sagenb_pyramid.resources import get_root
 
 from .conftest import Api, Notebook
+from .test_import import file_member, sws_with
 
 LIMITS = Limits(max_bytes=256 * 1024, max_unpacked_bytes=2**20, max_members=40,
                 max_worksheets=8, max_file_bytes=128 * 1024)
@@ -280,13 +281,7 @@ def import_into(store, filename, data):
 
 
 def tar_of(members):
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode='w:bz2') as tar:
-        for path, content in members:
-            info = tarfile.TarInfo(path)
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
+    return sws_with([file_member(path, content) for path, content in members])
 
 
 def zip_of(members):

@@ -1,13 +1,12 @@
 """The per-user storage quota (``sagenb.quota.user_mb``): what counts, the running total,
 and the refusals of uploads, imports, edits and copies that would pass it."""
-import io
 import pickle
-import tarfile
 
 import pytest
 import webtest
 
 from .conftest import Api, Notebook, csrf_token_of, login
+from .test_import import file_member, minimal_members, sws_with
 
 MB = 2**20
 
@@ -41,17 +40,8 @@ def upload(api, ws, name, content, status=201, **fields):
 
 
 def sws(name, data_files):
-    buffer = io.BytesIO()
-    members = [('sage_worksheet/worksheet_conf.pickle',
-                pickle.dumps({'name': name}, protocol=2)),
-               ('sage_worksheet/worksheet.html', b'{{{id=0|\n1+1\n///\n2\n}}}\n')]
-    members += [('sage_worksheet/data/' + n, c) for n, c in data_files.items()]
-    with tarfile.open(fileobj=buffer, mode='w:bz2') as tar:
-        for path, content in members:
-            info = tarfile.TarInfo(path)
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
+    return sws_with(minimal_members(pickle.dumps({'name': name}, protocol=2)) + [
+        file_member('sage_worksheet/data/' + n, c) for n, c in data_files.items()])
 
 
 def test_data_files_count_and_the_total_follows_every_change(small_quota):

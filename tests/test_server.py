@@ -30,29 +30,40 @@ def admin(data_dir, *args, stdin=''):
 
 
 class Server:
-    def __init__(self, data_dir, port, env=None):
+    """``pserve development.ini`` (or ``command`` in front of its arguments, e.g. a
+    launcher that calls pserve's main), in a session of its own."""
+
+    def __init__(self, data_dir, port, env=None, command=None):
         self.port = port
         self.url = 'http://127.0.0.1:%d' % port
         self.log = open(os.path.join(str(data_dir), 'pserve-%d.log' % time.time_ns()), 'w')
         # A session of its own, so that the test can kill the server and its Sage processes.
         self.proc = subprocess.Popen(
-            [os.path.join(BIN, 'pserve'), DEV_INI, 'http_port=%d' % port,
-             'data_dir=%s' % data_dir],
+            (command or [os.path.join(BIN, 'pserve')]) +
+            [DEV_INI, 'http_port=%d' % port, 'data_dir=%s' % data_dir],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
             env=dict(os.environ, **(env or {})))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError('pserve exited: see %s' % self.log.name)
+                raise AssertionError('pserve exited: ' + self.output())
             try:
                 urllib.request.urlopen(self.url + '/login', timeout=1)
                 return
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.1)
-        raise AssertionError('pserve did not answer on %s' % self.url)
+        raise AssertionError('pserve did not answer on %s: %s' % (self.url, self.output()))
+
+    def output(self):
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
 
     def kill(self):
-        os.killpg(self.proc.pid, signal.SIGKILL)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # it ended, and its Sage processes with it
+            pass
         self.proc.wait(timeout=10)
         self.log.close()
 
