@@ -21,6 +21,10 @@ class P(str, enum.Enum):
     CREATE = 'create'        # create worksheets in a home
     ADMIN = 'admin'          # manage users, groups and settings
     ACCOUNT = 'account'      # see and change one's own account
+    # Publishing (issue 20): a worksheet's owner publishes it and moderates the comments
+    # of its publication (admins only read, as everywhere in homes); logged-in users rate.
+    PUBLISH = 'publish'      # publish, update, unpublish; hide comments
+    RATE = 'rate'            # rate a publication (and comment)
 
     def __str__(self):
         return self.value

@@ -128,6 +128,25 @@ def worker_host_records(root):
         record._p_changed = True
 
 
+@step('publications', "the root's publications (/pub/) and every worksheet's "
+      'publication id; a worksheet marked published (a time, set by a sagenb migration) '
+      'is published as it is now, at that time')
+def publications(root):
+    if own(root).get('publications') is None:
+        root.publications = resources.Publications()
+        root.publications.__parent__ = root
+    for user in root.users_by_id.values():
+        for worksheet in user.worksheets():
+            stored = own(worksheet)
+            when = stored.get('published')
+            if 'published' in stored:
+                del worksheet.published
+            if 'publication_id' not in stored:
+                worksheet.publication_id = None
+            if when is not None and worksheet.publication_id is None:
+                root.publications.publish(worksheet, when=when)
+
+
 def done(root):
     return set(root.evolved)
 

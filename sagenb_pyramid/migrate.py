@@ -298,6 +298,7 @@ class _Migration:
         self.accounts = {}         # login -> User here (created or existing)
         self.sources = {}          # user id -> {source marker: worksheet}
         self.code_folders = 0
+        self.auto_published = set()  # worksheets sagenb published at each change
 
     def run(self):
         self.read_users()
@@ -703,8 +704,7 @@ class _Migration:
                 _time(last_change[1]):
             worksheet.modified = _time(last_change[1])
         if conf.get('auto_publish'):
-            report.note(legacy.key, 'was published automatically at each change; '
-                        'automatic publishing is not migrated')
+            self.auto_published.add(worksheet)
         return worksheet
 
     def share(self, worksheet, owner, legacy):
@@ -738,7 +738,9 @@ class _Migration:
                 worksheet.set_state(user.id, state)
 
     def mark_published(self, pub_worksheets):
-        """``pub/<n>`` is a published copy: mark its original published (at its time)."""
+        """``pub/<n>`` is a published copy: its original is published (a publication of
+        the imported worksheet, at the copy's time; the newest copy wins).  A worksheet
+        that sagenb published at each change is published with ``auto``."""
         for number in sorted(pub_worksheets):
             item = 'pub/%d' % number
             folder = pub_worksheets[number]
@@ -769,9 +771,14 @@ class _Migration:
                 when = _time(last_change[1])
             if when is None:
                 when = os.lstat(folder).st_mtime
-            if worksheet.published is None or worksheet.published < when:
-                worksheet.published = when
-                self.report.note(key, 'published (its published copy is %s)' % item)
+            publications = self.root.publications
+            current = publications.get(worksheet.publication_id) \
+                if worksheet.publication_id is not None else None
+            if current is None or current.time < when:
+                auto = worksheet in self.auto_published
+                publications.publish(worksheet, auto=auto, when=when)
+                self.report.note(key, 'published%s (its published copy is %s)' % (
+                    ' at each change' if auto else '', item))
 
 
 def _data_file(path):

@@ -517,6 +517,96 @@ PATHS = {
 }
 
 
+# --- publishing (issue 20): /home/<login>/<n>/publish and /pub/ -------------------------
+PUB = path_param('pub', "a publication's id (as in its URL)")
+PUB_PATH = '/pub/{pub}'
+PUBLISHED = obj(['url', 'time', 'auto'], url=STR, time=NUM, auto=BOOL)
+PUB_SUMMARY = obj(['id', 'url', 'name', 'owner', 'time', 'auto', 'rating', 'ratings'],
+                  id=STR, url=STR, name=STR, owner=STR, time=NUM, auto=BOOL,
+                  rating=NUMBER_OR_NULL, ratings=INT)
+PUB_RATINGS = obj(['mean', 'count', 'ratings', 'yours'], mean=NUMBER_OR_NULL, count=INT,
+                  ratings=array(obj(['user', 'rating', 'time', 'hidden', 'comment'],
+                                    user=STR, rating=INT, time=NUM, hidden=BOOL,
+                                    comment={'type': 'string', 'nullable': True})),
+                  yours={'type': 'object', 'nullable': True})
+PUB_PATHS = {
+    WS + '/publish': {
+        'post': op('publish the worksheet (again: the same URL); auto follows every change',
+                   [LOGIN, N], body(obj(auto=BOOL), required=False), answer=PUBLISHED,
+                   errors={'400': '"auto" is not true or false',
+                           '403': 'not the owner'}),
+        'delete': op('stop publishing: the /pub/ URL answers 404', [LOGIN, N],
+                     answer=obj(['published'], published={'type': 'object',
+                                                          'nullable': True}),
+                     errors={'404': 'not published (or no such worksheet)'}),
+    },
+    '/pub/': {
+        'get': op('published worksheets, newest first (anyone)', [
+            query_param('q', 'a part of the name or of the owner\'s login'),
+            query_param('page', 'the page, from 1', {'type': 'integer', 'minimum': 1}),
+            query_param('per_page', 'rows a page (default 50)',
+                        {'type': 'integer', 'minimum': 1, 'maximum': 200})],
+            answer=obj(['publications', 'total', 'page', 'per_page'],
+                       publications=array(PUB_SUMMARY), total=INT, page=INT, per_page=INT),
+            errors=['400'], public=True),
+    },
+    PUB_PATH + '/': {
+        'get': op('a published worksheet with its cells (anyone)', [PUB],
+                  answer=dict(copy.deepcopy(PUB_SUMMARY), properties=dict(
+                      PUB_SUMMARY['properties'], typeset=BOOL, system=STR, trusted=BOOL,
+                      cells=array(ref('Cell')), data_files=array(ref('DataFile')))),
+                  errors=['404'], public=True),
+    },
+    PUB_PATH + '/copy': {
+        'post': op("an editable copy in the caller's home (logged in)", [PUB],
+                   body(NAME_BODY, required=False), ok='201',
+                   answer=ref('WorksheetSummary'),
+                   errors={'400': ERROR_TEXT['400'],
+                           '409': "the copy would pass the caller's storage quota"}),
+    },
+    PUB_PATH + '/ratings': {
+        'get': op('the ratings and comments (a hidden comment only for the owner)', [PUB],
+                  answer=PUB_RATINGS, errors=['404'], public=True),
+    },
+    PUB_PATH + '/rate': {
+        'post': op('rate 0-4 with an optional comment (one per user, changeable)', [PUB],
+                   body(obj(['rating'], rating={'type': 'integer', 'minimum': 0,
+                                                'maximum': 4},
+                            comment={'type': 'string', 'maxLength': 2000})),
+                   answer=PUB_RATINGS,
+                   errors={'400': ERROR_TEXT['400'],
+                           '403': 'the owner may not rate their own worksheet'}),
+    },
+    PUB_PATH + '/hide': {
+        'post': op("the owner hides a rater's comment (or shows it with hidden false)",
+                   [PUB], body(obj(['user'], user=STR, hidden=BOOL)), answer=PUB_RATINGS,
+                   errors={'400': ERROR_TEXT['400'], '403': 'not the owner'}),
+    },
+    PUB_PATH + '/cells/{id}': {
+        'get': op('a cell as the publication shows it (anyone)', [PUB, CELL_ID],
+                  answer=ref('Cell'), errors=['404'], public=True),
+    },
+    PUB_PATH + '/cells/{id}/output.txt': {
+        'get': op('the whole text of a cut output (anyone)', [PUB, CELL_ID],
+                  media='text/plain', errors=['404'], public=True),
+    },
+    PUB_PATH + '/cells/{id}/files/{file}': {
+        'get': op('a file the cell wrote (anyone)', [PUB, CELL_ID, CELL_FILE], media='*/*',
+                  errors=['404'], public=True),
+    },
+    PUB_PATH + '/data': {
+        'get': op('the data files of the publication (anyone)', [PUB],
+                  answer=obj(['files'], files=array(ref('DataFile'))), errors=['404'],
+                  public=True),
+    },
+    PUB_PATH + '/data/{file}': {
+        'get': op('a data file of the publication (anyone)', [PUB, FILE], media='*/*',
+                  errors=['404'], public=True),
+    },
+}
+PATHS.update(PUB_PATHS)
+
+
 def spec():
     """The OpenAPI document (a new dict: callers may change theirs)."""
     return copy.deepcopy({

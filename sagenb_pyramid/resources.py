@@ -8,6 +8,7 @@ objects because outputs change often and inputs rarely.
 """
 import copy
 import mimetypes
+import secrets
 import shutil
 import time
 import uuid
@@ -19,7 +20,8 @@ from persistent import Persistent
 from persistent.list import PersistentList
 from persistent.mapping import PersistentMapping
 from ZODB.blob import Blob
-from pyramid.authorization import ALL_PERMISSIONS, DENY_ALL, Allow, Authenticated
+from pyramid.authorization import (
+    ALL_PERMISSIONS, DENY_ALL, Allow, Authenticated, Everyone)
 
 from .acl import (
     P, admin_principal, admin_reads_only, group_principal, user_principal)
@@ -32,7 +34,7 @@ BUSY = ('queued', 'running')
 # The evolve steps (evolve.py) whose attributes the constructors below make: a new
 # database is marked with all of them done.  A new step's name goes here too.
 SCHEMA_STEPS = ('root-trees', 'audit-numbered-log', 'user-sessions-identities-storage',
-                'token-scope-expiry', 'worker-host-records')
+                'token-scope-expiry', 'worker-host-records', 'publications')
 
 
 class Folder(Persistent):
@@ -122,6 +124,9 @@ class Root(Folder):
         self.audit_entries = LOBTree()
         self.evolved = OOTreeSet(SCHEMA_STEPS)
         self.add('home', Home())
+        # Published worksheets (``/pub/``), by opaque id.
+        self.publications = Publications()
+        self.publications.__parent__ = self
 
     def __acl__(self):
         return [(Allow, admin_principal(), ALL_PERMISSIONS),
@@ -130,6 +135,8 @@ class Root(Folder):
     def __getitem__(self, name):
         if name == 'admin':
             return AdminSection(self)
+        if name == 'pub':
+            return self.publications
         return super().__getitem__(name)
 
     @property
@@ -432,7 +439,7 @@ class AccountToken(Persistent):
 WORKSHEET_VIEW_NAMES = frozenset({
     'alive', 'copy', 'evaluate_all', 'clear_outputs', 'interrupt', 'restart',
     'download.sws', 'download.ipynb', 'data', 'cells', 'revisions', 'files',
-    'complete', 'inspect', 'trust',
+    'complete', 'inspect', 'trust', 'publish', 'print',
 })
 
 
@@ -447,7 +454,6 @@ class Worksheet(Persistent):
     files = None
     revisions = None
     source = None
-    published = None
     # Bytes an import stored in the cells (see ``usage``); 0 for worksheets made here.
     imported_bytes = 0
     # Whether the owner vouches for the content (Jupyter's trust model): imports start
@@ -471,6 +477,8 @@ class Worksheet(Persistent):
         self.cells.__name__ = 'cells'
         self.cell_order = PersistentList()
         self.next_cell_id = 0
+        # The id of its publication in ``root.publications`` (None: not published).
+        self.publication_id = None
 
     @property
     def number(self):
@@ -598,6 +606,27 @@ class Worksheet(Persistent):
         if self.files is not None:
             for data_file in self.files.values():
                 twin.data_files().add(data_file.__name__, data_file.copy())
+        return twin
+
+    def snapshot(self):
+        """A detached copy of the worksheet as it is now (cells with their outputs and
+        files, data files) for a publication: in nobody's home, counted in no quota."""
+        twin = Worksheet(self.name, self.owner_id, typeset=self.typeset, system=self.system)
+        # What a publication shows is rendered untrusted for everybody.
+        twin.trusted = False
+        for cell in self.ordered_cells():
+            # The same ids as the original's cells (a cell's URL names the same cell).
+            new = twin.cells.add(str(cell.id), Cell(cell.id, cell.type, cell.input))
+            twin.cell_order.append(cell.id)
+            new.format = cell.format
+            new.output.replace(cell.output)
+            # Outputs are replaced whole by evaluations, but a snapshot must share nothing.
+            new.output.outputs = copy.deepcopy(new.output.outputs)
+        twin.next_cell_id = self.next_cell_id
+        if self.files is not None:
+            for data_file in self.files.values():
+                twin.data_files().add(data_file.__name__, data_file.copy())
+        twin.created, twin.modified = self.created, self.modified
         return twin
 
     def delete_all_cells(self):
@@ -820,6 +849,209 @@ class Revision(Persistent):
         self.time = when
         self.body = body
         self.author_id = author_id
+
+
+# Views of a publication (``/pub/<id>/<view name>``); other names are its data files.
+PUBLICATION_VIEW_NAMES = frozenset({'copy', 'rate', 'ratings', 'hide', 'print', 'cells',
+                                    'data'})
+
+
+class Publications(Folder):
+    """``/pub/``: published worksheets by opaque id.  Anyone may look, logged in or
+    not; ``public``: a name missing below here is an honest 404 (views/__init__.py), not
+    the login page, since nothing here is anybody's secret."""
+
+    __name__ = 'pub'
+    public = True
+
+    def __acl__(self):
+        return [(Allow, Everyone, P.VIEW), DENY_ALL]
+
+    def publish(self, worksheet, auto=False, when=None):
+        """Publish ``worksheet``, or publish it again (the same publication, so the same
+        URL): a new snapshot, or none with ``auto`` (the live worksheet is shown)."""
+        publication = self.get(worksheet.publication_id) \
+            if worksheet.publication_id is not None else None
+        if publication is None or publication.worksheet is not worksheet:
+            publication = Publication(worksheet, auto, when)
+            self.add(self.new_id(), publication)
+            worksheet.publication_id = publication.__name__
+        publication.auto = auto
+        publication.name = worksheet.name
+        publication.time = time.time() if when is None else when
+        publication.snapshot = None if auto else worksheet.snapshot()
+        return publication
+
+    def unpublish(self, worksheet):
+        """Stop publishing ``worksheet``; returns the publication removed, or None."""
+        publication = self.get(worksheet.publication_id) \
+            if worksheet.publication_id is not None else None
+        worksheet.publication_id = None
+        if publication is not None and publication.worksheet is worksheet:
+            return self.remove(publication.__name__)
+        return None
+
+    def new_id(self):
+        """A short opaque id (64 random bits), unused here."""
+        while True:
+            name = secrets.token_urlsafe(8)
+            if name not in self.data:
+                return name
+
+
+class Publication(Persistent):
+    """A published worksheet: a read-only snapshot (``snapshot``, a detached
+    ``Worksheet`` taken at publish time), or with ``auto`` the live worksheet itself.
+
+    ``worksheet`` is a reference to the original, so a publication follows its worksheet
+    to an heir; ``owner_id`` and ``worksheet_key`` are read from it.  A publication whose
+    original was deleted (or that it no longer names) shows nothing: ``shown()`` is None
+    and its URL answers 404.  Ratings: user id -> ``{"rating", "comment", "time",
+    "hidden"}`` (replaced whole, never changed in place), with the total and the count
+    in ``Length``s so that ratings of different users at once do not conflict."""
+
+    public = True
+
+    def __init__(self, worksheet, auto=False, when=None):
+        self.worksheet = worksheet
+        self.name = worksheet.name
+        self.auto = auto
+        self.time = time.time() if when is None else when
+        self.snapshot = None
+        self.ratings = OOBTree()
+        self.rating_total = Length()
+        self.rating_count = Length()
+
+    @property
+    def id(self):
+        return self.__name__
+
+    @property
+    def owner_id(self):
+        return self.worksheet.owner_id
+
+    @property
+    def worksheet_key(self):
+        """The original's key, ``"<owner id>/<number>"`` (None once it was deleted)."""
+        original = self.original()
+        return '%s/%d' % (original.owner_id, original.number) if original else None
+
+    def original(self):
+        """The published worksheet, or None when it is gone or no longer published here."""
+        worksheet = self.worksheet
+        if owner_of(worksheet) is None or worksheet.publication_id != self.__name__:
+            return None
+        return worksheet
+
+    def shown(self):
+        """What the publication shows: the live worksheet with ``auto``, else the
+        snapshot; None when there is nothing to show."""
+        original = self.original()
+        if original is None:
+            return None
+        return original if self.auto else self.snapshot
+
+    def shown_time(self):
+        """When what is shown last changed."""
+        shown = self.shown()
+        return max(self.time, shown.modified) if self.auto and shown else self.time
+
+    def texts(self):
+        """What search indexes of the publication: the name and every cell's input
+        (compute cells and text cells) of what it shows."""
+        shown = self.shown()
+        if shown is None:
+            return []
+        return [shown.name] + [c.input for c in shown.ordered_cells() if c.input]
+
+    def rating_mean(self):
+        count = self.rating_count()
+        return self.rating_total() / count if count else None
+
+    def rate(self, user_id, rating, comment):
+        old = self.ratings.get(user_id)
+        if old is None:
+            self.rating_count.change(1)
+            self.rating_total.change(rating)
+        else:
+            self.rating_total.change(rating - old['rating'])
+        self.ratings[user_id] = {'rating': rating, 'comment': comment,
+                                 'time': time.time(),
+                                 # A hidden comment stays hidden when rewritten.
+                                 'hidden': bool(old and old['hidden'])}
+
+    def hide_comment(self, user_id, hidden):
+        entry = dict(self.ratings[user_id])
+        entry['hidden'] = hidden
+        self.ratings[user_id] = entry
+
+    def __acl__(self):
+        # ``P.CREATE`` here: making a copy of it (in one's own home), for anyone logged in.
+        acl = [(Allow, Everyone, P.VIEW), (Allow, Authenticated, (P.RATE, P.CREATE))]
+        if self.original() is not None:
+            acl.append((Allow, user_principal(self.owner_id), P.PUBLISH))
+        return acl + [DENY_ALL]
+
+    def __getitem__(self, name):
+        shown = self.shown()
+        if shown is None:
+            raise KeyError(name)
+        if name == 'cells':
+            return PubCells(self)
+        if name == 'data':
+            return PubFiles(self)
+        # Legacy text cells refer to data files by relative name (``<img src="a.png">``).
+        if shown.files is not None and name not in PUBLICATION_VIEW_NAMES:
+            return PubFile(PubFiles(self), shown.files[name])
+        raise KeyError(name)
+
+
+class PubCells:
+    """``/pub/<id>/cells/``: the cells of what a publication shows, seen through it
+    (so the publication's ACL applies, not the original's).  Not stored."""
+
+    __name__ = 'cells'
+    public = True
+
+    def __init__(self, publication):
+        self.__parent__ = publication
+
+    def __getitem__(self, name):
+        return PubCell(self, self.__parent__.shown().cells[name])
+
+
+class PubCell:
+    public = True
+
+    def __init__(self, parent, cell):
+        self.__parent__ = parent
+        self.__name__ = str(cell.id)
+        self.cell = cell
+
+
+class PubFiles:
+    """``/pub/<id>/data/``: the data files of what a publication shows.  Not stored."""
+
+    __name__ = 'data'
+    public = True
+
+    def __init__(self, publication):
+        self.__parent__ = publication
+
+    def __getitem__(self, name):
+        files = self.__parent__.shown().files
+        if files is None:
+            raise KeyError(name)
+        return PubFile(self, files[name])
+
+
+class PubFile:
+    public = True
+
+    def __init__(self, parent, data_file):
+        self.__parent__ = parent
+        self.__name__ = data_file.__name__
+        self.file = data_file
 
 
 class AdminSection:

@@ -34,6 +34,8 @@ REFUSALS = {str(permission): text for permission, text in {
     P.TRUST: 'only the owner of a worksheet can trust it',
     P.SHARE: 'only the owner of a worksheet may share it',
     P.CREATE: 'only the owner of a home may add worksheets to it',
+    P.PUBLISH: 'only the owner of a worksheet may publish it or moderate its comments',
+    P.RATE: 'log in to rate a published worksheet',
 }.items()}
 
 

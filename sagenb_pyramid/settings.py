@@ -289,6 +289,10 @@ SETTINGS = _declare(
       'imports of one user unpacking at once'),
     S('sagenb.data.max_mb', 64, INT, 'largest data file of a worksheet'),
     S('sagenb.quota.user_mb', 1024.0, FLOAT, 'storage of one user (0: no quota)'),
+    # Published worksheets (/pub/, services/publishing.py): told not to be indexed by
+    # default, since students' work is published to share a link, not to be found.
+    S('sagenb.publish.noindex', True, BOOL,
+      'ask search engines not to index published worksheets', editable=True),
     # LDAP login (auth/ldap.py); an empty uri turns it off.
     S('sagenb.ldap.uri', '', STR, 'directory for logins (empty: LDAP off)'),
     S('sagenb.ldap.start_tls', False, BOOL, 'StartTLS on an ldap:// connection'),

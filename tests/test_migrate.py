@@ -229,8 +229,12 @@ def test_users_worksheets_and_settings(notebook, tmp_path):
         assert data['notes.txt'].read() == b'hello'
         assert data['table.csv'].read() == b'a,b\n1,2\n'
         assert data['notes.txt'].size == 5
-        assert owner['4'].published == PUBLISHED_AT
-        assert all(owner[str(n)].published is None for n in (5, 6, 10))
+        publication = root.publications[owner['4'].publication_id]
+        assert publication.time == PUBLISHED_AT and not publication.auto
+        assert publication.shown() is not owner['4'] and publication.texts()[0] == \
+            owner['4'].name
+        assert len(root.publications) == 1
+        assert all(owner[str(n)].publication_id is None for n in (5, 6, 10))
 
         # Sharing: names became principals; each one's own state.
         shared = owner['6']
@@ -295,7 +299,8 @@ def test_second_run_creates_nothing(notebook, tmp_path):
         after = {(u.login, w.__name__, len(w.cell_order), len(w.revisions or ()))
                  for u in root.home.values() for w in u.worksheets()}
         assert after == before
-        assert root.user_by_login('admin')['4'].published == PUBLISHED_AT
+        publication = root.publications[root.user_by_login('admin')['4'].publication_id]
+        assert publication.time == PUBLISHED_AT and len(root.publications) == 1
 
 
 def test_a_taken_number_gets_the_next_free_one(notebook, tmp_path):

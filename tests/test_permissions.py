@@ -244,6 +244,25 @@ def cell(world):
     return world.ws_path() + 'cells/%d' % world.compute
 
 
+def published(world, fresh=False):
+    """(number, /pub/ path) of a published worksheet shared as the world's (one made
+    for the request with ``fresh``), rated by the ``other`` visitor."""
+    if not fresh and getattr(world, 'publication', None):
+        return world.publication
+    number = world.shared_worksheet()
+    with world.nb.transaction() as root:
+        publication = root.publications.publish(root.user_by_login(OWNER)[str(number)])
+        publication.rate(world.user_ids['other'], 2, 'a comment')
+        found = (number, '/pub/%s/' % publication.__name__)
+    if not fresh:
+        world.publication = found
+    return found
+
+
+def pub(world):
+    return published(world)[1]
+
+
 IPYNB = json.dumps({'cells': [], 'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5})
 
 # (context, view name, method) -> (path of the target, body, expected statuses).
@@ -363,6 +382,30 @@ TABLE = {
         'comm_id': 'm1', 'data': {'method': 'update', 'state': {'value': 1}}}, ws_edit(409)),
     ('Cell', 'output.txt', 'GET'): (lambda w: cell(w) + '/output.txt', None, ws_view(200)),
     ('Cell', 'files', 'GET'): (lambda w: cell(w) + '/files/plot.png', None, ws_view(200)),
+    # --- publishing (issue 20, the publishing part): the owner publishes and moderates
+    # (P.PUBLISH; admins read only); /pub/ is public to everybody, anonymous visitors and
+    # dead credentials included; rating (P.RATE) and copying take a login.
+    ('Worksheet', 'publish', 'POST'): (lambda w: w.ws_path(w.shared_worksheet()) + 'publish',
+                                       {'auto': False}, ws_trust(200)),
+    ('Worksheet', 'publish', 'DELETE'): (lambda w: w.ws_path(published(w, fresh=True)[0])
+                                         + 'publish', None, ws_trust(200)),
+    ('Worksheet', 'print', 'GET'): (lambda w: ws(w) + 'print', None, ws_view(200)),
+    ('Publications', '', 'GET'): ('/pub/', None, public(200)),
+    ('Publication', '', 'GET'): (lambda w: pub(w), None, public(200)),
+    ('Publication', 'print', 'GET'): (lambda w: pub(w) + 'print', None, public(200)),
+    ('Publication', 'ratings', 'GET'): (lambda w: pub(w) + 'ratings', None, public(200)),
+    ('Publication', 'copy', 'POST'): (lambda w: pub(w) + 'copy', None, account(201)),
+    ('Publication', 'rate', 'POST'): (lambda w: pub(w) + 'rate', {'rating': 3},
+                                      account(200, owner=403)),
+    ('Publication', 'hide', 'POST'): (lambda w: pub(w) + 'hide', {'user': LOGINS['other']},
+                                      account(403, owner=200)),
+    ('PubCell', '', 'GET'): (lambda w: pub(w) + 'cells/%d' % w.compute, None, public(200)),
+    ('PubCell', 'files', 'GET'): (lambda w: pub(w) + 'cells/%d/files/plot.png' % w.compute,
+                                  None, public(200)),
+    ('PubCell', 'output.txt', 'GET'): (lambda w: pub(w) + 'cells/%d/output.txt' % w.compute,
+                                       None, public(200)),
+    ('PubFiles', '', 'GET'): (lambda w: pub(w) + 'data/', None, public(200)),
+    ('PubFile', '', 'GET'): (lambda w: pub(w) + 'data/data.txt', None, public(200)),
     # --- administration
     ('AdminSection', '', 'GET'): ('/admin/', None, admin(302)),
     ('AdminSection', 'settings', 'GET'): ('/admin/settings', None, admin(200)),

@@ -156,9 +156,12 @@ document.addEventListener("visibilitychange", () => {
 
 // While the page is open and seen, the worksheet's Sage process is not idle (the
 // server stops idle processes); a hidden tab does not keep it.
-setInterval(() => {
-  if (document.visibilityState === "visible") page.api("GET", "alive").catch(() => {});
-}, 60_000);
+// A published page or a print view (data-mode) only shows: it keeps no process alive.
+if (!root.dataset.mode) {
+  setInterval(() => {
+    if (document.visibilityState === "visible") page.api("GET", "alive").catch(() => {});
+  }, 60_000);
+}
 
 
 // Running indicators.

@@ -59,16 +59,17 @@ def notfound(exc, request):
     # Below the root (homes, the admin section) names are users', groups' and
     # worksheets': anonymous visitors get the login page whether or not they exist.  A
     # miss at the root itself (/nowhere) names nothing of anybody's (the root's names
-    # are the application's own, the same on every server): an honest 404.
+    # are the application's own, the same on every server), nor one below /pub/ (public
+    # by design): an honest 404.
     if request.identity is None and not request.environ.get('sagenb.view_reached') \
-            and not is_root(getattr(request, 'context', None)):
+            and not is_public(getattr(request, 'context', None)):
         return login_needed(request)
     return not_found(request, exc)
 
 
-def is_root(context):
+def is_public(context):
     from ..resources import Root
-    return isinstance(context, Root)
+    return isinstance(context, Root) or getattr(context, 'public', False)
 
 
 @exception_view_config(HTTPException, renderer='json')
