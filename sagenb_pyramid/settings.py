@@ -292,7 +292,7 @@ SETTINGS = _declare(
     # Published worksheets (/pub/, services/publishing.py): told not to be indexed by
     # default, since students' work is published to share a link, not to be found.
     S('sagenb.publish.noindex', True, BOOL,
-      'ask search engines not to index published worksheets', editable=True),
+      'ask search engines not to index published worksheets'),
     # LDAP login (auth/ldap.py); an empty uri turns it off.
     S('sagenb.ldap.uri', '', STR, 'directory for logins (empty: LDAP off)'),
     S('sagenb.ldap.start_tls', False, BOOL, 'StartTLS on an ldap:// connection'),

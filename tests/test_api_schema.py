@@ -63,6 +63,9 @@ WHERE = {
     'Revisions': '/home/{login}/{n}/revisions', 'Revision': '/home/{login}/{n}/revisions/{id}',
     'AdminSection': '/admin', 'AdminUsers': '/admin/users', 'AdminUser': '/admin/users/{login}',
     'AdminGroups': '/admin/groups', 'AdminGroup': '/admin/groups/{group_id}',
+    # Publishing (issue 20).
+    'Publications': '/pub', 'Publication': '/pub/{pub}', 'PubCell': '/pub/{pub}/cells/{id}',
+    'PubFiles': '/pub/{pub}/data', 'PubFile': '/pub/{pub}/data/{file}',
 }
 # Views of the pages only (forms, redirects, HTML), with no JSON request to describe.
 PAGES_ONLY = {
@@ -78,6 +81,7 @@ PAGES_ONLY = {
     ('AuthenticationDenied', '', 'POST'),
     ('route:output_frame', '', 'GET'), ('route:__static/', '', '*'),
     ('route:__nbextensions/threejs-sage/', '', '*'),
+    ('Worksheet', 'print', 'GET'), ('Publication', 'print', 'GET'),
 }
 
 
@@ -211,6 +215,9 @@ class World:
             if not ws.revisions:
                 ws.add_revision(1e9, 'earlier text')
             revision = next(iter(ws.revisions.keys()))
+            # Published (again, if a request stopped it), for the /pub/ operations.
+            if ws.publication_id is None:
+                root.publications.publish(ws)
             # An admin's request may have raised the process limit: back to none, so
             # that nothing the fuzz sends starts Sage.
             stored = getattr(root, 'server_settings', None) or {}
@@ -222,7 +229,7 @@ class World:
             group = root.group_by_name('fuzzers', 'local') or root.add_group('fuzzers')
             self.ids = {'compute': compute.id, 'text': text.id}
             targets = {'n': ws.number, 'file': 'data.txt', 'revision': revision,
-                       'group_id': group.id}
+                       'group_id': group.id, 'pub': ws.publication_id}
         self.nb.workers.apply_settings({'max_per_user': 0})
         return targets
 
@@ -314,6 +321,8 @@ def test_fuzz(fuzzed, path, method):
             params['file'] = 'plot.png' if '/files/' in path else targets['file']
         if 'group_id' in params:
             params['group_id'] = targets['group_id']
+        if 'pub' in params:
+            params['pub'] = targets['pub']
         case.path_parameters = params
         case.headers = dict(case.headers or {})
         case.headers['Authorization'] = 'Bearer ' + world.tokens[who]
