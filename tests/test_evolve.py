@@ -94,7 +94,7 @@ def test_evolve_brings_an_old_database_up_to_date(old_dir, capsys):
             assert root.user_by_identity('github:4242') is bob
             worksheet = alice['0']
             # Not published (nothing in olddb was): an id of None, no publication.
-            assert worksheet.__dict__['publication_id'] is None
+            assert evolve.own(worksheet)['publication_id'] is None
             assert len(root.publications) == 0 and root.publications.__parent__ is root
             # The storage total counts the data file (8 bytes), as recounting does.
             assert alice.storage.bytes == 8 == alice.recount_storage()[1]

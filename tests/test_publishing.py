@@ -223,7 +223,12 @@ def test_who_may_publish_and_bad_input(nb, app, api):
 
 def test_publish_from_a_browser_form(nb, app):
     path = make_worksheet(nb)
+    token = login(app, 'carl')
+    page = app.get(path)
+    assert 'data-role="print"' in page.text and 'data-role="publish"' not in page.text
+    app.post('/logout', {'csrf_token': token})
     token = login(app, 'olivia')
+    assert 'data-role="publish"' in app.get(path).text
     res = app.post(path + 'publish', {'csrf_token': token, 'auto': 'on'}, status=302)
     assert re.search(r'/pub/[^/]+/$', res.location)
     page = res.follow()
@@ -470,7 +475,7 @@ def test_evolve_turns_a_published_mark_into_a_publication(nb):
     assert [s.name for s in evolve.evolve(nb.db)] == ['publications']
     with nb.transaction() as root:
         ws = root.user_by_login('olivia')['0']
-        assert 'published' not in ws.__dict__
+        assert 'published' not in evolve.own(ws)
         publication = root.publications[ws.publication_id]
         assert publication.time == 1_300_000_000.0 and not publication.auto
         assert publication.texts() == ['Old publication', '1 + 1']
