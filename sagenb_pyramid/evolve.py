@@ -147,6 +147,16 @@ def publications(root):
                 root.publications.publish(worksheet, when=when)
 
 
+@step('shared-with-index', 'the index of the worksheets shared with each user and group '
+      "(root.shared_with), built from every worksheet's collaborators and viewers")
+def shared_with_index(root):
+    if own(root).get('shared_with') is None:
+        root.shared_with = OOBTree()
+    for user in root.users_by_id.values():
+        for worksheet in user.worksheets():
+            resources.index_shares(root, worksheet, worksheet.shared_principals(), True)
+
+
 def done(root):
     return set(root.evolved)
 

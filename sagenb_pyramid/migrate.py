@@ -711,8 +711,9 @@ class _Migration:
         """Collaborators, viewers and each one's archive/trash state from the conf."""
         conf = legacy.conf
         with_access = {owner.login: owner}
-        for field, target in (('collaborators', worksheet.collaborators),
-                              ('viewers', worksheet.viewers)):
+        # Set through ``share`` below, so the index of shared worksheets follows.
+        shared = {'collaborators': [], 'viewers': []}
+        for field, target in shared.items():
             names = conf.get(field)
             if not isinstance(names, (list, tuple, set)):
                 continue
@@ -726,6 +727,7 @@ class _Migration:
                     continue
                 target.append(user_principal(user.id))
                 with_access[name] = user
+        worksheet.share(shared['collaborators'], shared['viewers'])
         tags = conf.get('tags')
         if not isinstance(tags, dict):
             return

@@ -63,7 +63,16 @@ SCHEMAS = {
         ['id', 'name', 'url', 'owner', 'state', 'created', 'modified'],
         id=INT, name=STR, url=STR, owner=STR,
         state={'type': 'string', 'enum': ['active', 'archive', 'trash']},
-        created=NUM, modified=NUM),
+        created=NUM, modified=NUM,
+        # In ``?state=shared``: what the home's user may do on it (issue 20).
+        role={'type': 'string', 'enum': ['collaborator', 'viewer']}),
+    # A worksheet's sharing (issue 20): entries are "<login>" or "group:<name>".
+    'Sharing': obj(
+        ['collaborators', 'viewers', 'published', 'others', 'people', 'groups'],
+        collaborators=array(STR), viewers=array(STR),
+        published={'type': 'object', 'nullable': True, 'required': ['url', 'time', 'auto'],
+                   'properties': {'url': STR, 'time': NUM, 'auto': BOOL}},
+        others=INT, people=INT, groups=INT),
     'DataFile': obj(['name', 'size', 'modified', 'url'],
                     name=STR, size=INT_OR_NULL, modified=NUM, url=STR),
     'Worksheet': obj(
@@ -184,7 +193,8 @@ PATHS = {
         'get': op('the worksheets of a home', [
             LOGIN,
             query_param('state', 'which worksheets (default: active)',
-                        {'type': 'string', 'enum': ['active', 'archive', 'trash', 'all']}),
+                        {'type': 'string',
+                         'enum': ['active', 'archive', 'trash', 'all', 'shared']}),
             query_param('sort', 'the order (default: modified, newest first)',
                         {'type': 'string', 'enum': ['modified', 'name']})],
             answer=obj(['worksheets'], worksheets=array(ref('WorksheetSummary'))),
@@ -213,6 +223,28 @@ PATHS = {
                    errors={'400': '"trusted" is not true or false',
                            '403': 'not the owner (collaborators, viewers and admins may '
                                   'not trust it)'}),
+    },
+    WS + '/sharing': {
+        'get': op('who the worksheet is shared with (entries the requester may see; '
+                  '"others" counts the rest) and whether it is published', [LOGIN, N],
+                  answer=ref('Sharing')),
+        'put': op('share the worksheet: the whole list of collaborators and viewers '
+                  '(the owner; an admin may only take rights away)', [LOGIN, N],
+                  body(obj(['collaborators', 'viewers'], collaborators=array(STR),
+                           viewers=array(STR))),
+                  answer=ref('Sharing'),
+                  errors={'400': 'an entry is no user or group the requester may see, '
+                                 'or the body is not two lists',
+                          '403': 'not the owner (or an admin adding rights)'}),
+    },
+    '/people': {
+        'get': op('users and groups the requester may share with (the share '
+                  "dialog's type-ahead; sagenb.sharing.visibility)",
+                  [query_param('q', 'part of a login, full name or group name')],
+                  answer=obj(['users', 'groups'],
+                             users=array(obj(['login', 'name'], login=STR, name=STR)),
+                             groups=array(obj(['name', 'entry'], name=STR, entry=STR))),
+                  errors=['400']),
     },
     WS + '/copy': {
         'post': op("copy a worksheet into the requester's home", [LOGIN, N],
@@ -349,7 +381,8 @@ PATHS = {
             LOGIN,
             query_param('ids', 'worksheet numbers separated by commas'),
             query_param('state', 'which worksheets when no ids (default: all)',
-                        {'type': 'string', 'enum': ['active', 'archive', 'trash', 'all']}),
+                        {'type': 'string',
+                         'enum': ['active', 'archive', 'trash', 'all', 'shared']}),
             query_param('format', 'sws (default) or ipynb',
                         {'type': 'string', 'enum': ['sws', 'ipynb']})],
             media='application/zip', errors=['400']),

@@ -34,7 +34,8 @@ BUSY = ('queued', 'running')
 # The evolve steps (evolve.py) whose attributes the constructors below make: a new
 # database is marked with all of them done.  A new step's name goes here too.
 SCHEMA_STEPS = ('root-trees', 'audit-numbered-log', 'user-sessions-identities-storage',
-                'token-scope-expiry', 'worker-host-records', 'publications')
+                'token-scope-expiry', 'worker-host-records', 'publications',
+                'shared-with-index')
 
 
 class Folder(Persistent):
@@ -122,6 +123,10 @@ class Root(Folder):
         # The audit log (audit.py): time-based key -> ``AuditEntry``.  Made here, not by
         # the first logins of a class at once, which would conflict.
         self.audit_entries = LOBTree()
+        # Sharing's index (services/sharing.py): principal -> ``OOTreeSet`` of the keys
+        # ``"<owner id>/<number>"`` of the worksheets shared with it, so "shared with
+        # me" reads a few sets instead of every worksheet (``index_shares``).
+        self.shared_with = OOBTree()
         self.evolved = OOTreeSet(SCHEMA_STEPS)
         self.add('home', Home())
         # Published worksheets (``/pub/``), by opaque id.
@@ -207,7 +212,25 @@ class Root(Folder):
         if self.identities.get(key) == user.id:
             del self.identities[key]
 
+    def worksheet_by_key(self, key):
+        """The worksheet of the key ``"<owner id>/<number>"``, or None."""
+        owner_id, _, number = key.partition('/')
+        owner = self.users_by_id.get(owner_id)
+        worksheet = owner.get(number) if owner is not None else None
+        return worksheet if isinstance(worksheet, Worksheet) else None
+
+    def unshare_everywhere(self, principal):
+        """``principal`` (a user or group that goes) leaves every worksheet shared
+        with it, and the index."""
+        for key in list(self.shared_with.get(principal, ())):
+            worksheet = self.worksheet_by_key(key)
+            if worksheet is not None:
+                worksheet.share([p for p in worksheet.collaborators if p != principal],
+                                [p for p in worksheet.viewers if p != principal])
+        self.shared_with.pop(principal, None)
+
     def delete_group(self, group):
+        self.unshare_everywhere(group_principal(group.id))
         for user in self.group_members(group):
             user.group_ids.remove(group.id)
         del self.groups[group.id]
@@ -241,6 +264,7 @@ class Root(Folder):
             del self.tokens[digest]
         for key in list(user.identities):
             self.unlink_identity(user, key)
+        self.unshare_everywhere(user_principal(user.id))
         self.home.remove(user.login)
         del self.users_by_id[user.id]
         return keys
@@ -340,6 +364,7 @@ class User(Folder):
             use = self.storage_use()
             super().add(name, obj)
             use.change(usage(obj))
+            index_shares(root_of(self), obj, obj.shared_principals(), True)
             return obj
         return super().add(name, obj)
 
@@ -347,6 +372,7 @@ class User(Folder):
         obj = self.get(name)
         if isinstance(obj, Worksheet):
             self.storage_use().change(-usage(obj))
+            index_shares(root_of(self), obj, obj.shared_principals(), False)
         return super().remove(name)
 
     def adopt_worksheet(self, worksheet, former_owner_id):
@@ -386,6 +412,37 @@ def usage(worksheet):
     if worksheet.files is not None:
         total += sum(f.byte_size() for f in worksheet.files.values())
     return total
+
+
+def root_of(obj):
+    """The ``Root`` above ``obj``, or None while it is not in the tree."""
+    while obj is not None and not isinstance(obj, Root):
+        obj = getattr(obj, '__parent__', None)
+    return obj
+
+
+def share_key(worksheet):
+    """A worksheet's key in ``root.shared_with``: ``"<owner id>/<number>"``."""
+    return '%s/%s' % (worksheet.owner_id, worksheet.__name__)
+
+
+def index_shares(root, worksheet, principals, shared):
+    """Add (``shared``) or take the worksheet's key to or from the index entries of
+    ``principals``, in the caller's transaction.  Sets that become empty stay: deleting
+    one while another request adds to it would lose that addition (the set's merge
+    resolves, but the tree no longer holds it)."""
+    if root is None or not principals:
+        return
+    index = root.shared_with
+    key = share_key(worksheet)
+    for principal in principals:
+        keys = index.get(principal)
+        if shared:
+            if keys is None:
+                keys = index[principal] = OOTreeSet()
+            keys.add(key)
+        elif keys is not None and key in keys:
+            keys.remove(key)
 
 
 def owner_of(worksheet):
@@ -439,7 +496,7 @@ class AccountToken(Persistent):
 WORKSHEET_VIEW_NAMES = frozenset({
     'alive', 'copy', 'evaluate_all', 'clear_outputs', 'interrupt', 'restart',
     'download.sws', 'download.ipynb', 'data', 'cells', 'revisions', 'files',
-    'complete', 'inspect', 'trust', 'publish', 'print',
+    'complete', 'inspect', 'trust', 'publish', 'print', 'sharing',
 })
 
 
@@ -530,7 +587,27 @@ class Worksheet(Persistent):
             acl.append((Allow, principal, (P.VIEW, P.EDIT, P.EVALUATE)))
         for principal in self.viewers:
             acl.append((Allow, principal, (P.VIEW,)))
+        # An admin may take sharing away (moderation), never give it: the sharing
+        # service refuses them anything but removals (docs/security.md, "Sharing").
+        acl.append((Allow, admin_principal(), (P.SHARE,)))
         return acl + admin_reads_only()
+
+    def shared_principals(self):
+        return set(self.collaborators) | set(self.viewers)
+
+    def share(self, collaborators, viewers):
+        """New lists of principals (``userid:``/``group:``); the root's index of
+        shared worksheets follows in the same transaction."""
+        before = self.shared_principals()
+        if list(self.collaborators) != list(collaborators):
+            self.collaborators[:] = list(collaborators)
+        if list(self.viewers) != list(viewers):
+            self.viewers[:] = list(viewers)
+        after = self.shared_principals()
+        if owner_of(self) is not None:
+            root = root_of(self)
+            index_shares(root, self, before - after, False)
+            index_shares(root, self, after - before, True)
 
     def touch(self):
         self.modified = time.time()

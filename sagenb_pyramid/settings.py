@@ -201,6 +201,10 @@ SETTINGS = _declare(
     S('sagenb.evolve_at_start', False, BOOL, 'run pending evolve steps at start'),
     S('sagenb.usercontent_url', '', STR,
       'another origin of this notebook from which HTML outputs are drawn (csp.py)'),
+    # Sharing (services/sharing.py): whom the share dialog's type-ahead shows.
+    S('sagenb.sharing.visibility', 'members', Choice('members', 'all'),
+      'Who people see when sharing: members (their own groups, users by exact login) '
+      'or all (every user and group)', editable=True),
     S('sagenb.session_max_age', 14 * 24 * 3600, INT, 'seconds a login lasts'),
     S('sagenb.typeset_default', True, BOOL, 'new worksheets show typeset math'),
     # Checked by cpus.check in prepare(), applied by the server runner (server.py).

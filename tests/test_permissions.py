@@ -91,6 +91,11 @@ class World:
             ws.collaborators.append(group_principal(self.team_id))
             return ws.number
 
+    def sharing_body(self, who):
+        """The PUT of a fresh shared worksheet's sharing: the same entries, less the
+        viewer (a removal, which an admin may make too)."""
+        return {'collaborators': ['carl', 'group:team'], 'viewers': []}
+
     def ws_path(self, number=None):
         return '/home/%s/%d/' % (OWNER, self.ws if number is None else number)
 
@@ -182,6 +187,13 @@ def ws_delete(ok):
 def ws_trust(ok):
     """Trusting a worksheet: its owner only."""
     return statuses(ok, ('owner', 'readonly'), VIEWERS)
+
+
+def ws_share(ok):
+    """Changing a worksheet's sharing (``P.SHARE``): its owner; an admin too, but only
+    to take rights away (tests/test_sharing.py); collaborators and viewers see it and
+    get 403."""
+    return statuses(ok, ('owner', 'readonly', 'admin'), VIEWERS)
 
 
 def copy_ws(ok):
@@ -406,6 +418,13 @@ TABLE = {
                                        None, public(200)),
     ('PubFiles', '', 'GET'): (lambda w: pub(w) + 'data/', None, public(200)),
     ('PubFile', '', 'GET'): (lambda w: pub(w) + 'data/data.txt', None, public(200)),
+    # --- sharing (issue 20): who sees a worksheet's sharing, who changes it, whom the
+    # type-ahead shows.  ``member`` is a collaborator through the group ``team``; the
+    # admin may only take rights away, so the admin's PUT removes nobody else's.
+    ('Worksheet', 'sharing', 'GET'): (lambda w: ws(w) + 'sharing', None, ws_view(200)),
+    ('Worksheet', 'sharing', 'PUT'): (lambda w: w.ws_path(w.shared_worksheet()) + 'sharing',
+                                      lambda w, who: w.sharing_body(who), ws_share(200)),
+    ('Root', 'people', 'GET'): ('/people?q=team', None, account(200)),
     # --- administration
     ('AdminSection', '', 'GET'): ('/admin/', None, admin(302)),
     ('AdminSection', 'settings', 'GET'): ('/admin/settings', None, admin(200)),

@@ -97,7 +97,8 @@ def test_the_readme_table_names_every_setting_for_users():
 def test_editable_settings_are_declared_once():
     assert list(server_settings.EDITABLE) == [
         'sagenb.allow_signup', 'sagenb.signup.captcha',
-        'sagenb.signup.require_email_confirmation', 'sagenb.workers.max_per_user',
+        'sagenb.signup.require_email_confirmation', 'sagenb.sharing.visibility',
+        'sagenb.workers.max_per_user',
         'sagenb.workers.idle_timeout']
     assert server_settings.WORKER_SCOPES == {'idle_timeout': 'host', 'max_per_user': 'app'}
 

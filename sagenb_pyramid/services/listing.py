@@ -1,7 +1,9 @@
 """A home's listing: which worksheets it shows, in which order; and the name a new or
 renamed worksheet gets."""
 from .. import names
-from ..web import get_str
+from ..web import get_str, wants_json
+from . import sharing
+from .serialize import worksheet_summary
 
 SORTS = {
     'modified': (lambda w: w.modified, True),
@@ -16,6 +18,20 @@ def listed(context, request, state, sort):
                   if state == 'all' or w.state_for(user_id) == state]
     key, reverse = SORTS[sort]
     return sorted(worksheets, key=key, reverse=reverse)
+
+
+def shared_listing(context, request, sort):
+    """``?state=shared``: the worksheets others share with the home's user, each with
+    its owner and the user's role (JSON, or the listing's "Shared with me" tab)."""
+    key, reverse = SORTS[sort]
+    found = sorted(sharing.shared_with(request, context), key=lambda pair: key(pair[0]),
+                   reverse=reverse)
+    if wants_json(request):
+        request.override_renderer = 'json'
+        return {'worksheets': [dict(worksheet_summary(request, w, context.id), role=role)
+                               for w, role in found]}
+    return {'home': context, 'worksheets': [], 'shared': found, 'state': 'shared',
+            'sort': sort, 'user_id': request.user.id}
 
 
 def new_worksheet_name(body_or_form):

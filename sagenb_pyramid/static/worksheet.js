@@ -2,7 +2,7 @@
 //
 // Plain ES modules, no build step (frontend/README.md): page/ holds the parts (dom,
 // api, messages, sanitize, markdown, ansi, math, outputs, cell, compute, assist, poller,
-// sheet, datafiles), which import the vendored CodeMirror, DOMPurify, markdown-it and
+// sheet, datafiles, share), which import the vendored CodeMirror, DOMPurify, markdown-it and
 // anser and load MathJax on demand. The server renders the skeleton
 // (templates/worksheet.jinja2) and embeds the worksheet state as JSON in
 // <script id="worksheet-data">; everything else goes through the JSON API relative to
@@ -21,6 +21,7 @@ import { closeInspectOnClickOutside } from "./page/assist.js";
 import { makePoller } from "./page/poller.js";
 import { makeActions } from "./page/sheet.js";
 import { makeDataFiles } from "./page/datafiles.js";
+import { makeShare } from "./page/share.js";
 
 // Containers of rendered user content: clicks inside them are never page actions.
 const USER_CONTENT = ".text-rendered, .output-item";
@@ -66,6 +67,7 @@ const page = {
 page.poller = makePoller(page);
 page.actions = makeActions(page);
 page.dataFiles = makeDataFiles(page);
+page.share = root.dataset.canShare === "true" ? makeShare(page) : null;
 setMathJaxErrorHandler(page.messages.report);
 listenToFrames(page);
 closeInspectOnClickOutside(page);
@@ -86,6 +88,7 @@ root.addEventListener("click", (ev) => {
     case "clear-all": if (page.canEdit) actions.clearAll(); break;
     case "rename": if (page.canEdit) actions.rename(); break;
     case "trust": actions.trustWorksheet(); break;
+    case "share": if (page.share) page.share.open(); break;
     case "append-compute": if (page.canEdit) actions.addCell({ type: "compute" }); break;
     case "append-text": if (page.canEdit) actions.addCell({ type: "text" }); break;
     default:

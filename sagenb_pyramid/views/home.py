@@ -5,7 +5,7 @@ from pyramid.view import view_config
 from ..resources import WORKSHEET_STATES, User, Worksheet, usage
 from ..security import P
 from ..services.evaluation import delete_worksheet
-from ..services.listing import SORTS, listed, new_worksheet_name
+from ..services.listing import SORTS, listed, new_worksheet_name, shared_listing
 from ..services.quota import require_room
 from ..services.serialize import worksheet_summary
 from ..web import api_error, json_body, wants_json
@@ -15,10 +15,12 @@ from ..web import api_error, json_body, wants_json
 def listing(context, request):
     state = request.params.get('state', 'active')
     sort = request.params.get('sort', 'modified')
-    if state not in WORKSHEET_STATES + ('all',):
-        raise api_error(400, 'state must be one of active, archive, trash, all')
+    if state not in WORKSHEET_STATES + ('all', 'shared'):
+        raise api_error(400, 'state must be one of active, archive, trash, all, shared')
     if sort not in SORTS:
         raise api_error(400, 'sort must be "modified" or "name"')
+    if state == 'shared':  # what others share with this home's user
+        return shared_listing(context, request, sort)
     worksheets = listed(context, request, state, sort)
     if wants_json(request):
         request.override_renderer = 'json'
