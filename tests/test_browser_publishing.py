@@ -108,6 +108,21 @@ def test_a_published_plot_and_typeset_math_seen_without_login(browser, site):  #
     finally:
         context.close()
 
+    # Its owner takes it down from the worksheet page: the address is then not found.
+    context, page = logged_in(browser, base, 'olivia')
+    try:
+        page.goto(base + ws)
+        assert page.locator('[data-role=published-link]').get_attribute('href') == url
+        page.once('dialog', lambda dialog: dialog.accept())
+        page.click('[data-action=unpublish]')
+        page.locator('[data-role=publish]', has_text='Publish').wait_for()
+        page.wait_for_function(
+            "() => !document.querySelector('[data-role=published-link]')")
+        answer = page.request.get(base + url, fail_on_status_code=False)
+        assert answer.status == 404
+    finally:
+        context.close()
+
 
 def test_a_payload_in_a_published_worksheet_runs_nothing(browser, site, listener):  # noqa: F811
     base, nb = site['base'], site['nb']

@@ -233,6 +233,19 @@ def test_publish_from_a_browser_form(nb, app):
     assert re.search(r'/pub/[^/]+/$', res.location)
     page = res.follow()
     assert 'follows every change' in page.text and 'Publish again' in page.text
+    url = res.location.replace('http://localhost', '')
+    # The worksheet page says where it is published; its owner may take it down there.
+    page = app.get(path).text
+    assert 'data-role="published-link"' in page and 'href="%s"' % url in page
+    assert 'data-action="unpublish"' in page and 'Publish again' in page
+    app.post('/logout', {'csrf_token': token})
+    login(app, 'carl')
+    page = app.get(path).text
+    assert 'href="%s"' % url in page and 'data-action="unpublish"' not in page
+    # Every page's top bar leads to /pub/, logged in or not.
+    assert 'href="http://localhost/pub/">Published' in page
+    app.reset()
+    assert 'href="http://localhost/pub/">Published' in app.get('/login').text
 
 
 # --- copies ---------------------------------------------------------------------------

@@ -88,6 +88,7 @@ root.addEventListener("click", (ev) => {
     case "clear-all": if (page.canEdit) actions.clearAll(); break;
     case "rename": if (page.canEdit) actions.rename(); break;
     case "trust": actions.trustWorksheet(); break;
+    case "unpublish": actions.unpublish(); break;
     case "share": if (page.share) page.share.open(); break;
     case "append-compute": if (page.canEdit) actions.addCell({ type: "compute" }); break;
     case "append-text": if (page.canEdit) actions.addCell({ type: "text" }); break;

@@ -5,7 +5,7 @@ from pyramid.view import view_config
 from .. import names
 from ..resources import CELL_TYPES, WORKSHEET_STATES, Cells, Worksheet, usage
 from ..security import P
-from ..services import evaluation, sharing
+from ..services import evaluation, publishing, sharing
 from ..services.evaluation import ask_worker, delete_worksheet, worksheet_key
 from ..services.listing import new_worksheet_name
 from ..services.quota import require_room
@@ -34,7 +34,8 @@ def worksheet_view(context, request):
             # Sharing (services/sharing.py): the Share button, the roles line.
             'can_share': bool(request.has_permission(P.SHARE, context)),
             'role': sharing.role_of(context, user),
-            'share_counts': sharing.counts(request.root, context)}
+            'share_counts': sharing.counts(request.root, context),
+            'published': publishing.publication_state(request, context)}
 
 
 def can_edit_in_page(request, worksheet):

@@ -199,6 +199,16 @@ export function makeActions(page) {
     }
   }
 
+  async function unpublish() {
+    if (!confirm("Stop publishing? Its /pub/ address will answer \"not found\".")) return;
+    try {
+      await page.api("DELETE", "publish");
+      location.reload();
+    } catch (err) {
+      page.messages.report(err);
+    }
+  }
+
   async function clearAll() {
     try {
       await page.api("POST", "clear_outputs", {});
@@ -278,7 +288,7 @@ export function makeActions(page) {
   return {
     makeCell, allCells, cellOf, insertCellElement, addCell, removeCellLocally, deleteCell,
     applyOrder, moveCell, saveAll, evaluateAll, interrupt, refreshAll, restart,
-    trustWorksheet, clearAll, showSystem, applyWorksheetMeta, rename, setTypeset, setSystem,
+    trustWorksheet, unpublish, clearAll, showSystem, applyWorksheetMeta, rename, setTypeset, setSystem,
     updateEmptyState,
   };
 }
