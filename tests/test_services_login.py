@@ -1,5 +1,6 @@
-"""services/login.py and the address-change check of services/accounts.py called
-directly: password logins with the rate limit, sign-up, password change."""
+"""services/login.py, services/tokens.py and the address-change check of
+services/accounts.py called directly: password logins with the rate limit, sign-up,
+password change, API tokens."""
 import pytest
 from pyramid.httpexceptions import HTTPException
 
@@ -88,3 +89,32 @@ def test_email_change_problem(notebook):
         with pytest.raises(HTTPException) as caught:
             accounts.email_change_problem(alice, 'b@example.org', PASSWORD)
         assert caught.value.code == 409
+
+
+def test_tokens_made_listed_and_revoked(notebook):
+    from sagenb_pyramid.services import tokens
+    from sagenb_pyramid.auth.tokens import find_user_token
+    notebook.add_user('alice')
+    with notebook.transaction() as root:
+        alice = root.user_by_login('alice')
+        request = ServiceRequest(notebook, root, alice)
+        token, prefix = tokens.new_token(request, root, alice, 'laptop', 'read', None)
+        other, other_prefix = tokens.new_token(request, root, alice, 'ci', 'full', None)
+        listed = tokens.token_list(root, alice)
+        assert [(t['prefix'], t['label'], t['scope']) for t in listed] == [
+            (prefix, 'laptop', 'read'), (other_prefix, 'ci', 'full')]
+        own = find_user_token(root, alice, prefix)
+        # A request that came with one token may revoke only that one.
+        with pytest.raises(HTTPException) as caught:
+            tokens.revoke(request, root, alice, other_prefix, only=own)
+        assert caught.value.code == 403
+        tokens.revoke(request, root, alice, prefix, only=own)
+        with pytest.raises(HTTPException) as caught:
+            tokens.revoke(request, root, alice, prefix)
+        assert caught.value.code == 404
+        for n in range(tokens.MAX_TOKENS - 1):
+            tokens.new_token(request, root, alice, str(n), 'full', None)
+        with pytest.raises(HTTPException) as caught:
+            tokens.new_token(request, root, alice, 'one too many', 'full', None)
+        assert caught.value.code == 409
+        assert [e.action for e in audit.entries(root)][:2] == ['token_created', 'token_created']
