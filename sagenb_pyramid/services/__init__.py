@@ -10,6 +10,11 @@ views parse a request, check its permission, call one of these and render the an
 - ``accounts``: checks of new logins and addresses.
 - ``listing``: which worksheets a home lists, in which order; new worksheets' names.
 - ``quota``: the per-user storage quota.
+- ``worksheets``: copying, adding cells, the listing's actions, emptying the trash.
+- ``datafiles``: a worksheet's data files (add, edit, rename) within the limits.
+- ``admin``: the admin pages' user, group, settings and audit-log work.
+- ``login``: password logins (rate limit, directory accounts), sign-up, password change.
+- ``tokens``: a user's API tokens (list, make, revoke).
 
 Scripts (``sagenb-admin``, ``migrate.py``) and tests that need this logic import it from
 here, never from a view.  The shared request helpers are in

@@ -158,8 +158,7 @@ def users_for(root, who):
         for candidate in root.users_by_id.values():
             if (candidate.email or '').lower() == wanted and candidate is not user:
                 found.append(candidate)
-    return [u for u in found if getattr(u, 'auth_source', 'local') == 'local'
-            and not getattr(u, 'suspended', False)]
+    return [u for u in found if u.auth_source == 'local' and not u.suspended]
 
 
 def request_reset(request, root, who):

@@ -1,7 +1,6 @@
 """A home's listing: which worksheets it shows, in which order; and the name a new or
 renamed worksheet gets."""
-from .. import names
-from ..web import get_str, wants_json
+from ..web import wants_json
 from . import sharing
 from .serialize import worksheet_summary
 
@@ -32,8 +31,3 @@ def shared_listing(context, request, sort):
                                for w, role in found]}
     return {'home': context, 'worksheets': [], 'shared': found, 'state': 'shared',
             'sort': sort, 'user_id': request.user.id}
-
-
-def new_worksheet_name(body_or_form):
-    name = get_str(body_or_form, 'name', 'Untitled', max_length=names.MAX_WORKSHEET_NAME)
-    return names.clean_worksheet_name(name)

@@ -12,10 +12,10 @@ from urllib.parse import quote
 
 from pyramid.httpexceptions import HTTPNotFound
 
-from ..resources import guess_type, read_blob, usage  # noqa: F401 (guess_type: for views)
+from ..resources import guess_type, read_blob  # noqa: F401 (guess_type: for views)
 from ..web import api_error
-from .quota import require_room
 from .serialize import cell_json, worksheet_summary
+from .worksheets import copy_worksheet
 
 RATINGS = range(5)
 MAX_COMMENT = 2000
@@ -174,8 +174,7 @@ def hide_comment(request, publication, login, hidden):
 def copy(request, publication, name):
     """An editable copy of what the publication shows, in the caller's home."""
     shown = shown_or_404(publication)
-    require_room(request, request.user, usage(shown), 'cannot copy the worksheet', 409)
-    twin = shown.copy(request.user, name)
+    twin = copy_worksheet(request.registry.settings, shown, request.user, name)
     return twin, worksheet_summary(request, twin, request.user.id)
 
 

@@ -28,9 +28,9 @@ def quota_problem(settings, user, adding):
                                            megabytes(used), round(limit / MB)))
 
 
-def require_room(request, user, adding, what, status=413):
+def require_room(settings, user, adding, what, status=413):
     """Refuse (413 for what a request brings, 409 for a copy) what would pass the
-    quota of ``user``."""
-    problem = quota_problem(request.registry.settings, user, adding)
+    quota of ``user`` (``settings``: the registry's)."""
+    problem = quota_problem(settings, user, adding)
     if problem:
         raise api_error(status, '%s: %s' % (what, problem))

@@ -11,11 +11,11 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 from pyramid.view import view_config
 
 from ..auth.mail import mail_enabled
-from ..auth.passwords import new_password_problems, verify_password
+from ..auth.passwords import new_password_problems
 from ..resources import Root
 from ..security import P
 from ..services import links
-from ..services.accounts import check_email
+from ..services.accounts import email_change_problem
 from ..web import api_error
 
 
@@ -101,16 +101,8 @@ def change_email(context, request):
     if not mail_enabled(request):
         raise api_error(404, 'this server sends no mail, so addresses cannot be confirmed; '
                              'ask an administrator to change yours')
-    if getattr(user, 'auth_source', 'local') != 'local':
-        raise api_error(409, 'your address comes from your organisation\'s directory or '
-                             'identity provider; change it there')
     new = request.POST.get('email', '').strip()
-    error = check_email(new)
-    if error is None and new.lower() == (user.email or '').lower():
-        error = 'That is already your address.'
-    if error is None and user.password_hash and \
-            not verify_password(user, request.POST.get('current_password', '')):
-        error = 'The current password is wrong.'
+    error = email_change_problem(user, new, request.POST.get('current_password', ''))
     if error is not None:
         request.response.status = 400
         return {'error': error, 'email': new}

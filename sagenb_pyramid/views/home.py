@@ -2,11 +2,11 @@
 from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
-from ..resources import WORKSHEET_STATES, User, Worksheet, usage
+from ..resources import WORKSHEET_STATES, User
 from ..security import P
-from ..services.evaluation import delete_worksheet
-from ..services.listing import SORTS, listed, new_worksheet_name, shared_listing
-from ..services.quota import require_room
+from ..services import worksheets as worksheet_service
+from ..services.listing import SORTS, listed, shared_listing
+from ..services.worksheets import new_worksheet_name
 from ..services.serialize import worksheet_summary
 from ..web import api_error, json_body, wants_json
 
@@ -48,36 +48,17 @@ def create_worksheet(context, request):
 @view_config(context=User, name='action', request_method='POST', permission=P.EDIT)
 def listing_action(context, request):
     """The listing's buttons: archive, trash, restore, copy, rename, delete for good."""
-    action = request.POST.get('action')
-    numbers = request.POST.getall('ids')
-    worksheets = [context.get(n) for n in numbers]
-    if not worksheets or any(not isinstance(w, Worksheet) for w in worksheets):
-        request.session.flash('Select one or more worksheets first.')
+    try:
+        chosen = worksheet_service.selected(context, request.POST.getall('ids'))
+    except worksheet_service.Unselected as note:
+        request.session.flash(str(note))
         return HTTPFound(request.resource_url(context))
-    user_id = request.user.id
-    if action in ('active', 'archive', 'trash'):
-        for worksheet in worksheets:
-            worksheet.set_state(user_id, action)
-    elif action == 'copy':
-        require_room(request, context, sum(usage(w) for w in worksheets),
-                     'cannot copy the worksheets', 409)
-        for worksheet in worksheets:
-            worksheet.copy(context, 'Copy of ' + worksheet.name)
-    elif action == 'rename':
-        if len(worksheets) != 1:
-            request.session.flash('Select one worksheet to rename.')
-        elif not request.POST.get('new_name', '').strip():
-            request.session.flash('Type the new name first.')
-        else:
-            worksheets[0].name = new_worksheet_name({'name': request.POST.get('new_name', '')})
-            worksheets[0].touch()
-    elif action == 'delete':
-        if any(w.state_for(user_id) != 'trash' for w in worksheets):
-            raise api_error(409, 'only worksheets in the trash can be deleted for good')
-        for worksheet in worksheets:
-            delete_worksheet(request, worksheet)
-    else:
-        raise api_error(400, 'unknown action %r' % action)
+    try:
+        worksheet_service.listing_action(
+            request, context, request.user, request.POST.get('action'), chosen,
+            request.POST.get('new_name', ''))
+    except worksheet_service.Unselected as note:
+        request.session.flash(str(note))
     return HTTPFound(request.resource_url(context, query={'state': request.POST.get(
         'state', 'active')}))
 
@@ -85,9 +66,7 @@ def listing_action(context, request):
 @view_config(context=User, name='empty_trash', request_method='POST', permission=P.EDIT,
              renderer='json')
 def empty_trash(context, request):
-    trashed = [w for w in context.worksheets() if w.state_for(request.user.id) == 'trash']
-    for worksheet in trashed:
-        delete_worksheet(request, worksheet)
+    trashed = worksheet_service.empty_trash(request, context, request.user)
     if wants_json(request):
         return {'deleted': [w.number for w in trashed]}
     request.session.flash('Deleted %d worksheet(s) for good.' % len(trashed))

@@ -12,30 +12,20 @@ import time
 from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
-from .. import audit, names
-from ..auth.tokens import (
-    SCOPES, create_token, find_user_token, revoke_token, token_expired, token_expires,
-    token_scope, user_tokens)
+from .. import names
+from ..auth.tokens import SCOPES
 from ..resources import Root
-from ..security import P, token_digest, via_token
+from ..security import P, via_token
+from ..services import tokens
+from ..services.tokens import token_list
 from ..web import api_error, fmt_time, form_of, get_str, wants_json
 
 # Offered on the account page; any system name (names.system_problem) from the API.
 SYSTEMS = ('sage', 'python', 'gp', 'gap', 'maxima', 'singular', 'r', 'sh', 'html', 'latex')
-MAX_TOKENS = 50
 # Longest expiry one may give a token (days); no expiry at all is allowed too.
 MAX_EXPIRY_DAYS = 3650
 # Offered on the pages (any whole number of days up to MAX_EXPIRY_DAYS from the API).
 EXPIRY_CHOICES = (7, 30, 90, 365)
-
-
-def token_list(root, user):
-    found = sorted(user_tokens(root, user), key=lambda item: item[1].created)
-    now = time.time()
-    return [{'prefix': prefix, 'label': record.label, 'created': record.created,
-             'last_used': record.last_used, 'scope': token_scope(record),
-             'expires': token_expires(record), 'expired': token_expired(record, now)}
-            for prefix, record in found]
 
 
 def page_data(root, user, new_token=None):
@@ -87,12 +77,7 @@ def create_token_view(context, request):
         raise api_error(400, '"label" is longer than 100 characters')
     scope, expires = _scope_and_expiry(body)
     user = request.user
-    if len(user_tokens(context, user)) >= MAX_TOKENS:
-        raise api_error(409, 'you have %d tokens already; revoke some first' % MAX_TOKENS)
-    token = create_token(context, user, label, scope=scope, expires=expires)
-    prefix = token_digest(token)[:12]
-    audit.record(request, 'token_created', user.login, '%s %s%s' % (
-        prefix, scope, ' until ' + fmt_time(expires) if expires else ''))
+    token, prefix = tokens.new_token(request, context, user, label, scope, expires)
     request.response.status = 201
     made = {'token': token, 'prefix': prefix, 'label': label, 'scope': scope,
             'expires': expires}
@@ -112,14 +97,8 @@ def revoke_token_view(context, request):
     # A whole prefix as listed, so that a short one cannot revoke by accident.
     if not re.fullmatch(r'[0-9a-f]{12,64}', prefix):
         raise api_error(400, '"prefix" must be a token prefix as listed (12 hex digits)')
-    digest = find_user_token(context, request.user, prefix)
-    if digest is None:
-        raise api_error(404, 'you have no token %s' % prefix)
-    if via_token(request) and digest != request.environ.get('sagenb.token_digest'):
-        raise api_error(403, 'an API token can revoke only itself; revoke other tokens on '
-                             'the /tokens page, logged in')
-    revoke_token(context, request.user, prefix)
-    audit.record(request, 'token_revoked', request.user.login, prefix)
+    tokens.revoke(request, context, request.user, prefix, only=request.environ.get(
+        'sagenb.token_digest') if via_token(request) else None)
     if wants_json(request):
         return {'revoked': prefix}
     request.session.flash('The token %s is revoked.' % prefix)

@@ -18,7 +18,8 @@ from ..formats import FormatError, TooLarge, ipynb, sws
 from ..resources import (
     Cell, DataFile, Revision, Revisions, User, WORKSHEET_STATES, Worksheet, guess_type, read_blob)
 from ..security import P
-from ..services.listing import listed, new_worksheet_name
+from ..services.listing import listed
+from ..services.worksheets import new_worksheet_name
 from ..services.quota import quota_problem
 from ..web import api_error, get_str, wants_json
 

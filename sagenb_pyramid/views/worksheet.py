@@ -3,12 +3,10 @@ from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
 from .. import names
-from ..resources import CELL_TYPES, WORKSHEET_STATES, Cells, Worksheet, usage
+from ..resources import WORKSHEET_STATES, Cells, Worksheet
 from ..security import P
-from ..services import evaluation, publishing, sharing
+from ..services import evaluation, publishing, sharing, worksheets
 from ..services.evaluation import ask_worker, delete_worksheet, worksheet_key
-from ..services.listing import new_worksheet_name
-from ..services.quota import require_room
 from ..services.serialize import (cell_json, script_safe_json, worksheet_json,
                                   worksheet_summary)
 from ..web import api_error, get_str, json_body, wants_json
@@ -74,7 +72,7 @@ def update_worksheet(context, request):
     body = json_body(request)
     changes = {}
     if 'name' in body:
-        changes['name'] = new_worksheet_name(body)
+        changes['name'] = worksheets.new_worksheet_name(body)
     if 'typeset' in body:
         if not isinstance(body['typeset'], bool):
             raise api_error(400, '"typeset" must be true or false')
@@ -111,10 +109,9 @@ def copy_worksheet(context, request):
     if not request.has_permission(P.CREATE, request.user):
         raise api_error(403, 'you may not create worksheets')
     body = json_body(request, required=False) if wants_json(request) else request.POST
-    name = names.clean_worksheet_name(get_str(body, 'name', 'Copy of ' + context.name,
-                                              max_length=names.MAX_WORKSHEET_NAME))
-    require_room(request, request.user, usage(context), 'cannot copy the worksheet', 409)
-    twin = context.copy(request.user, name)
+    name = get_str(body, 'name', 'Copy of ' + context.name,
+                   max_length=names.MAX_WORKSHEET_NAME)
+    twin = worksheets.copy_worksheet(request.registry.settings, context, request.user, name)
     if not wants_json(request):
         return HTTPFound(request.resource_url(twin))
     request.response.status = 201
@@ -125,23 +122,9 @@ def copy_worksheet(context, request):
 def add_cell(cells, request):
     context = cells.__parent__
     body = json_body(request)
-    cell_type = body.get('type', 'compute')
-    if cell_type not in CELL_TYPES:
-        raise api_error(400, '"type" must be "compute" or "text"')
-    text = get_str(body, 'input', '')
-    anchors = {}
-    for key in ('after', 'before'):
-        if body.get(key) is not None:
-            anchor = body[key]
-            if isinstance(anchor, bool) or not isinstance(anchor, int) \
-                    or anchor not in context.cell_order:
-                raise api_error(400, '"%s" must be the id of a cell of this worksheet' % key)
-            anchors[key] = body[key]
-    if len(anchors) > 1:
-        raise api_error(400, 'give "after" or "before", not both')
-    cell = context.add_cell(cell_type, text, **anchors)
-    if text:
-        context.changed_by(request.user.id)
+    cell = worksheets.add_cell(context, request.user, body.get('type', 'compute'),
+                               get_str(body, 'input', ''), after=body.get('after'),
+                               before=body.get('before'))
     request.response.status = 201
     return {'id': cell.id, 'cell': cell_json(request, cell)}
 
