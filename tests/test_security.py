@@ -23,6 +23,25 @@ def allowed(context, user):
     return {p for p in PERMISSIONS if helper.permits(context, principals_of(user), p)}
 
 
+def test_the_acl_vocabulary_is_pyramids():
+    """acl.py writes Pyramid's ACE values without importing Pyramid (the admin commands
+    load the resources without it): they mean to Pyramid what its own do."""
+    import pyramid.authorization as pyramid_acl
+    from sagenb_pyramid import acl
+    assert (acl.Allow, acl.Deny, acl.Everyone, acl.Authenticated) == (
+        pyramid_acl.Allow, pyramid_acl.Deny, pyramid_acl.Everyone, pyramid_acl.Authenticated)
+    assert list(acl.ALL_PERMISSIONS) == list(pyramid_acl.ALL_PERMISSIONS) == []
+
+    class Context:
+        __acl__ = [(acl.Allow, 'p', acl.ALL_PERMISSIONS), (acl.Deny, 'q', acl.ALL_PERMISSIONS),
+                   (acl.Allow, 'q', 'view'), acl.DENY_ALL, (acl.Allow, Everyone, 'view')]
+    helper = ACLHelper()
+    assert helper.permits(Context(), [Everyone, 'p'], 'any permission')
+    assert not helper.permits(Context(), [Everyone, 'q'], 'view')
+    assert not helper.permits(Context(), [Everyone], 'view')
+    assert helper.principals_allowed_by_permission(Context(), 'view') == {'p'}
+
+
 @pytest.fixture
 def world():
     root = resources.Root()
