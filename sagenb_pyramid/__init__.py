@@ -1,9 +1,6 @@
 """sagenb-pyramid: a multi-user Sage notebook on Pyramid traversal and ZODB."""
 import logging
 
-from pyramid.config import Configurator
-from pyramid.session import JSONSerializer, SignedCookieSessionFactory
-
 from .settings import prepare, session_secret
 
 log = logging.getLogger(__name__)
@@ -15,10 +12,12 @@ class DatabaseInUse(RuntimeError):
 
 def main(global_config, **settings):
     """The WSGI application (``use = egg:sagenb_pyramid``)."""
+    # Imported here: every module of the package imports this one first, and the admin
+    # commands (scripts/admin.py) open the database without Pyramid's configurator.
+    from pyramid.config import Configurator
+    from pyramid.session import JSONSerializer, SignedCookieSessionFactory
     prepare(global_config, settings)
-    if settings['sagenb.workers.embedded'] and \
-            not (global_config or {}).get('sagenb_command'):
-        # Only where Sage processes start: sagenb-admin starts none.
+    if settings['sagenb.workers.embedded']:
         from .workers.registry import check_root_without_uids
         check_root_without_uids(settings)
     settings.setdefault('tm.manager_hook', 'pyramid_tm.explicit_manager')
@@ -67,10 +66,24 @@ def open_database(config):
     try:
         pyramid_zodbconn.includeme(config, db_from_uri=db_from_uri)
     except zc.lockfile.LockError as exc:
-        raise DatabaseInUse(
-            'The database %s is in use by another process (a running notebook server?). '
-            'Stop that server first, or use a ZEO server so that several processes can '
-            'share the database.' % config.registry.settings['zodbconn.uri']) from exc
+        raise in_use(config.registry.settings) from exc
+
+
+def in_use(settings):
+    return DatabaseInUse(
+        'The database %s is in use by another process (a running notebook server?). '
+        'Stop that server first, or use a ZEO server so that several processes can '
+        'share the database.' % settings['zodbconn.uri'])
+
+
+def database_of(settings):
+    """The database of prepared ``settings`` without the application (the admin
+    commands); named as pyramid_zodbconn names it."""
+    import zc.lockfile
+    try:
+        return db_from_uri(settings['zodbconn.uri'], '', {})
+    except zc.lockfile.LockError as exc:
+        raise in_use(settings) from exc
 
 
 # Connections the database keeps open for reuse (ZODB's default is 7).  Every request
@@ -128,24 +141,12 @@ def start_workers(config, global_config):
     registry = config.registry
     settings = registry.settings
     db = database(registry)
-    command = global_config.get('sagenb_command')
-    # ``sagenb-admin evolve`` opens a database with pending steps: that is its work.
-    if command == 'evolve':
-        from .resources import ensure_root
-        users = ensure_root(db)
-    else:
-        try:
-            users = open_app_database(
-                db, global_config.get('__file__'),
-                run_pending=settings['sagenb.evolve_at_start'])
-        except SchemaOutdated:
-            db.close()  # its lock too: the process goes on to say why, or to evolve
-            raise
-    # ``sagenb-admin`` loads the application too, but works on the database alone:
-    # no worker host, no Sage processes.
-    if command:
-        registry.worker_host = registry.workers = None
-        return
+    try:
+        users = open_app_database(
+            db, global_config.get('__file__'), run_pending=settings['sagenb.evolve_at_start'])
+    except SchemaOutdated:
+        db.close()  # its lock too: the process goes on to say why
+        raise
     from .workers import WorkerRegistry, Workers
     # The embedded worker host (Sage processes of this server); without it, worksheets
     # run on hosts started with ``sagenb-worker`` (workers/hosts.py).

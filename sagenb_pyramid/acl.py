@@ -1,12 +1,36 @@
-"""What ACLs are written with: every permission (``P``) and the principals.
+"""What ACLs are written with: every permission (``P``), the principals, and Pyramid's
+ACE vocabulary (``Allow``, ``Deny``, ``Authenticated``, ``Everyone``, ``ALL_PERMISSIONS``,
+``DENY_ALL``).
 
 Principals are stable ids, never logins: ``userid:<id>``, ``group:<id>``, ``role:admin``.
 It imports nothing of the project, so resources.py (which computes the ACLs) and
 security.py (which checks them, and reads the resources) do not import each other.
+It imports nothing of Pyramid either: any Pyramid module but ``pyramid.settings``
+imports pkg_resources, which reads every installed distribution (about 0.3 s), and
+the admin commands load resources.py without Pyramid (tests/test_security.py checks
+these values are Pyramid's).
 """
 import enum
 
-from pyramid.authorization import ALL_PERMISSIONS, Allow, Deny
+# pyramid.authorization's values: the ACE actions and principals are these strings.
+Allow = 'Allow'
+Deny = 'Deny'
+Everyone = 'system.Everyone'
+Authenticated = 'system.Authenticated'
+
+
+class AllPermissions:
+    """As pyramid.authorization.ALL_PERMISSIONS: contains every permission."""
+
+    def __iter__(self):
+        return iter(())
+
+    def __contains__(self, permission):
+        return True
+
+
+ALL_PERMISSIONS = AllPermissions()
+DENY_ALL = (Deny, Everyone, ALL_PERMISSIONS)
 
 
 class P(str, enum.Enum):

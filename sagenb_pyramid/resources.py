@@ -20,11 +20,10 @@ from persistent import Persistent
 from persistent.list import PersistentList
 from persistent.mapping import PersistentMapping
 from ZODB.blob import Blob
-from pyramid.authorization import (
-    ALL_PERMISSIONS, DENY_ALL, Allow, Authenticated, Everyone)
 
 from .acl import (
-    P, admin_principal, admin_reads_only, group_principal, user_principal)
+    ALL_PERMISSIONS, DENY_ALL, Allow, Authenticated, Everyone, P, admin_principal,
+    admin_reads_only, group_principal, user_principal)
 
 CELL_TYPES = ('compute', 'text')
 WORKSHEET_STATES = ('active', 'archive', 'trash')

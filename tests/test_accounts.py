@@ -841,14 +841,13 @@ def test_production_refuses_to_start_without_a_public_url(tmp_path, monkeypatch)
     settings.update({'sagenb.workers.prestart': 'false', 'sagenb.workers.spare': '0',
                      'sagenb.workers.embedded': 'false'})
     # (Another folder: the refused start above left its database open until collected.)
-    app = main({'__file__': ini, 'here': HERE, 'data_dir': str(tmp_path / 'prod2'),
-                'sagenb_command': 'test'}, **settings)
+    app = main({'__file__': ini, 'here': HERE, 'data_dir': str(tmp_path / 'prod2')},
+               **settings)
     try:
         assert app.registry.settings['sagenb.public_url'] == PUBLIC
     finally:
         from sagenb_pyramid import database
-        # An admin command's application has no worker host to stop.
-        assert app.registry.workers is None
+        app.registry.workers.shutdown()
         database(app.registry).close()
 
 

@@ -23,6 +23,25 @@ def allowed(context, user):
     return {p for p in PERMISSIONS if helper.permits(context, principals_of(user), p)}
 
 
+def test_the_acl_vocabulary_is_pyramids():
+    """acl.py writes Pyramid's ACE values without importing Pyramid (the admin commands
+    load the resources without it): they mean to Pyramid what its own do."""
+    import pyramid.authorization as pyramid_acl
+    from sagenb_pyramid import acl
+    assert (acl.Allow, acl.Deny, acl.Everyone, acl.Authenticated) == (
+        pyramid_acl.Allow, pyramid_acl.Deny, pyramid_acl.Everyone, pyramid_acl.Authenticated)
+    assert list(acl.ALL_PERMISSIONS) == list(pyramid_acl.ALL_PERMISSIONS) == []
+
+    class Context:
+        __acl__ = [(acl.Allow, 'p', acl.ALL_PERMISSIONS), (acl.Deny, 'q', acl.ALL_PERMISSIONS),
+                   (acl.Allow, 'q', 'view'), acl.DENY_ALL, (acl.Allow, Everyone, 'view')]
+    helper = ACLHelper()
+    assert helper.permits(Context(), [Everyone, 'p'], 'any permission')
+    assert not helper.permits(Context(), [Everyone, 'q'], 'view')
+    assert not helper.permits(Context(), [Everyone], 'view')
+    assert helper.principals_allowed_by_permission(Context(), 'view') == {'p'}
+
+
 @pytest.fixture
 def world():
     root = resources.Root()
@@ -44,8 +63,10 @@ EXPECTED = {
     'viewer': {'view'},
     'other': set(),
     'anonymous': set(),
-    # Admins see other users' worksheets read-only (issue 18): not even DELETE.
-    'admin': {'view'},
+    # Admins see other users' worksheets read-only (issue 18): not even DELETE.  SHARE:
+    # an admin may take sharing away, never add a person or a right (services/sharing.py,
+    # tests/test_sharing.py).
+    'admin': {'view', 'share'},
 }
 
 
@@ -168,7 +189,7 @@ def test_admin_role_comes_from_flag(world):
     other = world['other']
     assert allowed(world['worksheet'], other) == set()
     other.is_admin = True
-    assert allowed(world['worksheet'], other) == {'view'}
+    assert allowed(world['worksheet'], other) == EXPECTED['admin']
     assert allowed(world['root'], other) == set(PERMISSIONS)
 
 
@@ -178,8 +199,9 @@ def test_an_admin_named_on_a_worksheet_has_what_the_name_gives(world):
     admin, ws = world['admin'], world['worksheet']
     assert allowed(admin.create_worksheet('mine'), admin) == set(PERMISSIONS)
     ws.collaborators.append('userid:' + admin.id)
-    assert allowed(ws, admin) == {'view', 'edit', 'evaluate'}
-    assert allowed(ws.ordered_cells()[0], admin) == {'view', 'edit', 'evaluate'}
+    # (and SHARE, which admins have on every worksheet: to take sharing away)
+    assert allowed(ws, admin) == {'view', 'edit', 'evaluate', 'share'}
+    assert allowed(ws.ordered_cells()[0], admin) == {'view', 'edit', 'evaluate', 'share'}
 
 
 # --- API tokens ---------------------------------------------------------------------

@@ -118,6 +118,44 @@ def test_admin_commands_create_user_and_token(data_dir):
     assert admin(data_dir, 'tokens', 'alice').stdout.strip() == ''
 
 
+# Run as sagenb-admin runs, then what the process imported and whether plaster looked
+# for its loader among every installed distribution's entry points.
+WHAT_ADMIN_LOADS = """
+import json, sys
+import plaster.loaders
+scans = []
+find_loaders = plaster.loaders.find_loaders
+plaster.loaders.find_loaders = lambda *a, **k: scans.append(a) or find_loaders(*a, **k)
+from sagenb_pyramid.scripts.admin import main
+status = main(sys.argv[1:])
+print(json.dumps({'status': status, 'scans': len(scans), 'modules': sorted(sys.modules)}))
+"""
+# What a command does not use: the application (Pyramid's configurator, the views'
+# scan), the worker registry, and pkg_resources (any Pyramid module but its settings
+# imports it, and it reads every installed distribution).
+NOT_FOR_ADMIN = ('pyramid.config', 'pyramid.router', 'venusian', 'pyramid_zodbconn',
+                 'sagenb_pyramid.views', 'sagenb_pyramid.workers', 'pkg_resources')
+
+
+@pytest.mark.parametrize('command', [['users'], ['evolve', '--dry-run']])
+def test_an_admin_command_opens_the_database_without_the_application(data_dir, command):
+    """Building the application for an admin command took over a second (the views'
+    scan, plaster's entry points, pkg_resources); the command needs only the settings
+    and the database."""
+    assert admin(data_dir, 'adduser', 'alice', '--admin',
+                 stdin='a long password\n').returncode == 0
+    done = subprocess.run(
+        [sys.executable, '-c', WHAT_ADMIN_LOADS, DEV_INI, 'data_dir=%s' % data_dir, *command],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    *output, report = done.stdout.splitlines()
+    assert output == (['alice admin'] if command == ['users'] else
+                      ['The database is up to date: no evolve step is pending.'])
+    report = json.loads(report)
+    loaded = [m for m in report['modules'] if m.startswith(NOT_FOR_ADMIN)]
+    assert (report['status'], loaded, report['scans']) == (0, [], 0)
+
+
 def test_server_survives_sigkill_with_every_output(data_dir):
     assert admin(data_dir, 'adduser', 'alice', stdin='a long password\n').returncode == 0
     token = admin(data_dir, 'token', 'alice').stdout.strip().splitlines()[-1]

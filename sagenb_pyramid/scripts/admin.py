@@ -1,22 +1,22 @@
 """``sagenb-admin CONFIG_URI [name=value ...] COMMAND ...``: the notebook's admin commands.
 
-Loads the application like ``pserve`` does (same ``name=value`` overrides), without a
-worker host or Sage processes, then works on its database in one transaction
-(``evolve``: one per step).  Every command but ``evolve`` refuses a database with
-pending evolve steps.
+Reads the ``[app:main]`` settings as ``pserve`` does (same ``name=value`` overrides) and
+opens their database, without the Pyramid application, a worker host or Sage processes,
+then works on it in one transaction (``evolve``: one per step).  Every command but
+``evolve`` refuses a database with pending evolve steps.  What a command does not use
+is not imported (tests/test_server.py checks it): a command takes a fraction of a second.
 """
 import argparse
 import getpass
 import os
 import sys
 
-from pyramid.paster import bootstrap, setup_logging
-
-from .. import DatabaseInUse, database
-from ..evolve import SchemaOutdated, evolve, pending_in
-from ..settings import SettingsError
-from ..auth.passwords import check_login_name, check_password, hash_password
+from .. import DatabaseInUse, database_of
+from ..evolve import SchemaOutdated, evolve, open_database, pending_in
+from ..resources import ensure_root, in_transaction
+from ..settings import SettingsError, prepare, public_url, session_secret
 from ..auth.tokens import create_token, revoke_token, user_tokens
+from . import inifile
 
 
 def read_password(prompt='Password: '):
@@ -29,6 +29,8 @@ def read_password(prompt='Password: '):
 
 
 def cmd_adduser(root, args):
+    # Here: its import hashes a dummy password (argon2, tens of ms).
+    from ..auth.passwords import check_login_name, check_password, hash_password
     problem = check_login_name(args.login)
     if problem:
         raise SystemExit(problem)
@@ -184,29 +186,47 @@ def split_overrides(argv):
     return rest, options
 
 
+def open_from(config_uri, options, command):
+    """The settings and database of ``config_uri``: the settings checked as the server
+    checks them at start, the database brought up to date (``sagenb.evolve_at_start``)
+    or refused with its pending steps, but for ``evolve``."""
+    config = inifile.loader(config_uri)
+    config.setup_logging()
+    global_config, settings = inifile.app_settings(config, options)
+    prepare(global_config, settings)
+    # Required in production whatever the command: a wrong .ini is told at once.
+    session_secret(settings)
+    public_url(settings)
+    db = database_of(settings)
+    try:
+        if command == 'evolve':  # a database with pending steps is its work
+            ensure_root(db)
+        else:
+            open_database(db, global_config.get('__file__'),
+                          run_pending=settings['sagenb.evolve_at_start'])
+    except BaseException:
+        db.close()
+        raise
+    return settings, db
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     argv, options = split_overrides(argv)
     args = parser().parse_args(argv)
-    setup_logging(args.config_uri)
-    options['sagenb_command'] = args.command
     try:
-        env = bootstrap(args.config_uri, options=options)
+        args.settings, db = open_from(args.config_uri, options, args.command)
     except (DatabaseInUse, SettingsError, SchemaOutdated) as exc:
         raise SystemExit('sagenb-admin: %s' % exc) from None
     try:
         if getattr(args, 'own_transactions', False):
-            args.func(database(env['registry']), args)
-            return 0
-        with env['request'].tm:
-            root = env['root']
-            args.settings = env['registry'].settings
-            args.func(root, args)
+            args.func(db, args)
+        else:
+            in_transaction(db, lambda root: args.func(root, args))
     except _DryRun:
         pass  # the transaction was aborted on the way out
     finally:
-        env['closer']()
-        env['registry']._zodb_databases[''].close()
+        db.close()
     return 0
 
 

@@ -13,9 +13,6 @@ import signal
 import sys
 import threading
 
-from plaster import get_settings
-from pyramid.paster import setup_logging
-
 from .. import db_from_uri, watchdog
 from ..evolve import SchemaOutdated, open_database
 from ..server import freeze_loaded_objects
@@ -23,13 +20,14 @@ from ..settings import SettingsError, prepare
 from ..workers import WorkerRegistry
 from ..workers.hostapi import listen_address, start_host
 from ..workers.registry import check_root_without_uids
+from . import inifile
 from .admin import split_overrides
 
 log = logging.getLogger('sagenb_pyramid.worker')
 
 
-def host_settings(config_uri, options):
-    settings = dict(get_settings(config_uri, 'app:main', defaults=options))
+def host_settings(config, options):
+    settings = dict(config.get_settings('app:main', defaults=options))
     settings.update({k: v for k, v in options.items() if k != 'data_dir'})
     prepare(options, settings)
     check_root_without_uids(settings)
@@ -47,9 +45,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog='sagenb-worker', description=__doc__.split('\n')[0])
     parser.add_argument('config_uri', help='the .ini file (its [app:main] settings)')
     args = parser.parse_args(argv)
-    setup_logging(args.config_uri)
     try:
-        settings = host_settings(args.config_uri, options)
+        config = inifile.loader(args.config_uri)
+        config.setup_logging()
+        settings = host_settings(config, options)
     except SettingsError as exc:
         raise SystemExit('sagenb-worker: %s' % exc) from None
     db = db_from_uri(settings['zodbconn.uri'], 'unnamed', {})
