@@ -6,8 +6,8 @@ import threading
 import pytest
 import waitress
 
-from ..support.notebook import Notebook
 from ..support.browser import logged_in
+from ..support.notebook import Notebook
 
 
 @pytest.fixture(scope='module')

@@ -22,8 +22,8 @@ import urllib.request
 import pytest
 import waitress
 
-from ..support.notebook import Notebook
 from ..support.browser import logged_in
+from ..support.notebook import Notebook
 
 VIEW_MIME = 'application/vnd.jupyter.widget-view+json'
 

@@ -131,6 +131,8 @@ def test_token_expiry(notebook, bob):
     {'scope': 'admin'}, {'scope': 'READ'}, {'expires_in_days': '0'},
     {'expires_in_days': '-3'}, {'expires_in_days': '3651'}, {'expires_in_days': 'soon'},
     {'expires_in_days': '1.5'}])
+
+
 def test_bad_scope_or_expiry_is_refused(notebook, bob, fields):
     before = stored_tokens(notebook)
     res = make_token(bob, status=400, label='x', **fields)

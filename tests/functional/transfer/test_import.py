@@ -18,8 +18,8 @@ import nbformat
 import pytest
 import webtest
 
-from ...support.notebook import Api, Notebook
 from ...support.fixtures_path import fixture_names, fixture_path
+from ...support.notebook import Api, Notebook
 from ...support.sws import file_member, minimal_members, sws_with
 
 SWS_FILES = fixture_names('sws', '*.sws')

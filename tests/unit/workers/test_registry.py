@@ -7,8 +7,8 @@ import time
 import pytest
 import webtest
 
-from ...support.notebook import Api, Notebook
 from ...support.fakekernel import FakeKernels
+from ...support.notebook import Api, Notebook
 
 
 @pytest.fixture
