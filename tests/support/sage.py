@@ -59,3 +59,20 @@ def own_notebook(folder, logins, **settings):
         yield nb, [Api(webtest.TestApp(nb.app), nb.token(login)) for login in logins]
     finally:
         nb.close()
+
+
+def kernel_of(nb, ws_url):
+    """The Sage process of a worksheet of ``nb``'s embedded host."""
+    owner, number = ws_url.strip('/').split('/')[-2:]
+    with nb.transaction() as root:
+        key = (root.user_by_login(owner).id, int(number))
+    return nb.host._worker(key).kernel
+
+
+def proc_numbers(path):
+    """The ``Name: number ...`` lines of a /proc file (status, smaps_rollup), as
+    {name: number}."""
+    with open(path) as f:
+        fields = (line.split(':', 1) for line in f if ':' in line)
+        return {name: int(value.split()[0]) for name, value in fields
+                if value.split() and value.split()[0].isdigit()}

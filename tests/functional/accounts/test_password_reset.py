@@ -8,7 +8,8 @@ import pytest
 from sagenb_pyramid import audit
 
 from ...support.accounts import (
-    add_user, browser, errors_of, flush, link_in, logged_in, path_of, request_reset, try_login, user_attrs)
+    add_user, browser, errors_of, flush, link_in, logged_in, path_of, request_reset, try_login,
+    user_attrs)
 from ...support.notebook import PASSWORD, csrf_token_of, login
 
 # argon2 with its default cost takes ~0.2 s a hash: far too slow for many tests.
