@@ -737,7 +737,7 @@ def test_api_tokens_page_list_create_revoke(notebook):
     bob.post('/revoke_token', {'prefix': prefix})
     api.get('/home/bob/', status=401)
     assert bob.get('/tokens', headers=JSON).json['tokens'] == []
-    # A script makes no tokens (tests/test_tokens.py), but may list them.
+    # A script makes no tokens (tests/functional/accounts/test_tokens.py), but may list them.
     made = api_for_new_token(notebook, 'bob')
     assert [t['label'] for t in made.get('/tokens')['tokens']] == ['']
     # Anonymous visitors get nothing.

@@ -1,4 +1,4 @@
-"""Logging in with LDAP against a real ``slapd`` (tests/slapd.py) through the login form.
+"""Logging in with LDAP against a real ``slapd`` (tests/support/slapd.py) through the login form.
 
 One directory serves the module; each test gets a fresh notebook.  Tests that change
 entries restore them.  No mock of ldap3 or of the directory: every login is a real bind.

@@ -1,6 +1,6 @@
 """OAuth 2 / OpenID Connect log-in through velruse's contract, against real providers on
 127.0.0.1: an OpenID Connect provider built from Authlib's server components
-(``tests/oidc_provider.py``) and a small fake of GitHub's OAuth and REST API (below).
+(``tests/support/oidc_provider.py``) and a small fake of GitHub's OAuth and REST API (below).
 
 The browser is WebTest against the notebook; what the browser does at the provider (follow
 the authorize URL, come back with the code) is done with ``requests`` against the real

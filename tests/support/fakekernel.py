@@ -15,7 +15,7 @@ as a Jupyter kernel does, on an IOPub, a shell and a stdin queue.
     count                a result: how many cells this process ran (its state)
 
 Anything else is a NameError, as in Python.  Real Sage stays for the end-to-end tests
-(test_sage.py and the others).
+(tests/e2e/sage/ and the others).
 """
 import itertools
 import queue

@@ -114,7 +114,7 @@ def test_production_refuses_to_start_without_a_public_url(tmp_path, monkeypatch)
     monkeypatch.delenv('SAGENB_PUBLIC_URL', raising=False)
     settings = dict(get_settings(ini, 'app:main'))
     # (No embedded worker host: as root without worker uids, that would be refused
-    # first, tests/test_isolation.py.)
+    # first, tests/e2e/test_isolation.py.)
     settings['sagenb.workers.embedded'] = 'false'
     with pytest.raises(SettingsError, match='SAGENB_PUBLIC_URL='):
         main({'__file__': ini, 'here': HERE, 'data_dir': str(tmp_path / 'prod')},

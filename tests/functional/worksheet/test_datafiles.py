@@ -1,4 +1,4 @@
-"""A worksheet's data files through the API (no Sage process: see test_sage.py for DATA)."""
+"""A worksheet's data files through the API (no Sage process: see tests/e2e/sage/ for DATA)."""
 import pytest
 
 from ...support.notebook import Api

@@ -1,7 +1,7 @@
 """A worker host's door (workers/hostapi.py): only signed, fresh, unseen requests pass.
 
 The registry behind the door is a recorder here: these tests are about who gets in.
-Real hosts behind real doors are tested in test_zeo.py."""
+Real hosts behind real doors are tested in tests/e2e/test_zeo.py."""
 import http.client
 import json
 import threading

@@ -1,7 +1,7 @@
 """The worker registry, the output store, the long-poll and fault handling on a fake
-kernel (tests/fakekernel.py): the real application on a real FileStorage, through the
+kernel (tests/support/fakekernel.py): the real application on a real FileStorage, through the
 JSON API, with every Sage process played by a thread.  Milliseconds a test where the
-same with Sage (test_sage.py) takes seconds; what only Sage shows stays there."""
+same with Sage (tests/e2e/sage/) takes seconds; what only Sage shows stays there."""
 import time
 
 import pytest
