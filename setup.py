@@ -31,10 +31,10 @@ tests_require = [
     'pytest>=8',
     'WebTest>=3.0',
     'aiosmtpd>=1.4',
-    'authlib>=1.6',  # the local OpenID Connect provider of tests/test_oauth.py
+    'authlib>=1.6',  # the local OpenID Connect provider of tests/functional/test_oauth.py
     'playwright>=1.45',
-    'hypothesis>=6.100',  # the importers fuzzed (tests/test_import_fuzz.py)
-    'schemathesis>=4.0',  # tests/test_api_schema.py fuzzes the JSON API from its OpenAPI description
+    'hypothesis>=6.100',  # the importers fuzzed (tests/functional/transfer/test_import_fuzz.py)
+    'schemathesis>=4.0',  # tests/functional/api/test_schema.py fuzzes the API from its OpenAPI
     'ruff',
 ]
 

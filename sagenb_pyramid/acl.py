@@ -7,7 +7,7 @@ It imports nothing of the project, so resources.py (which computes the ACLs) and
 security.py (which checks them, and reads the resources) do not import each other.
 It imports nothing of Pyramid either: any Pyramid module but ``pyramid.settings``
 imports pkg_resources, which reads every installed distribution (about 0.3 s), and
-the admin commands load resources.py without Pyramid (tests/test_security.py checks
+the admin commands load resources.py without Pyramid (tests/unit/test_security.py checks
 these values are Pyramid's).
 """
 import enum

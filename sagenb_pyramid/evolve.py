@@ -11,7 +11,8 @@ unless ``sagenb.evolve_at_start`` is true (development.ini), which runs them at 
 
 A new stored attribute: made in its class's constructor; a step here that makes it on
 the objects of older databases; the step's name appended to ``resources.SCHEMA_STEPS``
-(tests/test_evolve.py checks both lists agree, and runs every step on ``tests/olddb``).
+(tests/unit/test_evolve.py checks both lists agree, and runs every step on
+``tests/support/olddb``).
 A stored class that moves: its old path in ``MOVED_CLASSES``, and a step re-saving its
 objects (then a database stores only the new path).
 """

@@ -1,6 +1,6 @@
 """The JSON API described as OpenAPI 3.0: the one description, served at
-``/api/openapi.json`` (``views/api.py``), fuzzed by ``tests/test_api_schema.py`` and checked
-there against docs/api.md.
+``/api/openapi.json`` (``views/api.py``), fuzzed by
+``tests/functional/api/test_schema.py`` and checked there against docs/api.md.
 
 Built from Python so that the shared parts (a cell, a worksheet, the error answer, the
 path parameters) are written once.  ``spec()`` returns a new dict each time.

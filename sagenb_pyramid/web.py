@@ -3,7 +3,7 @@ a request says it wants JSON, how JSON bodies and fields are read, the errors sh
 the user (``api_error``), the error answer itself, and a few helpers of the pages.
 
 It lives outside ``views/`` so that views, services and the rest import it without
-importing one another (no view module imports another: tests/test_layers.py).
+importing one another (no view module imports another: tests/unit/test_layers.py).
 """
 import json
 import time

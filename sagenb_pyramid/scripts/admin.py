@@ -4,7 +4,7 @@ Reads the ``[app:main]`` settings as ``pserve`` does (same ``name=value`` overri
 opens their database, without the Pyramid application, a worker host or Sage processes,
 then works on it in one transaction (``evolve``: one per step).  Every command but
 ``evolve`` refuses a database with pending evolve steps.  What a command does not use
-is not imported (tests/test_server.py checks it): a command takes a fraction of a second.
+is not imported (tests/e2e/test_server.py checks it): a command takes a fraction of a second.
 """
 import argparse
 import getpass

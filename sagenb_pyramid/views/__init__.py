@@ -4,7 +4,7 @@ A view parses the request, checks its permission (its ``view_config``), calls a
 service (``sagenb_pyramid/services/``) and renders the answer.  No view module imports
 another: what two of them share goes to a service, or to ``sagenb_pyramid/web.py`` (how
 a request says it wants JSON, JSON bodies and fields, ``api_error``), which
-tests/test_layers.py checks.
+tests/unit/test_layers.py checks.
 
 Here: the error views that turn every failure into a clear status and message (JSON for
 scripts and the page's own requests, a short HTML page for browsers), never a traceback.

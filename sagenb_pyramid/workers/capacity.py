@@ -2,7 +2,7 @@
 
 A running worksheet costs its host memory (its Sage process) and descriptors: six in
 the process that drives it (three channels of the shared ZMQ context in kernel.py, each
-a socket and a mailbox), measured by ``tests/test_capacity.py``.  ``auto`` takes the
+a socket and a mailbox), measured by ``tests/e2e/test_capacity.py``.  ``auto`` takes the
 smaller of what the machine's memory and the open-files limit allow.  The open-files
 limit is raised to the hard limit at start (Linux starts services at 1024, which a
 class's worksheets pass), and a ``max_total`` the limit cannot hold is refused.

@@ -5,7 +5,7 @@ implements them in the host's process, ``RemoteHost`` (hosts.py) over the networ
 the host's door (hostapi.py) serves exactly these, decoding each argument by its
 annotation here.  ``Routes`` (hosts.py) gives a request the per-worksheet ones
 (``WorksheetOperations``), routed to the worksheet's host.  A new operation is a method
-here first; tests/test_workers_contract.py checks that every implementation has it.
+here first; tests/unit/workers/test_contract.py checks that every implementation has it.
 
 Worksheets are keyed by ``(owner id, number)``.  Only the standard library is imported
 here, so every module of the workers (and the views) can use it without a circle.
@@ -152,7 +152,7 @@ def missing_operations(implementation, protocol=HostOperations):
 class KernelOperations(Protocol):
     """The kernel boundary: what a worksheet's thread (worksheet.py) and the registry
     need of one process.  ``SageKernel`` (kernel.py) is a Sage process driven over the
-    Jupyter protocol; tests/fakekernel.py a fake one for fast tests.  Besides these,
+    Jupyter protocol; tests/support/fakekernel.py a fake one for fast tests.  Besides these,
     a kernel has ``workdir`` (its folder, or None), ``uid``/``gid`` (None: the
     server's) and ``reports_files`` (its execute replies list the files cells wrote)."""
 
