@@ -23,7 +23,7 @@ from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent.mapping import PersistentMapping
 
-from . import resources
+from . import resources, search
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,21 @@ def token_scope_expiry(root):
 def worker_host_records(root):
     for record in root.worker_hosts.values():
         record._p_changed = True
+
+
+@step('worksheet-tags', 'every worksheet gets its (empty) list of tags')
+def worksheet_tags(root):
+    for user in root.users_by_id.values():
+        for worksheet in user.worksheets():
+            if 'tags' not in own(worksheet):
+                worksheet.tags = ()
+
+
+@step('search-index', 'the full-text search index of every worksheet (root.search_index)')
+def search_index(root):
+    if own(root).get('search_index') is None:
+        root.search_index = search.SearchIndex()
+    search.build(root)
 
 
 def done(root):

@@ -21,6 +21,7 @@ from persistent.mapping import PersistentMapping
 from ZODB.blob import Blob
 from pyramid.authorization import ALL_PERMISSIONS, DENY_ALL, Allow, Authenticated
 
+from . import search
 from .acl import (
     P, admin_principal, admin_reads_only, group_principal, user_principal)
 
@@ -32,7 +33,8 @@ BUSY = ('queued', 'running')
 # The evolve steps (evolve.py) whose attributes the constructors below make: a new
 # database is marked with all of them done.  A new step's name goes here too.
 SCHEMA_STEPS = ('root-trees', 'audit-numbered-log', 'user-sessions-identities-storage',
-                'token-scope-expiry', 'worker-host-records')
+                'token-scope-expiry', 'worker-host-records',
+                'worksheet-tags', 'search-index')
 
 
 class Folder(Persistent):
@@ -120,6 +122,8 @@ class Root(Folder):
         # The audit log (audit.py): time-based key -> ``AuditEntry``.  Made here, not by
         # the first logins of a class at once, which would conflict.
         self.audit_entries = LOBTree()
+        # Full-text search over worksheets and publications (search.py).
+        self.search_index = search.SearchIndex()
         self.evolved = OOTreeSet(SCHEMA_STEPS)
         self.add('home', Home())
 
@@ -333,6 +337,7 @@ class User(Folder):
             use = self.storage_use()
             super().add(name, obj)
             use.change(usage(obj))
+            search.changed(obj)  # indexed under its key here (created, imported, adopted)
             return obj
         return super().add(name, obj)
 
@@ -340,6 +345,7 @@ class User(Folder):
         obj = self.get(name)
         if isinstance(obj, Worksheet):
             self.storage_use().change(-usage(obj))
+            search.removed(self, obj)
         return super().remove(name)
 
     def adopt_worksheet(self, worksheet, former_owner_id):
@@ -471,6 +477,8 @@ class Worksheet(Persistent):
         self.cells.__name__ = 'cells'
         self.cell_order = PersistentList()
         self.next_cell_id = 0
+        # Words the owner files it under (services/tags.py checks them), sorted.
+        self.tags = ()
 
     @property
     def number(self):
@@ -525,7 +533,11 @@ class Worksheet(Persistent):
         return acl + admin_reads_only()
 
     def touch(self):
+        """Something of the worksheet changed: every change of its name, tags or cell
+        inputs calls this, which also reindexes it for search when the transaction
+        commits (search.changed)."""
         self.modified = time.time()
+        search.changed(self)
 
     def state_for(self, user_id):
         return self.states.get(user_id, 'active')
@@ -604,6 +616,7 @@ class Worksheet(Persistent):
         for cell_id in list(self.cell_order):
             self.cells.remove(str(cell_id))
         del self.cell_order[:]
+        self.touch()
 
 
 class Cells(Folder):

@@ -5,6 +5,7 @@ from pyramid.view import view_config
 from ..resources import WORKSHEET_STATES, User, Worksheet, usage
 from ..security import P
 from ..services.evaluation import delete_worksheet
+from ..services.finding import tag_filter
 from ..services.listing import SORTS, listed, new_worksheet_name
 from ..services.quota import require_room
 from ..services.serialize import worksheet_summary
@@ -19,13 +20,14 @@ def listing(context, request):
         raise api_error(400, 'state must be one of active, archive, trash, all')
     if sort not in SORTS:
         raise api_error(400, 'sort must be "modified" or "name"')
-    worksheets = listed(context, request, state, sort)
+    tag = tag_filter(request.params.get('tag'))
+    worksheets = listed(context, request, state, sort, tag)
     if wants_json(request):
         request.override_renderer = 'json'
         return {'worksheets': [worksheet_summary(request, w, request.user.id)
                                for w in worksheets]}
     return {'home': context, 'worksheets': worksheets, 'state': state, 'sort': sort,
-            'user_id': request.user.id}
+            'user_id': request.user.id, 'tag': tag}
 
 
 @view_config(context=User, request_method='POST', permission=P.CREATE, renderer='json')

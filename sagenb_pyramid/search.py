@@ -1,0 +1,275 @@
+"""Full-text search: an inverted index of words kept in ZODB (``root.search_index``),
+changed in the transaction that changes the text.
+
+Documents are worksheets (key ``"w:<owner id>/<number>"``: name, tags, cell inputs)
+and publications (``"p:<publication id>"``: what ``Publication.texts()`` returns).
+``reindex(root, key, texts)`` and ``unindex(root, key)`` are the whole interface of
+the index; ``Worksheet.touch()`` (through :func:`changed`) and a user's home adding or
+removing a worksheet call them, once per worksheet and transaction (a before-commit
+hook), so no view has to remember to.
+
+The postings are one ``OOTreeSet`` of ``"<word>\\0<key>"`` strings, not a tree of sets
+per word: two transactions that add a word to different documents insert different
+keys, which BTrees' conflict resolution merges, where a set per word would be one key
+both change (docs/architecture.md, "Search").  A document's words are kept in an object
+of its own (``DocWords``), so an edit that does not change the set of words writes
+nothing to the index, and one that does writes that object and the postings of the
+words that came or went.  Which results a caller may see is decided at query time
+from the live worksheets (services/finding.py), never stored here: a revoked share
+stops showing at once.
+"""
+import re
+import unicodedata
+
+from BTrees.Length import Length
+from BTrees.OOBTree import OOBTree, OOTreeSet
+from persistent import Persistent
+
+SEP = '\x00'
+# Past every word character: the upper end of a range of postings.
+TOP = '\U0010ffff'
+WORD = re.compile(r'\w+')
+# Longer runs (base64, hashes) are cut: nobody types them into a search box whole.
+MAX_WORD = 40
+# Distinct words kept per document: far above a 50-cell worksheet's few hundred; a
+# pasted table of random data cannot make one document's record huge.
+MAX_WORDS = 20_000
+
+
+class SearchIndex(Persistent):
+    """The index: postings, each document's words, and how many documents."""
+
+    def __init__(self):
+        self.postings = OOTreeSet()
+        self.docs = OOBTree()
+        self.count = Length()
+
+
+class DocWords(Persistent):
+    """The words a document was indexed with (what the next reindex compares with)."""
+
+    def __init__(self, words=()):
+        self.words = tuple(words)
+
+
+def normalize(text):
+    return unicodedata.normalize('NFKC', text).casefold()
+
+
+def words_of(text):
+    """The words of ``text``: runs of letters, digits and ``_`` (any script), in NFKC
+    case-folded form; ``plot_vector_field`` also gives ``plot``, ``vector``, ``field``.
+    Sage code splits on its operators: ``x^2+1`` is ``x``, ``2``, ``1``."""
+    for match in WORD.finditer(normalize(text)):
+        word = match.group()[:MAX_WORD]
+        yield word
+        if '_' in word.strip('_'):
+            yield from (part for part in word.split('_') if part)
+
+
+def word_set(texts):
+    found = set()
+    for text in texts:
+        if text:
+            found.update(words_of(text))
+            if len(found) > MAX_WORDS:
+                return set(sorted(found)[:MAX_WORDS])
+    return found
+
+
+def index_of(root):
+    return root.search_index
+
+
+def reindex(root, key, texts):
+    """(Re)index the document ``key`` with ``texts`` (strings); writes only what changed."""
+    index = index_of(root)
+    words = word_set(texts)
+    doc = index.docs.get(key)
+    if doc is None:
+        doc = index.docs[key] = DocWords()
+        index.count.change(1)
+    old = set(doc.words)
+    if old == words:
+        return
+    for word in old - words:
+        index.postings.remove(word + SEP + key)
+    for word in words - old:
+        index.postings.add(word + SEP + key)
+    doc.words = tuple(sorted(words))
+
+
+def unindex(root, key):
+    """Forget the document ``key`` (nothing happens if it is not indexed)."""
+    index = index_of(root)
+    doc = index.docs.get(key)
+    if doc is None:
+        return
+    for word in doc.words:
+        index.postings.remove(word + SEP + key)
+    del index.docs[key]
+    index.count.change(-1)
+
+
+# --- queries ------------------------------------------------------------------------
+
+MAX_QUERY = 200
+MAX_TERMS = 8
+
+
+class BadQuery(ValueError):
+    """A query that cannot be searched for (the message says why)."""
+
+
+def parse_query(q):
+    """``q`` as terms ``(word, prefix)``: every word must occur (AND); a word written
+    with a trailing ``*`` matches the words it begins (``integ*``: at least 2 letters)."""
+    if not isinstance(q, str) or not q.strip():
+        raise BadQuery('type something to search for ("q")')
+    if len(q) > MAX_QUERY:
+        raise BadQuery('the search is too long (at most %d characters)' % MAX_QUERY)
+    terms = []
+    for match in re.finditer(r'\w+\*?', normalize(q)):
+        text = match.group()
+        prefix = text.endswith('*')
+        word = text.rstrip('*')[:MAX_WORD]
+        if prefix and len(word) < 2:
+            raise BadQuery('a word ending with * needs at least 2 letters before it')
+        if (word, prefix) not in terms:
+            terms.append((word, prefix))
+    if not terms:
+        raise BadQuery('the search has no words (letters or digits) in it')
+    if len(terms) > MAX_TERMS:
+        raise BadQuery('too many words (at most %d)' % MAX_TERMS)
+    return terms
+
+
+def _keys_for(index, term, key_prefix):
+    word, prefix = term
+    if prefix:
+        found = set()
+        for entry in index.postings.keys(min=word, max=word + TOP):
+            key = entry.split(SEP, 1)[1]
+            if key.startswith(key_prefix):
+                found.add(key)
+        return found
+    low = word + SEP + key_prefix
+    start = len(word) + 1
+    return {entry[start:] for entry in index.postings.keys(min=low, max=low + TOP)}
+
+
+def matching(root, terms, key_prefix=''):
+    """The keys of the documents holding every term, among those starting with
+    ``key_prefix`` (``"w:<owner id>/"``: one owner's worksheets, a narrow range of
+    each word's postings)."""
+    index = index_of(root)
+    result = None
+    for term in terms:
+        keys = _keys_for(index, term, key_prefix)
+        result = keys if result is None else result & keys
+        if not result:
+            return set()
+    return result
+
+
+def term_pattern(terms):
+    """A regular expression finding any of the terms in a text (for the snippet)."""
+    parts = [re.escape(word) + ('' if prefix else r'(?!\w)') for word, prefix in terms]
+    return re.compile(r'(?<!\w)(?:%s)' % '|'.join(parts), re.IGNORECASE)
+
+
+def snippet(texts, terms, width=160):
+    """Plain text around the first match of a term in ``texts`` (the page escapes it);
+    the beginning of the first non-empty text if none matches as written."""
+    pattern = term_pattern(terms)
+    first = None
+    for text in texts:
+        if not text:
+            continue
+        flat = ' '.join(text.split())
+        if first is None and flat:
+            first = flat
+        for candidate in (flat, normalize(flat)):
+            found = pattern.search(candidate)
+            if found:
+                start = max(0, found.start() - width // 4)
+                piece = candidate[start:start + width]
+                return ('…' if start else '') + piece + \
+                    ('…' if start + width < len(candidate) else '')
+    if first is None:
+        return ''
+    return first[:width] + ('…' if len(first) > width else '')
+
+
+# --- worksheets -----------------------------------------------------------------------
+
+def worksheet_doc_key(worksheet):
+    """``w:<owner id>/<number>``, or None for a worksheet in no home."""
+    from .resources import owner_of
+    owner = owner_of(worksheet)
+    if owner is None or worksheet.__name__ is None:
+        return None
+    return 'w:%s/%s' % (owner.id, worksheet.__name__)
+
+
+def worksheet_texts(worksheet):
+    texts = [worksheet.name]
+    texts.extend(worksheet.tags)
+    texts.extend(cell.input for cell in worksheet.ordered_cells())
+    return texts
+
+
+def _root_of(obj):
+    from .resources import Root
+    while obj is not None and not isinstance(obj, Root):
+        obj = getattr(obj, '__parent__', None)
+    return obj
+
+
+def reindex_worksheet(root, worksheet):
+    key = worksheet_doc_key(worksheet)
+    if key is not None:
+        reindex(root, key, worksheet_texts(worksheet))
+
+
+_PENDING = object()  # the key of a transaction's pending worksheets (``Transaction.data``)
+
+
+def changed(worksheet):
+    """The worksheet's name, tags or cells changed: reindex it when the transaction
+    commits (once, however many changes), or at once for objects in no database."""
+    root = _root_of(worksheet)
+    if root is None:
+        return  # not in a home (yet): adding it to one reindexes it
+    jar = root._p_jar
+    if jar is None:
+        reindex_worksheet(root, worksheet)
+        return
+    txn = jar.transaction_manager.get()
+    try:
+        pending = txn.data(_PENDING)
+    except KeyError:
+        pending = {}
+        txn.set_data(_PENDING, pending)
+        txn.addBeforeCommitHook(_flush, (root, pending))
+    pending[id(worksheet)] = worksheet
+
+
+def _flush(root, pending):
+    for worksheet in pending.values():
+        reindex_worksheet(root, worksheet)  # a worksheet removed since has no key
+
+
+def removed(home, worksheet):
+    """``worksheet`` leaves the home ``home`` (deleted, or moving to an heir)."""
+    root = _root_of(home)
+    if root is not None and worksheet.__name__ is not None:
+        unindex(root, 'w:%s/%s' % (home.id, worksheet.__name__))
+
+
+def build(root):
+    """Index every worksheet (the evolve step; ``sagenb-admin`` could call it again)."""
+    for user in root.users_by_id.values():
+        for worksheet in user.worksheets():
+            reindex_worksheet(root, worksheet)
+
