@@ -363,6 +363,9 @@ TABLE = {
         'comm_id': 'm1', 'data': {'method': 'update', 'state': {'value': 1}}}, ws_edit(409)),
     ('Cell', 'output.txt', 'GET'): (lambda w: cell(w) + '/output.txt', None, ws_view(200)),
     ('Cell', 'files', 'GET'): (lambda w: cell(w) + '/files/plot.png', None, ws_view(200)),
+    # --- finding worksheets (issue 20, the search part): any logged-in user searches;
+    # what each finds is confined to what they may see (tests/test_search.py).
+    ('Root', 'search', 'GET'): ('/search?q=shared', None, account(200)),
     # --- administration
     ('AdminSection', '', 'GET'): ('/admin/', None, admin(302)),
     ('AdminSection', 'settings', 'GET'): ('/admin/settings', None, admin(200)),
