@@ -8,10 +8,15 @@ the index; ``Worksheet.touch()`` (through :func:`changed`) and a user's home add
 removing a worksheet call them, once per worksheet and transaction (a before-commit
 hook), so no view has to remember to.
 
-The postings are one ``OOTreeSet`` of ``"<word>\\0<key>"`` strings, not a tree of sets
+The postings are ``"<word>\\0<key>"`` strings in ``OOTreeSet``s, not a tree of sets
 per word: two transactions that add a word to different documents insert different
 keys, which BTrees' conflict resolution merges, where a set per word would be one key
-both change (docs/architecture.md, "Search").  A document's words are kept in an object
+both change.  They are spread over ``SHARDS`` trees by a hash of the document's key,
+so a class typing the same new word at once inserts into many buckets, not into the
+one that would split under them all (docs/architecture.md, "Search and tags").
+``readers`` holds ``"<principal>\\0<key>"`` for the collaborators and viewers a
+worksheet had when it was last indexed: the candidates of ``scope=shared``, each
+checked against the live worksheet.  A document's words are kept in an object
 of its own (``DocWords``), so an edit that does not change the set of words writes
 nothing to the index, and one that does writes that object and the postings of the
 words that came or went.  Which results a caller may see is decided at query time
@@ -20,6 +25,7 @@ stops showing at once.
 """
 import re
 import unicodedata
+import zlib
 
 from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree, OOTreeSet
@@ -36,20 +42,38 @@ MAX_WORD = 40
 MAX_WORDS = 20_000
 
 
+SHARDS = 64
+
+
+def shard_of(key):
+    return zlib.crc32(key.encode('utf-8')) % SHARDS
+
+
 class SearchIndex(Persistent):
-    """The index: postings, each document's words, and how many documents."""
+    """The index: postings (in shards), each document's words and readers, and how many
+    documents."""
 
     def __init__(self):
-        self.postings = OOTreeSet()
+        self.shards = tuple(OOTreeSet() for _ in range(SHARDS))
+        self.readers = OOTreeSet()
         self.docs = OOBTree()
         self.count = Length()
 
+    def postings(self):
+        """Every posting, shard after shard (tests and the benchmark)."""
+        for shard in self.shards:
+            yield from shard
+
 
 class DocWords(Persistent):
-    """The words a document was indexed with (what the next reindex compares with)."""
+    """The words a document was indexed with (what the next reindex compares with),
+    and the principals that could read it then."""
 
-    def __init__(self, words=()):
+    def __init__(self, words=(), readers=()):
         self.words = tuple(words)
+        self.readers = tuple(readers)
+
+
 
 
 def normalize(text):
@@ -81,8 +105,9 @@ def index_of(root):
     return root.search_index
 
 
-def reindex(root, key, texts):
-    """(Re)index the document ``key`` with ``texts`` (strings); writes only what changed."""
+def reindex(root, key, texts, readers=()):
+    """(Re)index the document ``key`` with ``texts`` (strings) and ``readers`` (the
+    principals it is shared with); writes only what changed."""
     index = index_of(root)
     words = word_set(texts)
     doc = index.docs.get(key)
@@ -90,13 +115,20 @@ def reindex(root, key, texts):
         doc = index.docs[key] = DocWords()
         index.count.change(1)
     old = set(doc.words)
-    if old == words:
-        return
-    for word in old - words:
-        index.postings.remove(word + SEP + key)
-    for word in words - old:
-        index.postings.add(word + SEP + key)
-    doc.words = tuple(sorted(words))
+    if old != words:
+        postings = index.shards[shard_of(key)]
+        for word in old - words:
+            postings.remove(word + SEP + key)
+        for word in words - old:
+            postings.add(word + SEP + key)
+        doc.words = tuple(sorted(words))
+    readers = set(readers)
+    if readers != set(doc.readers):
+        for principal in set(doc.readers) - readers:
+            index.readers.remove(principal + SEP + key)
+        for principal in readers - set(doc.readers):
+            index.readers.add(principal + SEP + key)
+        doc.readers = tuple(sorted(readers))
 
 
 def unindex(root, key):
@@ -105,8 +137,11 @@ def unindex(root, key):
     doc = index.docs.get(key)
     if doc is None:
         return
+    postings = index.shards[shard_of(key)]
     for word in doc.words:
-        index.postings.remove(word + SEP + key)
+        postings.remove(word + SEP + key)
+    for principal in doc.readers:
+        index.readers.remove(principal + SEP + key)
     del index.docs[key]
     index.count.change(-1)
 
@@ -146,23 +181,37 @@ def parse_query(q):
 
 def _keys_for(index, term, key_prefix):
     word, prefix = term
+    found = set()
     if prefix:
-        found = set()
-        for entry in index.postings.keys(min=word, max=word + TOP):
-            key = entry.split(SEP, 1)[1]
-            if key.startswith(key_prefix):
-                found.add(key)
+        for shard in index.shards:
+            for entry in shard.keys(min=word, max=word + TOP):
+                key = entry.split(SEP, 1)[1]
+                if key.startswith(key_prefix):
+                    found.add(key)
         return found
     low = word + SEP + key_prefix
     start = len(word) + 1
-    return {entry[start:] for entry in index.postings.keys(min=low, max=low + TOP)}
+    for shard in index.shards:
+        found.update(entry[start:] for entry in shard.keys(min=low, max=low + TOP))
+    return found
 
 
-def matching(root, terms, key_prefix=''):
+def _has(index, term, key):
+    word, prefix = term
+    shard = index.shards[shard_of(key)]
+    if not prefix:
+        return word + SEP + key in shard
+    doc = index.docs.get(key)
+    return doc is not None and any(w.startswith(word) for w in doc.words)
+
+
+def matching(root, terms, key_prefix='', among=None):
     """The keys of the documents holding every term, among those starting with
     ``key_prefix`` (``"w:<owner id>/"``: one owner's worksheets, a narrow range of
-    each word's postings)."""
+    each word's postings), or among the keys ``among`` (a few: each is looked up)."""
     index = index_of(root)
+    if among is not None:
+        return {key for key in among if all(_has(index, term, key) for term in terms)}
     result = None
     for term in terms:
         keys = _keys_for(index, term, key_prefix)
@@ -170,6 +219,16 @@ def matching(root, terms, key_prefix=''):
         if not result:
             return set()
     return result
+
+
+def shared_with(root, principals):
+    """The keys of the documents indexed as shared with any of ``principals``."""
+    readers = index_of(root).readers
+    found = set()
+    for principal in principals:
+        low = principal + SEP
+        found.update(entry[len(low):] for entry in readers.keys(min=low, max=low + TOP))
+    return found
 
 
 def term_pattern(terms):
@@ -229,15 +288,18 @@ def _root_of(obj):
 def reindex_worksheet(root, worksheet):
     key = worksheet_doc_key(worksheet)
     if key is not None:
-        reindex(root, key, worksheet_texts(worksheet))
+        reindex(root, key, worksheet_texts(worksheet),
+                list(worksheet.collaborators) + list(worksheet.viewers))
 
 
 _PENDING = object()  # the key of a transaction's pending worksheets (``Transaction.data``)
 
 
 def changed(worksheet):
-    """The worksheet's name, tags or cells changed: reindex it when the transaction
-    commits (once, however many changes), or at once for objects in no database."""
+    """The worksheet's name, tags, cells or sharing changed: reindex it when the
+    transaction commits (once, however many changes), or at once for objects in no
+    database.  Code that changes ``collaborators``/``viewers`` calls it (or
+    ``Worksheet.touch``), so that ``scope=shared`` finds a new share."""
     root = _root_of(worksheet)
     if root is None:
         return  # not in a home (yet): adding it to one reindexes it

@@ -56,7 +56,7 @@ def test_parse_query():
 # === the index ============================================================================
 
 def postings(root):
-    return sorted(tuple(p.split(search.SEP)) for p in root.search_index.postings)
+    return sorted(tuple(p.split(search.SEP)) for p in root.search_index.postings())
 
 
 def test_reindex_and_unindex_in_memory():
@@ -121,7 +121,7 @@ def indexed(nb, key):
     with nb.transaction() as root:
         index = root.search_index
         doc = index.docs.get(key)
-        listed = {p.split(search.SEP)[0] for p in index.postings
+        listed = {p.split(search.SEP)[0] for p in index.postings()
                   if p.split(search.SEP)[1] == key}
         if doc is None:
             assert not listed
@@ -372,7 +372,25 @@ def test_scopes_roles_and_confinement(nb, api):
     assert res['total'] == 1 and res['results'] == [{
         'url': 'http://localhost' + viewed, 'name': 'Bob shows groups', 'owner': 'bob',
         'role': 'viewer', 'snippet': 'SymmetricGroup(5).order()'}]
-    # A revoked share stops showing at once; so does leaving the group.
+    # A share made later is found once the worksheet is reindexed (the sharing code
+    # calls search.changed); without it, it is not a candidate.
+    later = make(nb, 'bob', 'Later', 'SymmetricGroup(8)')
+    assert (later, 'viewer') not in found(alice, 'symmetricgroup', 'shared')
+    with nb.transaction() as root:
+        ws = root.user_by_login('bob')[later.split('/')[3]]
+        ws.viewers.append(user_principal(root.user_by_login('alice').id))
+        search.changed(ws)
+    assert (later, 'viewer') in found(alice, 'symmetricgroup', 'shared')
+    with nb.transaction() as root:
+        ws = root.user_by_login('bob')[later.split('/')[3]]
+        del ws.viewers[:]
+        search.changed(ws)
+    with nb.transaction() as root:
+        assert search.shared_with(root, [user_principal(root.user_by_login('alice').id)]) \
+            == {'w:%s/%s' % (ws.owner_id, ws.__name__) for ws in (
+                root.user_by_login('bob')[viewed.split('/')[3]],
+                root.user_by_login('carol')[collab.split('/')[3]])}
+    # A revoked share stops showing at once (no reindex); so does leaving the group.
     with nb.transaction() as root:
         ws = root.user_by_login('bob')[viewed.split('/')[3]]
         ws.viewers.remove(user_principal(root.user_by_login('alice').id))

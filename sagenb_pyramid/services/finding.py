@@ -122,7 +122,10 @@ def visible(request, root, terms, scope):
             if worksheet is not None and worksheet.state_for(user.id) != 'trash':
                 found.append(Found(key, worksheet, 'owner', worksheet.modified))
     if scope in ('shared', 'all'):
-        for key in search.matching(root, terms, 'w:'):
+        # Candidates: the worksheets indexed as shared with the caller; each is checked
+        # against the live worksheet (a share revoked since is not shown).
+        candidates = search.shared_with(root, principals)
+        for key in search.matching(root, terms, among=candidates):
             if key.startswith(mine):
                 continue
             worksheet = worksheet_of(root, key)
