@@ -262,13 +262,15 @@ def snippet(texts, terms, width=160):
 
 # --- worksheets -----------------------------------------------------------------------
 
-def worksheet_doc_key(worksheet):
-    """``w:<owner id>/<number>``, or None for a worksheet in no home."""
-    from .resources import owner_of
-    owner = owner_of(worksheet)
-    if owner is None or worksheet.__name__ is None:
+def worksheet_doc_key(root, worksheet):
+    """``w:<owner id>/<number>``, or None for a worksheet in no home of ``root`` (removed
+    since it changed, or rolled back by a savepoint: its state may then be gone)."""
+    owner_id = getattr(worksheet, 'owner_id', None)
+    name = getattr(worksheet, '__name__', None)
+    owner = root.users_by_id.get(owner_id) if owner_id is not None else None
+    if owner is None or name is None or owner.get(name) is not worksheet:
         return None
-    return 'w:%s/%s' % (owner.id, worksheet.__name__)
+    return 'w:%s/%s' % (owner_id, name)
 
 
 def worksheet_texts(worksheet):
@@ -278,15 +280,17 @@ def worksheet_texts(worksheet):
     return texts
 
 
-def _root_of(obj):
-    from .resources import Root
-    while obj is not None and not isinstance(obj, Root):
-        obj = getattr(obj, '__parent__', None)
-    return obj
+def root_of(obj):
+    """The application root above ``obj`` (the top of its ``__parent__`` chain, when
+    that holds the index; this module imports nothing of resources.py), or None."""
+    while getattr(obj, '__parent__', None) is not None:
+        obj = obj.__parent__
+    # A root written before the index (evolve step ``search-index``) has none yet.
+    return obj if getattr(obj, 'search_index', None) is not None else None
 
 
 def reindex_worksheet(root, worksheet):
-    key = worksheet_doc_key(worksheet)
+    key = worksheet_doc_key(root, worksheet)
     if key is not None:
         reindex(root, key, worksheet_texts(worksheet),
                 list(worksheet.collaborators) + list(worksheet.viewers))
@@ -300,7 +304,7 @@ def changed(worksheet):
     transaction commits (once, however many changes), or at once for objects in no
     database.  Code that changes ``collaborators``/``viewers`` calls it (or
     ``Worksheet.touch``), so that ``scope=shared`` finds a new share."""
-    root = _root_of(worksheet)
+    root = root_of(worksheet)
     if root is None:
         return  # not in a home (yet): adding it to one reindexes it
     jar = root._p_jar
@@ -324,7 +328,7 @@ def _flush(root, pending):
 
 def removed(home, worksheet):
     """``worksheet`` leaves the home ``home`` (deleted, or moving to an heir)."""
-    root = _root_of(home)
+    root = root_of(home)
     if root is not None and worksheet.__name__ is not None:
         unindex(root, 'w:%s/%s' % (home.id, worksheet.__name__))
 
