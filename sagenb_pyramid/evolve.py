@@ -24,7 +24,7 @@ from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent.mapping import PersistentMapping
 
-from . import resources
+from . import resources, search
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +156,21 @@ def shared_with_index(root):
     for user in root.users_by_id.values():
         for worksheet in user.worksheets():
             resources.index_shares(root, worksheet, worksheet.shared_principals(), True)
+
+
+@step('worksheet-tags', 'every worksheet gets its (empty) list of tags')
+def worksheet_tags(root):
+    for user in root.users_by_id.values():
+        for worksheet in user.worksheets():
+            if 'tags' not in own(worksheet):
+                worksheet.tags = ()
+
+
+@step('search-index', 'the full-text search index of every worksheet (root.search_index)')
+def search_index(root):
+    if own(root).get('search_index') is None:
+        root.search_index = search.SearchIndex()
+    search.build(root)
 
 
 def done(root):

@@ -63,7 +63,7 @@ SCHEMAS = {
         ['id', 'name', 'url', 'owner', 'state', 'created', 'modified'],
         id=INT, name=STR, url=STR, owner=STR,
         state={'type': 'string', 'enum': ['active', 'archive', 'trash']},
-        created=NUM, modified=NUM,
+        created=NUM, modified=NUM, tags=array(STR),
         # In ``?state=shared``: what the home's user may do on it (issue 20).
         role={'type': 'string', 'enum': ['collaborator', 'viewer']}),
     # A worksheet's sharing (issue 20): entries are "<login>" or "group:<name>".
@@ -82,7 +82,13 @@ SCHEMAS = {
         state={'type': 'string', 'enum': ['active', 'archive', 'trash']},
         created=NUM, modified=NUM, cells=array(ref('Cell')), data_files=array(ref('DataFile')),
         # For the viewer: only the owner of a worksheet they trusted sees true.
-        trusted=BOOL),
+        trusted=BOOL, tags=array(STR)),
+    # GET /search (services/finding.py).
+    'SearchResult': obj(
+        ['url', 'name', 'owner', 'role', 'snippet'], url=STR, name=STR,
+        owner={'type': 'string', 'nullable': True},
+        role={'type': 'string', 'enum': ['owner', 'collaborator', 'viewer', 'published']},
+        snippet=STR),
     'Token': obj(['prefix', 'label', 'created', 'last_used', 'scope', 'expires', 'expired'],
                  prefix=STR, label=STR, created=NUM, last_used=NUMBER_OR_NULL,
                  scope={'type': 'string', 'enum': ['full', 'read']}, expires=NUMBER_OR_NULL,
@@ -196,7 +202,8 @@ PATHS = {
                         {'type': 'string',
                          'enum': ['active', 'archive', 'trash', 'all', 'shared']}),
             query_param('sort', 'the order (default: modified, newest first)',
-                        {'type': 'string', 'enum': ['modified', 'name']})],
+                        {'type': 'string', 'enum': ['modified', 'name']}),
+            query_param('tag', 'only the worksheets with this tag')],
             answer=obj(['worksheets'], worksheets=array(ref('WorksheetSummary'))),
             errors=['400']),
         'post': op('create a worksheet (one empty compute cell)', [LOGIN],
@@ -210,7 +217,9 @@ PATHS = {
         'patch': op('rename, retypeset, change the system or the state', [LOGIN, N],
                     body(obj(name={'type': 'string', 'maxLength': 200}, typeset=BOOL,
                              system={'type': 'string', 'pattern': '^[a-z][a-z0-9_]{0,31}$'},
-                             state=STATE)),
+                             state=STATE,
+                             tags={'type': 'array', 'maxItems': 10,
+                                   'items': {'type': 'string', 'maxLength': 32}})),
                     answer=ref('Worksheet'), errors=['400']),
         'delete': op('delete a worksheet for good (its owner)', [LOGIN, N],
                      answer=obj(['deleted'], deleted=INT)),
@@ -542,6 +551,24 @@ PATHS = {
             answer=obj(['entries', 'page', 'more'], entries=array(ANY_OBJECT), page=INT,
                        more=BOOL),
             errors=['400']),
+    },
+    # --- finding worksheets (services/finding.py)
+    '/search': {
+        'get': op('full-text search over the worksheets the caller owns, those shared '
+                  'with them and published ones, newest first', [
+                      query_param('q', 'words that must all occur (a trailing * matches a '
+                                       'prefix)', {'type': 'string', 'maxLength': 200}),
+                      query_param('scope', 'where to look (default: all)', {
+                          'type': 'string', 'enum': ['mine', 'shared', 'published', 'all']}),
+                      query_param('offset', 'results to skip (default 0)',
+                                  {'type': 'integer', 'minimum': 0, 'maximum': 10000}),
+                      query_param('limit', 'results at most (default 20)',
+                                  {'type': 'integer', 'minimum': 1, 'maximum': 100})],
+                  answer=obj(['results', 'total', 'offset', 'limit'],
+                             results=array(ref('SearchResult')), total=INT, offset=INT,
+                             limit=INT),
+                  errors={'400': 'no words to search for, a query too long, or a bad '
+                                 'scope, offset or limit'}),
     },
     # --- this description
     '/api/openapi.json': {

@@ -21,6 +21,7 @@ from persistent.list import PersistentList
 from persistent.mapping import PersistentMapping
 from ZODB.blob import Blob
 
+from . import search
 from .acl import (
     ALL_PERMISSIONS, DENY_ALL, Allow, Authenticated, Everyone, P, admin_principal,
     admin_reads_only, group_principal, user_principal)
@@ -34,7 +35,7 @@ BUSY = ('queued', 'running')
 # database is marked with all of them done.  A new step's name goes here too.
 SCHEMA_STEPS = ('root-trees', 'audit-numbered-log', 'user-sessions-identities-storage',
                 'token-scope-expiry', 'worker-host-records', 'publications',
-                'shared-with-index')
+                'shared-with-index', 'worksheet-tags', 'search-index')
 
 
 class Folder(Persistent):
@@ -126,6 +127,8 @@ class Root(Folder):
         # ``"<owner id>/<number>"`` of the worksheets shared with it, so "shared with
         # me" reads a few sets instead of every worksheet (``index_shares``).
         self.shared_with = OOBTree()
+        # Full-text search over worksheets and publications (search.py).
+        self.search_index = search.SearchIndex()
         self.evolved = OOTreeSet(SCHEMA_STEPS)
         self.add('home', Home())
         # Published worksheets (``/pub/``), by opaque id.
@@ -364,6 +367,7 @@ class User(Folder):
             super().add(name, obj)
             use.change(usage(obj))
             index_shares(root_of(self), obj, obj.shared_principals(), True)
+            search.changed(obj)  # indexed under its key here (created, imported, adopted)
             return obj
         return super().add(name, obj)
 
@@ -372,6 +376,7 @@ class User(Folder):
         if isinstance(obj, Worksheet):
             self.storage_use().change(-usage(obj))
             index_shares(root_of(self), obj, obj.shared_principals(), False)
+            search.removed(self, obj)
         return super().remove(name)
 
     def adopt_worksheet(self, worksheet, former_owner_id):
@@ -535,6 +540,8 @@ class Worksheet(Persistent):
         self.next_cell_id = 0
         # The id of its publication in ``root.publications`` (None: not published).
         self.publication_id = None
+        # Words the owner files it under (services/tags.py checks them), sorted.
+        self.tags = ()
 
     @property
     def number(self):
@@ -607,9 +614,14 @@ class Worksheet(Persistent):
             root = root_of(self)
             index_shares(root, self, before - after, False)
             index_shares(root, self, after - before, True)
+            search.changed(self)  # its readers: candidates of "shared" searches
 
     def touch(self):
+        """Something of the worksheet changed: every change of its name, tags or cell
+        inputs calls this, which also reindexes it for search when the transaction
+        commits (search.changed)."""
         self.modified = time.time()
+        search.changed(self)
 
     def state_for(self, user_id):
         return self.states.get(user_id, 'active')
@@ -709,6 +721,7 @@ class Worksheet(Persistent):
         for cell_id in list(self.cell_order):
             self.cells.remove(str(cell_id))
         del self.cell_order[:]
+        self.touch()
 
 
 class Cells(Folder):
@@ -956,6 +969,7 @@ class Publications(Folder):
         publication.name = worksheet.name
         publication.time = time.time() if when is None else when
         publication.snapshot = None if auto else worksheet.snapshot()
+        search.reindex_publication(self.__parent__, publication)
         return publication
 
     def unpublish(self, worksheet):
@@ -964,6 +978,7 @@ class Publications(Folder):
             if worksheet.publication_id is not None else None
         worksheet.publication_id = None
         if publication is not None and publication.worksheet is worksheet:
+            search.unindex_publication(self.__parent__, publication.__name__)
             return self.remove(publication.__name__)
         return None
 

@@ -10,11 +10,13 @@ SORTS = {
 }
 
 
-def listed(context, request, state, sort):
-    """The worksheets of the home ``context`` in ``state`` for the requester, sorted."""
+def listed(context, request, state, sort, tag=None):
+    """The worksheets of the home ``context`` in ``state`` for the requester (with the
+    tag ``tag`` if given), sorted."""
     user_id = request.user.id
     worksheets = [w for w in context.worksheets()
-                  if state == 'all' or w.state_for(user_id) == state]
+                  if (state == 'all' or w.state_for(user_id) == state)
+                  and (tag is None or tag in w.tags)]
     key, reverse = SORTS[sort]
     return sorted(worksheets, key=key, reverse=reverse)
 

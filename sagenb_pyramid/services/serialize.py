@@ -41,6 +41,7 @@ def worksheet_json(request, worksheet, cells=True):
             'state': worksheet.state_for(request.user.id) if request.user is not None
             else 'active',
             'created': worksheet.created, 'modified': worksheet.modified,
+            'tags': list(worksheet.tags),
             # Whether this viewer's page may run the scripts of the worksheet's outputs.
             'trusted': worksheet.trusted_by(request.user)}
     if cells:
@@ -57,7 +58,8 @@ def worksheet_summary(request, worksheet, user_id):
     return {'id': worksheet.number, 'name': worksheet.name,
             'url': request.resource_url(worksheet),
             'owner': worksheet.owner.login, 'state': worksheet.state_for(user_id),
-            'created': worksheet.created, 'modified': worksheet.modified}
+            'created': worksheet.created, 'modified': worksheet.modified,
+            'tags': list(worksheet.tags)}
 
 
 def file_json(request, data_file):

@@ -10,6 +10,7 @@
 // An ES module (templates/listing.jinja2): the upload goes through page/api.js.
 
 import { upload, csrfToken } from "./page/api.js";
+import { setUpSearch } from "./page/search.js";
 
 document.addEventListener("submit", (ev) => {
   const form = ev.target;
@@ -208,3 +209,5 @@ for (const form of document.querySelectorAll("form[data-upload]")) setUpForm(for
 for (const el of document.querySelectorAll("time.timestamp")) {
   el.textContent = new Date(parseFloat(el.dataset.ts) * 1000).toLocaleString();
 }
+
+for (const form of document.querySelectorAll("form[data-role=search]")) setUpSearch(form);

@@ -7,6 +7,7 @@ from ..security import P
 from ..services import worksheets as worksheet_service
 from ..services.listing import SORTS, listed, shared_listing
 from ..services.worksheets import new_worksheet_name
+from ..services.finding import tag_filter
 from ..services.serialize import worksheet_summary
 from ..web import api_error, json_body, wants_json
 
@@ -19,15 +20,16 @@ def listing(context, request):
         raise api_error(400, 'state must be one of active, archive, trash, all, shared')
     if sort not in SORTS:
         raise api_error(400, 'sort must be "modified" or "name"')
+    tag = tag_filter(request.params.get('tag'))
     if state == 'shared':  # what others share with this home's user
         return shared_listing(context, request, sort)
-    worksheets = listed(context, request, state, sort)
+    worksheets = listed(context, request, state, sort, tag)
     if wants_json(request):
         request.override_renderer = 'json'
         return {'worksheets': [worksheet_summary(request, w, request.user.id)
                                for w in worksheets]}
     return {'home': context, 'worksheets': worksheets, 'state': state, 'sort': sort,
-            'user_id': request.user.id}
+            'user_id': request.user.id, 'tag': tag}
 
 
 @view_config(context=User, request_method='POST', permission=P.CREATE, renderer='json')

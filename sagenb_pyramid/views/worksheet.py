@@ -7,6 +7,7 @@ from ..resources import WORKSHEET_STATES, Cells, Worksheet
 from ..security import P
 from ..services import evaluation, publishing, sharing, worksheets
 from ..services.evaluation import ask_worker, delete_worksheet, worksheet_key
+from ..services.finding import clean_tags
 from ..services.serialize import (cell_json, script_safe_json, worksheet_json,
                                   worksheet_summary)
 from ..web import api_error, get_str, json_body, wants_json
@@ -87,8 +88,16 @@ def update_worksheet(context, request):
         if body['state'] not in WORKSHEET_STATES:
             raise api_error(400, '"state" must be one of ' + ', '.join(WORKSHEET_STATES))
         context.set_state(request.user.id, body['state'])
+    if 'tags' in body:
+        if request.user.id != context.owner_id:
+            raise api_error(403, 'only the owner sets the tags of a worksheet')
+        try:
+            changes['tags'] = clean_tags(body['tags'])
+        except ValueError as exc:
+            raise api_error(400, '"tags": %s' % exc) from None
     if not changes and 'state' not in body:
-        raise api_error(400, 'nothing to change: give "name", "typeset", "system" or "state"')
+        raise api_error(400, 'nothing to change: give "name", "typeset", "system", '
+                             '"state" or "tags"')
     for attr, value in changes.items():
         setattr(context, attr, value)
     context.touch()

@@ -104,5 +104,8 @@ class Api:
     def patch(self, url, body, status='*'):
         return self.testapp.patch_json(url, body, headers=self.headers, status=status).json
 
+    def put(self, url, body, status='*'):
+        return self.testapp.put_json(url, body, headers=self.headers, status=status).json
+
     def delete(self, url, status='*'):
         return self.testapp.delete(url, headers=self.headers, status=status).json

@@ -1,7 +1,6 @@
 """Schema evolution (evolve.py) on ``tests/support/olddb``, a database written by the code before
 it (see tests/support/olddb/make.py), and on a new database."""
 import shutil
-from pathlib import Path
 
 import pytest
 import transaction
@@ -11,10 +10,11 @@ from sagenb_pyramid.auth.tokens import token_expires, token_scope
 from sagenb_pyramid.scripts import admin as admin_script
 from sagenb_pyramid.workers.records import WorkerHost
 
+from ..support.legacy import OLD_DATABASE
 from ..support.notebook import PASSWORD, Notebook, login
 from ..support.server import DEV_INI
 
-OLDDB = Path(__file__).resolve().parents[1] / 'support' / 'olddb'
+OLDDB = OLD_DATABASE
 STEP_NAMES = [s.name for s in evolve.STEPS]
 
 

@@ -425,6 +425,9 @@ TABLE = {
     ('Worksheet', 'sharing', 'PUT'): (lambda w: w.ws_path(w.shared_worksheet()) + 'sharing',
                                       lambda w, who: w.sharing_body(who), ws_share(200)),
     ('Root', 'people', 'GET'): ('/people?q=team', None, account(200)),
+    # --- finding worksheets (issue 20, the search part): any logged-in user searches;
+    # what each finds is confined to what they may see (tests/functional/test_search.py).
+    ('Root', 'search', 'GET'): ('/search?q=shared', None, account(200)),
     # --- administration
     ('AdminSection', '', 'GET'): ('/admin/', None, admin(302)),
     ('AdminSection', 'settings', 'GET'): ('/admin/settings', None, admin(200)),

@@ -478,6 +478,10 @@ def test_evolve_turns_a_published_mark_into_a_publication(nb):
         ws = root.user_by_login('olivia').create_worksheet('Old publication')
         ws.cells[str(ws.cell_order[0])].input = '1 + 1'
         other = root.user_by_login('bob').create_worksheet('Not published')
+    # Then made as the code before the step stored them (the index of the worksheets
+    # just made was written at the commit above, as it was then).
+    with nb.transaction() as root:
+        ws, other = root.user_by_login('olivia')['0'], root.user_by_login('bob')['0']
         ws.published = 1_300_000_000.0
         for worksheet in (ws, other):
             del worksheet.__dict__['publication_id']
