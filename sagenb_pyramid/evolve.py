@@ -173,6 +173,21 @@ def search_index(root):
     search.build(root)
 
 
+@step('publications-by-time', 'the index of /pub/ by time (root.publications.by_time); '
+      'publications of worksheets deleted before (which showed nothing) are removed')
+def publications_by_time(root):
+    publications = root.publications
+    if own(publications).get('by_time') is None:
+        publications.by_time = OOBTree()
+    index = publications.by_time
+    index.clear()
+    for name, publication in list(publications.items()):
+        if publication.original() is None:
+            publications.remove(name)
+        else:
+            index[resources.time_key(publication)] = publication
+
+
 def done(root):
     return set(root.evolved)
 

@@ -7,6 +7,7 @@ breaks nothing.  A cell keeps its input and its outputs in separate persistent
 objects because outputs change often and inputs rarely.
 """
 import copy
+import itertools
 import mimetypes
 import secrets
 import shutil
@@ -35,7 +36,8 @@ BUSY = ('queued', 'running')
 # database is marked with all of them done.  A new step's name goes here too.
 SCHEMA_STEPS = ('root-trees', 'audit-numbered-log', 'user-sessions-identities-storage',
                 'token-scope-expiry', 'worker-host-records', 'publications',
-                'shared-with-index', 'worksheet-tags', 'search-index')
+                'shared-with-index', 'worksheet-tags', 'search-index',
+                'publications-by-time')
 
 
 class Folder(Persistent):
@@ -259,7 +261,7 @@ class Root(Folder):
         keys = []
         for worksheet in user.worksheets():
             keys.append((user.id, worksheet.number))
-            user.remove(worksheet.__name__)
+            user.remove(worksheet.__name__, moving=heir is not None)
             if heir is not None:
                 heir.adopt_worksheet(worksheet, user.id)
         for digest in [d for d, t in self.tokens.items() if t.user_id == user.id]:
@@ -371,12 +373,17 @@ class User(Folder):
             return obj
         return super().add(name, obj)
 
-    def remove(self, name):
+    def remove(self, name, moving=False):
+        """Take a child out; a worksheet taken out for good (not ``moving`` to an heir,
+        whom its publication follows) is no longer published."""
         obj = self.get(name)
         if isinstance(obj, Worksheet):
             self.storage_use().change(-usage(obj))
-            index_shares(root_of(self), obj, obj.shared_principals(), False)
+            root = root_of(self)
+            index_shares(root, obj, obj.shared_principals(), False)
             search.removed(self, obj)
+            if not moving and obj.publication_id is not None and root is not None:
+                root.publications.unpublish(obj)
         return super().remove(name)
 
     def adopt_worksheet(self, worksheet, former_owner_id):
@@ -953,22 +960,49 @@ class Publications(Folder):
     __name__ = 'pub'
     public = True
 
+    def __init__(self):
+        super().__init__()
+        # ``(-time, id)`` -> publication, newest first, for every publication stored
+        # here (``add``, ``remove`` and ``publish`` keep it): a page of ``/pub/`` reads
+        # the buckets up to that page and its rows, not every publication.  The count
+        # is the folder's ``Length``.
+        self.by_time = OOBTree()
+
     def __acl__(self):
         return [(Allow, Everyone, P.VIEW), DENY_ALL]
 
+    def add(self, name, obj):
+        super().add(name, obj)
+        self.by_time[time_key(obj)] = obj
+        return obj
+
+    def remove(self, name):
+        obj = super().remove(name)
+        self.by_time.pop(time_key(obj), None)
+        search.unindex_publication(self.__parent__, obj.__name__)
+        return obj
+
+    def newest(self, start=0, stop=None):
+        """The publications newest first (by ``time``: when last published), from the
+        ``start``-th to before the ``stop``-th."""
+        return itertools.islice(self.by_time.values(), start, stop)
+
     def publish(self, worksheet, auto=False, when=None):
         """Publish ``worksheet``, or publish it again (the same publication, so the same
-        URL): a new snapshot, or none with ``auto`` (the live worksheet is shown)."""
+        URL, first in the list again): a new snapshot, or none with ``auto`` (the live
+        worksheet is shown)."""
         publication = self.get(worksheet.publication_id) \
             if worksheet.publication_id is not None else None
         if publication is None or publication.worksheet is not worksheet:
             publication = Publication(worksheet, auto, when)
             self.add(self.new_id(), publication)
             worksheet.publication_id = publication.__name__
+        self.by_time.pop(time_key(publication), None)
         publication.auto = auto
         publication.name = worksheet.name
         publication.time = time.time() if when is None else when
         publication.snapshot = None if auto else worksheet.snapshot()
+        self.by_time[time_key(publication)] = publication
         search.reindex_publication(self.__parent__, publication)
         return publication
 
@@ -978,7 +1012,6 @@ class Publications(Folder):
             if worksheet.publication_id is not None else None
         worksheet.publication_id = None
         if publication is not None and publication.worksheet is worksheet:
-            search.unindex_publication(self.__parent__, publication.__name__)
             return self.remove(publication.__name__)
         return None
 
@@ -988,6 +1021,11 @@ class Publications(Folder):
             name = secrets.token_urlsafe(8)
             if name not in self.data:
                 return name
+
+
+def time_key(publication):
+    """A publication's key in ``Publications.by_time``: newest first, then by id."""
+    return (-publication.time, publication.__name__)
 
 
 class Publication(Persistent):
@@ -1041,6 +1079,11 @@ class Publication(Persistent):
         if original is None:
             return None
         return original if self.auto else self.snapshot
+
+    def shown_name(self):
+        """The name of what it shows (the snapshot's is kept on the publication, so
+        the list does not load the snapshot)."""
+        return self.worksheet.name if self.auto else self.name
 
     def shown_time(self):
         """When what is shown last changed."""

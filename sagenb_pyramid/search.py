@@ -308,7 +308,10 @@ def reindex_publication(root, publication):
     """Index what a publication shows (published, published again, or its worksheet,
     which it follows, changed)."""
     if root_of(root) is not None:  # else the evolve step ``search-index`` indexes it
-        reindex(root, 'p:' + publication.id, publication.texts())
+        # And its owner's login: /pub/'s search box finds someone's publications.
+        owner = root.users_by_id.get(publication.owner_id)
+        reindex(root, 'p:' + publication.id,
+                publication.texts() + ([owner.login] if owner is not None else []))
 
 
 def unindex_publication(root, publication_id):

@@ -12,7 +12,8 @@ from urllib.parse import quote
 
 from pyramid.httpexceptions import HTTPNotFound
 
-from ..resources import guess_type, read_blob  # noqa: F401 (guess_type: for views)
+from .. import search
+from ..resources import guess_type, read_blob, time_key  # noqa: F401 (guess_type: views)
 from ..web import api_error
 from .serialize import cell_json, worksheet_summary
 from .worksheets import copy_worksheet
@@ -72,10 +73,9 @@ def owner_login(request, publication):
 
 def summary(request, publication):
     """A publication as the ``/pub/`` listing shows it."""
-    shown = publication.shown()
     mean = publication.rating_mean()
     return {'id': publication.id, 'url': pub_path(request, publication),
-            'name': shown.name, 'owner': owner_login(request, publication),
+            'name': publication.shown_name(), 'owner': owner_login(request, publication),
             'time': publication.shown_time(), 'auto': publication.auto,
             'rating': None if mean is None else round(mean, 2),
             'ratings': publication.rating_count()}
@@ -101,21 +101,33 @@ def publication_json(request, publication):
 
 def listing(request, query='', page=1, per_page=PAGE_SIZE):
     """``(rows, total)``: the publications whose name or owner's login holds ``query``
-    (any case), newest first, the ``page``-th page of ``per_page``."""
-    query = query.strip().lower()
-    logins = {uid: u.login for uid, u in request.root.users_by_id.items()} if query else {}
-    found = []
-    for publication in request.root.publications.values():
-        shown = publication.shown()
-        if shown is None:
-            continue
-        if query and query not in shown.name.lower() and \
-                query not in logins.get(publication.owner_id, '').lower():
-            continue
-        found.append((publication.shown_time(), publication))
-    found.sort(key=lambda pair: pair[0], reverse=True)
+    (any case), newest published first, the ``page``-th page of ``per_page``.  Without
+    ``query`` only that page is read (``Publications.by_time``)."""
+    publications = request.root.publications
     start = (page - 1) * per_page
-    return [summary(request, p) for _, p in found[start:start + per_page]], len(found)
+    query = query.strip().lower()
+    if query:
+        found = matching(request, query)
+        page_of, total = found[start:start + per_page], len(found)
+    else:
+        page_of, total = publications.newest(start, start + per_page), len(publications)
+    # A publication that shows nothing is never stored (deleting its worksheet removes
+    # it); skipped all the same rather than answering a 500.
+    return [summary(request, p) for p in page_of if p.shown() is not None], total
+
+
+def matching(request, query):
+    """The publications holding every word of ``query`` in their name, cells or owner's
+    login (the full-text index, search.py: ``integ*`` matches the words it begins),
+    newest published first; 400 for a query that has no words."""
+    root = request.root
+    try:
+        terms = search.parse_query(query)
+    except search.BadQuery as exc:
+        raise api_error(400, str(exc)) from None
+    found = [root.publications.get(key[2:]) for key in search.matching(root, terms, 'p:')]
+    return sorted((p for p in found if p is not None and p.shown() is not None),
+                  key=time_key)
 
 
 def ratings_json(request, publication):

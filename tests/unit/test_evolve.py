@@ -96,6 +96,7 @@ def test_evolve_brings_an_old_database_up_to_date(old_dir, capsys):
             # Not published (nothing in olddb was): an id of None, no publication.
             assert evolve.own(worksheet)['publication_id'] is None
             assert len(root.publications) == 0 and root.publications.__parent__ is root
+            assert len(root.publications.by_time) == 0  # the index of /pub/, empty
             # The storage total counts the data file (8 bytes), as recounting does.
             assert alice.storage.bytes == 8 == alice.recount_storage()[1]
             assert carol.storage.bytes == 0

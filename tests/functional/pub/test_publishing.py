@@ -399,6 +399,10 @@ def test_the_list_is_public_searchable_and_paged(nb, app, api):
     assert [p['owner'] for p in anon_json(app, '/pub/?q=BOB').json['publications']] == \
         ['bob']
     assert anon_json(app, '/pub/?q=olivia').json['total'] == 5
+    # Full text: the words of the cells too, and a prefix; a query without words is 400.
+    assert anon_json(app, '/pub/?q=sin plot').json['total'] == 5
+    assert anon_json(app, '/pub/?q=alo*').json['total'] == 1
+    assert 'no words' in anon_json(app, '/pub/?q=%2B%2B', status=400).json['error']
     for bad in ('page=0', 'page=x', 'per_page=201', 'per_page=-1'):
         assert anon_json(app, '/pub/?' + bad, status=400).json['error']
     page = app.get('/pub/?per_page=2&q=topic')
@@ -498,3 +502,142 @@ def test_evolve_turns_a_published_mark_into_a_publication(nb):
         assert publication.texts() == ['Old publication', '1 + 1']
         assert root.user_by_login('bob')['0'].publication_id is None
         assert len(root.publications) == 1
+
+
+# --- the index of /pub/ by time (a page reads only that page) ---------------------------
+
+def listed_names(app, query=''):
+    return [p['name'] for p in anon_json(app, '/pub/' + query).json['publications']]
+
+
+def loaded(nb):
+    """Objects the database's connections hold loaded (not ghosts)."""
+    return sum(d['ngsize'] for d in nb.db.cacheDetailSize())
+
+
+def test_a_page_of_the_list_reads_only_that_page(nb, app):
+    with nb.transaction() as root:
+        owners = [root.user_by_login(name) for name in ('olivia', 'bob', 'carl')]
+        for n in range(300):
+            ws = owners[n % 3].create_worksheet('Paper %03d' % n)
+            ws.cells[str(ws.cell_order[0])].input = 'factor(%d)' % n
+            root.publications.publish(ws, auto=n % 10 == 0, when=1_600_000_000.0 + n)
+    anon_json(app, '/pub/?per_page=10')  # the application's own first-request work
+    for query, first in (('', 'Paper 299'), ('&page=20', 'Paper 109')):
+        nb.db.cacheMinimize()
+        before = loaded(nb)
+        data = anon_json(app, '/pub/?per_page=10' + query).json
+        # Ten rows (each: the publication, its worksheet, owner, two rating counters)
+        # and the index's buckets up to the page, not 300 publications and worksheets.
+        assert loaded(nb) - before < 150
+        assert data['total'] == 300 and len(data['publications']) == 10
+        assert data['publications'][0]['name'] == first
+
+
+def test_the_list_is_ordered_by_when_each_was_published(nb, app, api):
+    """An ``auto`` publication is placed by when it was published, not by its edits
+    (which would write to the index at every change of the worksheet)."""
+    live = make_worksheet(nb, name='Live one')
+    publish(api, live, auto=True)
+    publish(api, make_worksheet(nb, name='Snapshot'))
+    api('olivia').patch(live, {'name': 'Live one, edited'}, status=200)
+    assert listed_names(app) == ['Snapshot', 'Live one, edited']
+    publish(api, live, auto=True)
+    assert listed_names(app) == ['Live one, edited', 'Snapshot']
+
+
+def test_publishing_again_and_unpublishing_keep_the_index(nb, app, api):
+    paths = [make_worksheet(nb, name=name) for name in ('A', 'B', 'C')]
+    for path in paths:
+        publish(api, path)
+    assert listed_names(app) == ['C', 'B', 'A']
+    publish(api, paths[0])
+    assert listed_names(app) == ['A', 'C', 'B']
+    api('olivia').delete(paths[2] + 'publish', status=200)
+    data = anon_json(app, '/pub/').json
+    assert [p['name'] for p in data['publications']] == ['A', 'B'] and data['total'] == 2
+    assert listed_names(app, '?q=c') == [] and listed_names(app, '?q=a') == ['A']
+    with nb.transaction() as root:
+        index = root.publications.by_time
+        assert len(index) == len(root.publications) == 2
+        assert sorted(p.name for p in index.values()) == ['A', 'B']
+
+
+def test_deleting_a_worksheet_or_its_owner_unpublishes_it(nb, app, api):
+    """Deleted for good (alone, from the trash, with its owner): the publication goes
+    and the list's total counts it no more; given to an heir, it stays published."""
+    doomed = make_worksheet(nb, name='Deleted alone')
+    trashed = make_worksheet(nb, name='Trashed')
+    publish(api, doomed)
+    publish(api, trashed)
+    owner = api('olivia')
+    owner.delete(doomed, status=200)
+    assert count_publications(nb) == 1
+    owner.patch(trashed, {'state': 'trash'}, status=200)
+    assert owner.post('/home/olivia/empty_trash', {}, status=200)['deleted'] == [
+        int(trashed.split('/')[3])]
+    assert count_publications(nb) == 0
+    assert anon_json(app, '/pub/').json['total'] == 0
+    with nb.transaction() as root:
+        bob, carl = root.user_by_login('bob'), root.user_by_login('carl')
+        for who, name in ((bob, 'Bob leaves'), (carl, 'Carl leaves')):
+            root.publications.publish(who.create_worksheet(name))
+    with nb.transaction() as root:
+        root.delete_user(root.user_by_login('bob'))
+        root.delete_user(root.user_by_login('carl'), heir=root.user_by_login('vera'))
+    data = anon_json(app, '/pub/').json
+    assert data['total'] == 1 and count_publications(nb) == 1
+    row = data['publications'][0]
+    assert (row['name'], row['owner']) == ('Carl leaves', 'vera')
+    app.get(row['url'], status=200)
+    with nb.transaction() as root:
+        assert len(root.publications.by_time) == 1
+
+
+def test_two_publishers_at_once_do_not_conflict(nb):
+    """Publishing different worksheets in concurrent transactions: the index, the
+    folder and its counter resolve the conflict, both publications are there."""
+    import transaction
+    with nb.transaction() as root:
+        for name in ('First', 'Second', 'Old'):
+            root.user_by_login('olivia').create_worksheet(name)
+        root.publications.publish(root.user_by_login('olivia')['2'])
+    managers = [transaction.TransactionManager(explicit=True) for _ in range(2)]
+    conns = [nb.db.open(transaction_manager=tm) for tm in managers]
+    try:
+        for number, (tm, conn) in enumerate(zip(managers, conns, strict=True)):
+            tm.begin()
+            root = conn.root()['sagenb']
+            root.publications.publish(root.user_by_login('olivia')[str(number)])
+        for tm in managers:
+            tm.commit()
+    finally:
+        for conn in conns:
+            conn.close()
+    with nb.transaction() as root:
+        assert sorted(p.name for p in root.publications.by_time.values()) == \
+            ['First', 'Old', 'Second']
+        assert len(root.publications) == 3
+
+
+def test_evolve_indexes_publications_and_drops_those_of_deleted_worksheets(nb, app):
+    """A database published before the index: the step builds it, and publications
+    whose worksheet was deleted (which showed nothing) go."""
+    from sagenb_pyramid.resources import Folder
+    with nb.transaction() as root:
+        olivia = root.user_by_login('olivia')
+        kept, gone, later = (olivia.create_worksheet(n) for n in ('Kept', 'Gone', 'Later'))
+        for n, ws in enumerate((kept, gone, later)):
+            root.publications.publish(ws, when=1_500_000_000.0 + n)
+        # Deleted as the code before this step did: the publication stayed.
+        Folder.remove(olivia, gone.__name__)
+        del root.publications.__dict__['by_time']
+        root.publications._p_changed = True
+        root.evolved.remove('publications-by-time')
+    assert [s.name for s in evolve.evolve(nb.db)] == ['publications-by-time']
+    with nb.transaction() as root:
+        assert sorted(p.name for p in root.publications.values()) == ['Kept', 'Later']
+        assert len(root.publications) == 2 == len(root.publications.by_time)
+    data = anon_json(app, '/pub/').json
+    assert [p['name'] for p in data['publications']] == ['Later', 'Kept']
+    assert data['total'] == 2
