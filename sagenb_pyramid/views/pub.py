@@ -72,7 +72,8 @@ def positive_int(request, key, default, maximum):
 @view_config(context=Publications, request_method='GET', permission=P.VIEW,
              renderer='pub_list.jinja2')
 def publications(context, request):
-    """Published worksheets, newest first; ``q`` searches names and owners' logins."""
+    """Published worksheets, newest first; ``q`` searches names, cells and owners' logins
+    (the full-text index)."""
     query = get_str(request.GET, 'q', '', max_length=200)
     page = positive_int(request, 'page', 1, 10**6)
     per_page = positive_int(request, 'per_page', publishing.PAGE_SIZE,
