@@ -5,10 +5,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-class frontend clean help
+.PHONY: install run test lint bench bench-class bench-collab frontend clean help
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z][a-z-]*:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 install: $(STAMP)  ## create .venv and install the project with its test dependencies
 
@@ -40,3 +40,10 @@ bench: install  ## run the worker benchmarks against jupyter_server (installs it
 bench-class: install  ## a class of 200 on one server for 5 minutes, and a smaller one on jupyter_server
 	$(PY) -m pip install --quiet jupyter_server websocket-client psutil
 	$(PY) bench/classroom.py $(ARGS)
+
+# COLLAB_ARGS go to bench/collab.py (--quick: a tenth of the data), SEARCH_ARGS to
+# bench/search.py (--n 1000 for a quick run).
+bench-collab: install  ## sharing, /pub/ and search at scale (issue 20) against jupyter_server's contents API
+	$(PY) -m pip install --quiet jupyter_server websocket-client psutil
+	$(PY) bench/collab.py $(COLLAB_ARGS)
+	$(PY) bench/search.py $(SEARCH_ARGS)
