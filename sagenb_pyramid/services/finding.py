@@ -16,6 +16,7 @@ from .. import search
 from ..acl import user_principal
 from ..resources import Worksheet
 from ..web import api_error
+from . import sharing
 
 SCOPES = ('mine', 'shared', 'published', 'all')
 DEFAULT_LIMIT = 20
@@ -87,14 +88,6 @@ def worksheet_of(root, key):
     return worksheet if isinstance(worksheet, Worksheet) else None
 
 
-def role_in(worksheet, principals):
-    if any(p in principals for p in worksheet.collaborators):
-        return 'collaborator'
-    if any(p in principals for p in worksheet.viewers):
-        return 'viewer'
-    return None
-
-
 class Found:
     """One visible result, before it is shown."""
 
@@ -125,8 +118,8 @@ def visible(request, root, terms, scope):
             worksheet = worksheet_of(root, key)
             if worksheet is None or worksheet.state_for(user.id) == 'trash':
                 continue
-            role = role_in(worksheet, principals)
-            if role is not None:
+            role = sharing.role_of(worksheet, user)  # the role the worksheet's ACL gives
+            if role in ('collaborator', 'viewer'):
                 found.append(Found(key, worksheet, role, worksheet.modified))
     if scope in ('published', 'all'):
         for key in search.matching(root, terms, 'p:'):

@@ -89,6 +89,7 @@ root.addEventListener("click", (ev) => {
     case "rename": if (page.canEdit) actions.rename(); break;
     case "trust": actions.trustWorksheet(); break;
     case "unpublish": actions.unpublish(); break;
+    case "edit-tags": actions.editTags(); break;
     case "share": if (page.share) page.share.open(); break;
     case "append-compute": if (page.canEdit) actions.addCell({ type: "compute" }); break;
     case "append-text": if (page.canEdit) actions.addCell({ type: "text" }); break;

@@ -134,3 +134,39 @@ def test_pub_search_box_finds_a_word_of_the_cells_without_javascript(browser, si
         assert 'Nothing published matches' in page.locator('table.pub-table').inner_text()
     finally:
         context.close()
+
+
+def test_the_owner_tags_a_worksheet_on_its_page(browser, site):
+    base = site['base']
+    path = worksheet(site, 'olivia', 'To be filed', 'a text')
+    context, page = logged_in(browser, base, 'olivia')
+    try:
+        page.goto(base + path)
+        page.wait_for_function(
+            "() => document.getElementById('worksheet').dataset.ready === 'true'")
+        page.once('dialog', lambda dialog: dialog.accept('Week-2, geometry'))
+        page.click('[data-action=edit-tags]')
+        page.locator('[data-role=tags] a.tag', has_text='week-2').wait_for()
+        assert page.locator('[data-role=tags] a.tag').all_inner_texts() == \
+            ['geometry', 'week-2']
+        # The chip leads to the listing filtered by it.
+        page.click('[data-role=tags] a.tag:has-text("geometry")')
+        page.wait_for_url('**/home/olivia/?tag=geometry')
+        assert page.locator('text=To be filed').count() == 1
+        # A tag the server refuses is said, and nothing changes.
+        page.goto(base + path)
+        page.once('dialog', lambda dialog: dialog.accept('<b>'))
+        page.click('[data-action=edit-tags]')
+        page.locator('#message', has_text='tag').wait_for()
+        assert call(site, 'olivia', 'GET', path)['tags'] == ['geometry', 'week-2']
+    finally:
+        context.close()
+    # Someone who is not the owner sees the tags, without the button.
+    call(site, 'olivia', 'PUT', path + 'sharing', {'collaborators': ['greta'], 'viewers': []})
+    context, page = logged_in(browser, base, 'greta')
+    try:
+        page.goto(base + path)
+        page.locator('[data-role=tags] .tag', has_text='geometry').wait_for()
+        assert page.locator('[data-action=edit-tags]').count() == 0
+    finally:
+        context.close()

@@ -261,6 +261,21 @@ export function makeActions(page) {
     }
   }
 
+  // Tags: words the owner files the worksheet under (the listing filters by them).
+  async function editTags() {
+    const box = document.querySelector("[data-role=tags]");
+    const current = box ? box.dataset.tags : "";
+    const answer = window.prompt("Tags, separated by spaces or commas", current);
+    if (answer === null) return;
+    const tags = answer.split(/[\s,]+/).filter(Boolean);
+    try {
+      await page.api("PATCH", "./", { tags });
+      location.reload();
+    } catch (err) {
+      page.messages.report(err);
+    }
+  }
+
   async function setTypeset(value) {
     try {
       const res = await page.api("PATCH", "./", { typeset: value });
@@ -288,7 +303,7 @@ export function makeActions(page) {
   return {
     makeCell, allCells, cellOf, insertCellElement, addCell, removeCellLocally, deleteCell,
     applyOrder, moveCell, saveAll, evaluateAll, interrupt, refreshAll, restart,
-    trustWorksheet, unpublish, clearAll, showSystem, applyWorksheetMeta, rename, setTypeset, setSystem,
+    trustWorksheet, unpublish, editTags, clearAll, showSystem, applyWorksheetMeta, rename, setTypeset, setSystem,
     updateEmptyState,
   };
 }
