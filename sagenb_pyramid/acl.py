@@ -3,11 +3,11 @@ ACE vocabulary (``Allow``, ``Deny``, ``Authenticated``, ``Everyone``, ``ALL_PERM
 ``DENY_ALL``).
 
 Principals are stable ids, never logins: ``userid:<id>``, ``group:<id>``, ``role:admin``.
-It imports nothing of the project, so resources.py (which computes the ACLs) and
+It imports nothing of the project, so resources/ (which computes the ACLs) and
 security.py (which checks them, and reads the resources) do not import each other.
 It imports nothing of Pyramid either: any Pyramid module but ``pyramid.settings``
 imports pkg_resources, which reads every installed distribution (about 0.3 s), and
-the admin commands load resources.py without Pyramid (tests/unit/test_security.py checks
+the admin commands load resources/ without Pyramid (tests/unit/test_security.py checks
 these values are Pyramid's).
 """
 import enum

@@ -14,7 +14,9 @@ the objects of older databases; the step's name appended to ``resources.SCHEMA_S
 (tests/unit/test_evolve.py checks both lists agree, and runs every step on
 ``tests/support/olddb``).
 A stored class that moves: its old path in ``MOVED_CLASSES``, and a step re-saving its
-objects (then a database stores only the new path).
+objects (then a database stores only the new path).  The classes of ``resources/`` need
+neither when they move between its modules: they are stored as
+``sagenb_pyramid.resources.<Class>`` wherever they are defined (``resources.stored``).
 """
 import logging
 import time

@@ -282,7 +282,7 @@ def worksheet_texts(worksheet):
 
 def root_of(obj):
     """The application root above ``obj`` (the top of its ``__parent__`` chain, when
-    that holds the index; this module imports nothing of resources.py), or None."""
+    that holds the index; this module imports nothing of resources/), or None."""
     while getattr(obj, '__parent__', None) is not None:
         obj = obj.__parent__
     # A root written before the index (evolve step ``search-index``) has none yet.

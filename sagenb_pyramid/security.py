@@ -16,7 +16,7 @@ from pyramid.authorization import ACLHelper, Authenticated, Everyone
 from pyramid.events import ContextFound
 from pyramid.httpexceptions import HTTPForbidden
 
-# Permissions and principals live in acl.py (resources.py writes its ACLs with them);
+# Permissions and principals live in acl.py (resources/ writes its ACLs with them);
 # named here too, where views and tests have always imported them from.
 from .acl import (  # noqa: F401
     P, admin_principal, admin_reads_only, group_principal, user_principal)

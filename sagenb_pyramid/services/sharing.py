@@ -5,7 +5,7 @@ A worksheet's ``collaborators`` and ``viewers`` hold principals (``userid:<id>``
 ``group:<id>``); the ACL is computed from them and from the requester's principals at
 every request, so a change (or a user leaving a group) counts from the next request.
 In the API an entry is ``"<login>"`` or ``"group:<name>"``.  ``root.shared_with``
-(resources.py ``index_shares``) maps each principal to the keys of the worksheets
+(resources/shareindex.py ``index_shares``) maps each principal to the keys of the worksheets
 shared with it, kept in the transaction of every change.
 
 Visibility (``sagenb.sharing.visibility``): ``members`` (the default) lets a user see

@@ -1,0 +1,61 @@
+"""The object graph published through traversal.
+
+Root -> ``home`` (users by login) -> ``User`` (worksheets by per-user number) ->
+``Worksheet`` -> ``cells`` -> ``Cell``.  Users and groups also live in ``users_by_id``
+and ``groups`` under stable ids: ACLs name those ids, never logins, so renaming a user
+breaks nothing.  A cell keeps its input and its outputs in separate persistent
+objects because outputs change often and inputs rarely.
+
+The modules, each importing only those listed before it:
+
+- ``folder``: ``Folder``, where an object is (``root_of``, ``owner_of``), ``stored``
+- ``blobs``: blobs from bytes, copied, read; ``guess_type``
+- ``shareindex``: the index of shared worksheets (``index_shares``)
+- ``worksheets``: ``Worksheet``, ``Cells``, ``Cell``, ``CellOutput``, ``DataFiles``,
+  ``DataFile``, ``Revisions``, ``Revision``
+- ``users``: ``Home``, ``User``, ``StorageUse`` (``usage``), ``Group``, ``ApiToken``,
+  ``AccountToken``
+- ``publications``: ``/pub/``: ``Publications``, ``Publication`` and the unstored
+  ``Pub*`` wrappers
+- ``admin``: ``/admin/``: the unstored ``Admin*`` wrappers
+- ``root``: ``Root``, ``SCHEMA_STEPS``, ``root_factory``, ``get_root``,
+  ``in_transaction``, ``ensure_root``
+
+Every name is re-exported here: code imports ``sagenb_pyramid.resources``, and every
+stored class is pickled as ``sagenb_pyramid.resources.<Class>`` (``folder.stored``),
+the path records had while this package was one module.
+"""
+from .admin import AdminGroup, AdminGroups, AdminSection, AdminUser, AdminUsers
+from .blobs import bytes_blob, copy_blob, guess_type, read_blob
+from .folder import Folder, OwnerFolder, RootFolder, owner_of, root_of, stored
+from .publications import (
+    PUBLICATION_VIEW_NAMES, PubCell, PubCells, PubFile, PubFiles, Publication, Publications,
+    time_key)
+from .root import SCHEMA_STEPS, Root, ensure_root, get_root, in_transaction, root_factory
+from .shareindex import index_shares, share_key
+from .users import AccountToken, ApiToken, Group, Home, StorageUse, User, usage
+from .worksheets import (
+    BUSY, CELL_STATUSES, CELL_TYPES, WORKSHEET_STATES, WORKSHEET_VIEW_NAMES, Cell, CellOutput,
+    Cells, DataFile, DataFiles, Revision, Revisions, Worksheet)
+
+__all__ = [
+    # folder
+    'Folder', 'OwnerFolder', 'RootFolder', 'owner_of', 'root_of', 'stored',
+    # blobs
+    'bytes_blob', 'copy_blob', 'guess_type', 'read_blob',
+    # shareindex
+    'index_shares', 'share_key',
+    # worksheets
+    'BUSY', 'CELL_STATUSES', 'CELL_TYPES', 'WORKSHEET_STATES', 'WORKSHEET_VIEW_NAMES',
+    'Cell', 'CellOutput', 'Cells', 'DataFile', 'DataFiles', 'Revision', 'Revisions',
+    'Worksheet',
+    # users
+    'AccountToken', 'ApiToken', 'Group', 'Home', 'StorageUse', 'User', 'usage',
+    # publications
+    'PUBLICATION_VIEW_NAMES', 'PubCell', 'PubCells', 'PubFile', 'PubFiles', 'Publication',
+    'Publications', 'time_key',
+    # admin
+    'AdminGroup', 'AdminGroups', 'AdminSection', 'AdminUser', 'AdminUsers',
+    # root
+    'SCHEMA_STEPS', 'Root', 'ensure_root', 'get_root', 'in_transaction', 'root_factory',
+]

@@ -1,0 +1,456 @@
+"""Worksheets and what they hold: ``Worksheet`` -> ``cells`` (``Cells``) -> ``Cell``, whose
+``CellOutput`` is a persistent object of its own (outputs change often, inputs rarely);
+``data/`` (``DataFiles``: ``DataFile`` over a ZODB blob) and ``revisions/``
+(``Revisions``: ``Revision``), made when first needed.
+"""
+import copy
+import shutil
+import time
+
+from BTrees.OOBTree import OOBTree
+from persistent import Persistent
+from persistent.list import PersistentList
+from ZODB.blob import Blob
+
+from .. import search
+from ..acl import ALL_PERMISSIONS, Allow, P, admin_principal, admin_reads_only, user_principal
+from .blobs import bytes_blob, copy_blob, guess_type, read_blob
+from .folder import Folder, owner_of, root_of, stored
+from .shareindex import index_shares
+
+CELL_TYPES = ('compute', 'text')
+WORKSHEET_STATES = ('active', 'archive', 'trash')
+# The states a cell's output passes through; ``queued`` and ``running`` are "busy".
+CELL_STATUSES = ('new', 'queued', 'running', 'done', 'error')
+BUSY = ('queued', 'running')
+
+
+# Views of a worksheet (``<worksheet>/<view name>``).  A data file may also be reached as
+# ``<worksheet>/<file name>`` (text cells of legacy worksheets refer to data files that
+# way) unless its name is one of these; ``<worksheet>/data/<file name>`` always works.
+WORKSHEET_VIEW_NAMES = frozenset({
+    'alive', 'copy', 'evaluate_all', 'clear_outputs', 'interrupt', 'restart',
+    'download.sws', 'download.ipynb', 'data', 'cells', 'revisions', 'files',
+    'complete', 'inspect', 'trust', 'publish', 'print', 'sharing',
+})
+
+
+@stored
+class Worksheet(Persistent):
+    """A numbered worksheet of one owner, with its ordered cells.
+
+    ``files`` holds the worksheet's data files, ``revisions`` earlier versions of its
+    text; both are created on first use (worksheets stored before they existed lack
+    them).  ``source`` says where an imported worksheet came from.
+    """
+
+    files = None
+    revisions = None
+    source = None
+    # Bytes an import stored in the cells (see ``usage``); 0 for worksheets made here.
+    imported_bytes = 0
+    # Whether the owner vouches for the content (Jupyter's trust model): imports start
+    # untrusted, and so does a worksheet once someone else changed a cell.  Only the
+    # owner's view of a trusted worksheet runs the scripts of its HTML outputs.
+    trusted = True
+
+    def __init__(self, name, owner_id, typeset=True, system='sage'):
+        self.name = name
+        self.owner_id = owner_id
+        self.system = system
+        self.typeset = typeset
+        self.created = self.modified = time.time()
+        # Principal ids (``userid:...`` or ``group:...``); the sharing UI edits these.
+        self.collaborators = PersistentList()
+        self.viewers = PersistentList()
+        # user id -> 'active' | 'archive' | 'trash'; missing means active.
+        self.states = OOBTree()
+        self.cells = Cells()
+        self.cells.__parent__ = self
+        self.cells.__name__ = 'cells'
+        self.cell_order = PersistentList()
+        self.next_cell_id = 0
+        # The id of its publication in ``root.publications`` (None: not published).
+        self.publication_id = None
+        # Words the owner files it under (services/tags.py checks them), sorted.
+        self.tags = ()
+
+    @property
+    def number(self):
+        return int(self.__name__)
+
+    @property
+    def owner(self):
+        return self.__parent__
+
+    def __getitem__(self, name):
+        if name == 'cells':
+            return self.cells
+        if name == 'data' and self.files is not None:
+            return self.files
+        if name == 'revisions' and self.revisions is not None:
+            return self.revisions
+        if self.files is not None and name not in WORKSHEET_VIEW_NAMES:
+            return self.files[name]
+        raise KeyError(name)
+
+    def data_files(self):
+        """The folder of data files, created when first needed."""
+        if self.files is None:
+            self.files = DataFiles()
+            self.files.__parent__ = self
+            self.files.__name__ = 'data'
+        return self.files
+
+    def add_revision(self, when, body, author_id=None):
+        if self.revisions is None:
+            self.revisions = Revisions()
+            self.revisions.__parent__ = self
+            self.revisions.__name__ = 'revisions'
+        return self.revisions.add_revision(when, body, author_id)
+
+    def trusted_by(self, user):
+        """Whether ``user`` wrote (or vouched for) everything in the worksheet."""
+        return bool(self.trusted) and user is not None and user.id == self.owner_id
+
+    def changed_by(self, user_id):
+        """A cell was changed by ``user_id``: content of anyone but the owner makes the
+        worksheet untrusted until the owner trusts it again."""
+        if user_id != self.owner_id and self.trusted:
+            self.trusted = False
+
+    def __acl__(self):
+        acl = [(Allow, user_principal(self.owner_id), ALL_PERMISSIONS)]
+        for principal in self.collaborators:
+            acl.append((Allow, principal, (P.VIEW, P.EDIT, P.EVALUATE)))
+        for principal in self.viewers:
+            acl.append((Allow, principal, (P.VIEW,)))
+        # An admin may take sharing away (moderation), never give it: the sharing
+        # service refuses them anything but removals (docs/security.md, "Sharing").
+        acl.append((Allow, admin_principal(), (P.SHARE,)))
+        return acl + admin_reads_only()
+
+    def shared_principals(self):
+        return set(self.collaborators) | set(self.viewers)
+
+    def share(self, collaborators, viewers):
+        """New lists of principals (``userid:``/``group:``); the root's index of
+        shared worksheets follows in the same transaction."""
+        before = self.shared_principals()
+        if list(self.collaborators) != list(collaborators):
+            self.collaborators[:] = list(collaborators)
+        if list(self.viewers) != list(viewers):
+            self.viewers[:] = list(viewers)
+        after = self.shared_principals()
+        if owner_of(self) is not None:
+            root = root_of(self)
+            index_shares(root, self, before - after, False)
+            index_shares(root, self, after - before, True)
+            search.changed(self)  # its readers: candidates of "shared" searches
+
+    def touch(self):
+        """Something of the worksheet changed: every change of its name, tags or cell
+        inputs calls this, which also reindexes it for search when the transaction
+        commits (search.changed)."""
+        self.modified = time.time()
+        search.changed(self)
+
+    def state_for(self, user_id):
+        return self.states.get(user_id, 'active')
+
+    def set_state(self, user_id, state):
+        if state not in WORKSHEET_STATES:
+            raise ValueError('state must be one of %s' % ', '.join(WORKSHEET_STATES))
+        self.states[user_id] = state
+
+    def add_cell(self, type, input='', after=None, before=None):
+        if type not in CELL_TYPES:
+            raise ValueError('type must be "compute" or "text"')
+        if after is not None and before is not None:
+            raise ValueError('give "after" or "before", not both')
+        anchor = after if after is not None else before
+        if anchor is not None and anchor not in self.cell_order:
+            raise KeyError(anchor)
+        cell_id = self.next_cell_id
+        self.next_cell_id = cell_id + 1
+        cell = Cell(cell_id, type, input)
+        self.cells.add(str(cell_id), cell)
+        if anchor is None:
+            self.cell_order.append(cell_id)
+        else:
+            index = self.cell_order.index(anchor)
+            self.cell_order.insert(index + 1 if after is not None else index, cell_id)
+        self.touch()
+        return cell
+
+    def delete_cell(self, cell_id):
+        if len(self.cell_order) <= 1:
+            raise ValueError('a worksheet keeps at least one cell')
+        self.cell_order.remove(cell_id)
+        self.cells.remove(str(cell_id))
+        self.touch()
+
+    def move_cell(self, cell_id, direction):
+        order = list(self.cell_order)
+        index = order.index(cell_id)
+        target = index - 1 if direction == 'up' else index + 1
+        if direction not in ('up', 'down'):
+            raise ValueError('direction must be "up" or "down"')
+        if 0 <= target < len(order):
+            order[index], order[target] = order[target], order[index]
+            self.cell_order[:] = order
+            self.touch()
+        return order
+
+    def ordered_cells(self):
+        return [self.cells[str(cell_id)] for cell_id in self.cell_order]
+
+    def charge_import(self, nbytes):
+        """Count ``nbytes`` an import stored in the cells against the owner's quota."""
+        owner = owner_of(self)
+        if owner is not None:
+            owner.storage_use().change(nbytes)
+        self.imported_bytes += nbytes
+
+    def copy(self, owner, name):
+        twin = owner.create_worksheet(name, typeset=self.typeset, system=self.system)
+        if self.imported_bytes:
+            twin.charge_import(self.imported_bytes)
+        # A copy of someone else's worksheet is content its new owner did not write.
+        twin.trusted = bool(self.trusted) and owner.id == self.owner_id
+        twin.delete_all_cells()
+        for cell in self.ordered_cells():
+            new = twin.add_cell(cell.type, cell.input)
+            new.format = cell.format
+            new.output.replace(cell.output)
+        if self.files is not None:
+            for data_file in self.files.values():
+                twin.data_files().add(data_file.__name__, data_file.copy())
+        return twin
+
+    def snapshot(self):
+        """A detached copy of the worksheet as it is now (cells with their outputs and
+        files, data files) for a publication: in nobody's home, counted in no quota."""
+        twin = Worksheet(self.name, self.owner_id, typeset=self.typeset, system=self.system)
+        # What a publication shows is rendered untrusted for everybody.
+        twin.trusted = False
+        for cell in self.ordered_cells():
+            # The same ids as the original's cells (a cell's URL names the same cell).
+            new = twin.cells.add(str(cell.id), Cell(cell.id, cell.type, cell.input))
+            twin.cell_order.append(cell.id)
+            new.format = cell.format
+            new.output.replace(cell.output)
+            # Outputs are replaced whole by evaluations, but a snapshot must share nothing.
+            new.output.outputs = copy.deepcopy(new.output.outputs)
+        twin.next_cell_id = self.next_cell_id
+        if self.files is not None:
+            for data_file in self.files.values():
+                twin.data_files().add(data_file.__name__, data_file.copy())
+        twin.created, twin.modified = self.created, self.modified
+        return twin
+
+    def delete_all_cells(self):
+        for cell_id in list(self.cell_order):
+            self.cells.remove(str(cell_id))
+        del self.cell_order[:]
+        self.touch()
+
+
+@stored
+class Cells(Folder):
+    """``<worksheet>/cells/``: cells by id (the order lives on the worksheet)."""
+
+
+@stored
+class Cell(Persistent):
+    # How a text cell's input is written: ``markdown`` (with HTML allowed, as Jupyter)
+    # or ``html`` (legacy worksheets, whose text is HTML with $math$).
+    format = 'markdown'
+
+    def __init__(self, cell_id, type, input=''):
+        self.id = cell_id
+        self.type = type
+        self.input = input
+        self.output = CellOutput()
+
+    @property
+    def worksheet(self):
+        return self.__parent__.__parent__
+
+
+@stored
+class CellOutput(Persistent):
+    """What evaluation produced: written by the worker, often, apart from the input.
+
+    ``run_id`` names the evaluation the outputs belong to, so a late write from an
+    earlier run never lands on a newer one.  ``version`` grows with every change;
+    pollers ask for anything newer than the version they have.  ``full_text`` is a blob
+    with the whole text of an output that was cut.
+    """
+
+    full_text = None
+    # Files the evaluation wrote that are kept with it (name -> Blob), or None.
+    files = None
+    # While the running code waits in ``input()``: {"prompt", "password"}.
+    input_request = None
+    # ipywidgets models the evaluation made (@interact): {model_id: {model_name, state}}.
+    widgets = None
+
+    def __init__(self):
+        self.status = 'new'
+        self.outputs = []
+        self.execution_count = None
+        self.version = 0
+        self.run_id = None
+        self.server = None
+        self.started = None
+        self.finished = None
+        self.full_text = None
+
+    def keep_full_text(self, source):
+        """Store the whole text of a cut output (a file object) as a blob."""
+        blob = Blob()
+        with blob.open('w') as f:
+            shutil.copyfileobj(source, f)
+        self.full_text = blob
+
+    def replace(self, other):
+        self.status = other.status if other.status not in BUSY else 'new'
+        self.outputs = list(other.outputs)
+        self.execution_count = other.execution_count
+        self.full_text = other.full_text
+        self.widgets = copy.deepcopy(other.widgets)
+        self.files = None
+        if other.files is not None:
+            self.files = OOBTree({name: copy_blob(blob) for name, blob in other.files.items()})
+        self.version += 1
+
+    def set_widgets(self, widgets):
+        self.widgets = widgets
+        self.version += 1
+
+    def add_file(self, name, content):
+        if self.files is None:
+            self.files = OOBTree()
+        self.files[name] = bytes_blob(content)
+
+    def queue(self, run_id, server):
+        self.status = 'queued'
+        self.outputs = []
+        self.execution_count = None
+        self.run_id = run_id
+        self.server = server
+        self.started = self.finished = None
+        self.full_text = None
+        self.files = None
+        self.widgets = None
+        self.version += 1
+
+    def clear(self):
+        self.outputs = []
+        self.full_text = None
+        self.files = None
+        self.widgets = None
+        if self.status not in BUSY:
+            self.status = 'new'
+            self.execution_count = None
+        self.version += 1
+
+    def update(self, status, outputs, execution_count=None, started=None, finished=None,
+               input_request=None):
+        self.status = status
+        self.outputs = outputs
+        if input_request != self.input_request:
+            self.input_request = input_request
+        if execution_count is not None:
+            self.execution_count = execution_count
+        if started is not None:
+            self.started = started
+        if finished is not None:
+            self.finished = finished
+        self.version += 1
+
+
+@stored
+class DataFiles(Folder):
+    """``<worksheet>/data/``: the worksheet's data files by name.  Adding and removing
+    a file changes the owner's storage total in the same transaction."""
+
+    def add_file(self, name, content):
+        if name in self:
+            self.remove(name)
+        return self.add(name, DataFile(content))
+
+    def _owner(self):
+        return owner_of(self.__parent__) if self.__parent__ is not None else None
+
+    def add(self, name, obj):
+        owner = self._owner()
+        use = owner.storage_use() if owner is not None else None
+        super().add(name, obj)
+        if use is not None:
+            use.change(obj.byte_size())
+        return obj
+
+    def remove(self, name):
+        owner = self._owner()
+        if owner is not None:
+            owner.storage_use().change(-self.data[str(name)].byte_size())
+        return super().remove(name)
+
+
+@stored
+class DataFile(Persistent):
+    """A file of a worksheet, kept in a ZODB blob."""
+
+    def __init__(self, content=b'', blob=None):
+        self.blob = blob if blob is not None else bytes_blob(content)
+        self.size = len(content) if blob is None else None
+        self.modified = time.time()
+
+    @property
+    def content_type(self):
+        return guess_type(self.__name__)
+
+    def read(self):
+        return read_blob(self.blob)
+
+    def byte_size(self):
+        if self.size is None:  # made from a blob without its size
+            with self.blob.open('r') as f:
+                self.size = f.seek(0, 2)
+        return self.size
+
+    def write(self, content):
+        """New content; the owner's storage total follows."""
+        folder = self.__parent__
+        owner = folder._owner() if isinstance(folder, DataFiles) else None
+        if owner is not None:
+            owner.storage_use().change(len(content) - self.byte_size())
+        self.blob = bytes_blob(content)
+        self.size = len(content)
+        self.modified = time.time()
+
+    def copy(self):
+        twin = DataFile(blob=copy_blob(self.blob))
+        twin.size = self.size
+        return twin
+
+
+@stored
+class Revisions(Folder):
+    """``<worksheet>/revisions/``: earlier texts of the worksheet, by time."""
+
+    def add_revision(self, when, body, author_id=None):
+        name = '%.3f' % when
+        if name in self:
+            return self[name]
+        return self.add(name, Revision(when, body, author_id))
+
+
+@stored
+class Revision(Persistent):
+    def __init__(self, when, body, author_id=None):
+        self.time = when
+        self.body = body
+        self.author_id = author_id
