@@ -8,13 +8,26 @@ views parse a request, check its permission, call one of these and render the an
 - ``links``: the single-use links sent by mail (password reset, address confirmation,
   change of address, invitations).
 - ``accounts``: checks of new logins and addresses.
-- ``listing``: which worksheets a home lists, in which order; new worksheets' names.
+- ``listing``: which worksheets a home lists (by state, tag, or shared with its user), in
+  which order.
 - ``quota``: the per-user storage quota.
-- ``worksheets``: copying, adding cells, the listing's actions, emptying the trash.
+- ``worksheets``: changing a worksheet (name, typesetting, system, state, tags),
+  copying, adding, editing and deleting cells, clearing outputs, the listing's actions,
+  emptying the trash; the system of a user's new worksheets.
 - ``datafiles``: a worksheet's data files (add, edit, rename) within the limits.
 - ``admin``: the admin pages' user, group, settings and audit-log work.
 - ``login``: password logins (rate limit, directory accounts), sign-up, password change.
 - ``tokens``: a user's API tokens (list, make, revoke).
+- ``identities``: OAuth / OpenID Connect identities as users (which user an identity
+  logs in as, linking, the provider's groups and admin right, the identity waiting for
+  a username).
+- ``sharing``: sharing worksheets with users and groups (roles, the "shared with me"
+  listing, whom the share dialog shows).
+- ``publishing``: publications at ``/pub/`` (publishing, their pages, ratings, copies).
+- ``finding``: ``GET /search`` confined to what the caller may see.
+- ``tags``: what a worksheet's tag may be (the API, the listing's filter).
+- ``transfer``: importing uploads within the limits and the quota, exporting worksheets
+  (one as ``.sws``/``.ipynb``, a home's chosen ones in a zip).
 
 Scripts (``sagenb-admin``, ``migrate.py``) and tests that need this logic import it from
 here, never from a view.  The shared request helpers are in

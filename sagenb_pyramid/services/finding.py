@@ -1,5 +1,5 @@
 """Finding worksheets: ``GET /search`` over the index of search.py, confined to what the
-caller may see, and worksheet tags (checked here, filtered on in the listing).
+caller may see (worksheet tags are services/tags.py's).
 
 Which documents a caller may see is decided here from the live objects, for every
 match, never from anything stored in the index: ``mine`` are the caller's worksheets
@@ -9,9 +9,6 @@ shown everyone's: being an admin is no share), ``published`` the publications
 (``root.publications``, the publishing part's).  Worksheets in the caller's trash are
 left out.  Results are ordered by their last change, newest first.
 """
-import re
-import unicodedata
-
 from .. import search
 from ..acl import user_principal
 from ..resources import Worksheet
@@ -22,48 +19,6 @@ SCOPES = ('mine', 'shared', 'published', 'all')
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_OFFSET = 10_000
-
-# Tags: a few short words of letters, digits, ``-``, ``_``, ``.`` and ``+`` (any script),
-# kept lower case, so that ``Calculus`` and ``calculus`` are one tag.
-MAX_TAGS = 10
-MAX_TAG = 32
-TAG = re.compile(r'^\w[\w.+-]*$')
-
-
-def clean_tag(value):
-    """A tag as stored, or ValueError saying what is wrong with it."""
-    if not isinstance(value, str):
-        raise ValueError('a tag must be a string')
-    tag = unicodedata.normalize('NFKC', value).strip().lower()
-    if not tag:
-        raise ValueError('a tag cannot be empty')
-    if len(tag) > MAX_TAG:
-        raise ValueError('a tag has at most %d characters' % MAX_TAG)
-    if not TAG.match(tag):
-        raise ValueError('a tag is letters, digits, "-", "_", "." or "+" (no spaces), '
-                         'starting with a letter or digit: %r' % value[:40])
-    return tag
-
-
-def clean_tags(value):
-    """``value`` (a JSON list) as the sorted tuple stored; ValueError if it is not one."""
-    if not isinstance(value, list):
-        raise ValueError('"tags" must be a list of strings')
-    tags = sorted({clean_tag(v) for v in value})
-    if len(tags) > MAX_TAGS:
-        raise ValueError('a worksheet has at most %d tags' % MAX_TAGS)
-    return tuple(tags)
-
-
-def tag_filter(value):
-    """The ``tag`` of a listing's query (None: no filter); 400 when it cannot be a tag."""
-    if value is None or value == '':
-        return None
-    try:
-        return clean_tag(value)
-    except ValueError as exc:
-        raise api_error(400, '"tag": %s' % exc) from None
-
 
 def paging(params):
     def number(name, default, low, high):

@@ -1,6 +1,7 @@
-"""What is done to worksheets as a whole, and to a home's worksheets together: copying,
-adding a cell, the listing's actions (archive, trash, restore, copy, rename, delete for
-good) and emptying the trash.
+"""What is done to worksheets as a whole, and to a home's worksheets together: changing
+one's name, typesetting, system, state or tags, copying, adding, editing and deleting a
+cell, clearing the outputs, the listing's actions (archive, trash, restore, copy,
+rename, delete for good) and emptying the trash; the system of a user's new worksheets.
 
 Refusals are ``api_error``s (their status and message reach the user as they are);
 ``Unselected`` is a listing action that has nothing to act on, which the listing tells
@@ -8,12 +9,15 @@ with a note rather than an error.  Deleting needs the request (the worksheets' p
 stop after the commit, ``evaluation.delete_worksheet``); the rest takes plain values.
 """
 from .. import names
-from ..resources import CELL_TYPES, Worksheet, usage
+from ..resources import CELL_TYPES, WORKSHEET_STATES, Worksheet, usage
 from ..web import api_error, get_str
 from .evaluation import delete_worksheet
+from .tags import clean_tags
 from .quota import require_room
 
 LISTING_ACTIONS = ('active', 'archive', 'trash', 'copy', 'rename', 'delete')
+# What ``update`` changes of a worksheet (a PATCH's fields).
+WORKSHEET_FIELDS = ('name', 'typeset', 'system', 'state', 'tags')
 
 
 class Unselected(Exception):
@@ -25,6 +29,51 @@ def new_worksheet_name(body_or_form):
     """The name given in a request's ``name`` (cleaned; "Untitled" when missing)."""
     name = get_str(body_or_form, 'name', 'Untitled', max_length=names.MAX_WORKSHEET_NAME)
     return names.clean_worksheet_name(name)
+
+
+def update(worksheet, user, changes):
+    """Change ``worksheet`` as ``user`` (who may edit it) asks: ``changes`` maps some of
+    ``WORKSHEET_FIELDS`` to new values (``state`` is the user's own; ``tags`` the
+    owner's alone: 403).  400 for a wrong value or no change at all; a refusal changes
+    nothing."""
+    values = {}
+    if 'name' in changes:
+        values['name'] = new_worksheet_name({'name': changes['name']})
+    if 'typeset' in changes:
+        if not isinstance(changes['typeset'], bool):
+            raise api_error(400, '"typeset" must be true or false')
+        values['typeset'] = changes['typeset']
+    if 'system' in changes:
+        if names.system_problem(changes['system']):
+            raise api_error(400, '"system" must be the name of a system, e.g. "sage", '
+                                 '"python", "gp"')
+        values['system'] = changes['system']
+    if 'state' in changes and changes['state'] not in WORKSHEET_STATES:
+        raise api_error(400, '"state" must be one of ' + ', '.join(WORKSHEET_STATES))
+    if 'tags' in changes:
+        if user.id != worksheet.owner_id:
+            raise api_error(403, 'only the owner sets the tags of a worksheet')
+        try:
+            values['tags'] = clean_tags(changes['tags'])
+        except ValueError as exc:
+            raise api_error(400, '"tags": %s' % exc) from None
+    if not values and 'state' not in changes:
+        raise api_error(400, 'nothing to change: give "name", "typeset", "system", '
+                             '"state" or "tags"')
+    if 'state' in changes:
+        worksheet.set_state(user.id, changes['state'])
+    for attr, value in values.items():
+        setattr(worksheet, attr, value)
+    worksheet.touch()
+
+
+def set_default_system(user, system):
+    """``user``'s new worksheets use ``system`` (spaces around it dropped); 400 for what
+    is not the name of a system."""
+    if not isinstance(system, str) or names.system_problem(system.strip()):
+        raise api_error(400, '"system" must be the name of a system, e.g. "sage", "python" '
+                             'or "gp"')
+    user.default_system = system.strip()
 
 
 def copy_worksheet(settings, worksheet, user, name=None):
@@ -53,6 +102,37 @@ def add_cell(worksheet, user, cell_type='compute', text='', after=None, before=N
     if text:
         worksheet.changed_by(user.id)
     return cell
+
+
+def edit_cell(cell, user, changes):
+    """Change ``cell`` as ``user`` asks: ``changes`` has its new ``input`` (a string;
+    None leaves it) and/or ``type``; 400 for a wrong type.  Input changed by ``user``
+    counts as their change."""
+    if 'type' in changes and changes['type'] not in CELL_TYPES:
+        raise api_error(400, '"type" must be "compute" or "text"')
+    text = changes.get('input')
+    if text is not None and text != cell.input:
+        cell.input = text
+        cell.worksheet.changed_by(user.id)
+    if 'type' in changes and changes['type'] != cell.type:
+        cell.type = changes['type']
+    cell.worksheet.touch()
+
+
+def delete_cell(cell):
+    """Delete ``cell``; 409 for the last cell of its worksheet."""
+    worksheet = cell.worksheet
+    if len(worksheet.cell_order) <= 1:
+        raise api_error(409, 'a worksheet keeps at least one cell')
+    worksheet.delete_cell(cell.id)
+
+
+def clear_outputs(worksheet):
+    """Clear the outputs of every cell of ``worksheet``; returns how many had some."""
+    cells = [c for c in worksheet.ordered_cells() if c.output.outputs]
+    for cell in cells:
+        cell.output.clear()
+    return len(cells)
 
 
 def selected(home, numbers):

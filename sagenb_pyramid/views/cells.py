@@ -4,9 +4,9 @@ import contextlib
 from pyramid.response import FileIter
 from pyramid.view import view_config
 
-from ..resources import CELL_TYPES, Cell
+from ..resources import Cell
 from ..security import P
-from ..services import evaluation
+from ..services import evaluation, worksheets
 from ..services.evaluation import queue_cell, worksheet_key
 from ..services.serialize import cell_json, queued_json
 from ..waits import wait_slot
@@ -54,24 +54,16 @@ def update_cell(context, request):
     body = json_body(request)
     if 'input' not in body and 'type' not in body:
         raise api_error(400, 'nothing to change: give "input" or "type"')
-    text = get_str(body, 'input')
-    if 'type' in body and body['type'] not in CELL_TYPES:
-        raise api_error(400, '"type" must be "compute" or "text"')
-    if text is not None and text != context.input:
-        context.input = text
-        context.worksheet.changed_by(request.user.id)
-    if 'type' in body and body['type'] != context.type:
-        context.type = body['type']
-    context.worksheet.touch()
+    changes = {'input': get_str(body, 'input')}
+    if 'type' in body:
+        changes['type'] = body['type']
+    worksheets.edit_cell(context, request.user, changes)
     return cell_json(request, context)
 
 
 @view_config(context=Cell, request_method='DELETE', permission=P.EDIT, renderer='json')
 def delete_cell(context, request):
-    worksheet = context.worksheet
-    if len(worksheet.cell_order) <= 1:
-        raise api_error(409, 'a worksheet keeps at least one cell')
-    worksheet.delete_cell(context.id)
+    worksheets.delete_cell(context)
     return {'deleted': context.id}
 
 
@@ -102,9 +94,7 @@ def evaluate_cell(context, request):
         if text is not None and text != context.input:
             if not request.has_permission(P.EDIT, context):
                 raise api_error(403, 'you may evaluate this cell but not change its input')
-            context.input = text
-            context.worksheet.changed_by(request.user.id)
-            context.worksheet.touch()
+            worksheets.edit_cell(context, request.user, {'input': text})
         run_id = queue_cell(request, context, awaited=bool(wait))
         if wait:
             if evaluation.commit_then_wait(request, context, wait, run_id) or \

@@ -7,7 +7,7 @@ from ..security import P
 from ..services import worksheets as worksheet_service
 from ..services.listing import SORTS, listed, shared_listing
 from ..services.worksheets import new_worksheet_name
-from ..services.finding import tag_filter
+from ..services.tags import tag_filter
 from ..services.serialize import worksheet_summary
 from ..web import api_error, json_body, wants_json
 

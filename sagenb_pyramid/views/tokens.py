@@ -12,16 +12,13 @@ import time
 from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
-from .. import names
 from ..auth.tokens import SCOPES
 from ..resources import Root
 from ..security import P, via_token
-from ..services import tokens
+from ..services import tokens, worksheets
 from ..services.tokens import token_list
 from ..web import api_error, fmt_time, form_of, get_str, wants_json
 
-# Offered on the account page; any system name (names.system_problem) from the API.
-SYSTEMS = ('sage', 'python', 'gp', 'gap', 'maxima', 'singular', 'r', 'sh', 'html', 'latex')
 # Longest expiry one may give a token (days); no expiry at all is allowed too.
 MAX_EXPIRY_DAYS = 3650
 # Offered on the pages (any whole number of days up to MAX_EXPIRY_DAYS from the API).
@@ -109,11 +106,8 @@ def revoke_token_view(context, request):
              permission=P.ACCOUNT, renderer='json')
 def default_system(context, request):
     body = form_of(request)
-    system = body.get('system') if body is not None else None
-    if not isinstance(system, str) or names.system_problem(system.strip()):
-        raise api_error(400, '"system" must be the name of a system, e.g. "sage", "python" '
-                             'or "gp"')
-    request.user.default_system = system.strip()
+    worksheets.set_default_system(request.user,
+                                  body.get('system') if body is not None else None)
     if wants_json(request):
         return {'default_system': request.user.default_system}
     request.session.flash('New worksheets will use %s.' % request.user.default_system)

@@ -6,31 +6,21 @@
 Content-Security-Policy, so an HTML or SVG file opened directly runs no script on the
 notebook's origin.
 """
-import re
-import time
 import urllib.parse
 
 from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
 from .. import importing
-from ..formats import FormatError, TooLarge, ipynb, sws
-from ..resources import (
-    Cell, DataFile, Revision, Revisions, User, WORKSHEET_STATES, Worksheet, guess_type, read_blob)
+from ..formats import FormatError
+from ..resources import Cell, DataFile, Revision, Revisions, User, Worksheet, guess_type, read_blob
 from ..security import P
-from ..services.listing import listed
+from ..services import transfer
 from ..services.worksheets import new_worksheet_name
-from ..services.quota import quota_problem
 from ..web import api_error, get_str, wants_json
 
 FILE_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 INLINE_TYPES = ('image/png', 'image/jpeg', 'image/gif', 'text/plain')
-
-
-def download_name(name, ext):
-    """A file name for Content-Disposition: the worksheet's name, made harmless."""
-    cleaned = re.sub(r'[\x00-\x1f\x7f/\\:*?"<>|]+', '_', name).strip(' .') or 'worksheet'
-    return cleaned[:120] + ext
 
 
 def content_disposition(kind, filename):
@@ -69,7 +59,8 @@ def import_worksheets(context, request):
         name = new_worksheet_name(request.POST)
     try:
         with importing.gate_of(request.registry).slot(request.user.id):
-            created, notes, skipped = _import(context, request, upload, name)
+            created, notes, skipped = transfer.import_upload(
+                request.registry.settings, context, upload.filename, upload.file, name)
     except importing.ImportBusy as exc:
         raise api_error(exc.status, 'cannot import %s now: %s' % (shown, exc)) from None
     except FormatError as exc:
@@ -88,79 +79,38 @@ def import_worksheets(context, request):
     return request.response
 
 
-def _import(user, request, upload, name):
-    limits = importing.limits_from_settings(request.registry.settings)
-    data = upload.file.read(limits.max_bytes + 1)
-    found, skipped = importing.read_upload(upload.filename or '', data, limits)
-    del data
-    total = sum(importing.import_bytes(item) for item in found)
-    problem = quota_problem(request.registry.settings, user, total)
-    if problem:
-        raise TooLarge(problem)
-    created = [importing.create_worksheet(user, item, name=name if len(found) == 1
-                                          else None)
-               for item in found]
-    for worksheet in created:
-        worksheet.source = 'upload:' + (upload.filename or '')
-    return created, [note for item in found for note in item.notes], skipped
-
-
 # --- export ---------------------------------------------------------------------------
 
 @view_config(context=Worksheet, name='download.sws', request_method='GET',
              permission=P.VIEW)
 def download_sws(context, request):
-    content = sws.write_sws(importing.worksheet_data(context), owner=context.owner.login,
-                            modified=context.modified)
-    return send_bytes(request, content, 'application/x-bzip2',
-                      download_name(context.name, '.sws'))
+    return send_bytes(request, *transfer.export(context, 'sws'))
 
 
 @view_config(context=Worksheet, name='download.ipynb', request_method='GET',
              permission=P.VIEW)
 def download_ipynb(context, request):
-    content = ipynb.write_ipynb(importing.worksheet_data(context))
-    return send_bytes(request, content, 'application/x-ipynb+json',
-                      download_name(context.name, '.ipynb'))
+    return send_bytes(request, *transfer.export(context, 'ipynb'))
 
 
 @view_config(context=User, name='download.zip', request_method='GET', permission=P.VIEW)
 def download_zip(context, request):
     """Several worksheets in one zip: ``ids=1,4,5`` or every one in ``state``."""
     kind = request.params.get('format', 'sws')
-    if kind not in ('sws', 'ipynb'):
+    if kind not in transfer.EXPORT_TYPES:
         raise api_error(400, '"format" must be "sws" or "ipynb"')
     ids = get_str(request.params, 'ids', '')
+    numbers = None
     if ids.strip():
         try:
             numbers = [int(part) for part in ids.split(',') if part.strip()]
         except ValueError:
             raise api_error(400, '"ids" must be worksheet numbers separated by commas') \
                 from None
-        worksheets = []
-        for number in numbers:
-            worksheet = context.get(str(number))
-            if not isinstance(worksheet, Worksheet):
-                raise api_error(404, 'no worksheet %d here' % number)
-            worksheets.append(worksheet)
-    else:
-        state = request.params.get('state', 'all')
-        if state not in WORKSHEET_STATES + ('all',):
-            raise api_error(400, '"state" must be one of active, archive, trash, all')
-        worksheets = listed(context, request, state, 'modified')
-    if not worksheets:
-        raise api_error(404, 'no worksheets to download')
-    entries = []
-    for worksheet in sorted(worksheets, key=lambda w: w.number):
-        data = importing.worksheet_data(worksheet)
-        if kind == 'sws':
-            content = sws.write_sws(data, owner=context.login, modified=worksheet.modified)
-        else:
-            content = ipynb.write_ipynb(data)
-        entries.append((download_name(worksheet.name, '.' + kind), content))
-    stamp = time.strftime('%Y-%m-%d')
-    return send_bytes(request, importing.zip_of(entries), 'application/zip',
-                      download_name('%s-worksheets-%s' % (context.login, stamp), '.zip'))
+    worksheets = transfer.selection(context, request.user, numbers,
+                                    request.params.get('state', 'all'))
+    content, filename = transfer.zip_export(context, worksheets, kind)
+    return send_bytes(request, content, 'application/zip', filename)
 
 
 # --- data files, cell files, revisions --------------------------------------------------

@@ -3,11 +3,10 @@ from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
 from .. import names
-from ..resources import WORKSHEET_STATES, Cells, Worksheet
+from ..resources import Cells, Worksheet
 from ..security import P
 from ..services import evaluation, publishing, sharing, worksheets
 from ..services.evaluation import ask_worker, delete_worksheet, worksheet_key
-from ..services.finding import clean_tags
 from ..services.serialize import (cell_json, script_safe_json, worksheet_json,
                                   worksheet_summary)
 from ..web import api_error, get_str, json_body, wants_json
@@ -71,36 +70,8 @@ def alive(context, request):
 @view_config(context=Worksheet, request_method='PATCH', permission=P.EDIT, renderer='json')
 def update_worksheet(context, request):
     body = json_body(request)
-    changes = {}
-    if 'name' in body:
-        changes['name'] = worksheets.new_worksheet_name(body)
-    if 'typeset' in body:
-        if not isinstance(body['typeset'], bool):
-            raise api_error(400, '"typeset" must be true or false')
-        changes['typeset'] = body['typeset']
-    if 'system' in body:
-        system = body['system']
-        if names.system_problem(system):
-            raise api_error(400, '"system" must be the name of a system, e.g. "sage", '
-                                 '"python", "gp"')
-        changes['system'] = system
-    if 'state' in body:
-        if body['state'] not in WORKSHEET_STATES:
-            raise api_error(400, '"state" must be one of ' + ', '.join(WORKSHEET_STATES))
-        context.set_state(request.user.id, body['state'])
-    if 'tags' in body:
-        if request.user.id != context.owner_id:
-            raise api_error(403, 'only the owner sets the tags of a worksheet')
-        try:
-            changes['tags'] = clean_tags(body['tags'])
-        except ValueError as exc:
-            raise api_error(400, '"tags": %s' % exc) from None
-    if not changes and 'state' not in body:
-        raise api_error(400, 'nothing to change: give "name", "typeset", "system", '
-                             '"state" or "tags"')
-    for attr, value in changes.items():
-        setattr(context, attr, value)
-    context.touch()
+    worksheets.update(context, request.user,
+                      {key: body[key] for key in worksheets.WORKSHEET_FIELDS if key in body})
     return worksheet_json(request, context, cells=False)
 
 
@@ -149,10 +120,7 @@ def evaluate_all(context, request):
 @view_config(context=Worksheet, name='clear_outputs', request_method='POST',
              permission=P.EDIT, renderer='json')
 def clear_outputs(context, request):
-    cells = [c for c in context.ordered_cells() if c.output.outputs]
-    for cell in cells:
-        cell.output.clear()
-    return {'cleared': len(cells)}
+    return {'cleared': worksheets.clear_outputs(context)}
 
 
 @view_config(context=Worksheet, name='interrupt', request_method='POST',

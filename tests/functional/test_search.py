@@ -11,7 +11,7 @@ import webtest
 from sagenb_pyramid import evolve, search
 from sagenb_pyramid.acl import group_principal, user_principal
 from sagenb_pyramid.resources import Root
-from sagenb_pyramid.services.finding import clean_tags
+from sagenb_pyramid.services.tags import clean_tags
 
 from ..support.fakekernel import FakeKernels
 from ..support.legacy import OLD_DATABASE, legacy_notebook

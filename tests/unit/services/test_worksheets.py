@@ -160,3 +160,73 @@ def test_data_files(notebook):
         refused(409, datafiles.rename_file, renamed, 'half')
         refused(400, datafiles.rename_file, renamed, '')
         assert worksheet.files['b.txt'] is renamed
+
+
+def test_update_checks_every_value_then_changes(notebook):
+    notebook.add_user('alice')
+    notebook.add_user('bob')
+    with notebook.transaction() as root:
+        alice, bob = root.user_by_login('alice'), root.user_by_login('bob')
+        worksheet = alice.create_worksheet('W')
+        before = worksheet.modified
+        worksheets.update(worksheet, alice, {'name': ' New\nname ', 'typeset': True,
+                                             'system': 'gp', 'tags': ['b', 'a', 'a']})
+        assert (worksheet.name, worksheet.typeset, worksheet.system, worksheet.tags) == \
+            ('New name', True, 'gp', ('a', 'b'))
+        assert worksheet.modified >= before
+        # The state is the user's own.
+        worksheets.update(worksheet, bob, {'state': 'archive'})
+        assert worksheet.state_for(bob.id) == 'archive'
+        assert worksheet.state_for(alice.id) == 'active'
+        for changes in ({'name': 3}, {'typeset': 'yes'}, {'system': 'no such!'},
+                        {'state': 'gone'}, {'tags': 'a'}, {}):
+            refused(400, worksheets.update, worksheet, alice, changes)
+        assert 'owner' in refused(403, worksheets.update, worksheet, bob, {'tags': []})
+        # A refusal changes nothing, even what came before the wrong value.
+        refused(400, worksheets.update, worksheet, alice,
+                {'name': 'Other', 'state': 'trash', 'tags': 5})
+        refused(403, worksheets.update, worksheet, bob, {'state': 'trash', 'tags': []})
+        assert worksheet.name == 'New name' and worksheet.state_for(alice.id) == 'active'
+        assert worksheet.state_for(bob.id) == 'archive'
+
+
+def test_set_default_system(notebook):
+    notebook.add_user('alice')
+    with notebook.transaction() as root:
+        alice = root.user_by_login('alice')
+        worksheets.set_default_system(alice, ' python ')
+        assert alice.default_system == 'python'
+        for wrong in (None, 3, '', 'rm -rf'):
+            refused(400, worksheets.set_default_system, alice, wrong)
+        assert alice.default_system == 'python'
+
+
+def test_edit_delete_and_clear_cells(notebook):
+    notebook.add_user('alice')
+    notebook.add_user('bob')
+    with notebook.transaction() as root:
+        alice, bob = root.user_by_login('alice'), root.user_by_login('bob')
+        worksheet = alice.create_worksheet('W')
+        cell = worksheets.add_cell(worksheet, alice, 'compute', '1+1')
+        worksheet.trusted = True
+        worksheets.edit_cell(cell, alice, {'input': '2+2', 'type': 'text'})
+        assert (cell.input, cell.type) == ('2+2', 'text') and worksheet.trusted
+        refused(400, worksheets.edit_cell, cell, alice, {'input': 'x', 'type': 'markdown'})
+        refused(400, worksheets.edit_cell, cell, alice, {'type': None})
+        assert (cell.input, cell.type) == ('2+2', 'text')
+        # The same input again is no change of bob's; new input of his untrusts.
+        worksheets.edit_cell(cell, bob, {'input': '2+2'})
+        assert worksheet.trusted
+        worksheets.edit_cell(cell, bob, {'input': None, 'type': 'compute'})
+        assert worksheet.trusted and cell.type == 'compute'
+        worksheets.edit_cell(cell, bob, {'input': 'evil()'})
+        assert not worksheet.trusted and cell.input == 'evil()'
+        cell.output.outputs = [{'output_type': 'stream', 'name': 'stdout', 'text': '4'}]
+        assert worksheets.clear_outputs(worksheet) == 1
+        assert not cell.output.outputs and worksheets.clear_outputs(worksheet) == 0
+        first = worksheet.cell_order[0]
+        worksheets.delete_cell(cell)
+        assert worksheet.cell_order == [first]
+        assert 'at least one cell' in refused(409, worksheets.delete_cell,
+                                              worksheet.cells[str(first)])
+        assert worksheet.cell_order == [first]
