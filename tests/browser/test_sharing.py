@@ -61,7 +61,7 @@ def test_share_with_a_group_member_evaluates_owner_sees_output(browser, site):  
         summary = owner.locator('[data-role=sharing-summary]')
         assert 'not shared' in summary.inner_text()
         # The member has nothing shared yet.
-        member.click('text=Shared with me')
+        member.click('nav.tabs a:has-text("Shared with me")')
         assert 'Nobody shares a worksheet with you yet' in member.locator(
             '[data-role=shared-worksheets]').inner_text()
 
