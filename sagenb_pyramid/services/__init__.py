@@ -29,7 +29,7 @@ views parse a request, check its permission, call one of these and render the an
 - ``transfer``: importing uploads within the limits and the quota, exporting worksheets
   (one as ``.sws``/``.ipynb``, a home's chosen ones in a zip).
 
-Scripts (``sagenb-admin``, ``migrate.py``) and tests that need this logic import it from
+Scripts (``sagenb-admin``, ``migrate/``) and tests that need this logic import it from
 here, never from a view.  The shared request helpers are in
 ``sagenb_pyramid/web.py``, the after-commit helper in ``sagenb_pyramid/aftercommit.py``.
 """
