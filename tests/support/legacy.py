@@ -1,4 +1,4 @@
-"""A sagenb notebook folder for the migration tests (tests/unit/test_migrate.py) and
+"""A sagenb notebook folder for the migration tests (tests/unit/migrate/test_migrate.py) and
 those of what migrated worksheets become (search): the shared fixtures' folder, copied
 and completed as a whole legacy server would have left it."""
 import hashlib

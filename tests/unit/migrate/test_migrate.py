@@ -21,10 +21,10 @@ from sagenb_pyramid.migrate import migrate
 from sagenb_pyramid.scripts import admin
 from sagenb_pyramid.security import user_principal
 
-from ..support.notebook import PASSWORD, TESTING_INI, Notebook, login
+from ...support.notebook import PASSWORD, TESTING_INI, Notebook, login
 
-from ..support.fixtures_path import fixtures_dir  # noqa: F401
-from ..support.legacy import (  # noqa: F401
+from ...support.fixtures_path import fixtures_dir  # noqa: F401
+from ...support.legacy import (  # noqa: F401
     ADMIN_NUMBERS, ADMIN_SALT, ALICE_SALT, BOB_CRYPT, CONF, PUBLISHED_AT, USERS,
     fixture_notebook, legacy_notebook, read_conf, sagenb_hash, store_dir, text, user_record,
     write_pickle)
