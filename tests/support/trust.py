@@ -152,11 +152,13 @@ def outputs_of(site, path):
 PAGE_OWN = ('/static/', '/nbextensions/', '/favicon.ico')
 
 
-def view_and_click(site, listener, page, path):
-    """Open the worksheet, wait for its content to render, click once in the middle of
-    the page and then on every link of the rendered content; report what happened."""
+def view_and_click(site, listener, page, path, worksheet=None):
+    """Open the page at ``path`` (a worksheet, or ``/pub/<id>/`` showing ``worksheet``'s
+    content), wait for its content to render, click once in the middle of the page and
+    then on every link of the rendered content; report what happened."""
     base, recorder = site['base'], site['recorder']
-    before = outputs_of(site, path)
+    worksheet = worksheet or path
+    before = outputs_of(site, worksheet)
     del recorder.requests[:]
     del listener.hits[:]
     page.goto(base + path)
@@ -200,7 +202,7 @@ def view_and_click(site, listener, page, path):
     foreign = [(m, p) for m, p in own_requests
                if m != 'GET' or not (p == path or p.startswith(path))]
     return {'markers': markers, 'hits': list(listener.hits), 'mallory_admin': mallory_admin,
-            'foreign_requests': foreign, 'outputs_kept': outputs_of(site, path) == before,
+            'foreign_requests': foreign, 'outputs_kept': outputs_of(site, worksheet) == before,
             'page': page}
 
 

@@ -81,7 +81,9 @@ def test_the_next_cell_runs_while_the_last_result_is_being_committed(
     once (WorkerRegistry.store); the outputs are still stored in order."""
     from sagenb_pyramid.workers.store import OutputStore
     assert plain(run(api, worksheet, '1+1')) == '2'  # the process is warm
-    first = api.post(worksheet + 'cells', {'input': '11'}, status=201)['id']
+    # The first cell lasts long enough for the second to be queued behind it: a queued
+    # state is committed by the same store, so it would wait behind the held commit.
+    first = api.post(worksheet + 'cells', {'input': 'sleep(2); 11'}, status=201)['id']
     marker = tmp_path / 'second-ran'
     second = api.post(worksheet + 'cells', {'input': 'open(%r, "w").write("ran"); 22'
                                             % str(marker)}, status=201)['id']
