@@ -40,8 +40,6 @@ MAX_WORD = 40
 # Distinct words kept per document: far above a 50-cell worksheet's few hundred; a
 # pasted table of random data cannot make one document's record huge.
 MAX_WORDS = 20_000
-
-
 SHARDS = 64
 
 
@@ -72,8 +70,6 @@ class DocWords(Persistent):
     def __init__(self, words=(), readers=()):
         self.words = tuple(words)
         self.readers = tuple(readers)
-
-
 
 
 def normalize(text):
