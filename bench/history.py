@@ -41,6 +41,11 @@ def notebook(data_dir, interval):
     return app, database(app.registry)
 
 
+def close(app, db):
+    app.registry.workers.shutdown()
+    db.close()
+
+
 def in_txn(db, work):
     from sagenb_pyramid.resources import get_root
     tm = transaction.TransactionManager(explicit=True)
@@ -95,13 +100,14 @@ def edits(data_dir, n, cells, spacing, interval, timings=None):
     def count(root):
         revisions = root.user_by_login('olivia')['0'].revisions
         if revisions is None:
-            return 0, 0
-        snaps = {id(s) for r in revisions.values() for s in (r.cells or ())}
-        return len(revisions), len(snaps)
+            return 0, 0, 0
+        snaps = {s._p_oid for r in revisions.values() for s in (r.cells or ())}
+        outputs = {s.output._p_oid for r in revisions.values() for s in (r.cells or ())}
+        return len(revisions), len(snaps), len(outputs)
     kept = in_txn(db, count)
     db.pack()
     size = os.path.getsize(os.path.join(data_dir, 'Data.fs'))
-    db.close()
+    close(app, db)
     return size, kept
 
 
@@ -118,7 +124,7 @@ def open_history(data_dir, n_revisions, cells):
             cell.input += '\n# %d' % k
             history.take(ws, [ws.owner_id], 'auto', rules, T0 + 61 * k)
         in_txn(db, work)
-    db.close()
+    close(app, db)
     results = {}
     for label in ('cold', 'warm1', 'warm2', 'warm3'):
         if label == 'cold':
@@ -138,7 +144,7 @@ def open_history(data_dir, n_revisions, cells):
     started = time.perf_counter()
     client.get('/home/olivia/0/revisions/%s' % last, headers=headers)
     results['one'] = time.perf_counter() - started
-    db.close()
+    close(app, db)
     return results
 
 
@@ -153,7 +159,7 @@ def main():
     try:
         timings = {'take': [], 'note': []}
         started = time.perf_counter()
-        with_size, (revs, snaps) = edits(os.path.join(top, 'with'), args.edits, args.cells,
+        with_size, (revs, snaps, outputs) = edits(os.path.join(top, 'with'), args.edits, args.cells,
                                          args.spacing, 60, timings)
         elapsed = time.perf_counter() - started
         without_size, _ = edits(os.path.join(top, 'without'), args.edits, args.cells,
@@ -161,7 +167,8 @@ def main():
         print('%d edits of a %d-cell worksheet, one every %g s (%.1f h), 3 authors, '
               '%.0f s to run' % (args.edits, args.cells, args.spacing,
                                  args.edits * args.spacing / 3600, elapsed))
-        print('  revisions kept: %d, cell snapshots: %d' % (revs, snaps))
+        print('  revisions kept: %d, cell snapshots: %d, output snapshots: %d'
+              % (revs, snaps, outputs))
         print('  Data.fs after pack: %.2f MB with history, %.2f MB without: %.1f kB a '
               'revision' % (with_size / 1e6, without_size / 1e6,
                             (with_size - without_size) / 1e3 / max(revs, 1)))

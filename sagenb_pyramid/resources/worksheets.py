@@ -527,20 +527,39 @@ class Revision(Persistent):
 
 @stored
 class CellSnapshot(Persistent):
-    """A cell as it was: never changed once made, so that revisions share it."""
+    """A cell as it was: never changed once made, so that revisions share it.  Its
+    outputs are an ``OutputSnapshot`` of their own, shared too while only the input
+    changes."""
 
-    def __init__(self, cell_id, type, format, input, outputs, execution_count):
+    def __init__(self, cell_id, type, format, input, output):
         self.id = cell_id
         self.type = type
         self.format = format
         self.input = input
-        self.outputs = tuple(outputs)
-        self.execution_count = execution_count
+        self.output = output
+
+    @property
+    def outputs(self):
+        return self.output.outputs
+
+    @property
+    def execution_count(self):
+        return self.output.execution_count
 
     def same_as(self, cell):
         """Whether ``cell`` (a live ``Cell``) still looks like this snapshot."""
-        output = cell.output
         return (cell.id == self.id and cell.type == self.type and cell.format == self.format
-                and cell.input == self.input
-                and output.execution_count == self.execution_count
+                and cell.input == self.input and self.output.same_as(cell.output))
+
+
+@stored
+class OutputSnapshot(Persistent):
+    """A cell's outputs as they were (never changed once made)."""
+
+    def __init__(self, outputs, execution_count):
+        self.outputs = tuple(outputs)
+        self.execution_count = execution_count
+
+    def same_as(self, output):
+        return (output.execution_count == self.execution_count
                 and tuple(output.outputs) == self.outputs)

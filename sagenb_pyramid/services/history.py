@@ -19,7 +19,7 @@ import difflib
 import time
 
 from ..formats import sws
-from ..resources import Cell, CellSnapshot, Revision, root_of
+from ..resources import Cell, CellSnapshot, OutputSnapshot, Revision, root_of
 from ..web import api_error
 
 KINDS = ('import', 'auto', 'before-restore', 'restore')
@@ -65,9 +65,11 @@ def note_edit(worksheet, user_id, rules, now=None):
     return take(worksheet, [user_id], 'auto', rules, now)
 
 
-def snapshot_of(cell):
-    return CellSnapshot(cell.id, cell.type, cell.format, cell.input,
-                        list(cell.output.outputs), cell.output.execution_count)
+def snapshot_of(cell, old=None):
+    """A new snapshot of ``cell``, sharing ``old``'s outputs if they did not change."""
+    output = old.output if old is not None and old.output.same_as(cell.output) else \
+        OutputSnapshot(list(cell.output.outputs), cell.output.execution_count)
+    return CellSnapshot(cell.id, cell.type, cell.format, cell.input, output)
 
 
 def take(worksheet, author_ids, kind, rules, now=None, note=None):
@@ -82,7 +84,7 @@ def take(worksheet, author_ids, kind, rules, now=None, note=None):
     snaps = []
     for cell in worksheet.ordered_cells():
         old = shared.get(cell.id)
-        snaps.append(old if old is not None and old.same_as(cell) else snapshot_of(cell))
+        snaps.append(old if old is not None and old.same_as(cell) else snapshot_of(cell, old))
     authors = set(author_ids) | set(revisions.editing.keys())
     if len(revisions.editing):
         revisions.editing.clear()
