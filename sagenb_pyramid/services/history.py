@@ -102,9 +102,9 @@ def take(worksheet, author_ids, kind, rules, now=None, note=None):
 
 def thin(revisions, rules, now):
     """Thin what became older than ``rules.keep_all`` (to one an hour) and than
-    ``rules.hourly`` (to one a day) since the last thinning: each revision is looked at
-    twice in its life, so the work is bounded by what was added.  Pinned and imported
-    revisions and the newest one stay."""
+    ``rules.hourly`` (to one a day) since the last thinning, with the rest of their hour
+    (day): the work is bounded by what was added and what one hour (day) keeps.  Pinned
+    and imported revisions and the newest one stay."""
     since = revisions.thinned_until or 0.0
     _thin_window(revisions, since - rules.keep_all, now - rules.keep_all, 3600)
     _thin_window(revisions, since - rules.hourly, now - rules.hourly, 86400)
@@ -115,8 +115,11 @@ def _thin_window(revisions, start, end, bucket_seconds):
     if end <= start:
         return
     newest = revisions.data.maxKey() if len(revisions.data) else None
+    # From the start of the first bucket: what crossed earlier in it is thinned with
+    # what crosses now (a bucket keeps one revision, whatever the passes).
+    start = max(start, 0.0) // bucket_seconds * bucket_seconds
     buckets = {}
-    for key, revision in list(revisions.between(max(start, 0.0), end)):
+    for key, revision in list(revisions.between(start, end)):
         buckets.setdefault(int(revision.time // bucket_seconds), []).append((key, revision))
     for members in buckets.values():
         members.sort(key=lambda item: item[1].time)

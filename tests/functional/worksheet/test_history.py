@@ -258,3 +258,19 @@ def test_worksheet_without_revisions_lists_none(world):
     assert world.revisions() == []
     with world.nb.transaction() as root:
         assert get_root_ws(root).revisions is None  # reading made nothing
+
+
+def test_thinning_as_revisions_are_added(world):
+    """One revision every 7 minutes for 36 hours: those older than a day keep one an
+    hour, thinned one or two at a time as they cross the day; the last day keeps all."""
+    first = world.cells()[0]['id']
+    for k in range(36 * 60 // 7):
+        world.edit('olivia', first, 'v%d' % k)
+        world.later(420)
+    last_thinning = world.clock.now - 420
+    revs = world.revisions()
+    old = [r for r in revs if r['time'] <= last_thinning - 86400]
+    young = [r for r in revs if r['time'] > last_thinning - 86400]
+    assert len(young) in (86400 // 420, 86400 // 420 + 1)
+    hours = {int(r['time'] // 3600) for r in old}
+    assert len(hours) in (12, 13) and len(old) == len(hours)
