@@ -19,7 +19,7 @@ def test_concurrent_edits_of_different_cells_do_not_conflict_in_the_history(note
     # Two requests at once (two connections), each an edit within the minute of a
     # revision both are authors of: each notes its author, nothing else.
     sessions = []
-    for user_id, index in zip(ids, (0, 1)):
+    for index, user_id in enumerate(ids):
         tm = transaction.TransactionManager(explicit=True)
         conn = notebook.db.open(transaction_manager=tm)
         tm.begin()
