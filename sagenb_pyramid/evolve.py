@@ -190,6 +190,33 @@ def publications_by_time(root):
             index[resources.time_key(publication)] = publication
 
 
+@step('worksheet-history', "every worksheet's history_for_viewers flag (false), its "
+      "revisions' editing notes and thinning time; every revision's authors, kind, name, "
+      'pin and summary (imported ones: kind "import")')
+def worksheet_history(root):
+    for user in root.users_by_id.values():
+        for worksheet in user.worksheets():
+            if 'history_for_viewers' not in own(worksheet):
+                worksheet.history_for_viewers = False
+            revisions = worksheet.revisions
+            if revisions is None:
+                continue
+            if own(revisions).get('editing') is None:
+                revisions.editing = OOBTree()
+            if 'thinned_until' not in own(revisions):
+                revisions.thinned_until = 0.0
+            for revision in revisions.values():
+                stored = own(revision)
+                if 'author_ids' in stored:
+                    continue
+                author = stored.get('author_id')
+                revision.author_ids = (author,) if author else ()
+                revision.cells = revision.worksheet_name = revision.summary = None
+                revision.kind = 'import'
+                revision.name = ''
+                revision.pinned = False
+
+
 def done(root):
     return set(root.evolved)
 

@@ -89,6 +89,14 @@ SCHEMAS = {
         owner={'type': 'string', 'nullable': True},
         role={'type': 'string', 'enum': ['owner', 'collaborator', 'viewer', 'published']},
         snippet=STR),
+    # A revision of a worksheet's history; ``summary`` (null for imported snapshots):
+    # cells added/changed/removed/moved, evaluations, renamed (and ``restored``).
+    'Revision': obj(['id', 'time', 'url', 'kind', 'author', 'authors', 'summary', 'name',
+                     'pinned'], id=STR, time=NUM, url=STR,
+                    kind={'type': 'string',
+                          'enum': ['import', 'auto', 'before-restore', 'restore']},
+                    author={'type': 'string', 'nullable': True}, authors=array(STR),
+                    summary={'type': 'object', 'nullable': True}, name=STR, pinned=BOOL),
     'Token': obj(['prefix', 'label', 'created', 'last_used', 'scope', 'expires', 'expired'],
                  prefix=STR, label=STR, created=NUM, last_used=NUMBER_OR_NULL,
                  scope={'type': 'string', 'enum': ['full', 'read']}, expires=NUMBER_OR_NULL,
@@ -184,6 +192,21 @@ STATE = {'type': 'string', 'enum': ['active', 'archive', 'trash']}
 CODE_BODY = dict(obj(['code'], code={'type': 'string', 'maxLength': 100_000},
                      cursor_pos={'type': 'integer', 'minimum': 0}))
 MESSAGE = obj(['message'], message=STR)
+REVISION_CELL = obj(['id', 'type', 'format', 'input', 'outputs', 'execution_count'],
+                    id=INT_OR_NULL, type=STR, format=STR, input=STR,
+                    outputs=array(ANY_OBJECT), execution_count=INT_OR_NULL)
+REVISION_FULL = {'allOf': [ref('Revision'), obj(
+    ['body', 'worksheet_name', 'cells'], body={'type': 'string', 'nullable': True},
+    worksheet_name={'type': 'string', 'nullable': True}, cells=array(REVISION_CELL))]}
+REVISION_DIFF = obj(['from', 'to', 'cells', 'unchanged'], to=STR, unchanged=INT,
+                    cells=array(obj(
+                        ['id', 'change', 'position', 'type', 'input_diff', 'outputs_changed'],
+                        id=INT_OR_NULL, position=INT, type=STR, moved=BOOL,
+                        type_changed=BOOL, outputs_changed=BOOL,
+                        change={'type': 'string',
+                                'enum': ['added', 'removed', 'changed', 'moved', 'outputs']},
+                        input_diff=array(STR))),
+                    **{'from': STR})
 
 
 def with_message(schema):
@@ -423,13 +446,40 @@ PATHS = {
                    answer=ref('DataFile'), errors=['400', '409']),
     },
     WS + '/revisions': {
-        'get': op('earlier texts of the worksheet', [LOGIN, N], answer=obj(
-            ['revisions'], revisions=array(obj(['id', 'time', 'url'], id=STR, time=NUM,
-                                               url=STR)))),
+        'get': op("the worksheet's history, oldest first (viewers: when the owner allows)",
+                  [LOGIN, N], answer=obj(['revisions', 'history_for_viewers'],
+                                         revisions=array(ref('Revision')),
+                                         history_for_viewers=BOOL)),
+        'patch': op("whether viewers may read the history (the owner; an admin may only "
+                    "close it)", [LOGIN, N],
+                    body(obj(['history_for_viewers'], history_for_viewers=BOOL)),
+                    answer=obj(['history_for_viewers'], history_for_viewers=BOOL),
+                    errors=['400']),
     },
     WS + '/revisions/{id}': {
-        'get': op("an earlier text, in sagenb's {{{ }}} form", [LOGIN, N, REVISION],
-                  answer=obj(['id', 'time', 'body'], id=STR, time=NUM, body=STR)),
+        'get': op('one revision: its cells (and the text of an imported sagenb snapshot)',
+                  [LOGIN, N, REVISION], answer=REVISION_FULL),
+        'post': op('name or pin a revision (a pinned one is never thinned out)',
+                   [LOGIN, N, REVISION],
+                   body(obj(name={'type': 'string', 'maxLength': 200}, pinned=BOOL)),
+                   answer=ref('Revision'), errors=['400']),
+    },
+    WS + '/revisions/{id}/diff': {
+        'get': op('per-cell differences from this revision to the worksheet now',
+                  [LOGIN, N, REVISION], answer=REVISION_DIFF),
+    },
+    WS + '/revisions/{id}/diff/{other}': {
+        'get': op('per-cell differences from this revision to another',
+                  [LOGIN, N, REVISION, path_param('other', "the other revision's id")],
+                  answer=REVISION_DIFF),
+    },
+    WS + '/revisions/{id}/restore': {
+        'post': op('make the worksheet look like this revision; the state it replaces '
+                   'and the restored one become revisions (nothing is destroyed)',
+                   [LOGIN, N, REVISION], answer=obj(['restored', 'revision', 'url'],
+                                                    restored=STR, revision=ref('Revision'),
+                                                    url=STR),
+                   errors=['409']),
     },
     # --- one's own account
     '/tokens': {

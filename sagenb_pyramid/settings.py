@@ -293,6 +293,13 @@ SETTINGS = _declare(
       'imports of one user unpacking at once'),
     S('sagenb.data.max_mb', 64, INT, 'largest data file of a worksheet'),
     S('sagenb.quota.user_mb', 1024.0, FLOAT, 'storage of one user (0: no quota)'),
+    # Worksheet history (services/history.py): automatic revisions and their thinning.
+    S('sagenb.history.interval', 60.0, FLOAT,
+      'seconds between two automatic revisions of one editor (0: none)'),
+    S('sagenb.history.keep_all_hours', 24.0, FLOAT,
+      'revisions younger than this are all kept'),
+    S('sagenb.history.hourly_days', 30.0, FLOAT,
+      'then one an hour is kept up to this age, then one a day'),
     # Published worksheets (/pub/, services/publishing.py): told not to be indexed by
     # default, since students' work is published to share a link, not to be found.
     S('sagenb.publish.noindex', True, BOOL,

@@ -12,7 +12,7 @@ The modules, each importing only those listed before it:
 - ``blobs``: blobs from bytes, copied, read; ``guess_type``
 - ``shareindex``: the index of shared worksheets (``index_shares``)
 - ``worksheets``: ``Worksheet``, ``Cells``, ``Cell``, ``CellOutput``, ``DataFiles``,
-  ``DataFile``, ``Revisions``, ``Revision``
+  ``DataFile``, ``Revisions``, ``Revision``, ``CellSnapshot``, ``OutputSnapshot``
 - ``users``: ``Home``, ``User``, ``StorageUse`` (``usage``), ``Group``, ``ApiToken``,
   ``AccountToken``
 - ``publications``: ``/pub/``: ``Publications``, ``Publication`` and the unstored
@@ -36,7 +36,8 @@ from .shareindex import index_shares, share_key
 from .users import AccountToken, ApiToken, Group, Home, StorageUse, User, usage
 from .worksheets import (
     BUSY, CELL_STATUSES, CELL_TYPES, WORKSHEET_STATES, WORKSHEET_VIEW_NAMES, Cell, CellOutput,
-    Cells, DataFile, DataFiles, Revision, Revisions, Worksheet)
+    CellSnapshot, Cells, DataFile, DataFiles, OutputSnapshot, Revision, Revisions,
+    Worksheet)
 
 __all__ = [
     # folder
@@ -47,8 +48,8 @@ __all__ = [
     'index_shares', 'share_key',
     # worksheets
     'BUSY', 'CELL_STATUSES', 'CELL_TYPES', 'WORKSHEET_STATES', 'WORKSHEET_VIEW_NAMES',
-    'Cell', 'CellOutput', 'Cells', 'DataFile', 'DataFiles', 'Revision', 'Revisions',
-    'Worksheet',
+    'Cell', 'CellOutput', 'CellSnapshot', 'Cells', 'DataFile', 'DataFiles', 'OutputSnapshot',
+    'Revision', 'Revisions', 'Worksheet',
     # users
     'AccountToken', 'ApiToken', 'Group', 'Home', 'StorageUse', 'User', 'usage',
     # publications

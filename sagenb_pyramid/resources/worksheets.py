@@ -53,6 +53,8 @@ class Worksheet(Persistent):
     # untrusted, and so does a worksheet once someone else changed a cell.  Only the
     # owner's view of a trusted worksheet runs the scripts of its HTML outputs.
     trusted = True
+    # Whether its viewers (not only the owner and collaborators) may read its history.
+    history_for_viewers = False
 
     def __init__(self, name, owner_id, typeset=True, system='sage'):
         self.name = name
@@ -74,6 +76,7 @@ class Worksheet(Persistent):
         self.publication_id = None
         # Words the owner files it under (services/tags.py checks them), sorted.
         self.tags = ()
+        self.history_for_viewers = False
 
     @property
     def number(self):
@@ -88,8 +91,8 @@ class Worksheet(Persistent):
             return self.cells
         if name == 'data' and self.files is not None:
             return self.files
-        if name == 'revisions' and self.revisions is not None:
-            return self.revisions
+        if name == 'revisions':
+            return self.history()
         if self.files is not None and name not in WORKSHEET_VIEW_NAMES:
             return self.files[name]
         raise KeyError(name)
@@ -102,12 +105,20 @@ class Worksheet(Persistent):
             self.files.__name__ = 'data'
         return self.files
 
+    def history(self, create=False):
+        """Its ``Revisions``; one in no database (empty) while none was made, unless
+        ``create``."""
+        if self.revisions is not None:
+            return self.revisions
+        revisions = Revisions()
+        revisions.__parent__ = self
+        revisions.__name__ = 'revisions'
+        if create:
+            self.revisions = revisions
+        return revisions
+
     def add_revision(self, when, body, author_id=None):
-        if self.revisions is None:
-            self.revisions = Revisions()
-            self.revisions.__parent__ = self
-            self.revisions.__name__ = 'revisions'
-        return self.revisions.add_revision(when, body, author_id)
+        return self.history(create=True).add_revision(when, body, author_id)
 
     def trusted_by(self, user):
         """Whether ``user`` wrote (or vouched for) everything in the worksheet."""
@@ -439,7 +450,31 @@ class DataFile(Persistent):
 
 @stored
 class Revisions(Folder):
-    """``<worksheet>/revisions/``: earlier texts of the worksheet, by time."""
+    """``<worksheet>/revisions/``: earlier states of the worksheet, by time (the key is
+    the time with three decimals).  Imported sagenb snapshots are text (``body``);
+    revisions taken here list ``CellSnapshot``s, shared with the previous revision
+    for every cell that did not change (services/history.py takes and thins them).
+
+    ``editing``: author id -> time of their first edit not yet in a revision (written
+    once per burst of each author, a key of their own: concurrent editors of
+    different cells do not conflict on it)."""
+
+    editing = None
+    # Revisions older than the thinning rules' ages up to this time were thinned.
+    thinned_until = 0.0
+
+    def __init__(self):
+        super().__init__()
+        self.editing = OOBTree()
+        self.thinned_until = 0.0
+
+    def free_key(self, when):
+        """The key of a revision taken at ``when`` (a millisecond later while taken)."""
+        name = '%.3f' % when
+        while name in self:
+            when += 0.001
+            name = '%.3f' % when
+        return name
 
     def add_revision(self, when, body, author_id=None):
         name = '%.3f' % when
@@ -447,10 +482,84 @@ class Revisions(Folder):
             return self[name]
         return self.add(name, Revision(when, body, author_id))
 
+    def between(self, start, end):
+        """The (key, revision) pairs taken from ``start`` to ``end`` (times), oldest
+        first: a range of the tree, whatever its size."""
+        return self.data.items('%.3f' % start, '%.3f' % end)
+
+    def latest(self):
+        """The newest revision, or None."""
+        if not len(self.data):
+            return None
+        return self.data[self.data.maxKey()]
+
 
 @stored
 class Revision(Persistent):
-    def __init__(self, when, body, author_id=None):
+    """One earlier state: an imported text (``body``, ``cells`` None) or the worksheet's
+    name and cells (``cells``: ``CellSnapshot``s in order, ``body`` None).  ``kind``:
+    ``import``, ``auto`` (after edits), ``before-restore``, ``restore``; ``summary``
+    counts what changed since the revision before; ``name`` and ``pinned`` are the
+    editors' (a pinned revision is never thinned out)."""
+
+    cells = None
+    worksheet_name = None
+    author_ids = ()
+    summary = None
+    kind = 'import'
+    name = ''
+    pinned = False
+
+    def __init__(self, when, body, author_id=None, cells=None, worksheet_name=None,
+                 author_ids=None, summary=None, kind='import'):
         self.time = when
         self.body = body
         self.author_id = author_id
+        self.cells = cells
+        self.worksheet_name = worksheet_name
+        self.author_ids = tuple(author_ids if author_ids is not None
+                                else ([author_id] if author_id else ()))
+        self.summary = summary
+        self.kind = kind
+        self.name = ''
+        self.pinned = False
+
+
+@stored
+class CellSnapshot(Persistent):
+    """A cell as it was: never changed once made, so that revisions share it.  Its
+    outputs are an ``OutputSnapshot`` of their own, shared too while only the input
+    changes."""
+
+    def __init__(self, cell_id, type, format, input, output):
+        self.id = cell_id
+        self.type = type
+        self.format = format
+        self.input = input
+        self.output = output
+
+    @property
+    def outputs(self):
+        return self.output.outputs
+
+    @property
+    def execution_count(self):
+        return self.output.execution_count
+
+    def same_as(self, cell):
+        """Whether ``cell`` (a live ``Cell``) still looks like this snapshot."""
+        return (cell.id == self.id and cell.type == self.type and cell.format == self.format
+                and cell.input == self.input and self.output.same_as(cell.output))
+
+
+@stored
+class OutputSnapshot(Persistent):
+    """A cell's outputs as they were (never changed once made)."""
+
+    def __init__(self, outputs, execution_count):
+        self.outputs = tuple(outputs)
+        self.execution_count = execution_count
+
+    def same_as(self, output):
+        return (output.execution_count == self.execution_count
+                and tuple(output.outputs) == self.outputs)

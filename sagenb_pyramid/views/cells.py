@@ -6,7 +6,7 @@ from pyramid.view import view_config
 
 from ..resources import Cell
 from ..security import P
-from ..services import evaluation, worksheets
+from ..services import evaluation, history, worksheets
 from ..services.evaluation import queue_cell, worksheet_key
 from ..services.serialize import cell_json, queued_json
 from ..waits import wait_slot
@@ -58,12 +58,15 @@ def update_cell(context, request):
     if 'type' in body:
         changes['type'] = body['type']
     worksheets.edit_cell(context, request.user, changes)
+    history.edited(request, context.worksheet)
     return cell_json(request, context)
 
 
 @view_config(context=Cell, request_method='DELETE', permission=P.EDIT, renderer='json')
 def delete_cell(context, request):
+    worksheet = context.worksheet
     worksheets.delete_cell(context)
+    history.edited(request, worksheet)
     return {'deleted': context.id}
 
 
@@ -73,13 +76,16 @@ def move_cell(context, request):
     direction = json_body(request).get('direction')
     if direction not in ('up', 'down'):
         raise api_error(400, '"direction" must be "up" or "down"')
-    return {'order': context.worksheet.move_cell(context.id, direction)}
+    order = context.worksheet.move_cell(context.id, direction)
+    history.edited(request, context.worksheet)
+    return {'order': order}
 
 
 @view_config(context=Cell, name='clear', request_method='POST', permission=P.EDIT,
              renderer='json')
 def clear_cell(context, request):
     context.output.clear()
+    history.edited(request, context.worksheet)
     return cell_json(request, context)
 
 
@@ -96,6 +102,7 @@ def evaluate_cell(context, request):
                 raise api_error(403, 'you may evaluate this cell but not change its input')
             worksheets.edit_cell(context, request.user, {'input': text})
         run_id = queue_cell(request, context, awaited=bool(wait))
+        history.edited(request, context.worksheet)
         if wait:
             if evaluation.commit_then_wait(request, context, wait, run_id) or \
                     context.output.run_id == run_id:

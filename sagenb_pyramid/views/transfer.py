@@ -13,7 +13,7 @@ from pyramid.view import view_config
 
 from .. import importing
 from ..formats import FormatError
-from ..resources import Cell, DataFile, Revision, Revisions, User, Worksheet, guess_type, read_blob
+from ..resources import Cell, DataFile, User, Worksheet, guess_type, read_blob
 from ..security import P
 from ..services import transfer
 from ..services.worksheets import new_worksheet_name
@@ -113,7 +113,7 @@ def download_zip(context, request):
     return send_bytes(request, content, 'application/zip', filename)
 
 
-# --- data files, cell files, revisions --------------------------------------------------
+# --- data files, cell files --------------------------------------------------------
 
 @view_config(context=DataFile, request_method='GET', permission=P.VIEW)
 def data_file(context, request):
@@ -131,15 +131,3 @@ def cell_file(context, request):
     kind = guess_type(name)
     return send_bytes(request, read_blob(files[name]), kind, name.rsplit('/', 1)[-1],
                       inline=kind in INLINE_TYPES)
-
-
-@view_config(context=Revisions, request_method='GET', permission=P.VIEW, renderer='json')
-def revisions(context, request):
-    return {'revisions': [{'id': name, 'time': rev.time,
-                           'url': request.resource_path(rev)}
-                          for name, rev in context.items()]}
-
-
-@view_config(context=Revision, request_method='GET', permission=P.VIEW, renderer='json')
-def revision(context, request):
-    return {'id': context.__name__, 'time': context.time, 'body': context.body}

@@ -5,7 +5,7 @@ from pyramid.view import view_config
 from .. import names
 from ..resources import Cells, Worksheet
 from ..security import P
-from ..services import evaluation, publishing, sharing, worksheets
+from ..services import evaluation, history, publishing, sharing, worksheets
 from ..services.evaluation import ask_worker, delete_worksheet, worksheet_key
 from ..services.serialize import (cell_json, script_safe_json, worksheet_json,
                                   worksheet_summary)
@@ -72,6 +72,8 @@ def update_worksheet(context, request):
     body = json_body(request)
     worksheets.update(context, request.user,
                       {key: body[key] for key in worksheets.WORKSHEET_FIELDS if key in body})
+    if 'name' in body:
+        history.edited(request, context)
     return worksheet_json(request, context, cells=False)
 
 
@@ -105,6 +107,7 @@ def add_cell(cells, request):
     cell = worksheets.add_cell(context, request.user, body.get('type', 'compute'),
                                get_str(body, 'input', ''), after=body.get('after'),
                                before=body.get('before'))
+    history.edited(request, context)
     request.response.status = 201
     return {'id': cell.id, 'cell': cell_json(request, cell)}
 
@@ -114,13 +117,16 @@ def add_cell(cells, request):
 def evaluate_all(context, request):
     # A process that starts runs the %auto cells first (in order), and only once.
     cells = evaluation.evaluate_all(request, context)
+    history.edited(request, context)
     return {'queued': [c.id for c in cells]}
 
 
 @view_config(context=Worksheet, name='clear_outputs', request_method='POST',
              permission=P.EDIT, renderer='json')
 def clear_outputs(context, request):
-    return {'cleared': worksheets.clear_outputs(context)}
+    cleared = worksheets.clear_outputs(context)
+    history.edited(request, context)
+    return {'cleared': cleared}
 
 
 @view_config(context=Worksheet, name='interrupt', request_method='POST',

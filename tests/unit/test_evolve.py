@@ -109,6 +109,13 @@ def test_evolve_brings_an_old_database_up_to_date(old_dir, capsys):
                 b'sagenb_pyramid.workers.records') >= 0
             assert root.placements['%s/0' % alice.id] == 'host1:boot1'
             assert worksheet.files['data.csv'].read() == b'a,b\n1,2\n'
+            # The imported text revision: its author listed, kind "import"; no history
+            # for viewers until the owner opens it.
+            revision = next(iter(worksheet.revisions.values()))
+            assert evolve.own(revision)['author_ids'] == (alice.id,)
+            assert revision.kind == 'import' and revision.body == 'old text'
+            assert evolve.own(worksheet)['history_for_viewers'] is False
+            assert len(worksheet.revisions.editing) == 0
             first = worksheet.ordered_cells()[0]
             assert first.output.outputs[0]['data']['text/plain'].startswith('3 * 5')
             assert resources.read_blob(first.output.files['out.txt']) == \

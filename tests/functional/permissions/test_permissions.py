@@ -196,6 +196,12 @@ def ws_share(ok):
     return statuses(ok, ('owner', 'readonly', 'admin'), VIEWERS)
 
 
+def ws_history(ok):
+    """Reading a worksheet's history: those who may edit it, and admins; its viewers
+    only when the owner opened it to them (not here: 403)."""
+    return statuses(ok, ('collaborator', 'member', 'owner', 'readonly', 'admin'), VIEWERS)
+
+
 def copy_ws(ok):
     """``P.VIEW`` on the worksheet, ``P.CREATE`` in one's own home."""
     return ws_view(ok)
@@ -375,9 +381,19 @@ TABLE = {
     ('DataFile', 'rename', 'POST'): (lambda w: ws(w) + 'data/%s/rename' % w.fresh_file(),
                                      lambda w, who: {'name': unique('r') + '.txt'},
                                      ws_edit(200)),
-    ('Revisions', '', 'GET'): (lambda w: ws(w) + 'revisions', None, ws_view(200)),
+    ('Revisions', '', 'GET'): (lambda w: ws(w) + 'revisions', None, ws_history(200)),
+    ('Revisions', '', 'PATCH'): (lambda w: ws(w) + 'revisions', {'history_for_viewers': False},
+                                 ws_share(200)),
     ('Revision', '', 'GET'): (lambda w: ws(w) + 'revisions/' + w.revision, None,
-                              ws_view(200)),
+                              ws_history(200)),
+    ('Revision', '', 'POST'): (lambda w: ws(w) + 'revisions/' + w.revision, {'pinned': True},
+                               ws_edit(200)),
+    ('Revision', 'diff', 'GET'): (lambda w: ws(w) + 'revisions/%s/diff' % w.revision, None,
+                                  ws_history(200)),
+    # Restoring changes the cells the later rows read: a worksheet of its own each time.
+    ('Revision', 'restore', 'POST'): (
+        lambda w: w.ws_path(w.shared_worksheet()) + 'revisions/%s/restore' % w.revision,
+        None, ws_edit(200)),
     # --- cells
     ('Cells', '', 'POST'): (lambda w: ws(w) + 'cells', {'type': 'text'}, ws_edit(201)),
     ('Cell', '', 'GET'): (cell, None, ws_view(200)),

@@ -1,0 +1,323 @@
+"""A worksheet's history (issue 21): automatic revisions after bursts of edits, thinning
+of old ones, differences between two states, restoring one, pinning and naming.
+
+A revision is the worksheet's name and its cells as ``CellSnapshot``s; a cell that did
+not change since the previous revision keeps that revision's snapshot, so a revision
+stores only what changed.  Imported sagenb snapshots are text (``Revision.body``): they
+are read with the sws parser whenever their cells are needed (their cells have no ids,
+so a difference with them aligns cells by their content).
+
+``edited`` is called by the views that change a worksheet, after the change.  It reads
+the revisions of the last ``sagenb.history.interval`` seconds (a range of a tree): if
+the editor is an author of one of them, it only notes the editor in
+``Revisions.editing`` (once per burst, a key of their own), else it takes a revision
+naming every noted editor.  Edits of different cells therefore write no object in
+common here but at most once a minute.  The last edits of a burst are in the worksheet
+itself until the next revision (the next edit after the interval, or a restore).
+"""
+import difflib
+import time
+
+from ..formats import sws
+from ..resources import Cell, CellSnapshot, OutputSnapshot, Revision, root_of
+from ..web import api_error
+
+KINDS = ('import', 'auto', 'before-restore', 'restore')
+# The clock revisions are taken by (tests move it).
+clock = time.time
+MAX_NAME = 200
+
+
+class Rules:
+    """The settings of ``sagenb.history.*``: seconds between two automatic revisions of
+    one author (0: none), and the ages after which revisions thin out to one an hour
+    and one a day."""
+
+    def __init__(self, interval=60.0, keep_all_hours=24.0, hourly_days=30.0):
+        self.interval = float(interval)
+        self.keep_all = float(keep_all_hours) * 3600
+        self.hourly = max(float(hourly_days) * 86400, self.keep_all)
+
+    @classmethod
+    def of(cls, settings):
+        return cls(settings.get('sagenb.history.interval', 60.0),
+                   settings.get('sagenb.history.keep_all_hours', 24.0),
+                   settings.get('sagenb.history.hourly_days', 30.0))
+
+
+def edited(request, worksheet, now=None):
+    """``request``'s user just changed ``worksheet``: a revision if their last one is
+    older than the interval (see the module's docstring)."""
+    return note_edit(worksheet, request.user.id, Rules.of(request.registry.settings), now)
+
+
+def note_edit(worksheet, user_id, rules, now=None):
+    now = clock() if now is None else now
+    if rules.interval <= 0:
+        return None
+    revisions = worksheet.revisions
+    if revisions is not None:
+        for _key, revision in revisions.between(now - rules.interval, now + 1):
+            if revision.kind != 'import' and user_id in revision.author_ids:
+                if user_id not in revisions.editing:
+                    revisions.editing[user_id] = now
+                return None
+    return take(worksheet, [user_id], 'auto', rules, now)
+
+
+def snapshot_of(cell, old=None):
+    """A new snapshot of ``cell``, sharing ``old``'s outputs if they did not change."""
+    output = old.output if old is not None and old.output.same_as(cell.output) else \
+        OutputSnapshot(list(cell.output.outputs), cell.output.execution_count)
+    return CellSnapshot(cell.id, cell.type, cell.format, cell.input, output)
+
+
+def take(worksheet, author_ids, kind, rules, now=None, note=None):
+    """A new revision of ``worksheet`` as it is now, by ``author_ids`` and the editors
+    noted since the last one; old revisions thinned (``rules``).  Returns it."""
+    now = clock() if now is None else now
+    revisions = worksheet.history(create=True)
+    previous = revisions.latest()
+    shared = {}
+    if previous is not None and previous.cells is not None:
+        shared = {snap.id: snap for snap in previous.cells}
+    snaps = []
+    for cell in worksheet.ordered_cells():
+        old = shared.get(cell.id)
+        snaps.append(old if old is not None and old.same_as(cell) else snapshot_of(cell, old))
+    authors = set(author_ids) | set(revisions.editing.keys())
+    if len(revisions.editing):
+        revisions.editing.clear()
+    summary = summarize(previous, snaps, worksheet.name)
+    if note:
+        summary.update(note)
+    revision = Revision(now, None, cells=tuple(snaps), worksheet_name=worksheet.name,
+                        author_ids=sorted(authors), summary=summary, kind=kind)
+    revisions.add(revisions.free_key(now), revision)
+    thin(revisions, rules, now)
+    return revision
+
+
+# --- thinning ---------------------------------------------------------------------------
+
+def thin(revisions, rules, now):
+    """Thin what became older than ``rules.keep_all`` (to one an hour) and than
+    ``rules.hourly`` (to one a day) since the last thinning, with the rest of their hour
+    (day): the work is bounded by what was added and what one hour (day) keeps.  Pinned
+    and imported revisions and the newest one stay."""
+    since = revisions.thinned_until or 0.0
+    _thin_window(revisions, since - rules.keep_all, now - rules.keep_all, 3600)
+    _thin_window(revisions, since - rules.hourly, now - rules.hourly, 86400)
+    revisions.thinned_until = now
+
+
+def _thin_window(revisions, start, end, bucket_seconds):
+    if end <= start:
+        return
+    newest = revisions.data.maxKey() if len(revisions.data) else None
+    # From the start of the first bucket: what crossed earlier in it is thinned with
+    # what crosses now (a bucket keeps one revision, whatever the passes).
+    start = max(start, 0.0) // bucket_seconds * bucket_seconds
+    buckets = {}
+    for key, revision in list(revisions.between(start, end)):
+        buckets.setdefault(int(revision.time // bucket_seconds), []).append((key, revision))
+    for members in buckets.values():
+        members.sort(key=lambda item: item[1].time)
+        for key, revision in members[:-1]:
+            if not revision.pinned and revision.kind != 'import' and key != newest:
+                revisions.remove(key)
+
+
+# --- reading revisions ------------------------------------------------------------------
+
+def cells_of(revision):
+    """The cells of a revision as dicts (``id`` None for an imported text's cells)."""
+    if revision.cells is not None:
+        return [{'id': s.id, 'type': s.type, 'format': s.format, 'input': s.input,
+                 'outputs': list(s.outputs), 'execution_count': s.execution_count}
+                for s in revision.cells]
+    cells, raw = sws.parse_body(revision.body or '')
+    return [{'id': None, 'type': c.type, 'format': c.format, 'input': c.input,
+             'outputs': sws.text_outputs(text) if text is not None else [],
+             'execution_count': None} for c, text in zip(cells, raw, strict=True)]
+
+
+def current_cells(worksheet):
+    return [{'id': c.id, 'type': c.type, 'format': c.format, 'input': c.input,
+             'outputs': list(c.output.outputs), 'execution_count': c.output.execution_count}
+            for c in worksheet.ordered_cells()]
+
+
+def logins(worksheet, user_ids):
+    root = root_of(worksheet)
+    users = root.users_by_id if root is not None else {}
+    found = []
+    for user_id in user_ids:
+        user = users.get(user_id)
+        found.append(user.login if user is not None else user_id)
+    return found
+
+
+def revision_json(request, revision, worksheet):
+    authors = logins(worksheet, revision.author_ids)
+    return {'id': revision.__name__, 'time': revision.time,
+            'url': request.resource_path(revision), 'kind': revision.kind,
+            'author': authors[0] if authors else None, 'authors': authors,
+            'summary': revision.summary, 'name': revision.name or '',
+            'pinned': bool(revision.pinned)}
+
+
+# --- differences ------------------------------------------------------------------------
+
+def _pairs(old, new):
+    """(old index or None, new index or None) of matching cells: by id when both sides
+    have ids, else by content (difflib's alignment of (type, input))."""
+    if all(c['id'] is not None for c in old + new):
+        where = {c['id']: i for i, c in enumerate(old)}
+        pairs = [(where.pop(c['id'], None), j) for j, c in enumerate(new)]
+        return pairs + [(i, None) for i in sorted(where.values())]
+    matcher = difflib.SequenceMatcher(None, [(c['type'], c['input']) for c in old],
+                                      [(c['type'], c['input']) for c in new], autojunk=False)
+    pairs = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == 'equal' or tag == 'replace':
+            common = min(i2 - i1, j2 - j1)
+            pairs += [(i1 + k, j1 + k) for k in range(common)]
+            pairs += [(i, None) for i in range(i1 + common, i2)]
+            pairs += [(None, j) for j in range(j1 + common, j2)]
+        elif tag == 'delete':
+            pairs += [(i, None) for i in range(i1, i2)]
+        else:
+            pairs += [(None, j) for j in range(j1, j2)]
+    return pairs
+
+
+def diff_cells(old, new, old_label='a', new_label='b'):
+    """Per-cell differences from ``old`` to ``new`` (lists of ``cells_of`` dicts):
+    ``cells`` lists each added, removed, changed or moved cell (``input_diff``: the
+    unified diff of its input; ``outputs_changed``); ``unchanged`` counts the rest."""
+    pairs = _pairs(old, new)
+    matched = [(i, j) for i, j in pairs if i is not None and j is not None]
+    # Moved: matched cells outside the longest run kept in the same relative order.
+    order = [i for i, _ in sorted(matched, key=lambda p: p[1])]
+    steady = set()
+    for block in difflib.SequenceMatcher(None, sorted(order), order,
+                                         autojunk=False).get_matching_blocks():
+        steady.update(order[block.b:block.b + block.size])
+    entries, unchanged = [], 0
+    for i, j in pairs:
+        a = old[i] if i is not None else None
+        b = new[j] if j is not None else None
+        if a is None or b is None:
+            cell = b or a
+            entries.append({'id': cell['id'], 'change': 'added' if a is None else 'removed',
+                            'position': j if a is None else i, 'type': cell['type'],
+                            'input_diff': _lines(a, b, old_label, new_label),
+                            'outputs_changed': bool(cell['outputs'])})
+            continue
+        moved = i not in steady
+        outputs_changed = (a['outputs'] != b['outputs']
+                           or a['execution_count'] != b['execution_count'])
+        input_diff = _lines(a, b, old_label, new_label)
+        changed = bool(input_diff) or a['type'] != b['type'] or a['format'] != b['format']
+        if not (changed or moved or outputs_changed):
+            unchanged += 1
+            continue
+        entries.append({'id': b['id'], 'change': 'changed' if changed else
+                        ('moved' if moved else 'outputs'),
+                        'position': j, 'moved': moved, 'type': b['type'],
+                        'type_changed': a['type'] != b['type'], 'input_diff': input_diff,
+                        'outputs_changed': outputs_changed})
+    return {'cells': entries, 'unchanged': unchanged}
+
+
+def _lines(a, b, old_label, new_label):
+    before = a['input'].splitlines() if a is not None else []
+    after = b['input'].splitlines() if b is not None else []
+    if before == after:
+        return []
+    return list(difflib.unified_diff(before, after, old_label, new_label, lineterm=''))
+
+
+def summarize(previous, snaps, worksheet_name):
+    """Cells added, changed, removed and moved, and evaluations (cells whose outputs
+    changed), from ``previous`` (a revision or None) to ``snaps``."""
+    old = cells_of(previous) if previous is not None else []
+    new = [{'id': s.id, 'type': s.type, 'format': s.format, 'input': s.input,
+            'outputs': list(s.outputs), 'execution_count': s.execution_count}
+           for s in snaps]
+    counts = {'added': 0, 'changed': 0, 'removed': 0, 'moved': 0, 'evaluations': 0}
+    for entry in diff_cells(old, new)['cells']:
+        if entry['change'] in ('added', 'removed', 'changed'):
+            counts[entry['change']] += 1
+        elif entry.get('moved'):
+            counts['moved'] += 1
+        if entry['change'] != 'removed' and entry['outputs_changed']:
+            counts['evaluations'] += 1
+    counts['renamed'] = previous is not None and previous.worksheet_name is not None \
+        and previous.worksheet_name != worksheet_name
+    return counts
+
+
+# --- changing the history ---------------------------------------------------------------
+
+def restore(worksheet, revision, user, rules, now=None):
+    """Make ``worksheet`` look like ``revision``: a ``before-restore`` revision of the
+    state it replaces first, then the cells (ids kept where the revision has them; a
+    running cell keeps its outputs), then a ``restore`` revision.  Restored content
+    may come from anyone: the worksheet becomes untrusted.  Returns the new revision."""
+    now = clock() if now is None else now
+    target = cells_of(revision)
+    take(worksheet, [user.id], 'before-restore', rules, now)
+    cells = worksheet.cells
+    order = []
+    for entry in target:
+        cell_id = entry['id']
+        if cell_id is not None and cell_id in cells:
+            cell = cells[str(cell_id)]
+        else:
+            if cell_id is None or cell_id in order or cell_id >= worksheet.next_cell_id:
+                cell_id = worksheet.next_cell_id
+                worksheet.next_cell_id = cell_id + 1
+            cell = cells.add(str(cell_id), Cell(cell_id, entry['type'], entry['input']))
+        for attr in ('type', 'format', 'input'):
+            if getattr(cell, attr) != entry[attr]:
+                setattr(cell, attr, entry[attr])
+        output = cell.output
+        if output.status not in ('queued', 'running') and (
+                list(output.outputs) != entry['outputs']
+                or output.execution_count != entry['execution_count']):
+            output.outputs = list(entry['outputs'])
+            output.execution_count = entry['execution_count']
+            output.status = 'done' if entry['outputs'] else 'new'
+            output.full_text = output.files = output.widgets = None
+            output.version += 1
+        order.append(cell.id)
+    if not order:  # a worksheet keeps at least one cell
+        raise api_error(409, 'this revision has no cells to restore')
+    for cell_id in list(worksheet.cell_order):
+        if cell_id not in order:
+            cells.remove(str(cell_id))
+    worksheet.cell_order[:] = order
+    if revision.worksheet_name and revision.worksheet_name != worksheet.name:
+        worksheet.name = revision.worksheet_name
+    worksheet.trusted = False
+    worksheet.touch()
+    return take(worksheet, [user.id], 'restore', rules, now + 0.001,
+                note={'restored': revision.__name__})
+
+
+def update_revision(revision, body):
+    """A revision's ``name`` (a string, at most 200 characters) and/or ``pinned``."""
+    if 'name' not in body and 'pinned' not in body:
+        raise api_error(400, 'nothing to change: give "name" or "pinned"')
+    name = body.get('name', revision.name or '')
+    if not isinstance(name, str) or len(name) > MAX_NAME:
+        raise api_error(400, '"name" must be a string of at most %d characters' % MAX_NAME)
+    pinned = body.get('pinned', bool(revision.pinned))
+    if not isinstance(pinned, bool):
+        raise api_error(400, '"pinned" must be true or false')
+    if name.strip() != (revision.name or ''):
+        revision.name = name.strip()
+    if pinned != bool(revision.pinned):
+        revision.pinned = pinned
