@@ -190,6 +190,22 @@ def publications_by_time(root):
             index[resources.time_key(publication)] = publication
 
 
+@step('live-versions', "every worksheet's version and log of deleted cells, every "
+      "cell's input version and kept earlier inputs (live editing, services/live.py)")
+def live_versions(root):
+    for user in root.users_by_id.values():
+        for worksheet in user.worksheets():
+            stored = own(worksheet)
+            if 'version' not in stored:
+                worksheet.version = 0
+                worksheet.removed = ()
+                worksheet.removed_floor = 0
+            for cell in worksheet.cells.values():
+                if 'input_version' not in own(cell):
+                    cell.input_version = 0
+                    cell.past_inputs = ()
+
+
 def done(root):
     return set(root.evolved)
 

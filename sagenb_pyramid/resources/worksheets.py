@@ -23,6 +23,13 @@ WORKSHEET_STATES = ('active', 'archive', 'trash')
 # The states a cell's output passes through; ``queued`` and ``running`` are "busy".
 CELL_STATUSES = ('new', 'queued', 'running', 'done', 'error')
 BUSY = ('queued', 'running')
+# Deleted cells a worksheet remembers (``Worksheet.removed``) for the ``since`` answers
+# of services/live.py; a client further behind gets the whole worksheet.
+REMOVED_KEPT = 200
+# Earlier inputs a cell keeps (``Cell.past_inputs``) as bases of three-way merges: at most
+# so many, and fewer when their text passes PAST_INPUT_CHARS.
+PAST_INPUTS_KEPT = 8
+PAST_INPUT_CHARS = 100_000
 
 
 # Views of a worksheet (``<worksheet>/<view name>``).  A data file may also be reached as
@@ -74,6 +81,12 @@ class Worksheet(Persistent):
         self.publication_id = None
         # Words the owner files it under (services/tags.py checks them), sorted.
         self.tags = ()
+        # Grows with every change of content (touch); cells record it (input_version).
+        self.version = 0
+        # ((version, cell id), ...) of the last REMOVED_KEPT deletions, and the version
+        # of the last one forgotten: a ``since`` below it gets the whole worksheet.
+        self.removed = ()
+        self.removed_floor = 0
 
     @property
     def number(self):
@@ -149,11 +162,21 @@ class Worksheet(Persistent):
             search.changed(self)  # its readers: candidates of "shared" searches
 
     def touch(self):
-        """Something of the worksheet changed: every change of its name, tags or cell
-        inputs calls this, which also reindexes it for search when the transaction
+        """Something of the worksheet changed: every change of its name, tags, settings,
+        cells or cell inputs calls this, which grows its ``version`` (what live clients
+        ask about, services/live.py) and reindexes it for search when the transaction
         commits (search.changed)."""
         self.modified = time.time()
+        self.version += 1
         search.changed(self)
+
+    def forget_cell(self, cell_id):
+        """Note the deletion of ``cell_id`` at the current version (after ``touch``)."""
+        removed = self.removed + ((self.version, cell_id),)
+        if len(removed) > REMOVED_KEPT:
+            self.removed_floor = removed[-REMOVED_KEPT - 1][0]
+            removed = removed[-REMOVED_KEPT:]
+        self.removed = removed
 
     def state_for(self, user_id):
         return self.states.get(user_id, 'active')
@@ -181,6 +204,7 @@ class Worksheet(Persistent):
             index = self.cell_order.index(anchor)
             self.cell_order.insert(index + 1 if after is not None else index, cell_id)
         self.touch()
+        cell.input_version = self.version
         return cell
 
     def delete_cell(self, cell_id):
@@ -189,6 +213,7 @@ class Worksheet(Persistent):
         self.cell_order.remove(cell_id)
         self.cells.remove(str(cell_id))
         self.touch()
+        self.forget_cell(cell_id)
 
     def move_cell(self, cell_id, direction):
         order = list(self.cell_order)
@@ -237,12 +262,14 @@ class Worksheet(Persistent):
         for cell in self.ordered_cells():
             # The same ids as the original's cells (a cell's URL names the same cell).
             new = twin.cells.add(str(cell.id), Cell(cell.id, cell.type, cell.input))
+            new.input_version = cell.input_version
             twin.cell_order.append(cell.id)
             new.format = cell.format
             new.output.replace(cell.output)
             # Outputs are replaced whole by evaluations, but a snapshot must share nothing.
             new.output.outputs = copy.deepcopy(new.output.outputs)
         twin.next_cell_id = self.next_cell_id
+        twin.version = self.version
         if self.files is not None:
             for data_file in self.files.values():
                 twin.data_files().add(data_file.__name__, data_file.copy())
@@ -250,10 +277,13 @@ class Worksheet(Persistent):
         return twin
 
     def delete_all_cells(self):
-        for cell_id in list(self.cell_order):
+        cell_ids = list(self.cell_order)
+        for cell_id in cell_ids:
             self.cells.remove(str(cell_id))
         del self.cell_order[:]
         self.touch()
+        for cell_id in cell_ids:
+            self.forget_cell(cell_id)
 
 
 @stored
@@ -272,6 +302,32 @@ class Cell(Persistent):
         self.type = type
         self.input = input
         self.output = CellOutput()
+        # The worksheet's version at the last change of the input or type, and
+        # ((input_version, input), ...) before it: the bases of merges (services/live.py).
+        self.input_version = 0
+        self.past_inputs = ()
+
+    def set_input(self, text, version, type=None):
+        """A new input (and/or type) at the worksheet's ``version``; the one before is
+        kept among the last PAST_INPUTS_KEPT (fewer past PAST_INPUT_CHARS)."""
+        past = self.past_inputs + ((self.input_version, self.input),)
+        while len(past) > PAST_INPUTS_KEPT or (
+                len(past) > 1 and sum(len(kept) for _, kept in past) > PAST_INPUT_CHARS):
+            past = past[1:]
+        self.past_inputs = past
+        self.input = text
+        if type is not None:
+            self.type = type
+        self.input_version = version
+
+    def input_at(self, version):
+        """The input as it was at ``version`` (None when no longer kept)."""
+        if version == self.input_version:
+            return self.input
+        for kept_version, text in self.past_inputs:
+            if kept_version == version:
+                return text
+        return None
 
     @property
     def worksheet(self):
