@@ -190,8 +190,8 @@ def publications_by_time(root):
             index[resources.time_key(publication)] = publication
 
 
-@step('live-versions', "every worksheet's version and log of deleted cells, every "
-      "cell's input version and kept earlier inputs (live editing, services/live.py)")
+@step('live-versions', "every worksheet's version, its cells' versions and its log of "
+      "deleted cells, every cell's kept earlier inputs (live editing, services/live.py)")
 def live_versions(root):
     for user in root.users_by_id.values():
         for worksheet in user.worksheets():
@@ -200,9 +200,10 @@ def live_versions(root):
                 worksheet.version = 0
                 worksheet.removed = ()
                 worksheet.removed_floor = 0
+                worksheet.cell_versions = {}
             for cell in worksheet.cells.values():
-                if 'input_version' not in own(cell):
-                    cell.input_version = 0
+                if 'written_version' not in own(cell):
+                    cell.written_version = 0
                     cell.past_inputs = ()
 
 

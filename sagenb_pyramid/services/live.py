@@ -70,7 +70,7 @@ def rebase_edit(cell, text, base_version, base_input=None):
     ``base_version`` (or ``base_input``, the client's copy, when the cell no longer
     keeps that version): ``text`` itself when nothing changed since, else the merge.
     Raises ``EditConflict``."""
-    if base_version == cell.input_version:
+    if base_version in (cell.input_version, cell.written_version):
         return text
     base = cell.input_at(base_version)
     if base is None:

@@ -123,9 +123,9 @@ def edit_cell(cell, user, changes, base_version=None, base_input=None):
     if new_input:
         cell.worksheet.changed_by(user.id)
     worksheet = cell.worksheet
+    cell.set_input(text if new_input else cell.input, changes['type'] if new_type else None)
     worksheet.touch()
-    cell.set_input(text if new_input else cell.input, worksheet.version,
-                   changes['type'] if new_type else None)
+    worksheet.note_input(cell)
 
 
 def delete_cell(cell):
