@@ -16,7 +16,8 @@ import webtest
 
 from sagenb_pyramid.resources import worksheets as worksheet_resources
 
-from ...conftest import Api
+from ...conftest import Api, zeo_server  # noqa: F401
+from ...support.zeo import app_server
 
 pytestmark = pytest.mark.usefixtures('cheap_password_hashes')
 
@@ -351,3 +352,66 @@ def test_waits_on_the_worksheet_count_against_the_users_cap(tmp_path):
         holding.join(timeout=10)
     finally:
         nb.close()
+
+
+def test_two_app_servers_over_zeo_see_each_others_edits(tmp_path, zeo_server):  # noqa: F811
+    """A client of app server 2 waiting on the worksheet wakes at an edit saved through
+    app server 1 (ZEO's invalidations are the commit news), and edits of different
+    cells of one worksheet through both servers at once all stay (the worksheet's
+    record merges in the ZEO server, which imports the same package)."""
+    servers = [app_server(tmp_path, zeo_server, name) for name in ('app1', 'app2')]
+    try:
+        one, two = servers
+        for name in ('olivia', 'carl'):
+            one.add_user(name)
+        apps = [webtest.TestApp(nb.app, extra_environ={'HTTP_HOST': 'localhost:80'})
+                for nb in servers]
+        olivia = Api(apps[0], one.token('olivia'))
+        carl = Api(apps[1], two.token('carl'))
+        ws = olivia.post('/home/olivia/', {'name': 'zeo'}, status=201)['url'].replace(
+            'http://localhost', '')
+        apps[0].put_json(ws + 'sharing', {'collaborators': ['carl'], 'viewers': []},
+                         headers=olivia.headers, status=200)
+        cells = [olivia.post(ws + 'cells/', {'input': 'x'}, status=201)['id']
+                 for _ in range(2)]
+        version = olivia.get(ws)['version']
+        answer = {}
+
+        def wait():
+            answer['json'] = carl.get(ws, since=str(version), wait='20')
+            answer['at'] = time.monotonic()
+
+        waiting = threading.Thread(target=wait)
+        waiting.start()
+        time.sleep(0.5)
+        saved = time.monotonic()
+        olivia.patch(ws + 'cells/%d' % cells[0], {'input': 'from app1'}, status=200)
+        waiting.join(timeout=30)
+        assert [c['input'] for c in answer['json']['cells']] == ['from app1']
+        print('app2 woken %.1f ms after app1 answered the edit' % (
+            (answer['at'] - saved) * 1000))
+        assert answer['at'] - saved < 5
+
+        failures = []
+
+        def edit(api, cell_id, who):
+            for i in range(10):
+                res = api.testapp.patch_json(ws + 'cells/%d' % cell_id,
+                                             {'input': '%s = 1%s' % (who, ' ;' * i)},
+                                             headers=api.headers, expect_errors=True)
+                if res.status_int != 200:
+                    failures.append((who, i, res.status))
+
+        threads = [threading.Thread(target=edit, args=(olivia, cells[0], 'olivia')),
+                   threading.Thread(target=edit, args=(carl, cells[1], 'carl'))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert failures == []
+        final = {c['id']: c['input'] for c in carl.get(ws)['cells']}
+        assert (final[cells[0]], final[cells[1]]) == ('olivia = 1' + ' ;' * 9,
+                                                      'carl = 1' + ' ;' * 9)
+    finally:
+        for nb in servers:
+            nb.close()

@@ -36,7 +36,7 @@ def two_at_once(db, first, second):
     try:
         for tm in managers:
             tm.begin()
-        for conn, change in zip(conns, (first, second)):
+        for conn, change in zip(conns, (first, second), strict=True):
             change(conn.root()['ws'])
         managers[0].commit()
         managers[1].commit()
