@@ -91,7 +91,7 @@ SCHEMAS = {
         ['version', 'since', 'full', 'cells', 'order', 'removed', 'name'],
         version=INT, since=INT, full=BOOL, cells=array(ref('Cell')), order=array(INT),
         removed=array(INT), name=STR, typeset=BOOL, system=STR, tags=array(STR),
-        modified=NUM, trusted=BOOL),
+        modified=NUM, trusted=BOOL, data_files=array(ref('DataFile'))),
     # GET /search (services/finding.py).
     'SearchResult': obj(
         ['url', 'name', 'owner', 'role', 'snippet'], url=STR, name=STR,

@@ -21,7 +21,7 @@ from merge3 import Merge3
 from ..acl import P
 from ..resources import Cells
 
-from .serialize import cell_json, worksheet_json
+from .serialize import cell_json, data_files_json, worksheet_json
 
 
 class EditConflict(Exception):
@@ -106,13 +106,14 @@ def changes_since(request, worksheet, since):
                         if version > since],
             'name': worksheet.name, 'typeset': worksheet.typeset,
             'system': worksheet.system, 'tags': list(worksheet.tags),
-            'modified': worksheet.modified,
+            'modified': worksheet.modified, 'data_files': data_files_json(request, worksheet),
             'trusted': worksheet.trusted_by(request.user)}
 
 
 def wait_for_version(request, worksheet, timeout, since):
-    """Hold the request until the worksheet's version is past ``since`` (True) or
-    ``timeout`` seconds have passed (False).
+    """Hold the request until the worksheet's version is past ``since`` (True; at once
+    when ``since`` asks for the whole worksheet) or ``timeout`` seconds have passed
+    (False).
 
     Every change writes the worksheet's record, so its commit news wakes the wait
     (whichever app server committed); a storage without news is looked at every half
@@ -125,7 +126,8 @@ def wait_for_version(request, worksheet, timeout, since):
         oid = worksheet._p_oid
         news = workers.watch(oid)
         try:
-            if worksheet.version > since:
+            # Newer, or a ``since`` this worksheet never had / forgot: answer at once.
+            if worksheet.version != since or since < worksheet.removed_floor:
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -47,11 +47,14 @@ def worksheet_json(request, worksheet, cells=True):
             'trusted': worksheet.trusted_by(request.user)}
     if cells:
         data['cells'] = [cell_json(request, c) for c in worksheet.ordered_cells()]
-        data['data_files'] = [
-            {'name': name, 'size': f.size, 'url': request.resource_path(f),
+        data['data_files'] = data_files_json(request, worksheet)
+    return data
+
+
+def data_files_json(request, worksheet):
+    return [{'name': name, 'size': f.size, 'url': request.resource_path(f),
              'modified': f.modified}
             for name, f in (worksheet.files.items() if worksheet.files is not None else ())]
-    return data
 
 
 def worksheet_summary(request, worksheet, user_id):

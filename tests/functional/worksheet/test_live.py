@@ -294,8 +294,12 @@ def test_since_too_old_for_the_deletion_log_answers_everything(live, monkeypatch
     # Still within the log: the removals themselves.
     recent = live.get(since=str(after_adds + 1))
     assert recent['full'] is False and recent['removed'] == ids[1:3]
-    # A version from the future (a database restored meanwhile): everything too.
-    assert live.get(since=str(live.get()['version'] + 5))['full'] is True
+    # A version from the future (a database restored meanwhile): everything too, and
+    # at once even when asked to wait; so for one older than the log.
+    for since in (live.get()['version'] + 5, start):
+        started = time.monotonic()
+        assert live.get(since=str(since), wait='10')['full'] is True
+        assert time.monotonic() - started < 5
 
 
 def test_a_wait_without_change_ends_after_wait_seconds(live):
