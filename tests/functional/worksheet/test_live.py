@@ -91,8 +91,8 @@ def test_concurrent_edits_of_different_cells_all_survive(live):
     """Three clients each save 15 edits of their own cell at the same time (real
     threads, one FileStorage): every edit is answered 200 and the last of each stays.
     The worksheet's record, which each edit writes, merges (``resolve_worksheet``); the
-    edits keep the worksheet's set of words, as the search index's postings of one
-    worksheet still conflict when two edits change its words at once (retried)."""
+    edits keep the worksheet's set of words: two edits adding the same word at once
+    still write the same search posting, and one of them is retried."""
     cells = {who: live.add('start', who=who)['id'] for who in ('olivia', 'carl', 'greta')}
     barrier = threading.Barrier(3)
     failures = []
