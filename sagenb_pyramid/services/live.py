@@ -151,6 +151,8 @@ def deleted_cell_message(request):
     if not request.has_permission(P.VIEW, worksheet) or int(name) >= worksheet.next_cell_id:
         return None
     when = [v for v, cell_id in worksheet.removed if cell_id == int(name)]
-    return ('cell %s was deleted from this worksheet%s; your change was not saved: add '
-            'its text as a new cell to keep it' % (
-                name, ' (at version %d)' % when[-1] if when else ''))
+    message = 'cell %s was deleted from this worksheet%s' % (
+        name, ' (at version %d)' % when[-1] if when else '')
+    if request.method in ('GET', 'HEAD'):
+        return message
+    return message + '; your change was not saved: add its text as a new cell to keep it'

@@ -197,6 +197,8 @@ def test_editing_a_cell_someone_deleted_is_404_saying_so(live):
                         status=404)
     assert 'cell %d was deleted' % gone['id'] in answer['error']
     assert 'new cell' in answer['error']
+    read = live.api['olivia'].get(live.ws + 'cells/%d' % gone['id'], status=404)
+    assert read['error'].startswith('cell %d was deleted' % gone['id'])
     assert live.get()['version'] == version
     assert [c['id'] for c in live.get()['cells']] == [0, keep['id']]
     # A cell that never existed stays a plain 404.
