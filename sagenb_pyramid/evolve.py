@@ -217,6 +217,23 @@ def worksheet_history(root):
                 revision.pinned = False
 
 
+@step('live-versions', "every worksheet's version, its cells' versions and its log of "
+      "deleted cells, every cell's kept earlier inputs (live editing, services/live.py)")
+def live_versions(root):
+    for user in root.users_by_id.values():
+        for worksheet in user.worksheets():
+            stored = own(worksheet)
+            if 'version' not in stored:
+                worksheet.version = 0
+                worksheet.removed = ()
+                worksheet.removed_floor = 0
+                worksheet.cell_versions = {}
+            for cell in worksheet.cells.values():
+                if 'written_version' not in own(cell):
+                    cell.written_version = 0
+                    cell.past_inputs = ()
+
+
 def done(root):
     return set(root.evolved)
 

@@ -51,9 +51,11 @@ def setting_schema(setting):
 SCHEMAS = {
     'Error': obj(['error'], error={'type': 'string', 'minLength': 1}),
     'Cell': obj(
-        ['id', 'type', 'input', 'status', 'outputs', 'execution_count', 'version',
-         'started', 'finished'],
+        ['id', 'type', 'input', 'input_version', 'status', 'outputs', 'execution_count',
+         'version', 'started', 'finished'],
         id=INT, type={'type': 'string', 'enum': ['compute', 'text']}, input=STR,
+        # The worksheet's version at the last change of the input or type (issue 21).
+        input_version=INT,
         status={'type': 'string', 'enum': ['new', 'queued', 'running', 'done', 'error']},
         outputs=array(ANY_OBJECT), execution_count=INT_OR_NULL, version=INT,
         started=NUMBER_OR_NULL, finished=NUMBER_OR_NULL,
@@ -82,7 +84,14 @@ SCHEMAS = {
         state={'type': 'string', 'enum': ['active', 'archive', 'trash']},
         created=NUM, modified=NUM, cells=array(ref('Cell')), data_files=array(ref('DataFile')),
         # For the viewer: only the owner of a worksheet they trusted sees true.
-        trusted=BOOL, tags=array(STR)),
+        trusted=BOOL, tags=array(STR), version=INT),
+    # GET <worksheet>/?since= (services/live.py): what changed after that version; with
+    # ``full`` the whole worksheet (its fields as ``Worksheet``).
+    'WorksheetChanges': obj(
+        ['version', 'since', 'full', 'cells', 'order', 'removed', 'name'],
+        version=INT, since=INT, full=BOOL, cells=array(ref('Cell')), order=array(INT),
+        removed=array(INT), name=STR, typeset=BOOL, system=STR, tags=array(STR),
+        modified=NUM, trusted=BOOL, data_files=array(ref('DataFile'))),
     # GET /search (services/finding.py).
     'SearchResult': obj(
         ['url', 'name', 'owner', 'role', 'snippet'], url=STR, name=STR,
@@ -235,8 +244,15 @@ PATHS = {
                    errors=['400']),
     },
     WS + '/': {
-        'get': op('a worksheet with its cells and data files', [LOGIN, N],
-                  answer=ref('Worksheet')),
+        'get': op('a worksheet with its cells and data files; with since, what changed '
+                  'after that version (with wait, once something has)', [
+                      LOGIN, N,
+                      query_param('since', 'answer what changed after this version',
+                                  {'type': 'integer', 'minimum': 0}),
+                      query_param('wait', 'seconds to wait for a change (capped)',
+                                  {'type': 'number', 'minimum': 0})],
+                  answer={'anyOf': [ref('Worksheet'), ref('WorksheetChanges')]},
+                  errors=['400', '429']),
         'patch': op('rename, retypeset, change the system or the state', [LOGIN, N],
                     body(obj(name={'type': 'string', 'maxLength': 200}, typeset=BOOL,
                              system={'type': 'string', 'pattern': '^[a-z][a-z0-9_]{0,31}$'},
@@ -342,9 +358,13 @@ PATHS = {
             query_param('since', 'answer when the version is newer than this', INT),
             query_param('wait', 'seconds to wait (capped)', {'type': 'number', 'minimum': 0})],
             answer=ref('Cell'), errors=['400', '429']),
-        'patch': op("change a cell's input or type", [LOGIN, N, CELL_ID],
-                    body(obj(input=STR, type={'type': 'string', 'enum': ['compute', 'text']})),
-                    answer=ref('Cell'), errors=['400']),
+        'patch': op("change a cell's input or type; with base_version, merged with the "
+                    'changes made since (409 with the current input when they overlap)',
+                    [LOGIN, N, CELL_ID],
+                    body(obj(input=STR, type={'type': 'string', 'enum': ['compute', 'text']},
+                             base_version={'type': 'integer', 'minimum': 0},
+                             base_input=STR)),
+                    answer=ref('Cell'), errors=['400', '404', '409']),
         'delete': op('delete a cell (not the last one)', [LOGIN, N, CELL_ID],
                      answer=obj(['deleted'], deleted=INT), errors=['409']),
     },

@@ -71,6 +71,23 @@ class DocWords(Persistent):
         self.words = tuple(words)
         self.readers = tuple(readers)
 
+    def _p_resolveConflict(self, old, committed, new):
+        """Two reindexes of one document at once (edits of different cells of one
+        worksheet, issue 21): the words each added or removed both apply, as their
+        postings do (BTrees merge inserts of different keys; one posting changed by both
+        is still a conflict).  A word each removed from a different cell may stay until
+        the next reindex (a search finds the worksheet once more); none goes missing.
+        Readers changed differently by both are a conflict."""
+        from ZODB.POSException import ConflictError
+        was, theirs, mine = (set(s.get('readers', ())) for s in (old, committed, new))
+        if mine != was and theirs != was and mine != theirs:
+            raise ConflictError
+        was_words, their_words, my_words = (set(s.get('words', ()))
+                                            for s in (old, committed, new))
+        words = (their_words | (my_words - was_words)) - (was_words - my_words)
+        return dict(committed, words=tuple(sorted(words)),
+                    readers=tuple(sorted(mine if mine != was else theirs)))
+
 
 def normalize(text):
     return unicodedata.normalize('NFKC', text).casefold()

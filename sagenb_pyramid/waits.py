@@ -1,5 +1,6 @@
-"""How many requests of one user may wait at once (the ``wait`` long-polls of
-``views/cells.py``), so that one user's scripts cannot hold every thread of the server.
+"""How long a request may wait (``wait_seconds``), and how many requests of one user
+may wait at once (the ``wait`` long-polls of ``views/cells.py`` and a worksheet's
+``?since=``), so that one user's scripts cannot hold every thread of the server.
 
 Counted per app server (waiting holds this process's threads), per user; a request over
 ``sagenb.api.max_waits_per_user`` is refused at once with 429 before it changes
@@ -46,6 +47,28 @@ def counter(registry):
                 limit = registry.settings['sagenb.api.max_waits_per_user']
                 found = registry.sagenb_waits = WaitCounter(max(1, limit))
     return found
+
+
+def hold_limit(request):
+    """How long a request may wait: the API's cap for scripts, a few seconds for pages."""
+    settings = request.registry.settings
+    if request.environ.get('sagenb.via_token'):
+        return settings['sagenb.api.max_wait']
+    return settings['sagenb.poll_hold']
+
+
+def wait_seconds(request, value):
+    """The seconds a request's ``wait`` asks for (0 when missing), capped by
+    ``hold_limit``; 400 for what is not a number of seconds."""
+    if value is None or value == '':
+        return 0.0
+    try:
+        wait = float(value)
+    except (TypeError, ValueError):
+        raise api_error(400, '"wait" must be a number of seconds') from None
+    if isinstance(value, bool) or wait < 0 or wait != wait:
+        raise api_error(400, '"wait" must be a number of seconds, 0 or more')
+    return min(wait, hold_limit(request))
 
 
 @contextlib.contextmanager

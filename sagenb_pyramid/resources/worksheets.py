@@ -23,6 +23,13 @@ WORKSHEET_STATES = ('active', 'archive', 'trash')
 # The states a cell's output passes through; ``queued`` and ``running`` are "busy".
 CELL_STATUSES = ('new', 'queued', 'running', 'done', 'error')
 BUSY = ('queued', 'running')
+# Deleted cells a worksheet remembers (``Worksheet.removed``) for the ``since`` answers
+# of services/live.py; a client further behind gets the whole worksheet.
+REMOVED_KEPT = 200
+# Earlier inputs a cell keeps (``Cell.past_inputs``) as bases of three-way merges: at most
+# so many, and fewer when their text passes PAST_INPUT_CHARS.
+PAST_INPUTS_KEPT = 8
+PAST_INPUT_CHARS = 100_000
 
 
 # Views of a worksheet (``<worksheet>/<view name>``).  A data file may also be reached as
@@ -77,6 +84,16 @@ class Worksheet(Persistent):
         # Words the owner files it under (services/tags.py checks them), sorted.
         self.tags = ()
         self.history_for_viewers = False
+        # Grows with every change of content (touch); cells record it (input_version).
+        self.version = 0
+        # ((version, cell id), ...) of the last REMOVED_KEPT deletions, and the version
+        # of the last one forgotten: a ``since`` below it gets the whole worksheet.
+        self.removed = ()
+        self.removed_floor = 0
+        # cell id -> the version of its last input or type change (``Cell.input_version``),
+        # here rather than on the cells so that concurrent edits of different cells merge
+        # (``_p_resolveConflict``) with each cell's version moved past the other's.
+        self.cell_versions = {}
 
     @property
     def number(self):
@@ -160,11 +177,34 @@ class Worksheet(Persistent):
             search.changed(self)  # its readers: candidates of "shared" searches
 
     def touch(self):
-        """Something of the worksheet changed: every change of its name, tags or cell
-        inputs calls this, which also reindexes it for search when the transaction
+        """Something of the worksheet changed: every change of its name, tags, settings,
+        cells or cell inputs calls this, which grows its ``version`` (what live clients
+        ask about, services/live.py) and reindexes it for search when the transaction
         commits (search.changed)."""
         self.modified = time.time()
+        self.version += 1
         search.changed(self)
+
+    def forget_cell(self, cell_id):
+        """Note the deletion of ``cell_id`` at the current version (after ``touch``)."""
+        self.removed, self.removed_floor = _trim_removed(
+            self.removed + ((self.version, cell_id),), self.removed_floor)
+        if cell_id in self.cell_versions:
+            versions = dict(self.cell_versions)
+            del versions[cell_id]
+            self.cell_versions = versions
+
+    def note_input(self, cell):
+        """``cell``'s input or type changed at the current version (after ``touch``)."""
+        self.cell_versions = {**self.cell_versions, cell.id: self.version}
+        cell.written_version = self.version
+
+    def _p_resolveConflict(self, old, committed, new):
+        """Two transactions changed the worksheet at once: edits of different cells (or
+        one's cell and the other's name) both stay, without running a request again.
+        Each grew the version; the one committing second has its numbers moved past the
+        first's.  Anything else both changed differently is a conflict, as before."""
+        return resolve_worksheet(old, committed, new)
 
     def state_for(self, user_id):
         return self.states.get(user_id, 'active')
@@ -192,6 +232,7 @@ class Worksheet(Persistent):
             index = self.cell_order.index(anchor)
             self.cell_order.insert(index + 1 if after is not None else index, cell_id)
         self.touch()
+        self.note_input(cell)
         return cell
 
     def delete_cell(self, cell_id):
@@ -200,6 +241,7 @@ class Worksheet(Persistent):
         self.cell_order.remove(cell_id)
         self.cells.remove(str(cell_id))
         self.touch()
+        self.forget_cell(cell_id)
 
     def move_cell(self, cell_id, direction):
         order = list(self.cell_order)
@@ -254,6 +296,8 @@ class Worksheet(Persistent):
             # Outputs are replaced whole by evaluations, but a snapshot must share nothing.
             new.output.outputs = copy.deepcopy(new.output.outputs)
         twin.next_cell_id = self.next_cell_id
+        twin.version = self.version
+        twin.cell_versions = dict(self.cell_versions)
         if self.files is not None:
             for data_file in self.files.values():
                 twin.data_files().add(data_file.__name__, data_file.copy())
@@ -261,10 +305,84 @@ class Worksheet(Persistent):
         return twin
 
     def delete_all_cells(self):
-        for cell_id in list(self.cell_order):
+        cell_ids = list(self.cell_order)
+        for cell_id in cell_ids:
             self.cells.remove(str(cell_id))
         del self.cell_order[:]
         self.touch()
+        for cell_id in cell_ids:
+            self.forget_cell(cell_id)
+
+
+def _trim_removed(removed, floor):
+    """The log of deletions cut to its last REMOVED_KEPT, and the new floor."""
+    if len(removed) > REMOVED_KEPT:
+        floor = max(floor, removed[-REMOVED_KEPT - 1][0])
+        removed = removed[-REMOVED_KEPT:]
+    return removed, floor
+
+
+_MISSING = object()
+# What ``resolve_worksheet`` merges itself; any other attribute changed by both
+# transactions to different values is a conflict.
+_MERGED = frozenset({'version', 'modified', 'cell_versions', 'removed', 'removed_floor',
+                     'trusted'})
+
+
+def _same(a, b):
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except ValueError:  # two different persistent references
+        return False
+
+
+def resolve_worksheet(old, committed, new):
+    """The state of a worksheet two transactions changed from ``old`` (see
+    ``Worksheet._p_resolveConflict``); raises ConflictError when they cannot merge."""
+    from ZODB.POSException import ConflictError
+    if not all(isinstance(state, dict) for state in (old, committed, new)):
+        raise ConflictError
+    result = dict(committed)
+    for key in set(old) | set(committed) | set(new):
+        if key in _MERGED:
+            continue
+        was, theirs, mine = (s.get(key, _MISSING) for s in (old, committed, new))
+        if _same(mine, was):
+            continue
+        if not (_same(theirs, was) or _same(theirs, mine)):
+            raise ConflictError
+        if mine is _MISSING:
+            result.pop(key, None)
+        else:
+            result[key] = mine
+    offset = committed.get('version', 0) - old.get('version', 0)
+    result['version'] = committed.get('version', 0) + new.get('version', 0) - \
+        old.get('version', 0)
+    result['modified'] = max(committed.get('modified', 0), new.get('modified', 0))
+    was, theirs, mine = (s.get('trusted', True) for s in (old, committed, new))
+    result['trusted'] = (mine and theirs) if mine != was and theirs != was else (
+        mine if mine != was else theirs)
+    versions = dict(committed.get('cell_versions') or {})
+    old_versions = old.get('cell_versions') or {}
+    new_versions = new.get('cell_versions') or {}
+    for cell_id, version in new_versions.items():
+        if old_versions.get(cell_id) != version:
+            if cell_id in old_versions and cell_id not in versions:
+                raise ConflictError  # an edit of a cell deleted meanwhile: run it again
+            versions[cell_id] = version + offset
+    for cell_id in old_versions:
+        if cell_id not in new_versions:
+            versions.pop(cell_id, None)
+    result['cell_versions'] = versions
+    old_removed = set(old.get('removed') or ())
+    added = tuple((version + offset, cell_id) for version, cell_id in new.get('removed') or ()
+                  if (version, cell_id) not in old_removed)
+    result['removed'], result['removed_floor'] = _trim_removed(
+        tuple(committed.get('removed') or ()) + added,
+        max(committed.get('removed_floor', 0), new.get('removed_floor', 0)))
+    return result
 
 
 @stored
@@ -283,6 +401,42 @@ class Cell(Persistent):
         self.type = type
         self.input = input
         self.output = CellOutput()
+        # The worksheet's version when this input was written (the worksheet's
+        # ``cell_versions`` has it too, moved on when a conflict was resolved), and
+        # ((input_version, input), ...) before it: the bases of merges (services/live.py).
+        self.written_version = 0
+        self.past_inputs = ()
+
+    @property
+    def input_version(self):
+        """The worksheet's version at the last change of the input or type."""
+        worksheet = self.__parent__.__parent__ if self.__parent__ is not None else None
+        versions = getattr(worksheet, 'cell_versions', None) or {}
+        return versions.get(self.id, self.written_version)
+
+    def set_input(self, text, type=None):
+        """A new input (and/or type), noted by the worksheet (``note_input``) after its
+        ``touch``; the one before is kept among the last PAST_INPUTS_KEPT (fewer past
+        PAST_INPUT_CHARS)."""
+        past = self.past_inputs + ((self.input_version, self.input),)
+        while len(past) > PAST_INPUTS_KEPT or (
+                len(past) > 1 and sum(len(kept) for _, kept in past) > PAST_INPUT_CHARS):
+            past = past[1:]
+        self.past_inputs = past
+        self.input = text
+        if type is not None:
+            self.type = type
+
+    def input_at(self, version):
+        """The input as it was at ``version`` (None when no longer kept).  The number
+        the edit was answered with names the current input too, even when a resolved
+        conflict moved it on."""
+        if version in (self.input_version, self.written_version):
+            return self.input
+        for kept_version, text in self.past_inputs:
+            if kept_version == version:
+                return text
+        return None
 
     @property
     def worksheet(self):

@@ -271,6 +271,7 @@ def restore(worksheet, revision, user, rules, now=None):
     take(worksheet, [user.id], 'before-restore', rules, now)
     cells = worksheet.cells
     order = []
+    changed = []  # cells made or changed: live clients get them (note_input below)
     for entry in target:
         cell_id = entry['id']
         if cell_id is not None and cell_id in cells:
@@ -280,9 +281,13 @@ def restore(worksheet, revision, user, rules, now=None):
                 cell_id = worksheet.next_cell_id
                 worksheet.next_cell_id = cell_id + 1
             cell = cells.add(str(cell_id), Cell(cell_id, entry['type'], entry['input']))
-        for attr in ('type', 'format', 'input'):
-            if getattr(cell, attr) != entry[attr]:
-                setattr(cell, attr, entry[attr])
+            changed.append(cell)
+        if (cell.type, cell.input) != (entry['type'], entry['input']):
+            cell.set_input(entry['input'], entry['type'])
+            changed.append(cell)
+        if cell.format != entry['format']:
+            cell.format = entry['format']
+            changed.append(cell)
         output = cell.output
         if output.status not in ('queued', 'running') and (
                 list(output.outputs) != entry['outputs']
@@ -292,17 +297,23 @@ def restore(worksheet, revision, user, rules, now=None):
             output.status = 'done' if entry['outputs'] else 'new'
             output.full_text = output.files = output.widgets = None
             output.version += 1
+            changed.append(cell)
         order.append(cell.id)
     if not order:  # a worksheet keeps at least one cell
         raise api_error(409, 'this revision has no cells to restore')
-    for cell_id in list(worksheet.cell_order):
-        if cell_id not in order:
-            cells.remove(str(cell_id))
+    gone = [cell_id for cell_id in worksheet.cell_order if cell_id not in order]
+    for cell_id in gone:
+        cells.remove(str(cell_id))
     worksheet.cell_order[:] = order
     if revision.worksheet_name and revision.worksheet_name != worksheet.name:
         worksheet.name = revision.worksheet_name
     worksheet.trusted = False
     worksheet.touch()
+    # What live clients are told (services/live.py): the cells changed, those removed.
+    for cell in {id(c): c for c in changed}.values():
+        worksheet.note_input(cell)
+    for cell_id in gone:
+        worksheet.forget_cell(cell_id)
     return take(worksheet, [user.id], 'restore', rules, now + 0.001,
                 note={'restored': revision.__name__})
 

@@ -12,7 +12,8 @@ from .evaluation import settle_orphan
 def cell_json(request, cell):
     settle_orphan(request, cell)
     out = cell.output
-    data = {'id': cell.id, 'type': cell.type, 'input': cell.input, 'status': out.status,
+    data = {'id': cell.id, 'type': cell.type, 'input': cell.input,
+            'input_version': cell.input_version, 'status': out.status,
             'outputs': out.outputs, 'execution_count': out.execution_count,
             'version': out.version, 'started': out.started, 'finished': out.finished}
     if cell.type == 'text':
@@ -41,16 +42,19 @@ def worksheet_json(request, worksheet, cells=True):
             'state': worksheet.state_for(request.user.id) if request.user is not None
             else 'active',
             'created': worksheet.created, 'modified': worksheet.modified,
-            'tags': list(worksheet.tags),
+            'tags': list(worksheet.tags), 'version': worksheet.version,
             # Whether this viewer's page may run the scripts of the worksheet's outputs.
             'trusted': worksheet.trusted_by(request.user)}
     if cells:
         data['cells'] = [cell_json(request, c) for c in worksheet.ordered_cells()]
-        data['data_files'] = [
-            {'name': name, 'size': f.size, 'url': request.resource_path(f),
+        data['data_files'] = data_files_json(request, worksheet)
+    return data
+
+
+def data_files_json(request, worksheet):
+    return [{'name': name, 'size': f.size, 'url': request.resource_path(f),
              'modified': f.modified}
             for name, f in (worksheet.files.items() if worksheet.files is not None else ())]
-    return data
 
 
 def worksheet_summary(request, worksheet, user_id):

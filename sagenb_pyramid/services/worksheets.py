@@ -12,6 +12,7 @@ from .. import names
 from ..resources import CELL_TYPES, WORKSHEET_STATES, Worksheet, usage
 from ..web import api_error, get_str
 from .evaluation import delete_worksheet
+from .live import rebase_edit
 from .tags import clean_tags
 from .quota import require_room
 
@@ -104,19 +105,27 @@ def add_cell(worksheet, user, cell_type='compute', text='', after=None, before=N
     return cell
 
 
-def edit_cell(cell, user, changes):
+def edit_cell(cell, user, changes, base_version=None, base_input=None):
     """Change ``cell`` as ``user`` asks: ``changes`` has its new ``input`` (a string;
     None leaves it) and/or ``type``; 400 for a wrong type.  Input changed by ``user``
-    counts as their change."""
+    counts as their change.  With ``base_version`` (the ``input_version`` the edit
+    started from) an input changed since is merged (``live.rebase_edit``; an edit that
+    cannot be merged raises ``live.EditConflict`` and changes nothing)."""
     if 'type' in changes and changes['type'] not in CELL_TYPES:
         raise api_error(400, '"type" must be "compute" or "text"')
     text = changes.get('input')
-    if text is not None and text != cell.input:
-        cell.input = text
+    if text is not None and base_version is not None:
+        text = rebase_edit(cell, text, base_version, base_input)
+    new_input = text is not None and text != cell.input
+    new_type = 'type' in changes and changes['type'] != cell.type
+    if not (new_input or new_type):
+        return
+    if new_input:
         cell.worksheet.changed_by(user.id)
-    if 'type' in changes and changes['type'] != cell.type:
-        cell.type = changes['type']
-    cell.worksheet.touch()
+    worksheet = cell.worksheet
+    cell.set_input(text if new_input else cell.input, changes['type'] if new_type else None)
+    worksheet.touch()
+    worksheet.note_input(cell)
 
 
 def delete_cell(cell):

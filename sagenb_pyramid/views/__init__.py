@@ -16,6 +16,7 @@ from pyramid.view import (
     exception_view_config, forbidden_view_config, notfound_view_config)
 
 from ..security import P, REFUSALS
+from ..services.live import deleted_cell_message
 from ..web import error_response, wants_json
 from ..workers.contract import NoCapacity, WorkerProblem
 
@@ -64,6 +65,9 @@ def notfound(exc, request):
     if request.identity is None and not request.environ.get('sagenb.view_reached') \
             and not is_public(getattr(request, 'context', None)):
         return login_needed(request)
+    deleted = deleted_cell_message(request)  # a cell deleted by someone else meanwhile
+    if deleted is not None:
+        return error_response(request, 404, deleted)
     return not_found(request, exc)
 
 

@@ -1,4 +1,5 @@
-"""One cell: read (with long-polling), edit, move, delete, clear, evaluate."""
+"""One cell: read (with long-polling), edit (merged with others' edits), move, delete,
+clear, evaluate."""
 import contextlib
 
 from pyramid.response import FileIter
@@ -8,29 +9,10 @@ from ..resources import Cell
 from ..security import P
 from ..services import evaluation, history, worksheets
 from ..services.evaluation import queue_cell, worksheet_key
+from ..services.live import EditConflict
 from ..services.serialize import cell_json, queued_json
-from ..waits import wait_slot
+from ..waits import wait_seconds, wait_slot
 from ..web import api_error, get_str, json_body
-
-
-def hold_limit(request):
-    """How long a request may wait: the API's cap for scripts, a few seconds for pages."""
-    settings = request.registry.settings
-    if request.environ.get('sagenb.via_token'):
-        return settings['sagenb.api.max_wait']
-    return settings['sagenb.poll_hold']
-
-
-def parse_wait(request, value):
-    if value is None or value == '':
-        return 0.0
-    try:
-        wait = float(value)
-    except (TypeError, ValueError):
-        raise api_error(400, '"wait" must be a number of seconds') from None
-    if isinstance(value, bool) or wait < 0 or wait != wait:
-        raise api_error(400, '"wait" must be a number of seconds, 0 or more')
-    return min(wait, hold_limit(request))
 
 
 @view_config(context=Cell, request_method='GET', permission=P.VIEW, renderer='json')
@@ -41,7 +23,7 @@ def get_cell(context, request):
             since = int(since)
         except ValueError:
             raise api_error(400, '"since" must be a version number') from None
-    wait = parse_wait(request, request.params.get('wait'))
+    wait = wait_seconds(request, request.params.get('wait'))
     request.workers.touch(worksheet_key(context.worksheet))
     if wait:
         with wait_slot(request):
@@ -49,15 +31,38 @@ def get_cell(context, request):
     return cell_json(request, context)
 
 
+def version_param(value, name):
+    """A version number given by a client (a query string's or a JSON body's)."""
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            value = None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise api_error(400, '"%s" must be a version number (0 or more)' % name)
+    return value
+
+
 @view_config(context=Cell, request_method='PATCH', permission=P.EDIT, renderer='json')
 def update_cell(context, request):
+    """``base_version`` (the cell's ``input_version`` the edit started from) merges an
+    input changed since (409 with the current input when the edits overlap);
+    ``base_input`` is the text it started from, for a version the cell no longer keeps."""
     body = json_body(request)
     if 'input' not in body and 'type' not in body:
         raise api_error(400, 'nothing to change: give "input" or "type"')
     changes = {'input': get_str(body, 'input')}
     if 'type' in body:
         changes['type'] = body['type']
-    worksheets.edit_cell(context, request.user, changes)
+    base_version = body.get('base_version')
+    if base_version is not None:
+        base_version = version_param(base_version, 'base_version')
+    base_input = get_str(body, 'base_input')
+    try:
+        worksheets.edit_cell(context, request.user, changes, base_version, base_input)
+    except EditConflict as conflict:
+        request.response.status = 409
+        return conflict.json()
     history.edited(request, context.worksheet)
     return cell_json(request, context)
 
@@ -93,7 +98,7 @@ def clear_cell(context, request):
              renderer='json')
 def evaluate_cell(context, request):
     body = json_body(request, required=False)
-    wait = parse_wait(request, body.get('wait'))
+    wait = wait_seconds(request, body.get('wait'))
     text = get_str(body, 'input')
     # A slot first: a request refused for too many waits has changed nothing.
     with wait_slot(request) if wait else contextlib.nullcontext():
@@ -162,3 +167,4 @@ def full_output(context, request):
     response.content_disposition = 'attachment; filename="cell-%d-output.txt"' % context.id
     response.app_iter = FileIter(blob.open('r'))
     return response
+

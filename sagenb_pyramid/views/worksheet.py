@@ -5,10 +5,11 @@ from pyramid.view import view_config
 from .. import names
 from ..resources import Cells, Worksheet
 from ..security import P
-from ..services import evaluation, history, publishing, sharing, worksheets
+from ..services import evaluation, history, live, publishing, sharing, worksheets
 from ..services.evaluation import ask_worker, delete_worksheet, worksheet_key
 from ..services.serialize import (cell_json, script_safe_json, worksheet_json,
                                   worksheet_summary)
+from ..waits import wait_seconds, wait_slot
 from ..web import api_error, get_str, json_body, wants_json
 
 
@@ -16,6 +17,9 @@ from ..web import api_error, get_str, json_body, wants_json
              renderer='worksheet.jinja2')
 def worksheet_view(context, request):
     request.workers.touch(worksheet_key(context))
+    if 'since' in request.params:
+        request.override_renderer = 'json'
+        return changes(context, request)
     data = worksheet_json(request, context)
     if wants_json(request):
         request.override_renderer = 'json'
@@ -34,6 +38,21 @@ def worksheet_view(context, request):
             'role': sharing.role_of(context, user),
             'share_counts': sharing.counts(request.root, context),
             'published': publishing.publication_state(request, context)}
+
+
+def changes(context, request):
+    """``?since=<version>[&wait=<s>]``: what changed after that version, once there is
+    something (or ``wait`` seconds have passed, capped as the cells' waits, holding one
+    of the user's waiting slots): services/live.py."""
+    since = request.params['since']
+    if not since.isdigit():
+        raise api_error(400, '"since" must be a version number (0 or more)')
+    since = int(since)
+    wait = wait_seconds(request, request.params.get('wait'))
+    if wait:
+        with wait_slot(request):
+            live.wait_for_version(request, context, wait, since)
+    return live.changes_since(request, context, since)
 
 
 def can_edit_in_page(request, worksheet):

@@ -118,6 +118,10 @@ def test_evolve_brings_an_old_database_up_to_date(old_dir, capsys):
             assert len(worksheet.revisions.editing) == 0
             first = worksheet.ordered_cells()[0]
             assert first.output.outputs[0]['data']['text/plain'].startswith('3 * 5')
+            # Live editing's versions (live-versions): stored, from 0.
+            assert evolve.own(worksheet)['version'] == 0
+            assert evolve.own(worksheet)['cell_versions'] == {}
+            assert evolve.own(first)['past_inputs'] == () and first.input_version == 0
             assert resources.read_blob(first.output.files['out.txt']) == \
                 b'written by the cell\n'
         # The application serves it: a login, the worksheet, a new audit entry.

@@ -274,3 +274,28 @@ def test_thinning_as_revisions_are_added(world):
     assert len(young) in (86400 // 420, 86400 // 420 + 1)
     hours = {int(r['time'] // 3600) for r in old}
     assert len(hours) in (12, 13) and len(old) == len(hours)
+
+
+def test_a_restore_reaches_live_clients(world):
+    """What a restore changes is in the answer of ``?since=`` (services/live.py): the
+    cells it changed, with their versions, and the ids of those it removed."""
+    first = world.cells()[0]['id']
+    world.edit('olivia', first, 'original')
+    world.later(61)
+    world.edit('olivia', first, 'rewritten')
+    added = world.add('olivia', 'added later')
+    revision = world.revisions()[0]
+    since = world.api['carl'].get(world.ws)['version']
+    world.later(5)
+    world.api['olivia'].post('%srevisions/%s/restore' % (world.ws, revision['id']),
+                             status=200)
+    answer = world.api['carl'].get(world.ws, since=since)
+    assert answer['full'] is False and answer['version'] > since
+    assert [(c['id'], c['input']) for c in answer['cells']] == [(first, 'original')]
+    assert answer['cells'][0]['input_version'] > since
+    assert answer['order'] == [first] and answer['removed'] == [added]
+    # An edit based on the restored input merges with it, as any other.
+    merged = world.api['carl'].patch('%scells/%d' % (world.ws, first), {
+        'input': 'original, carl', 'base_version': answer['cells'][0]['input_version']},
+        status=200)
+    assert merged['input'] == 'original, carl'

@@ -1,0 +1,98 @@
+"""Two transactions that change one worksheet at once (resources/worksheets.py,
+``resolve_worksheet``): edits of different cells both commit, with versions that stay
+distinct and ordered (what ``?since=`` relies on); what both changed differently, or an
+edit of a cell deleted meanwhile, is still a conflict.  A real FileStorage, two
+connections from the same snapshot."""
+import pytest
+import transaction
+from ZODB import DB
+from ZODB.FileStorage import FileStorage
+from ZODB.POSException import ConflictError
+
+from sagenb_pyramid.resources import Worksheet
+from sagenb_pyramid.services.worksheets import edit_cell
+
+
+class Owner:
+    id = 'owner'
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = DB(FileStorage(str(tmp_path / 'Data.fs')))
+    with database.transaction() as conn:
+        ws = conn.root()['ws'] = Worksheet('w', 'owner')
+        for text in ('a', 'b', 'c'):
+            ws.add_cell('compute', text)
+    yield database
+    database.close()
+
+
+def two_at_once(db, first, second):
+    """``first`` and ``second`` (functions of the worksheet) run in transactions begun
+    from the same state; the first commits, then the second."""
+    managers = [transaction.TransactionManager() for _ in range(2)]
+    conns = [db.open(transaction_manager=tm) for tm in managers]
+    try:
+        for tm in managers:
+            tm.begin()
+        for conn, change in zip(conns, (first, second), strict=True):
+            change(conn.root()['ws'])
+        managers[0].commit()
+        managers[1].commit()
+    finally:
+        for tm in managers:
+            tm.abort()
+        for conn in conns:
+            conn.close()
+
+
+def state(db):
+    with db.transaction() as conn:
+        ws = conn.root()['ws']
+        return ws.version, {c.id: (c.input, c.input_version) for c in ws.ordered_cells()}
+
+
+def test_edits_of_different_cells_both_commit_with_distinct_versions(db):
+    version, _ = state(db)
+    two_at_once(db, lambda ws: edit_cell(ws.cells['0'], Owner, {'input': 'A'}),
+                lambda ws: edit_cell(ws.cells['1'], Owner, {'input': 'B'}))
+    after, cells = state(db)
+    assert after == version + 2
+    assert cells == {0: ('A', version + 1), 1: ('B', version + 2), 2: ('c', 3)}
+
+
+def test_an_edit_and_a_deletion_of_other_cells_both_commit(db):
+    version, _ = state(db)
+
+    def delete(ws):
+        ws.delete_cell(2)
+
+    two_at_once(db, lambda ws: edit_cell(ws.cells['0'], Owner, {'input': 'A'}), delete)
+    after, cells = state(db)
+    assert after == version + 2 and cells == {0: ('A', version + 1), 1: ('b', 2)}
+    with db.transaction() as conn:
+        assert conn.root()['ws'].removed == ((version + 2, 2),)
+
+
+def test_an_edit_of_a_cell_deleted_meanwhile_is_a_conflict(db):
+    def delete(ws):
+        ws.delete_cell(1)
+
+    with pytest.raises(ConflictError):
+        two_at_once(db, delete, lambda ws: edit_cell(ws.cells['1'], Owner, {'input': 'B'}))
+    _, cells = state(db)
+    assert 1 not in cells
+
+
+def test_two_different_names_are_a_conflict(db):
+    def name(text):
+        def change(ws):
+            ws.name = text
+            ws.touch()
+        return change
+
+    with pytest.raises(ConflictError):
+        two_at_once(db, name('one'), name('two'))
+    with db.transaction() as conn:
+        assert conn.root()['ws'].name == 'one'
