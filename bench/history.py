@@ -25,7 +25,6 @@ import time
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, HERE)
 
-import transaction  # noqa: E402
 
 T0 = 1_800_000_000.0
 
@@ -47,16 +46,8 @@ def close(app, db):
 
 
 def in_txn(db, work):
-    from sagenb_pyramid.resources import get_root
-    tm = transaction.TransactionManager(explicit=True)
-    conn = db.open(transaction_manager=tm)
-    try:
-        tm.begin()
-        result = work(get_root(conn.root()))
-        tm.commit()
-        return result
-    finally:
-        conn.close()
+    from sagenb_pyramid.resources import in_transaction
+    return in_transaction(db, work)
 
 
 def setup(db, cells):

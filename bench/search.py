@@ -84,16 +84,8 @@ def notebook(data_dir):
 
 
 def in_txn(db, work):
-    from sagenb_pyramid.resources import get_root
-    tm = transaction.TransactionManager(explicit=True)
-    conn = db.open(transaction_manager=tm)
-    try:
-        tm.begin()
-        result = work(get_root(conn.root()))
-        tm.commit()
-        return result
-    finally:
-        conn.close()
+    from sagenb_pyramid.resources import in_transaction
+    return in_transaction(db, work)
 
 
 def build(db, n, cells, big, rng, rare):
