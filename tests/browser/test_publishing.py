@@ -12,7 +12,8 @@ import waitress
 
 from ..support.notebook import Notebook
 from ..support.browser import logged_in
-from ..support.trust import Battery, Recorder, assert_nothing_ran, view_and_click
+from ..support.trust import (
+    Battery, Recorder, assert_nothing_ran, payload_worksheet, view_and_click)
 
 
 @pytest.fixture(scope='module')
@@ -118,15 +119,7 @@ def test_a_payload_in_a_published_worksheet_runs_nothing(browser, site, listener
     base, nb = site['base'], site['nb']
     battery = Battery(listener.port)
     with nb.transaction() as root:
-        mallory = root.user_by_login('mallory')
-        ws = mallory.create_worksheet('<img src=x onerror="%s">' % battery.js('wsname'))
-        first = ws.ordered_cells()[0]
-        first.input = '1 + 1'
-        first.output.update('done', battery.outputs('pub-out'), execution_count=1)
-        ws.add_cell('text', battery.text('pub-md'))
-        legacy = ws.add_cell('text', battery.text('pub-html'))
-        legacy.format = 'html'
-        ws.add_cell('text', battery.actions())
+        ws = payload_worksheet(battery, root.user_by_login('mallory'), 'pub')
         # Mallory trusted it himself: still untrusted for every visitor of /pub/.
         ws.trusted = True
         path = '/home/mallory/%s/' % ws.__name__

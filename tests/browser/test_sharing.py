@@ -12,7 +12,8 @@ import webtest
 
 from ..support.notebook import Api, Notebook
 from ..support.browser import logged_in
-from ..support.trust import Battery, Recorder, assert_nothing_ran, view_and_click
+from ..support.trust import (
+    Battery, Recorder, assert_nothing_ran, payload_worksheet, view_and_click)
 
 
 @pytest.fixture(scope='module')
@@ -29,16 +30,8 @@ def site(tmp_path_factory, listener):  # noqa: F811
         ws = root.user_by_login('olivia').create_worksheet('Group work')
         ws.ordered_cells()[0].input = 'shared_value = 6 * 7'
         owner_url = '/home/olivia/%s/' % ws.__name__
-        # Mallory's worksheet of payloads, as tests/browser/test_trust.py builds it.
-        bad = root.user_by_login('mallory').create_worksheet(
-            '<img src=x onerror="%s">' % battery.js('wsname'))
-        first = bad.ordered_cells()[0]
-        first.input = '1 + 1'
-        first.output.update('done', battery.outputs('mallory-out'), execution_count=1)
-        bad.add_cell('text', battery.text('mallory-md'))
-        legacy = bad.add_cell('text', battery.text('mallory-html'))
-        legacy.format = 'html'
-        bad.add_cell('text', battery.actions())
+        # Mallory's worksheet of payloads.
+        bad = payload_worksheet(battery, root.user_by_login('mallory'), 'mallory')
         mallory_url = '/home/mallory/%s/' % bad.__name__
     recorder = Recorder(nb.app)
     server = waitress.create_server(recorder, host='127.0.0.1', port=0, threads=8)

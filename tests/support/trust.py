@@ -214,3 +214,18 @@ def assert_nothing_ran(result):
     if not result['outputs_kept']:
         problems['outputs_kept'] = False
     assert not problems, problems
+
+
+def payload_worksheet(battery, user, tag):
+    """A worksheet of ``user`` full of the battery's payloads (its name, a stored output,
+    a Markdown and an HTML text cell, planted page actions), each marked ``tag``; the
+    smaller battery of the sharing and publishing tests."""
+    ws = user.create_worksheet('<img src=x onerror="%s">' % battery.js('wsname'))
+    first = ws.ordered_cells()[0]
+    first.input = '1 + 1'
+    first.output.update('done', battery.outputs(tag + '-out'), execution_count=1)
+    ws.add_cell('text', battery.text(tag + '-md'))
+    legacy = ws.add_cell('text', battery.text(tag + '-html'))
+    legacy.format = 'html'
+    ws.add_cell('text', battery.actions())
+    return ws
