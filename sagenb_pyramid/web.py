@@ -7,7 +7,7 @@ importing one another (no view module imports another: tests/unit/test_layers.py
 """
 import json
 import time
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from pyramid.httpexceptions import status_map
 
@@ -93,3 +93,31 @@ def safe_came_from(request, came_from):
             and not came_from.startswith('//'):
         return request.application_url + came_from
     return None
+
+
+# --- files sent as downloads ----------------------------------------------------------
+# Data files, a cell's files, exports and published files are sent in a sandbox of their
+# own, so HTML or SVG opened directly runs no script (docs/security.md).
+FILE_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+INLINE_TYPES = ('image/png', 'image/jpeg', 'image/gif', 'text/plain')
+
+
+def content_disposition(kind, filename):
+    ascii_name = filename.encode('ascii', 'replace').decode('ascii').replace('?', '_')
+    return '%s; filename="%s"; filename*=UTF-8\'\'%s' % (
+        kind, ascii_name.replace('"', '_'), quote(filename, safe=''))
+
+
+def send_bytes(request, content, content_type, filename, inline=False,
+               cache='private, no-cache'):
+    response = request.response
+    response.content_type = content_type
+    if content_type.startswith('text/'):
+        response.charset = 'utf-8'
+    response.body = content
+    response.content_disposition = content_disposition(
+        'inline' if inline else 'attachment', filename)
+    response.headers['Content-Security-Policy'] = FILE_CSP
+    response.headers['X-Content-Type-Options'] = 'nosniff'
+    response.cache_control = cache
+    return response

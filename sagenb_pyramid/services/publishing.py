@@ -14,7 +14,7 @@ from pyramid.httpexceptions import HTTPNotFound
 
 from .. import search
 from ..resources import guess_type, read_blob, time_key  # noqa: F401 (guess_type: views)
-from ..web import api_error
+from ..web import INLINE_TYPES, api_error, send_bytes
 from .serialize import cell_json, worksheet_summary
 from .worksheets import copy_worksheet
 
@@ -196,25 +196,11 @@ def noindex(request, response):
         response.headers['X-Robots-Tag'] = NOINDEX
 
 
-# What a published file is served with: its own sandbox, as the worksheets' files
-# (views/transfer.py), so HTML or SVG opened directly runs no script.
-FILE_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-INLINE_TYPES = ('image/png', 'image/jpeg', 'image/gif', 'text/plain')
-
-
 def file_response(request, content, content_type, filename):
-    response = request.response
-    response.content_type = content_type
-    if content_type.startswith('text/'):
-        response.charset = 'utf-8'
-    response.body = content
-    kind = 'inline' if content_type in INLINE_TYPES else 'attachment'
-    ascii_name = filename.encode('ascii', 'replace').decode('ascii').replace('?', '_')
-    response.content_disposition = '%s; filename="%s"; filename*=UTF-8\'\'%s' % (
-        kind, ascii_name.replace('"', '_'), quote(filename, safe=''))
-    response.headers['Content-Security-Policy'] = FILE_CSP
-    response.headers['X-Content-Type-Options'] = 'nosniff'
-    response.cache_control = 'public, no-cache'
+    """A published file, sent as the worksheets' files are (web.send_bytes), but
+    cacheable by anyone and, when so set, not for search engines."""
+    response = send_bytes(request, content, content_type, filename,
+                          inline=content_type in INLINE_TYPES, cache='public, no-cache')
     noindex(request, response)
     return response
 

@@ -6,7 +6,6 @@
 Content-Security-Policy, so an HTML or SVG file opened directly runs no script on the
 notebook's origin.
 """
-import urllib.parse
 
 from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
@@ -17,31 +16,7 @@ from ..resources import Cell, DataFile, User, Worksheet, guess_type, read_blob
 from ..security import P
 from ..services import transfer
 from ..services.worksheets import new_worksheet_name
-from ..web import api_error, get_str, wants_json
-
-FILE_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-INLINE_TYPES = ('image/png', 'image/jpeg', 'image/gif', 'text/plain')
-
-
-def content_disposition(kind, filename):
-    ascii_name = filename.encode('ascii', 'replace').decode('ascii').replace('?', '_')
-    return '%s; filename="%s"; filename*=UTF-8\'\'%s' % (
-        kind, ascii_name.replace('"', '_'), urllib.parse.quote(filename, safe=''))
-
-
-def send_bytes(request, content, content_type, filename, inline=False):
-    response = request.response
-    response.content_type = content_type
-    if content_type.startswith('text/'):
-        response.charset = 'utf-8'
-    response.body = content
-    response.content_disposition = content_disposition(
-        'inline' if inline else 'attachment', filename)
-    response.headers['Content-Security-Policy'] = FILE_CSP
-    response.headers['X-Content-Type-Options'] = 'nosniff'
-    response.cache_control = 'private, no-cache'
-    return response
-
+from ..web import INLINE_TYPES, api_error, get_str, send_bytes, wants_json
 
 # --- import ---------------------------------------------------------------------------
 
