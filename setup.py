@@ -24,6 +24,8 @@ requires = [
     'ipykernel>=7.0,<8',
     'nbformat>=5.7',  # .ipynb import and export
     'merge3>=0.0.15',  # three-way merges of concurrent edits of a cell (services/live.py)
+    'prometheus-client>=0.20',  # /metrics (metrics.py)
+    'psutil>=5.9',  # memory and CPU time of Sage processes (the admin's system page, metrics)
     'passagemath-standard>=10.6,<10.9',
     'passagemath-repl>=10.6,<10.9',
 ]

@@ -43,6 +43,8 @@ def main(global_config, **settings):
             timeout=settings['sagenb.session_max_age'],
             serializer=JSONSerializer()))
         config.include('.security')
+        # /health, /metrics and the figures behind them (request times, commits, ...).
+        config.include('.metrics')
         # Outgoing mail (pyramid_mailer over SMTP), sent after the request commits.
         config.include('.auth.mail')
         config.include('.workers')
@@ -57,6 +59,7 @@ def main(global_config, **settings):
                                cache_max_age=86400)
         config.scan('.views')
         start_workers(config, global_config or {})
+        config.registry.metrics.watch_host(config.registry.worker_host)
     return config.make_wsgi_app()
 
 

@@ -196,6 +196,21 @@ def op(summary, params=(), request=None, ok='200', answer=None, errors=(), media
     return operation
 
 
+def health_op():
+    """``/health``: 200 or 503 with the same body (for load balancers, no login)."""
+    answer = obj(['status', 'problems', 'database', 'worker_host', 'other_hosts', 'disk'],
+                 status={'type': 'string', 'enum': ['ok', 'failing']},
+                 problems=array(STR), database=ANY_OBJECT,
+                 worker_host={'type': ['object', 'null']},
+                 other_hosts=array(ANY_OBJECT), disk=ANY_OBJECT)
+    operation = op('whether this app server can serve: the database answers, a worker '
+                   'host can run cells, the disk under data_dir has room', answer=answer,
+                   public=True)
+    operation['responses']['503'] = {'description': 'something failed: see problems',
+                                     'content': {JSON: {'schema': answer}}}
+    return operation
+
+
 NAME_BODY = obj(name={'type': 'string', 'maxLength': 200})
 STATE = {'type': 'string', 'enum': ['active', 'archive', 'trash']}
 CODE_BODY = dict(obj(['code'], code={'type': 'string', 'maxLength': 100_000},
@@ -643,6 +658,41 @@ PATHS = {
     # --- this description
     '/api/openapi.json': {
         'get': op('this description of the API (needs no login)', public=True),
+    },
+    # --- seeing it run (issue 23: services/system.py, metrics.py)
+    '/health': {
+        'get': health_op(),
+    },
+    '/metrics': {
+        'get': op('this app server\'s figures in Prometheus\' text format (admins, or a '
+                  'scraper sending the token of sagenb.metrics.token as a Bearer token)',
+                  media='text/plain'),
+    },
+    '/admin/system': {
+        'get': op('the worker hosts and every worksheet\'s Sage process', [
+            query_param('sort', 'the column to sort the processes by (default memory)', {
+                'type': 'string', 'enum': ['owner', 'name', 'host', 'memory',
+                                           'cpu_seconds', 'idle_seconds', 'running',
+                                           'queued', 'started']}),
+            query_param('order', 'asc or desc (default)',
+                        {'type': 'string', 'enum': ['asc', 'desc']})],
+            answer=obj(['hosts', 'processes'], hosts=array(ANY_OBJECT),
+                       processes=array(ANY_OBJECT)),
+            errors=['400']),
+    },
+    '/admin/stop': {
+        'post': op('stop one worksheet\'s Sage process (its variables are lost)',
+                   request=body(obj(['worksheet'], worksheet={
+                       'type': 'string', 'description': '"<owner id>/<number>"'})),
+                   answer=obj(['message', 'stopped'], message=STR, stopped=array(STR)),
+                   errors=['400']),
+    },
+    '/admin/stop-idle': {
+        'post': op('stop every Sage process with no cell running or waiting, idle for '
+                   'idle_seconds (default 60)',
+                   request=body(obj(idle_seconds={'type': 'integer', 'minimum': 0})),
+                   answer=obj(['message', 'stopped'], message=STR, stopped=array(STR)),
+                   errors=['400']),
     },
 }
 

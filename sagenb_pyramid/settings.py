@@ -304,6 +304,13 @@ SETTINGS = _declare(
     # default, since students' work is published to share a link, not to be found.
     S('sagenb.publish.noindex', True, BOOL,
       'ask search engines not to index published worksheets'),
+    # Seeing it run (metrics.py, views/system.py): /metrics for admins or a scraper
+    # with this token (empty: admins only), /health 503 below this much free disk.
+    S('sagenb.metrics.token', '', STR,
+      'bearer token a Prometheus scraper sends for /metrics (empty: admins only)',
+      secret=True),
+    S('sagenb.health.min_free_mb', 200, INT,
+      'free disk under data_dir below which /health answers 503'),
     # LDAP login (auth/ldap.py); an empty uri turns it off.
     S('sagenb.ldap.uri', '', STR, 'directory for logins (empty: LDAP off)'),
     S('sagenb.ldap.start_tls', False, BOOL, 'StartTLS on an ldap:// connection'),

@@ -82,7 +82,10 @@ def wait_slot(request):
                              'answer, or ask without "wait"' % waits.limit)
         exc.headers['Retry-After'] = '1'
         raise exc
+    polls = request.registry.metrics.long_polls
+    polls.inc()
     try:
         yield
     finally:
+        polls.dec()
         waits.release(key)

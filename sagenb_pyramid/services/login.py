@@ -10,6 +10,7 @@ from ..auth import ratelimit
 from ..auth.ldap import LoginRefused, ldap_applies, ldap_login
 from ..auth.passwords import (
     burn_time, check_login_name, hash_password, new_password_problems, verify_password)
+from ..metrics import count_login_failure
 from ..security import end_sessions
 from .accounts import check_email, login_taken
 from .links import send_confirmation, unconfirmed_login
@@ -58,6 +59,7 @@ def password_login(request, root, login_name, password):
             error = 'This account is suspended; ask an administrator.'
             audit.record(request, 'login_failed', user.login, 'suspended', actor='')
         if error is not None:
+            count_login_failure(request)
             raise Refused(error, 403)
         audit.record_after_commit(request, 'login', user.login, actor=user.login)
         return user
@@ -67,6 +69,7 @@ def password_login(request, root, login_name, password):
 
 
 def _refuse(request, login_name, message, status):
+    count_login_failure(request)
     if status == 400:  # a wrong name or password, not a refusal of a known account
         ratelimit.record_failure(request, login_name)
     raise Refused(message, status)

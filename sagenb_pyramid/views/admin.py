@@ -1,4 +1,5 @@
-"""The admin pages under ``/admin/``: users, groups, server settings and the audit log.
+"""The admin pages under ``/admin/``: users, groups, server settings, the audit log and the
+running system (worker hosts and Sage processes).
 
 Every view needs ``P.ADMIN`` (only ``role:admin`` has it, see ``AdminSection``); every
 change is a POST (CSRF-checked for browsers, or a Bearer token).  Each page answers JSON
@@ -14,7 +15,7 @@ from pyramid.view import view_config
 from ..auth.mail import mail_enabled
 from ..resources import AdminGroup, AdminGroups, AdminSection, AdminUser, AdminUsers
 from ..security import P
-from ..services import admin
+from ..services import admin, system
 from ..services.admin import group_info, user_info
 from ..services.links import ADMIN_LINK_SECONDS
 from ..web import api_error, fmt_time, form_of, get_str, wants_json
@@ -313,3 +314,54 @@ def audit_page(context, request):
                             for e in shown], 'page': page, 'more': more}
     return {'entries': shown, 'page': page, 'more': more, 'query': query,
             'fmt_time': fmt_time, 'section': 'audit'}
+
+
+# === the running system ================================================================
+
+SORT_KEYS = ('owner', 'name', 'host', 'memory', 'cpu_seconds', 'idle_seconds', 'running',
+             'queued', 'started')
+
+
+@view_config(context=AdminSection, name='system', request_method='GET',
+             permission=P.ADMIN, renderer='admin_system.jinja2')
+def system_page(context, request):
+    """The worker hosts and the worksheets' Sage processes, sortable by any column."""
+    found = system.running_system(request)
+    sort = request.params.get('sort', 'memory')
+    if sort not in SORT_KEYS:
+        raise api_error(400, '"sort" must be one of %s' % ', '.join(SORT_KEYS))
+    descending = request.params.get('order', 'desc') != 'asc'
+    known = [p for p in found['processes'] if p[sort] is not None]
+    known.sort(key=lambda p: p[sort], reverse=descending)
+    # What is not known (memory of a process just ended) comes last either way.
+    found['processes'] = known + [p for p in found['processes'] if p[sort] is None]
+    if wants_json(request):
+        request.override_renderer = 'json'
+        return found
+    return dict(found, section='system', sort=sort, descending=descending,
+                fmt_time=fmt_time)
+
+
+@view_config(context=AdminSection, name='stop', request_method='POST',
+             permission=P.ADMIN, renderer='json')
+def stop_process(context, request):
+    """``worksheet``: ``"<owner id>/<number>"``: stop that worksheet's Sage process."""
+    key = field(request, form_of(request), 'worksheet')
+    if not re.fullmatch(r'[^/]{1,200}/[0-9]{1,9}', key):
+        raise api_error(400, '"worksheet" must be "<owner id>/<number>"')
+    system.stop_process(request, key)
+    return done(request, 'Stopped the Sage process of worksheet %s.' % key,
+                admin_url(request, 'system'), {'stopped': [key]})
+
+
+@view_config(context=AdminSection, name='stop-idle', request_method='POST',
+             permission=P.ADMIN, renderer='json')
+def stop_idle(context, request):
+    """Stop every process with no cell running or waiting, idle ``idle_seconds`` (60)."""
+    raw = str(form_of(request).get('idle_seconds', '60'))
+    if not re.fullmatch(r'[0-9]{1,7}', raw):
+        raise api_error(400, '"idle_seconds" must be a whole number of seconds')
+    stopped = system.stop_idle(request, int(raw))
+    return done(request, 'Stopped %d idle Sage process%s.'
+                % (len(stopped), '' if len(stopped) == 1 else 'es'),
+                admin_url(request, 'system'), {'stopped': stopped})

@@ -118,6 +118,11 @@ class HostOperations(WorksheetOperations, Protocol):
     def make_room(self) -> bool:
         """Stop the process idle longest so that another may start; False: none idle."""
 
+    def processes(self) -> list:
+        """The worksheets' processes here, for the admin: each ``{"worksheet": "<owner
+        id>/<number>", "pid", "memory" (bytes), "cpu_seconds", "idle_seconds",
+        "running" (a cell runs), "queued" (cells waiting), "started"}``."""
+
 
 def operations(protocol):
     """``{name: signature}`` of the operations a protocol names (``self`` left out)."""

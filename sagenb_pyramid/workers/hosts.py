@@ -147,8 +147,14 @@ class RemoteHost:
     def is_running(self, key):
         return self._op('is_running', key=list(key))
 
+    def processes(self):
+        return self._op('processes')
+
     def make_room(self):
         return self._op('make_room')
+
+    def processes(self):
+        return self._op('processes')
 
     def ping(self):
         """The host's name and boot (the door's own operation, not a host's)."""

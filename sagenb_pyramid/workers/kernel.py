@@ -296,6 +296,15 @@ class ForkServerClient:
         with self.lock:
             self._ensure_running()
 
+    @property
+    def state(self):
+        """``running``, ``stopped`` (not started yet, or stopped) or ``ended`` (died:
+        started again at the next process it is asked for)."""
+        proc = self.proc
+        if proc is None:
+            return 'stopped'
+        return 'running' if proc.poll() is None else 'ended'
+
     def _ensure_running(self):
         if self.proc is not None and self.proc.poll() is None:
             return

@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 
+import psutil
 from pyramid.settings import asbool
 from ZODB.POSException import ConflictError
 
@@ -85,6 +86,31 @@ def check_root_without_uids(settings, euid=None):
         'and Linux does not apply the limit on processes to root (a fork bomb '
         'is not contained).  Give them uids of their own: sagenb.workers.uids '
         '(docs/security.md).')
+
+
+def kernel_pid(kernel):
+    """The pid of a kernel's process, None when it has none (yet)."""
+    if kernel is None:
+        return None
+    pid = getattr(kernel, 'pid', None)
+    if pid is None and hasattr(kernel, '_process'):
+        process = kernel._process()
+        pid = process.pid if process is not None else None
+    return pid
+
+
+def process_usage(pid):
+    """(resident bytes, CPU seconds) of a process, (None, None) when it is not there
+    (ended meanwhile, or a test's fake kernel)."""
+    if pid is None:
+        return None, None
+    try:
+        process = psutil.Process(pid)
+        with process.oneshot():
+            times = process.cpu_times()
+            return process.memory_info().rss, round(times.user + times.system, 2)
+    except psutil.Error:
+        return None, None
 
 
 class WorkerRegistry:
@@ -193,6 +219,12 @@ class WorkerRegistry:
         self.output_store.stop()
         if self._housekeeper is not None:
             self.unpublish()
+
+    @property
+    def alive(self):
+        """Started, not stopping, and its housekeeping thread runs (``/health``)."""
+        keeper = self._housekeeper
+        return keeper is not None and keeper.is_alive() and not self._stopping.is_set()
 
     @property
     def server_tag(self):
@@ -370,6 +402,29 @@ class WorkerRegistry:
                  'for another', worker.key[0], worker.key[1], now - worker.last_activity)
         worker.stop()
         return True
+
+    def processes(self):
+        """The worksheets' processes here (``HostOperations.processes``): what the
+        admin's page of the running system lists, and the metrics count."""
+        now = time.time()
+        with self._lock:
+            workers = [w for w in self._workers.values() if w.has_process]
+        found = []
+        for worker in workers:
+            kernel = worker.kernel
+            pid = kernel_pid(kernel)
+            memory, cpu = process_usage(pid)
+            found.append({
+                'worksheet': '%s/%d' % worker.key, 'pid': pid, 'memory': memory,
+                'cpu_seconds': cpu, 'idle_seconds': round(max(0.0, now - worker.last_activity), 1),
+                'running': worker.current is not None, 'queued': worker.queued,
+                'started': getattr(kernel, 'started', None)})
+        return found
+
+    def spares(self):
+        """Sage processes started ahead, waiting for a worksheet."""
+        with self._lock:
+            return len(self._spares)
 
     def _worker_made(self, key):
         """The worksheet's worker, made if it has none (call with ``_lock`` held)."""

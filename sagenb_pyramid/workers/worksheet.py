@@ -92,6 +92,12 @@ class WorksheetWorker:
             return any(isinstance(job, Job) for job in self.jobs.queue)
 
     @property
+    def queued(self):
+        """How many cells wait for the one running (or for the process to start)."""
+        with self.jobs.mutex:
+            return sum(1 for job in self.jobs.queue if isinstance(job, Job))
+
+    @property
     def has_process(self):
         """Counts against the limits: a live process, one starting, or cells waiting
         for one.  (A cell that is still ending after a restart holds none: the next

@@ -66,6 +66,8 @@ WHERE = {
     # Publishing (issue 20).
     'Publications': '/pub', 'Publication': '/pub/{pub}', 'PubCell': '/pub/{pub}/cells/{id}',
     'PubFiles': '/pub/{pub}/data', 'PubFile': '/pub/{pub}/data/{file}',
+    # Seeing it run (issue 23): routes, not traversal.
+    'route:health': '/health', 'route:metrics': '/metrics',
 }
 # Views of the pages only (forms, redirects, HTML), with no JSON request to describe.
 PAGES_ONLY = {

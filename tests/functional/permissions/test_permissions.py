@@ -481,6 +481,16 @@ TABLE = {
     ('AdminGroup', 'remove_member', 'POST'): (
         lambda w: '/admin/groups/%s/remove_member' % w.fresh_group(), {'login': 'oscar'},
         admin(200)),
+    # --- seeing it run (issue 23): /health for load balancers, open to all and telling
+    # nothing secret; /metrics for admins (or the scraper's token), the running system
+    # for admins (tests/functional/system/test_system.py).
+    ('route:health', '', 'GET'): ('/health', None, public(200)),
+    ('route:metrics', '', 'GET'): ('/metrics', None, public(
+        403, anonymous=401, suspended=401, revoked=401, admin=200)),
+    ('AdminSection', 'system', 'GET'): ('/admin/system', None, admin(200)),
+    ('AdminSection', 'stop', 'POST'): ('/admin/stop', {'worksheet': 'nobody/0'}, admin(200)),
+    ('AdminSection', 'stop-idle', 'POST'): ('/admin/stop-idle', {'idle_seconds': 3600},
+                                            admin(200)),
     # --- static files (the page's own scripts and styles, and Sage's 3-D viewer)
     # The sandboxed document HTML outputs are drawn in: it holds nothing of anybody's.
     ('route:output_frame', '', 'GET'): ('/_frame', None, public(200)),

@@ -70,6 +70,9 @@ CALLS = {
     'has_process': ((KEY,), True),
     'is_running': ((KEY,), False),
     'make_room': ((), True),
+    'processes': ((), [{'worksheet': 'u-1/3', 'pid': 4242, 'memory': 123456789,
+                        'cpu_seconds': 1.5, 'idle_seconds': 12.0, 'running': True,
+                        'queued': 2, 'started': 1765000000.5}]),
 }
 
 
