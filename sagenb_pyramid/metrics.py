@@ -166,11 +166,13 @@ class Outside:
 def includeme(config):
     from pyramid.events import NewRequest
     from pyramid.tweens import INGRESS
+    config.include('sagenb_pyramid.logs')
     from pyramid_retry import IBeforeRetry
     config.registry.metrics = Metrics()
     config.add_view_deriver(label_views)
     # Outermost: the time includes pyramid_tm's commit.
-    config.add_tween('sagenb_pyramid.metrics.metrics_tween_factory', under=INGRESS)
+    config.add_tween('sagenb_pyramid.metrics.metrics_tween_factory', under=INGRESS,
+                     over='sagenb_pyramid.logs.request_id_tween_factory')
     config.add_subscriber(lambda event: count_commit(event.request), NewRequest)
     config.add_subscriber(count_retry, IBeforeRetry)
     # Routes come before traversal: these two answer without the database.

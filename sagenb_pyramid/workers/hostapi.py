@@ -15,6 +15,7 @@ import logging
 import threading
 
 from .. import watchdog
+from ..logs import REQUEST_ID, accepted_id
 from ..resources import in_transaction
 from ..server import close
 from ..settings import SettingsError
@@ -64,7 +65,12 @@ class HostApi:
         self.verifier = Verifier(secret)
 
     def __call__(self, environ, start_response):
-        status, answer = self.handle(environ)
+        # The app server's request id (logs.py): this host's log lines name it too.
+        token = REQUEST_ID.set(accepted_id(environ.get('HTTP_X_REQUEST_ID')))
+        try:
+            status, answer = self.handle(environ)
+        finally:
+            REQUEST_ID.reset(token)
         body = json.dumps(answer).encode('utf-8')
         start_response(status, [('Content-Type', 'application/json'),
                                 ('Content-Length', str(len(body)))])

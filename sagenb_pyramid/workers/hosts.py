@@ -30,6 +30,7 @@ import time
 from ZODB.POSException import ConflictError
 
 from ..aftercommit import after_commit
+from ..logs import HEADER, REQUEST_ID
 from ..resources import in_transaction
 from .. import server_settings
 from .config import SETTINGS_INTERVAL
@@ -77,6 +78,9 @@ class RemoteHost:
     def call(self, op, payload, timeout=None):
         body = json.dumps(payload).encode('utf-8')
         headers = signed_headers(self.secret, op, body)
+        rid = REQUEST_ID.get()
+        if rid is not None:  # the host's log lines name the request that asked
+            headers[HEADER] = rid
         for attempt in (0, 1):
             conn = self._connection(fresh=attempt > 0)
             conn.timeout = timeout or self.timeout
