@@ -61,7 +61,8 @@ export function makePresence(page) {
   }
 
   function setCell(id) {
-    if (id === cell) return;
+    // A viewer's cell is not shown to anyone (the server drops it): nothing to tell.
+    if (id === cell || !page.canEdit) return;
     cell = id;
     send();
   }
