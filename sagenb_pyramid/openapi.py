@@ -91,7 +91,13 @@ SCHEMAS = {
         ['version', 'since', 'full', 'cells', 'order', 'removed', 'name'],
         version=INT, since=INT, full=BOOL, cells=array(ref('Cell')), order=array(INT),
         removed=array(INT), name=STR, typeset=BOOL, system=STR, tags=array(STR),
-        modified=NUM, trusted=BOOL, data_files=array(ref('DataFile'))),
+        modified=NUM, trusted=BOOL, data_files=array(ref('DataFile')),
+        presence=array(ref('PresenceEntry')), presence_stamp=INT),
+    # Who has a worksheet open (services/presence.py): one open page each.
+    'PresenceEntry': obj(['session', 'user', 'name', 'cell', 'color', 'seen'],
+                         session=STR, user=STR, name=STR, cell=INT_OR_NULL,
+                         color={'type': 'string', 'pattern': '^#[0-9a-f]{6}$'}, seen=NUM,
+                         self=BOOL),
     # GET /search (services/finding.py).
     'SearchResult': obj(
         ['url', 'name', 'owner', 'role', 'snippet'], url=STR, name=STR,
@@ -233,6 +239,11 @@ REVISION_DIFF = obj(['from', 'to', 'cells', 'unchanged'], to=STR, unchanged=INT,
                     **{'from': STR})
 
 
+PAGE_ID = {'type': 'string', 'pattern': '^[A-Za-z0-9_-]{8,64}$'}
+PRESENCE = obj(['presence', 'presence_stamp'], presence=array(ref('PresenceEntry')),
+               presence_stamp=INT)
+
+
 def with_message(schema):
     merged = copy.deepcopy(schema)
     merged['properties']['message'] = STR
@@ -265,7 +276,11 @@ PATHS = {
                       query_param('since', 'answer what changed after this version',
                                   {'type': 'integer', 'minimum': 0}),
                       query_param('wait', 'seconds to wait for a change (capped)',
-                                  {'type': 'number', 'minimum': 0})],
+                                  {'type': 'number', 'minimum': 0}),
+                      query_param('presence', 'the presence_stamp held: the wait also '
+                                  'ends when it changes', {'type': 'integer', 'minimum': 0}),
+                      query_param('session', "the caller's page id (its presence entry "
+                                  'has "self": true)', PAGE_ID)],
                   answer={'anyOf': [ref('Worksheet'), ref('WorksheetChanges')]},
                   errors=['400', '429']),
         'patch': op('rename, retypeset, change the system or the state', [LOGIN, N],
@@ -327,6 +342,22 @@ PATHS = {
     WS + '/clear_outputs': {
         'post': op('clear the outputs of every cell', [LOGIN, N],
                    answer=obj(['cleared'], cleared=INT)),
+    },
+    WS + '/presence': {
+        'post': op('an open page says it is there and which cell it is in (every 20 s; '
+                   'entries not seen for 60 s are gone), or that it closes ("gone": true)',
+                   [LOGIN, N],
+                   body(obj(['session'], session=PAGE_ID, cell=INT_OR_NULL, gone=BOOL)),
+                   answer=PRESENCE, errors={
+                       '400': ERROR_TEXT['400'],
+                       '403': "not allowed, or the page id is another user's",
+                       '429': 'the requester has the worksheet open in too many pages'}),
+        'delete': op('an open page closes', [
+            LOGIN, N, dict(query_param('session', "the page's id", PAGE_ID),
+                           required=True)],
+            answer=PRESENCE, errors={
+                '400': ERROR_TEXT['400'],
+                '403': "not allowed, or the page id is another user's"}),
     },
     WS + '/alive': {
         'get': op("an open page is there: the worksheet's process is not idle", [LOGIN, N],

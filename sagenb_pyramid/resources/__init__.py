@@ -11,6 +11,7 @@ The modules, each importing only those listed before it:
 - ``folder``: ``Folder``, where an object is (``root_of``, ``owner_of``), ``stored``
 - ``blobs``: blobs from bytes, copied, read; ``guess_type``
 - ``shareindex``: the index of shared worksheets (``index_shares``)
+- ``presence``: who has a worksheet open: ``Presence``, ``PresenceEntry``, ``presence_of``
 - ``worksheets``: ``Worksheet``, ``Cells``, ``Cell``, ``CellOutput``, ``DataFiles``,
   ``DataFile``, ``Revisions``, ``Revision``, ``CellSnapshot``, ``OutputSnapshot``
 - ``users``: ``Home``, ``User``, ``StorageUse`` (``usage``), ``Group``, ``ApiToken``,
@@ -28,6 +29,7 @@ the path records had while this package was one module.
 from .admin import AdminGroup, AdminGroups, AdminSection, AdminUser, AdminUsers
 from .blobs import bytes_blob, copy_blob, guess_type, read_blob
 from .folder import Folder, OwnerFolder, RootFolder, owner_of, root_of, stored
+from .presence import Presence, PresenceEntry, presence_of
 from .publications import (
     PUBLICATION_VIEW_NAMES, PubCell, PubCells, PubFile, PubFiles, Publication, Publications,
     time_key)
@@ -46,6 +48,8 @@ __all__ = [
     'bytes_blob', 'copy_blob', 'guess_type', 'read_blob',
     # shareindex
     'index_shares', 'share_key',
+    # presence
+    'Presence', 'PresenceEntry', 'presence_of',
     # worksheets
     'BUSY', 'CELL_STATUSES', 'CELL_TYPES', 'WORKSHEET_STATES', 'WORKSHEET_VIEW_NAMES',
     'Cell', 'CellOutput', 'CellSnapshot', 'Cells', 'DataFile', 'DataFiles', 'OutputSnapshot',

@@ -39,6 +39,7 @@ WORKSHEET_VIEW_NAMES = frozenset({
     'alive', 'copy', 'evaluate_all', 'clear_outputs', 'interrupt', 'restart',
     'download.sws', 'download.ipynb', 'data', 'cells', 'revisions', 'files',
     'complete', 'inspect', 'trust', 'publish', 'print', 'sharing',
+    'presence',
 })
 
 
@@ -62,6 +63,8 @@ class Worksheet(Persistent):
     trusted = True
     # Whether its viewers (not only the owner and collaborators) may read its history.
     history_for_viewers = False
+    # Who has it open (resources/presence.py), made at the first page's first heartbeat.
+    presence = None
 
     def __init__(self, name, owner_id, typeset=True, system='sage'):
         self.name = name

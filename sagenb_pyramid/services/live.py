@@ -9,6 +9,8 @@ order, the ids removed after ``v``: nothing missed, nothing twice.  The wait lis
 the commit news of the worksheet's record (workers/news.py), which every change writes,
 so it wakes on a commit of any app server (ZEO) and holds no thread busy.  A request
 to a cell deleted meanwhile is told so (``deleted_cell_message``, views' 404).
+Every answer lists who has the worksheet open (``presence``, services/presence.py) with
+its ``presence_stamp``; a wait given the stamp a client holds also ends when it changes.
 
 An edit (``PATCH .../cells/<id>`` with ``base_version``) of an input that changed since
 is merged three-way with ``merge3`` (Breezy's merge, by lines): edits of different lines
@@ -21,6 +23,7 @@ from merge3 import Merge3
 from ..acl import P
 from ..resources import Cells
 
+from . import presence as presence_service
 from .serialize import cell_json, data_files_json, worksheet_json
 
 
@@ -90,13 +93,15 @@ def rebase_edit(cell, text, base_version, base_input=None):
     return merged
 
 
-def changes_since(request, worksheet, since):
+def changes_since(request, worksheet, since, session=None):
     """What changed in ``worksheet`` after version ``since``; the whole worksheet with
-    ``"full": true`` when deletions before it are forgotten (or ``since`` is ahead)."""
+    ``"full": true`` when deletions before it are forgotten (or ``since`` is ahead).
+    With who has it open (``session``: the caller's page, services/presence.py)."""
+    present = presence_service.listing(request, worksheet, session)
     if since < worksheet.removed_floor or since > worksheet.version:
         data = worksheet_json(request, worksheet)
         data.update(version=worksheet.version, since=since, full=True,
-                    order=list(worksheet.cell_order), removed=[])
+                    order=list(worksheet.cell_order), removed=[], **present)
         return data
     cells = [cell_json(request, c) for c in worksheet.ordered_cells()
              if c.input_version > since]
@@ -107,34 +112,46 @@ def changes_since(request, worksheet, since):
             'name': worksheet.name, 'typeset': worksheet.typeset,
             'system': worksheet.system, 'tags': list(worksheet.tags),
             'modified': worksheet.modified, 'data_files': data_files_json(request, worksheet),
-            'trusted': worksheet.trusted_by(request.user)}
+            'trusted': worksheet.trusted_by(request.user), **present}
 
 
-def wait_for_version(request, worksheet, timeout, since):
+def wait_for_version(request, worksheet, timeout, since, presence=None):
     """Hold the request until the worksheet's version is past ``since`` (True; at once
-    when ``since`` asks for the whole worksheet) or ``timeout`` seconds have passed
-    (False).
+    when ``since`` asks for the whole worksheet), or its presence stamp is not
+    ``presence`` (when given), or ``timeout`` seconds have passed (False).
 
-    Every change writes the worksheet's record, so its commit news wakes the wait
-    (whichever app server committed); a storage without news is looked at every half
+    Every change writes the worksheet's record, and every change of presence its stamp,
+    so their commit news wakes the wait (whichever app server committed); the wait also
+    ends when an entry expires.  A storage without news is looked at every half
     second."""
     workers = request.workers
     hooked = getattr(getattr(workers, 'workers', None), 'news', None)
     hooked = hooked is not None and hooked.hooked
     deadline = time.monotonic() + timeout
     while True:
-        oid = worksheet._p_oid
-        news = workers.watch(oid)
+        oids = [worksheet._p_oid]
+        news = workers.watch(oids[0])
+        if presence is not None and presence_service.watched(worksheet) is not None:
+            oids.append(presence_service.watched(worksheet))
+            workers.watch(oids[1], news)
         try:
             # Newer, or a ``since`` this worksheet never had / forgot: answer at once.
             if worksheet.version != since or since < worksheet.removed_floor:
                 return True
+            if presence is not None and presence_service.stamp(worksheet) != presence:
+                return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            news.wait(remaining if hooked else min(remaining, 0.5))
+            step = remaining if hooked else min(remaining, 0.5)
+            expiry = presence_service.seconds_to_expiry(worksheet) \
+                if presence is not None else None
+            if expiry is not None:
+                step = min(step, expiry + 0.05)  # past the moment it expires
+            news.wait(step)
         finally:
-            workers.unwatch(oid, news)
+            for oid in oids:
+                workers.unwatch(oid, news)
         # A fresh view of the database: begin() syncs the connection.
         request.tm.abort()
         request.tm.begin()

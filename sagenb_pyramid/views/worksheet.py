@@ -5,7 +5,7 @@ from pyramid.view import view_config
 from .. import names
 from ..resources import Cells, Worksheet
 from ..security import P
-from ..services import evaluation, history, live, publishing, sharing, worksheets
+from ..services import evaluation, history, live, presence, publishing, sharing, worksheets
 from ..services.evaluation import ask_worker, delete_worksheet, worksheet_key
 from ..services.serialize import (cell_json, script_safe_json, worksheet_json,
                                   worksheet_summary)
@@ -41,18 +41,53 @@ def worksheet_view(context, request):
 
 
 def changes(context, request):
-    """``?since=<version>[&wait=<s>]``: what changed after that version, once there is
-    something (or ``wait`` seconds have passed, capped as the cells' waits, holding one
-    of the user's waiting slots): services/live.py."""
+    """``?since=<version>[&wait=<s>][&presence=<stamp>][&session=<page id>]``: what
+    changed after that version, once there is something (or ``wait`` seconds have
+    passed, capped as the cells' waits, holding one of the user's waiting slots), or
+    once who has it open changed from ``presence``: services/live.py."""
     since = request.params['since']
     if not since.isdigit():
         raise api_error(400, '"since" must be a version number (0 or more)')
     since = int(since)
+    stamp = request.params.get('presence')
+    if stamp is not None and not stamp.isdigit():
+        raise api_error(400, '"presence" must be a presence stamp (0 or more)')
+    session = request.params.get('session')
+    if session is not None:
+        session = presence.session_id(session)
     wait = wait_seconds(request, request.params.get('wait'))
     if wait:
         with wait_slot(request):
-            live.wait_for_version(request, context, wait, since)
-    return live.changes_since(request, context, since)
+            live.wait_for_version(request, context, wait, since,
+                                  presence=None if stamp is None else int(stamp))
+    return live.changes_since(request, context, since, session=session)
+
+
+@view_config(context=Worksheet, name='presence', request_method='POST', permission=P.VIEW,
+             renderer='json')
+def presence_heartbeat(context, request):
+    """A page has the worksheet open (``{"session", "cell"}``), or closes
+    (``"gone": true``, what a page can send as it goes): services/presence.py."""
+    body = json_body(request)
+    session = presence.session_id(body.get('session'))
+    gone = body.get('gone', False)
+    if not isinstance(gone, bool):
+        raise api_error(400, '"gone" must be true or false')
+    if gone:
+        presence.leave(request, context, session)
+    else:
+        presence.heartbeat(request, context, session,
+                           presence.cell_id(context, body.get('cell')))
+    return presence.listing(request, context, session)
+
+
+@view_config(context=Worksheet, name='presence', request_method='DELETE',
+             permission=P.VIEW, renderer='json')
+def presence_leave(context, request):
+    """``?session=<page id>``: that page closed."""
+    session = presence.session_id(request.params.get('session'))
+    presence.leave(request, context, session)
+    return presence.listing(request, context, session)
 
 
 def can_edit_in_page(request, worksheet):

@@ -455,8 +455,8 @@ class Routes:
     def discard(self, key):
         self.workers.discard(key)
 
-    def watch(self, oid):
-        return self.workers.news.watch(oid)
+    def watch(self, oid, event=None):
+        return self.workers.news.watch(oid, event)
 
     def unwatch(self, oid, event):
         self.workers.news.unwatch(oid, event)

@@ -64,12 +64,13 @@ class CommitNews:
         adapter.invalidate = invalidate
         self.hooked = True
 
-    def watch(self, oid):
-        """An event set by the next commit that changes the object ``oid``.
+    def watch(self, oid, event=None):
+        """An event set by the next commit that changes the object ``oid`` (``event``:
+        one already watching other objects, set by whichever changes first).
 
         Register before reading the object, wait after: a commit in between is not
         missed.  Only the waiters of that object wake."""
-        event = threading.Event()
+        event = threading.Event() if event is None else event
         with self._lock:
             self._watchers.setdefault(oid, []).append(event)
         return event

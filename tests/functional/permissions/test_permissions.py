@@ -441,6 +441,14 @@ TABLE = {
     ('Worksheet', 'sharing', 'PUT'): (lambda w: w.ws_path(w.shared_worksheet()) + 'sharing',
                                       lambda w, who: w.sharing_body(who), ws_share(200)),
     ('Root', 'people', 'GET'): ('/people?q=team', None, account(200)),
+    # --- presence (issue 21, the presence part): anyone who may view the worksheet says
+    # they have it open and closes it; each visitor with a page id of their own.
+    ('Worksheet', 'presence', 'POST'): (lambda w: ws(w) + 'presence',
+                                        lambda w, who: {'session': 'page-of-' + who,
+                                                        'cell': w.compute},
+                                        ws_view(200)),
+    ('Worksheet', 'presence', 'DELETE'): (lambda w: ws(w) + 'presence?session=page-gone',
+                                          None, ws_view(200)),
     # --- finding worksheets (issue 20, the search part): any logged-in user searches;
     # what each finds is confined to what they may see (tests/functional/test_search.py).
     ('Root', 'search', 'GET'): ('/search?q=shared', None, account(200)),
