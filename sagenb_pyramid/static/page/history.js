@@ -68,7 +68,8 @@ export function sideBySide(lines) {
       // A range of no lines names the line before it (0 when empty).
       ln = Math.max(Number(hunk[1]), 1);
       rn = Math.max(Number(hunk[2]), 1);
-      rows.push({ kind: "hunk", left: null, right: null });
+      // Between two hunks: lines that did not change are left out there.
+      if (rows.length) rows.push({ kind: "hunk", left: null, right: null });
     } else if (line.startsWith("-")) {
       dels.push({ n: ln++, text: line.slice(1) });
     } else if (line.startsWith("+")) {
@@ -392,7 +393,7 @@ export function makeHistory(page) {
       const cells = Array.isArray(data.cells) ? data.cells : [];
       show(h("div", { class: "history-detail-head" },
         h("h3", { "data-role": "history-detail-title", text: `Changes from ${label(from)} to ${label(to)}` }),
-        h("p", { class: "hint", "data-role": "history-diff-summary", text: `${cells.length} cell${cells.length === 1 ? "" : "s"} differ, ${data.unchanged} unchanged` }),
+        h("p", { class: "hint", "data-role": "history-diff-summary", text: `${cells.length} ${cells.length === 1 ? "cell differs" : "cells differ"}, ${data.unchanged} unchanged` }),
         h("div", { class: "history-diff-legend", "aria-hidden": "true" },
           h("span", { class: "history-old", text: label(from) }), h("span", { class: "history-new", text: label(to) }))),
       h("div", { class: "history-diff", "data-role": "history-diff" },
