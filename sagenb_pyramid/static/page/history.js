@@ -380,8 +380,8 @@ export function makeHistory(page) {
     if (!a) return;
     let from = byId(a);
     let to = b ? byId(b) : null;
-    if (to && from && to.time < from.time) [from, to] = [to, from];
-    if (!from) return;
+    if (!from || (b && !to)) return;
+    if (to && to.time < from.time) [from, to] = [to, from];
     const mine = ++seq;
     current = null;
     renderList();
