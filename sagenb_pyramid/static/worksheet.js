@@ -23,6 +23,7 @@ import { makeActions } from "./page/sheet.js";
 import { makeDataFiles } from "./page/datafiles.js";
 import { makeShare } from "./page/share.js";
 import { makePresence } from "./page/presence.js";
+import { makeHistory } from "./page/history.js";
 
 // Containers of rendered user content: clicks inside them are never page actions.
 const USER_CONTENT = ".text-rendered, .output-item";
@@ -71,6 +72,7 @@ page.dataFiles = makeDataFiles(page);
 page.share = root.dataset.canShare === "true" ? makeShare(page) : null;
 // Who else has it open (a published page or a print view shows no one).
 page.presence = root.dataset.mode ? null : makePresence(page);
+page.history = makeHistory(page);
 setMathJaxErrorHandler(page.messages.report);
 listenToFrames(page);
 closeInspectOnClickOutside(page);
