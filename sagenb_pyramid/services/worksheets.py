@@ -107,9 +107,9 @@ def add_cell(worksheet, user, cell_type='compute', text='', after=None, before=N
 
 LOCKED = {
     'editable': 'cell %d is locked against editing: its notebook says "editable": '
-                'false. Unlock it first (the lock button, or "editable": true).',
+                'false. Unlock it first (the Unlock button, or "editable": true).',
     'deletable': 'cell %d is locked against deletion: its notebook says "deletable": '
-                 'false. Unlock it first (the lock button, or "deletable": true).',
+                 'false. Unlock it first (the Unlock button, or "deletable": true).',
 }
 
 

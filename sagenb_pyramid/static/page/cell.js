@@ -63,7 +63,7 @@ export class Cell {
   }
 
   lockedMessage(what) {
-    return `This cell is locked against ${what} by the notebook it came from. Unlock it with its \u{1f512} button first.`;
+    return `This cell is locked against ${what} by the notebook it came from ("editable"/"deletable": false). Use its Unlock button first.`;
   }
 
   // Lift both locks; the page is drawn again so that the editor takes input.
@@ -80,7 +80,7 @@ export class Cell {
   toolbar(extra = []) {
     if (!this.page.canEdit) return null;
     return h("div", { class: "cell-toolbar", role: "toolbar" },
-      this.locked ? button("unlock", "\u{1f512}", "Locked by its notebook (not editable or not deletable): click to unlock") : null,
+      this.locked ? button("unlock", "Unlock", "Locked by its notebook (not editable or not deletable): unlock") : null,
       ...extra,
       button("add-above", "+\u2191", "Insert compute cell above"),
       button("add-below", "+\u2193", "Insert compute cell below"),

@@ -235,7 +235,7 @@ def test_locked_cells_refuse_edits_and_deletion_until_unlocked(alice):
     cell = ws['url'] + 'cells/%d' % first['id']
     res = alice.patch(cell, {'input': 'changed'}, status=409)
     assert res['error'] == ('cell %d is locked against editing: its notebook says '
-                            '"editable": false. Unlock it first (the lock button, or '
+                            '"editable": false. Unlock it first (the Unlock button, or '
                             '"editable": true).' % first['id'])
     assert alice.patch(cell, {'type': 'compute'}, status=409)['error'].startswith(
         'cell %d is locked against editing' % first['id'])
