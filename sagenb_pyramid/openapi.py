@@ -60,7 +60,11 @@ SCHEMAS = {
         outputs=array(ANY_OBJECT), execution_count=INT_OR_NULL, version=INT,
         started=NUMBER_OR_NULL, finished=NUMBER_OR_NULL,
         format={'type': 'string', 'enum': ['markdown', 'html']}, files=array(STR),
-        input_request=obj(prompt=STR, password=BOOL), widgets=ANY_OBJECT),
+        input_request=obj(prompt=STR, password=BOOL), widgets=ANY_OBJECT,
+        # A text cell's Jupyter attachments (names), and its notebook's locks: present
+        # (false) only when the cell is locked (issue 22).
+        attachments=array(STR), editable={'type': 'boolean', 'enum': [False]},
+        deletable={'type': 'boolean', 'enum': [False]}),
     'WorksheetSummary': obj(
         ['id', 'name', 'url', 'owner', 'state', 'created', 'modified'],
         id=INT, name=STR, url=STR, owner=STR,
@@ -143,6 +147,7 @@ CELL_ID = path_param('id', "the cell's id", {'type': 'integer', 'minimum': 0})
 FILE = path_param('file', "a data file's name")
 REVISION = path_param('id', "a revision's id (its time, as listed)")
 CELL_FILE = path_param('file', 'a file of the cell')
+ATTACHMENT = path_param('name', "an attachment's name (as after attachment: in the cell's text)")
 USER = path_param('login', "a user's login")
 GROUP = path_param('group_id', "a group's id")
 
@@ -405,13 +410,15 @@ PATHS = {
             query_param('wait', 'seconds to wait (capped)', {'type': 'number', 'minimum': 0})],
             answer=ref('Cell'), errors=['400', '429']),
         'patch': op("change a cell's input or type; with base_version, merged with the "
-                    'changes made since (409 with the current input when they overlap)',
+                    'changes made since (409 with the current input when they overlap); '
+                    'editable/deletable lock or unlock it (409 for a change of a locked cell)',
                     [LOGIN, N, CELL_ID],
                     body(obj(input=STR, type={'type': 'string', 'enum': ['compute', 'text']},
                              base_version={'type': 'integer', 'minimum': 0},
-                             base_input=STR)),
+                             base_input=STR, editable=BOOL, deletable=BOOL)),
                     answer=ref('Cell'), errors=['400', '404', '409']),
-        'delete': op('delete a cell (not the last one)', [LOGIN, N, CELL_ID],
+        'delete': op('delete a cell (not the last one, not one locked against deletion)',
+                     [LOGIN, N, CELL_ID],
                      answer=obj(['deleted'], deleted=INT), errors=['409']),
     },
     CELL + '/move': {
@@ -448,6 +455,11 @@ PATHS = {
     CELL + '/files/{file}': {
         'get': op('a file the cell wrote', [LOGIN, N, CELL_ID, CELL_FILE],
                   media='*/*'),
+    },
+    CELL + '/attachments/{name}': {
+        'get': op("an attachment of a text cell (a Jupyter notebook's attachment:<name>), "
+                  'sent as data files are', [LOGIN, N, CELL_ID, ATTACHMENT],
+                  media='*/*', errors=['404']),
     },
     # --- import and export
     '/home/{login}/import': {
@@ -804,6 +816,10 @@ PUB_PATHS = {
     PUB_PATH + '/cells/{id}/files/{file}': {
         'get': op('a file the cell wrote (anyone)', [PUB, CELL_ID, CELL_FILE], media='*/*',
                   errors=['404'], public=True),
+    },
+    PUB_PATH + '/cells/{id}/attachments/{name}': {
+        'get': op('an attachment of a text cell (anyone)', [PUB, CELL_ID, ATTACHMENT],
+                  media='*/*', errors=['404'], public=True),
     },
     PUB_PATH + '/data': {
         'get': op('the data files of the publication (anyone)', [PUB],

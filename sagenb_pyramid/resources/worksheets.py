@@ -65,6 +65,9 @@ class Worksheet(Persistent):
     history_for_viewers = False
     # Who has it open (resources/presence.py), made at the first page's first heartbeat.
     presence = None
+    # An imported notebook's metadata (less what the worksheet holds itself), written
+    # back by download.ipynb: a plain dict replaced whole, or None (an optional part).
+    notebook_metadata = None
 
     def __init__(self, name, owner_id, typeset=True, system='sage'):
         self.name = name
@@ -275,9 +278,11 @@ class Worksheet(Persistent):
         # A copy of someone else's worksheet is content its new owner did not write.
         twin.trusted = bool(self.trusted) and owner.id == self.owner_id
         twin.delete_all_cells()
+        twin.notebook_metadata = copy.deepcopy(self.notebook_metadata)
         for cell in self.ordered_cells():
             new = twin.add_cell(cell.type, cell.input)
             new.format = cell.format
+            new.copy_notebook_parts(cell)
             new.output.replace(cell.output)
         if self.files is not None:
             for data_file in self.files.values():
@@ -295,6 +300,7 @@ class Worksheet(Persistent):
             new = twin.cells.add(str(cell.id), Cell(cell.id, cell.type, cell.input))
             twin.cell_order.append(cell.id)
             new.format = cell.format
+            new.copy_notebook_parts(cell)
             new.output.replace(cell.output)
             # Outputs are replaced whole by evaluations, but a snapshot must share nothing.
             new.output.outputs = copy.deepcopy(new.output.outputs)
@@ -305,6 +311,7 @@ class Worksheet(Persistent):
             for data_file in self.files.values():
                 twin.data_files().add(data_file.__name__, data_file.copy())
         twin.created, twin.modified = self.created, self.modified
+        twin.notebook_metadata = copy.deepcopy(self.notebook_metadata)
         return twin
 
     def delete_all_cells(self):
@@ -398,6 +405,12 @@ class Cell(Persistent):
     # How a text cell's input is written: ``markdown`` (with HTML allowed, as Jupyter)
     # or ``html`` (legacy worksheets, whose text is HTML with $math$).
     format = 'markdown'
+    # Optional parts (None until an import brings them): a Jupyter markdown cell's
+    # attachments, name -> {mime type: Blob} (blobs: the cell is stored again at every
+    # edit of its input, its attachments are not), and its notebook metadata (tags,
+    # slideshow, editable...); plain dicts, replaced whole, never changed in place.
+    attachments = None
+    metadata = None
 
     def __init__(self, cell_id, type, input=''):
         self.id = cell_id
@@ -444,6 +457,39 @@ class Cell(Persistent):
     @property
     def worksheet(self):
         return self.__parent__.__parent__
+
+    def set_attachments(self, attachments):
+        """``attachments``: name -> {mime type: bytes} (an import's), stored as blobs."""
+        self.attachments = {name: {mime: bytes_blob(content)
+                                   for mime, content in bundle.items()}
+                            for name, bundle in attachments.items()} or None
+
+    def attachment(self, name):
+        """``(mime type, bytes)`` of the attachment ``name`` (its first type, as Jupyter
+        shows it), or None."""
+        bundle = (self.attachments or {}).get(name)
+        if not bundle:
+            return None
+        mime, blob = next(iter(bundle.items()))
+        return mime, read_blob(blob)
+
+    def attachments_data(self):
+        """The attachments as name -> {mime type: bytes} (for an export)."""
+        return {name: {mime: read_blob(blob) for mime, blob in bundle.items()}
+                for name, bundle in (self.attachments or {}).items()}
+
+    def locked(self, what):
+        """Whether the notebook the cell came from locks it: ``what`` is ``editable`` or
+        ``deletable`` (Jupyter's metadata, false to lock)."""
+        return (self.metadata or {}).get(what) is False
+
+    def copy_notebook_parts(self, other):
+        """The attachments (blobs copied) and metadata of ``other``, another cell."""
+        if other.attachments:
+            self.attachments = {name: {mime: copy_blob(blob) for mime, blob in bundle.items()}
+                                for name, bundle in other.attachments.items()}
+        if other.metadata:
+            self.metadata = copy.deepcopy(other.metadata)
 
 
 @stored

@@ -58,6 +58,16 @@ def export(worksheet, kind):
     return content, EXPORT_TYPES[kind], download_name(worksheet.name, '.' + kind)
 
 
+def attachment(cell, name):
+    """``(bytes, mime type, name)`` of the attachment ``name`` of ``cell``; 404 when it
+    has none of that name."""
+    found = cell.attachment(name) if name else None
+    if found is None:
+        raise api_error(404, 'this cell has no attachment %r' % name)
+    kind, content = found
+    return content, kind, name
+
+
 def selection(home, viewer, numbers=None, state='all'):
     """The worksheets of ``home`` numbered ``numbers`` (a list), or when it is None
     every one in ``state`` for ``viewer`` (or ``all``): 404 for a number that is no

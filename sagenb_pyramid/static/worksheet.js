@@ -102,7 +102,11 @@ root.addEventListener("click", (ev) => {
       if (!cell || !page.canEdit) return;
       switch (action) {
         case "evaluate": cell.evaluate(); break;
-        case "delete": actions.deleteCell(cell); break;
+        case "delete":
+          if (cell.data.deletable === false) page.messages.show(cell.lockedMessage("deletion"));
+          else actions.deleteCell(cell);
+          break;
+        case "unlock": cell.unlock(); break;
         case "move-up": actions.moveCell(cell, "up"); break;
         case "move-down": actions.moveCell(cell, "down"); break;
         case "add-below": actions.addCell({ type: "compute", after: cell }); break;

@@ -12,7 +12,7 @@ from pyramid.view import view_config
 from .. import names
 from ..resources import Publication, Publications, PubCell, PubFile, PubFiles, Worksheet
 from ..security import P
-from ..services import publishing
+from ..services import publishing, transfer
 from ..services.serialize import cell_json, script_safe_json, worksheet_json
 from ..web import api_error, fmt_time, form_of, get_str, json_body, wants_json
 
@@ -201,6 +201,12 @@ def cell_file(context, request):
         raise api_error(404, 'this cell has no file %r' % name)
     return publishing.file_response(request, publishing.blob_bytes(files[name]),
                                     publishing.guess_type(name), name.rsplit('/', 1)[-1])
+
+
+@view_config(context=PubCell, name='attachments', request_method='GET', permission=P.VIEW)
+def cell_attachment(context, request):
+    content, kind, name = transfer.attachment(context.cell, '/'.join(request.subpath))
+    return publishing.file_response(request, content, kind, name)
 
 
 @view_config(context=PubCell, name='output.txt', request_method='GET', permission=P.VIEW)

@@ -106,3 +106,11 @@ def cell_file(context, request):
     kind = guess_type(name)
     return send_bytes(request, read_blob(files[name]), kind, name.rsplit('/', 1)[-1],
                       inline=kind in INLINE_TYPES)
+
+
+@view_config(context=Cell, name='attachments', request_method='GET', permission=P.VIEW)
+def cell_attachment(context, request):
+    """An attachment of a text cell (what its text shows as ``attachment:<name>``),
+    sent as data files are: the sandboxing CSP, so an SVG opened directly runs nothing."""
+    content, kind, name = transfer.attachment(context, '/'.join(request.subpath))
+    return send_bytes(request, content, kind, name, inline=kind in INLINE_TYPES)

@@ -57,9 +57,30 @@ export class Cell {
     return this.data.status || "new";
   }
 
+  // Jupyter's locks, from the notebook the cell came from ("editable"/"deletable": false).
+  get locked() {
+    return this.data.editable === false || this.data.deletable === false;
+  }
+
+  lockedMessage(what) {
+    return `This cell is locked against ${what} by the notebook it came from ("editable"/"deletable": false). Use its Unlock button first.`;
+  }
+
+  // Lift both locks; the page is drawn again so that the editor takes input.
+  async unlock() {
+    try {
+      await this.page.api("PATCH", `cells/${this.id}`, { editable: true, deletable: true });
+      await this.page.actions.saveAll();
+      location.reload();
+    } catch (err) {
+      this.page.messages.report(err);
+    }
+  }
+
   toolbar(extra = []) {
     if (!this.page.canEdit) return null;
     return h("div", { class: "cell-toolbar", role: "toolbar" },
+      this.locked ? button("unlock", "Unlock", "Locked by its notebook (not editable or not deletable): unlock") : null,
       ...extra,
       button("add-above", "+\u2191", "Insert compute cell above"),
       button("add-below", "+\u2193", "Insert compute cell below"),
@@ -198,7 +219,7 @@ export class TextCell extends Cell {
     // blocks, underscores in names emphasis), so they go to the sanitizer as they are.
     const html = this.format === "html" ? src : renderMarkdown(src);
     this.rendered.classList.toggle("format-html", this.format === "html");
-    this.rendered.replaceChildren(this.page.sanitizer.sanitize(html));
+    this.rendered.replaceChildren(this.page.sanitizer.sanitize(html, { id: this.id, attachments: this.data.attachments }));
     if (/\$|\\\(|\\\[|\\begin\{/.test(src)) typeset(this.rendered);
   }
 
@@ -209,6 +230,10 @@ export class TextCell extends Cell {
 
   edit() {
     if (!this.page.canEdit || this.editing) return;
+    if (this.data.editable === false) {
+      this.page.messages.show(this.lockedMessage("editing"));
+      return;
+    }
     this.editing = true;
     this.el.classList.add("editing");
     this.textarea.value = this.savedInput;

@@ -103,6 +103,8 @@ export class ComputeCell extends Cell {
       ext.push(keymap.of(defaultKeymap));
       return ext;
     }
+    // Locked by its notebook ("editable": false): shown and evaluated, not changed.
+    if (cell.data.editable === false) ext.push(EditorState.readOnly.of(true));
     const evaluate = () => { cell.evaluate(); return true; };
     const completing = (view) => completionStatus(view.state) !== null;
     ext.push(

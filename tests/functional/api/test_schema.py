@@ -94,6 +94,8 @@ def described_as(context, name, method):
     path = WHERE[context]
     if name == 'files':
         name = 'files/{file}'
+    if name == 'attachments':
+        name = 'attachments/{name}'
     if context == 'Root' and name == 'api':
         name = 'api/openapi.json'
     path = path + '/' + name if name else path + '/'

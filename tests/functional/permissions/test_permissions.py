@@ -83,7 +83,8 @@ class World:
             cell.output.add_file('plot.png', b'\x89PNG not really')
             cell.output.keep_full_text(io.BytesIO(b'a long output'))
             cell.output.widgets = {'m1': {'model_name': 'IntSliderModel', 'state': {}}}
-            ws.add_cell('text', 'some *text*')
+            text = ws.add_cell('text', 'some *text* ![a](attachment:a.png)')
+            text.set_attachments({'a.png': {'image/png': b'\x89PNG not really'}})
             ws.data_files().add_file('data.txt', b'1,2,3\n')
             ws.add_revision(1e9, 'earlier text')
             ws.viewers.append(user_principal(self.user_ids['viewer']))
@@ -410,6 +411,11 @@ TABLE = {
         'comm_id': 'm1', 'data': {'method': 'update', 'state': {'value': 1}}}, ws_edit(409)),
     ('Cell', 'output.txt', 'GET'): (lambda w: cell(w) + '/output.txt', None, ws_view(200)),
     ('Cell', 'files', 'GET'): (lambda w: cell(w) + '/files/plot.png', None, ws_view(200)),
+    # --- a text cell's Jupyter attachments (issue 22): read as the cell, or its publication
+    ('Cell', 'attachments', 'GET'): (lambda w: ws(w) + 'cells/%d/attachments/a.png' % w.text,
+                                     None, ws_view(200)),
+    ('PubCell', 'attachments', 'GET'): (
+        lambda w: pub(w) + 'cells/%d/attachments/a.png' % w.text, None, public(200)),
     # --- publishing (issue 20, the publishing part): the owner publishes and moderates
     # (P.PUBLISH; admins read only); /pub/ is public to everybody, anonymous visitors and
     # dead credentials included; rating (P.RATE) and copying take a login.
