@@ -304,6 +304,11 @@ SETTINGS = _declare(
     # default, since students' work is published to share a link, not to be found.
     S('sagenb.publish.noindex', True, BOOL,
       'ask search engines not to index published worksheets'),
+    # download.pdf (formats/latex.py): TeX is not a dependency; without it the route
+    # answers 503 saying so, and download.tex is the way.
+    S('sagenb.export.pdflatex', '', STR,
+      'pdflatex for download.pdf (a name on PATH or a path; empty: pdflatex)'),
+    S('sagenb.export.pdflatex_timeout', 60, INT, 'seconds one pdflatex run may take'),
     # LDAP login (auth/ldap.py); an empty uri turns it off.
     S('sagenb.ldap.uri', '', STR, 'directory for logins (empty: LDAP off)'),
     S('sagenb.ldap.start_tls', False, BOOL, 'StartTLS on an ldap:// connection'),
