@@ -305,7 +305,7 @@ SETTINGS = _declare(
     S('sagenb.publish.noindex', True, BOOL,
       'ask search engines not to index published worksheets'),
     # download.pdf (formats/latex.py): TeX is not a dependency; without it the route
-    # answers 503 saying so, and download.tex is the way.
+    # answers 404 saying so, and download.tex is the way.
     S('sagenb.export.pdflatex', '', STR,
       'pdflatex for download.pdf (a name on PATH or a path; empty: pdflatex)'),
     S('sagenb.export.pdflatex_timeout', 60, INT, 'seconds one pdflatex run may take'),

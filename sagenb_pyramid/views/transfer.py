@@ -75,9 +75,9 @@ def _static(context, request, kind):
         content, content_type, filename = transfer.static_export(
             request.registry.settings, context, kind)
     except latex.TexUnavailable as exc:
-        raise api_error(503, str(exc)) from None
+        raise api_error(404, str(exc)) from None
     except latex.TexFailed as exc:
-        raise api_error(500, 'the PDF could not be made (download.tex has the LaTeX): %s'
+        raise api_error(409, 'the PDF could not be made (download.tex has the LaTeX): %s'
                         % exc) from None
     return send_bytes(request, content, content_type, filename)
 
@@ -113,7 +113,7 @@ def download_tex(context, request):
 @view_config(context=Worksheet, name='download.pdf', request_method='GET',
              permission=P.VIEW)
 def download_pdf(context, request):
-    """The LaTeX made into a PDF by the server's TeX; 503 where it has none."""
+    """The LaTeX made into a PDF by the server's TeX; 404 saying so where it has none."""
     return _static(context, request, 'pdf')
 
 

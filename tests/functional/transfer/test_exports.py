@@ -227,7 +227,7 @@ def test_latex_zip_holds_the_tex_and_its_images(testapp, alice, path):
 # --- .pdf -------------------------------------------------------------------------------
 
 def test_pdf_without_tex_says_it_is_unavailable(tmp_path):
-    """A pdflatex that does not exist: 503 and what to do, as JSON and as a page."""
+    """A pdflatex that does not exist: 404 and what to do, as JSON and as a page."""
     nb = Notebook(tmp_path / 'data', **{'sagenb.export.pdflatex': str(tmp_path / 'no-tex')})
     try:
         nb.add_user('alice')
@@ -236,7 +236,7 @@ def test_pdf_without_tex_says_it_is_unavailable(tmp_path):
         import webtest
         app = webtest.TestApp(nb.app, extra_environ={'HTTP_HOST': 'localhost:80'})
         headers = {'Authorization': 'Bearer ' + nb.token('alice')}
-        res = app.get(url + 'download.pdf', headers=headers, status=503)
+        res = app.get(url + 'download.pdf', headers=headers, status=404)
         assert 'PDF export is not available on this server' in res.json['error']
         assert 'download.tex' in res.json['error']
     finally:
@@ -245,13 +245,13 @@ def test_pdf_without_tex_says_it_is_unavailable(tmp_path):
 
 def test_pdf_is_made_where_tex_is_installed_and_refused_clearly_where_not(
         testapp, alice, path):
-    """The machine's own TeX: a PDF when pdflatex is on the PATH, else the 503."""
+    """The machine's own TeX: a PDF when pdflatex is on the PATH, else the 404."""
     res = testapp.get(path + 'download.pdf', headers=alice, status='*')
     if shutil.which('pdflatex'):
         assert res.status_int == 200, res.text[:2000]
         assert res.body.startswith(b'%PDF-') and res.content_type == 'application/pdf'
     else:
-        assert res.status_int == 503
+        assert res.status_int == 404
         assert 'no TeX installation was found' in res.json['error']
 
 
