@@ -486,6 +486,31 @@ PATHS = {
         'get': op('the worksheet as nbformat 4.5', [LOGIN, N],
                   media='application/x-ipynb+json'),
     },
+    # The exports out of the notebook (issue 22; formats/script.py, htmlpage.py, latex.py).
+    WS + '/download.sage': {
+        'get': op('the inputs as a Sage script, text cells and directives as comments',
+                  [LOGIN, N], media='text/x-sage'),
+    },
+    WS + '/download.py': {
+        'get': op('the Sage script preparsed: Python with from sage.all import *',
+                  [LOGIN, N], media='text/x-python'),
+    },
+    WS + '/download.html': {
+        'get': op('one HTML file with outputs, plots and math (MathML), running no script',
+                  [LOGIN, N], media='text/html'),
+    },
+    WS + '/download.tex': {
+        'get': op('a zip of the LaTeX source and its images', [LOGIN, N],
+                  media='application/zip'),
+    },
+    WS + '/download.pdf': {
+        'get': op("the LaTeX made a PDF by the server's TeX", [LOGIN, N],
+                  media='application/pdf',
+                  errors={'409': "pdflatex made no PDF of this worksheet's LaTeX (the message "
+                                 'has the end of its log)',
+                          '404': 'no TeX installation on this server (the message says '
+                                 'what to install; download.tex works without it)'}),
+    },
     '/home/{login}/download.zip': {
         'get': op('a zip of worksheets', [
             LOGIN,

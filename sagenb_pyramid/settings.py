@@ -311,6 +311,11 @@ SETTINGS = _declare(
       secret=True),
     S('sagenb.health.min_free_mb', 200, INT,
       'free disk under data_dir below which /health answers 503'),
+    # download.pdf (formats/latex.py): TeX is not a dependency; without it the route
+    # answers 404 saying so, and download.tex is the way.
+    S('sagenb.export.pdflatex', '', STR,
+      'pdflatex for download.pdf (a name on PATH or a path; empty: pdflatex)'),
+    S('sagenb.export.pdflatex_timeout', 60, INT, 'seconds one pdflatex run may take'),
     # LDAP login (auth/ldap.py); an empty uri turns it off.
     S('sagenb.ldap.uri', '', STR, 'directory for logins (empty: LDAP off)'),
     S('sagenb.ldap.start_tls', False, BOOL, 'StartTLS on an ldap:// connection'),

@@ -123,7 +123,7 @@ root.addEventListener("click", (ev) => {
 });
 
 // A download holds what the server has: edits not saved yet are saved first.
-for (const link of document.querySelectorAll("[data-role=download-sws], [data-role=download-ipynb]")) {
+for (const link of document.querySelectorAll(".ws-downloads a[download]")) {
   link.addEventListener("click", async (ev) => {
     if (!page.canEdit || link.dataset.saved === "true" || !actions.allCells().some((c) => c.isDirty())) return;
     ev.preventDefault();

@@ -47,9 +47,8 @@ def unpublish(context, request):
 @view_config(context=Worksheet, name='print', request_method='GET', permission=P.VIEW,
              renderer='print.jinja2')
 def print_worksheet(context, request):
-    data = worksheet_json(request, context)
-    return {'name': context.name, 'data': script_safe_json(data),
-            'page_url': request.resource_url(context), 'trusted': data['trusted'],
+    """The cells as ``download.html`` shows them (one renderer), without a script."""
+    return {'name': context.name, 'cells': transfer.print_cells(context),
             'owner': context.owner.login, 'when': fmt_time(context.modified),
             'noindex': False}
 
@@ -127,7 +126,9 @@ def publication(context, request):
 def print_publication(context, request):
     data = publishing.publication_json(request, context)
     publishing.noindex(request, request.response)
-    return page_values(request, context, data)
+    values = page_values(request, context, data)
+    values['cells'] = transfer.print_cells(publishing.shown_or_404(context))
+    return values
 
 
 @view_config(context=Publication, name='copy', request_method='POST', permission=P.CREATE,

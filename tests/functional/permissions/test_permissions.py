@@ -22,6 +22,7 @@ import itertools
 import json
 import logging
 import re
+import shutil
 
 import pytest
 import webtest
@@ -365,6 +366,19 @@ TABLE = {
                                            ws_view(200)),
     ('Worksheet', 'download.ipynb', 'GET'): (lambda w: ws(w) + 'download.ipynb', None,
                                              ws_view(200)),
+    # --- the exports out of the notebook (issue 22): whoever may read the worksheet.
+    # download.pdf needs TeX on the server: 404 (saying so) past the permission check
+    # where this machine has none.
+    ('Worksheet', 'download.sage', 'GET'): (lambda w: ws(w) + 'download.sage', None,
+                                            ws_view(200)),
+    ('Worksheet', 'download.py', 'GET'): (lambda w: ws(w) + 'download.py', None,
+                                          ws_view(200)),
+    ('Worksheet', 'download.html', 'GET'): (lambda w: ws(w) + 'download.html', None,
+                                            ws_view(200)),
+    ('Worksheet', 'download.tex', 'GET'): (lambda w: ws(w) + 'download.tex', None,
+                                           ws_view(200)),
+    ('Worksheet', 'download.pdf', 'GET'): (lambda w: ws(w) + 'download.pdf', None,
+                                           ws_view(200 if shutil.which('pdflatex') else 404)),
     ('Worksheet', 'data', 'GET'): (lambda w: ws(w) + 'data', None, ws_view(200)),
     ('Worksheet', 'data', 'POST'): (lambda w: ws(w) + 'data',
                                     {'name': 'new.txt', 'content': 'x', 'replace': True},
