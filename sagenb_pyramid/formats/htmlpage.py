@@ -50,6 +50,19 @@ def image_urls(data_files):
     return urls
 
 
+def attachment_urls(attachments):
+    """``{"attachment:<name>": data: URL}`` of a text cell's attachments (images only:
+    the first image type of each)."""
+    urls = {}
+    for name, bundle in (attachments or {}).items():
+        for mime in IMAGE_TYPES + ('image/svg+xml',):
+            if mime in (bundle or {}):
+                urls['attachment:' + name] = 'data:%s;base64,%s' % (
+                    mime, base64.b64encode(bundle[mime]).decode())
+                break
+    return urls
+
+
 def output_images(output):
     """The images of an output as ``(mime, bytes)``: what the LaTeX export saves."""
     data = output.get('data') or {}
@@ -177,7 +190,8 @@ def cells_html(data):
         if cell.type == 'text':
             parts.append('<section class="cell text-cell" id="cell-%d"><div class="text-rendered">'
                          '%s</div></section>' % (number, textcells.text_cell_html(
-                             cell.input, cell.format, images)))
+                             cell.input, cell.format,
+                             dict(images, **attachment_urls(cell.attachments)))))
             continue
         outputs = ''.join('<div class="output-item">%s</div>' % output_html(
             out, data.typeset, cell_images(cell.outputs))

@@ -11,6 +11,7 @@ no handler, no style element, no frame or form, no image but a ``data:`` one.
 import html
 import re
 import secrets
+from urllib.parse import unquote
 
 import latex2mathml.converter
 import nh3
@@ -181,7 +182,8 @@ DATA_IMAGE = re.compile(r'^data:image/(png|jpeg|gif|svg\+xml|webp);base64,[A-Za-
 def sanitize(fragment, images=None):
     """``fragment`` (HTML) with nothing that runs or loads: no script, style element,
     handler, frame, form or ``javascript:`` URL; an image keeps its ``src`` only as a
-    ``data:`` image, or when ``images`` (name -> data: URL) has its relative name;
+    ``data:`` image, or when ``images`` (name -> data: URL) has its relative name (or
+    ``attachment:<name>``, a Jupyter cell's attachment);
     links only to ``http(s):``, ``mailto:`` or ``#``, with ``rel="noopener noreferrer"``."""
     images = images or {}
 
@@ -189,6 +191,8 @@ def sanitize(fragment, images=None):
         if element == 'img' and name == 'src':
             if DATA_IMAGE.match(value):
                 return value
+            if value.startswith('attachment:'):  # a Jupyter cell's own image, by name
+                return images.get('attachment:' + unquote(value[len('attachment:'):]))
             return images.get(value.split('?', 1)[0].lstrip('./'))
         if element == 'a' and name == 'href':
             # Links that lead somewhere from a file: no relative or scheme-less URL.
@@ -198,7 +202,7 @@ def sanitize(fragment, images=None):
     return nh3.clean(
         fragment, tags=HTML_TAGS,
         attributes={'*': GENERIC_ATTRIBUTES, **TAG_ATTRIBUTES},
-        url_schemes={'http', 'https', 'mailto', 'data'},
+        url_schemes={'http', 'https', 'mailto', 'data', 'attachment'},
         attribute_filter=attribute, filter_style_properties=STYLE_PROPERTIES,
         link_rel='noopener noreferrer', strip_comments=True)
 

@@ -5,6 +5,7 @@ publication, ``download.ipynb`` writes both back, they count in the storage quot
 malformed or too large attachment is refused with nothing created.  Jupyter's locks
 (``editable``/``deletable``: false) are kept by the API.
 """
+import base64
 import json
 from urllib.parse import quote
 
@@ -263,3 +264,20 @@ def test_locked_cells_refuse_edits_and_deletion_until_unlocked(alice):
     assert metadata['editable'] is False and 'deletable' not in metadata
     assert metadata['tags'] == ['intro'] and metadata['x_cell_unknown'] == {'keep': 'me'}
     assert alice.delete(cell, status=200) == {'deleted': first['id']}
+
+
+# --- the static exports -------------------------------------------------------------------
+
+def test_the_html_file_and_the_print_view_show_attachments_inline(alice):
+    """``download.html`` is one file: a text cell's pasted images are in it as ``data:``
+    URLs (the print view draws the same cells); an unknown attachment shows nothing."""
+    base = imported(alice)['url']
+    png = base64.b64encode(png_bytes()).decode()
+    small = base64.b64encode(png_bytes(2, 2)).decode()
+    for path in ('download.html', 'print'):
+        res = alice.testapp.get(base + path, headers=alice.headers)
+        assert '<img src="data:image/png;base64,%s" alt="the plot">' % png in res.text, path
+        assert 'src="data:image/png;base64,%s"' % small in res.text, path  # a blank in its name
+        # The SVG (with its script) is an image, never markup of the page.
+        assert 'src="data:image/svg+xml;base64,' in res.text, path
+        assert '<svg' not in res.text and 'attachment:' not in res.text, path
