@@ -23,6 +23,7 @@ requires = [
     # workers/sagekernel.py relies on the insides of its app, OutStream and IOPubThread
     'ipykernel>=7.0,<8',
     'nbformat>=5.7',  # .ipynb import and export
+    'lxml>=5.0',  # the pages of Sage's manuals at /doc/ (services/doc.py)
     'merge3>=0.0.15',  # three-way merges of concurrent edits of a cell (services/live.py)
     'passagemath-standard>=10.6,<10.9',
     'passagemath-repl>=10.6,<10.9',
