@@ -169,7 +169,7 @@ def restart(context, request):
     """Stop the process of the caller's examples (it no longer counts against their
     limit); the next example starts a fresh one."""
     key = doc_worksheet_key(request)
-    return {'ok': True, 'cancelled': request.workers.restart(key) if key else []}
+    return {'ok': True, 'cancelled': request.workers.restart(key) if key else 0}
 
 
 @view_config(context=DocSection, name='copy', request_method='POST', permission=P.CREATE,

@@ -66,6 +66,8 @@ WHERE = {
     # Publishing (issue 20).
     'Publications': '/pub', 'Publication': '/pub/{pub}', 'PubCell': '/pub/{pub}/cells/{id}',
     'PubFiles': '/pub/{pub}/data', 'PubFile': '/pub/{pub}/data/{file}',
+    # Sage's manuals (issue 22): a path below them is a page (also /doc/files/{path}).
+    'DocSection': '/doc', 'DocPath': '/doc/live/{path}',
 }
 # Views of the pages only (forms, redirects, HTML), with no JSON request to describe.
 PAGES_ONLY = {
