@@ -338,7 +338,7 @@ class DocIndex:
         prefix = '' if rel == '.' else rel + '/'
         docnames = index.get('docnames') or []
         titles = index.get('titles') or []
-        for docname, title in zip(docnames, titles):
+        for docname, title in zip(docnames, titles, strict=False):
             self.pages.append((title.lower(), title, prefix + docname + '.html'))
         objnames = index.get('objnames') or {}
         for module, entries in (index.get('objects') or {}).items():
