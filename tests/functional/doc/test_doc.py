@@ -148,6 +148,9 @@ def test_nothing_outside_the_manuals_is_read(docs, tree, path):
         f.write('do not show me')
     for name in ('escape.txt', 'escape.html'):
         os.symlink(secret, os.path.join(tree, 'en', 'tutorial', name))
+    # The manuals are there (a file beside those refused is sent) ...
+    app.get('/doc/files/en/tutorial/_images/plot.png', status=200)
+    # ... and nothing out of their folder, hidden, or a page as a file is.
     answer = app.get(path, headers=JSON, status=404)
     assert 'do not show me' not in answer.text
     assert answer.json['error']
@@ -298,3 +301,23 @@ def test_refused_copies_make_nothing(tmp_path, tree):
         assert api.get('/home/alice/')['worksheets'] == []
     finally:
         nb.close()
+
+
+def test_deleting_a_user_stops_the_process_of_their_examples(docs):
+    nb, app, api = docs
+    from sagenb_pyramid.services.doc import doc_worksheet
+    nb.add_user('ada', admin=True)
+    nb.add_user('bob')
+    with nb.transaction() as root:
+        bob = root.user_by_login('bob')
+        doc_worksheet(bob).add_cell('compute', '1 + 1')
+        bob_id = bob.id
+    discarded = []
+    real = nb.workers.discard
+    nb.workers.discard = lambda key: (discarded.append(key), real(key))
+    try:
+        Api(app, nb.token('ada')).post('/admin/users/bob/delete', {'worksheets': 'delete'},
+                                       status=200)
+    finally:
+        nb.workers.discard = real
+    assert discarded == [(bob_id, -1)]
