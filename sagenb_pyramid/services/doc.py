@@ -53,14 +53,22 @@ MAX_PAGE_BYTES = 20_000_000
 
 # --- where the manuals are -------------------------------------------------------------
 
+_roots = {}  # sagenb.doc.path -> the folder found (a folder not found is looked for again)
+
+
 def doc_root(settings):
     """The folder of the manuals (``sagenb.doc.path``, else the installed package's), or
-    None when there is none."""
+    None when there is none (looked for again at the next request: installing the
+    package needs no restart)."""
     configured = (settings.get('sagenb.doc.path') or '').strip()
+    found = _roots.get(configured)
+    if found is not None and os.path.isdir(found):
+        return found
     candidates = (os.path.expanduser(configured),) if configured else PACKAGE_PATHS
     for path in candidates:
         if os.path.isfile(os.path.join(path, 'index.html')) or manuals_below(path):
-            return os.path.realpath(path)
+            _roots[configured] = os.path.realpath(path)
+            return _roots[configured]
     return None
 
 

@@ -46,14 +46,19 @@ function exampleCell(index, example) {
     ? h("details", { class: "doc-expected" }, h("summary", { text: "Output in the manual" }),
       h("pre", { text: example.expected }))
     : null;
+  const stop = canEvaluate
+    ? h("button", { type: "button", class: "btn doc-interrupt", dataset: { action: "interrupt" }, title: "Interrupt the running example", hidden: true }, "Interrupt")
+    : null;
   const el = h("div", { class: "doc-cell", dataset: { role: "doc-example", example: String(index) } },
-    input, h("div", { class: "doc-cell-bar" }, run, status), outputEl, expected);
+    input, h("div", { class: "doc-cell-bar" }, run, stop, status), outputEl, expected);
   const area = new OutputArea(outputEl, page, { id: null, data: { input: example.input, outputs: [] } });
   if (expected && !canEvaluate) expected.open = true;
 
   async function evaluate() {
     if (!canEvaluate || el.classList.contains("running")) return;
     el.classList.add("running");
+    stop.hidden = false;
+    status.classList.remove("error");
     status.textContent = "Running\u2026";
     const started = Date.now();
     try {
@@ -72,9 +77,11 @@ function exampleCell(index, example) {
       status.classList.add("error");
     } finally {
       el.classList.remove("running");
+      stop.hidden = true;
     }
   }
   if (run) run.addEventListener("click", evaluate);
+  if (stop) stop.addEventListener("click", () => api("POST", "interrupt", {}).catch((err) => { status.textContent = err.message; }));
   input.addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && ev.shiftKey) {
       ev.preventDefault();

@@ -76,6 +76,11 @@ def test_examples_run_in_place_then_the_page_is_copied(doc_page, doc_server):
             ".querySelector('.doc-status').textContent.startsWith('Done')")
         cells.nth(2).locator('[data-action=evaluate]').click()
         cells.nth(2).locator('[data-role=doc-output]').locator('text=420').wait_for()
+        # A long example is interrupted from its cell.
+        cells.nth(3).locator('textarea').fill('sleep(60r)')
+        cells.nth(3).locator('[data-action=evaluate]').click()
+        cells.nth(3).locator('[data-action=interrupt]').click()
+        cells.nth(3).locator('[data-role=doc-output] .ename:has-text("KeyboardInterrupt")').wait_for()
 
         page.click('[data-role=doc-copy] button')
         page.wait_for_url(base + '/home/alice/*/')
