@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-class bench-collab frontend clean help
+.PHONY: install run test lint bench bench-class bench-collab frontend doc clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z][a-z-]*:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -29,6 +29,12 @@ lint: install  ## ruff: pyflakes, bugbear
 
 frontend:  ## rebuild the committed editor and MathJax bundles (needs node and npm)
 	cd frontend && npm ci && npm run build
+
+# Sage's manuals for /doc/ (docs/doc.md): Debian's prebuilt HTML (75 MB download, 444 MB
+# installed); PyPI's passagemath-doc-html is a source distribution that builds them for hours.
+doc:  ## install Sage's HTML manuals for /doc/ (Debian's sagemath-doc; needs root)
+	@if command -v apt-get >/dev/null; then apt-get install -y sagemath-doc; \
+	else echo 'No apt-get here: put a folder of Sage'"'"'s HTML documentation somewhere and set sagenb.doc.path (SAGENB_DOC_PATH) to it (docs/doc.md).'; exit 1; fi
 
 clean:  ## remove the virtual environment (data in var/ is kept)
 	rm -rf $(VENV) *.egg-info

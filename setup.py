@@ -24,6 +24,7 @@ requires = [
     'ipykernel>=7.0,<8',
     'nbformat>=5.7',  # .ipynb import and export
     'jsonschema>=4.0',  # nbformat's schema checks a notebook's metadata (formats/ipynb.py)
+    'lxml>=5.0',  # the pages of Sage's manuals at /doc/ (services/doc.py)
     'merge3>=0.0.15',  # three-way merges of concurrent edits of a cell (services/live.py)
     'prometheus-client>=0.20',  # /metrics (metrics.py)
     'psutil>=5.9',  # memory and CPU time of Sage processes (the admin's system page, metrics)

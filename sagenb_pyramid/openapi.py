@@ -859,6 +859,89 @@ PUB_PATHS = {
 PATHS.update(PUB_PATHS)
 
 
+# --- Sage's manuals (issue 22): /doc/ (services/doc.py); 404 everywhere when they are
+# not installed --------------------------------------------------------------------------
+DOC_PATH = path_param('path', "a file's path below the manuals (it may hold /)")
+DOC_NOT_INSTALLED = 'the manuals are not installed (the message says how), or no such page'
+DOC_PAGE = obj(['title', 'path', 'html', 'examples', 'manual', 'files', 'url'],
+               title=STR, path=STR, html=STR, manual={'type': 'string', 'nullable': True},
+               files=STR, url=STR,
+               examples=array(obj(['input', 'expected'], input=STR, expected=STR)))
+DOC_PATHS = {
+    '/doc/': {
+        'get': op('the manuals installed (anyone)',
+                  answer=obj(['manuals'], manuals=array(obj(['path', 'title', 'url'],
+                                                            path=STR, title=STR, url=STR))),
+                  errors={'404': DOC_NOT_INSTALLED}, public=True),
+    },
+    '/doc/search': {
+        'get': op('names (functions, classes, methods, modules) and page titles of the '
+                  'manuals holding every word (anyone)',
+                  [query_param('q', 'words, any case', {'type': 'string', 'maxLength': 200})],
+                  answer=obj(['query', 'names', 'pages'], query=STR,
+                             names=array(obj(['name', 'type', 'url'], name=STR, type=STR,
+                                             url=STR)),
+                             pages=array(obj(['title', 'url'], title=STR, url=STR))),
+                  errors={'400': ERROR_TEXT['400'], '404': DOC_NOT_INSTALLED}, public=True),
+    },
+    '/doc/lookup': {
+        'get': op("the manual's page of a name, as foo? links to it (anyone)", [
+            query_param('name', 'a name, short or full', {'type': 'string', 'maxLength': 300}),
+            query_param('file', 'the "File:" line of its help (its module tells names alike '
+                                'apart)', {'type': 'string', 'maxLength': 2000})],
+            answer=obj(['name', 'type', 'url'], name=STR, type=STR, url=STR),
+            errors={'400': '"name" is missing', '404': 'the manuals have no page for it, or '
+                                                      'are not installed'}, public=True),
+    },
+    '/doc/live/{path}': {
+        'get': op("a page of the manuals as a read-only worksheet: its main part's HTML "
+                  "with a placeholder per example, and the examples (anyone)", [DOC_PATH],
+                  answer=DOC_PAGE, errors={'404': DOC_NOT_INSTALLED, '413': ERROR_TEXT['413']},
+                  public=True),
+    },
+    '/doc/files/{path}': {
+        'get': op('a file of the manuals as it is, in a sandbox without scripts (anyone; '
+                  'their scripts are not served)', [DOC_PATH], media='*/*',
+                  errors={'404': DOC_NOT_INSTALLED}, public=True),
+    },
+    '/doc/evaluate': {
+        'post': op("run an example in the caller's documentation worksheet (its process "
+                   "counts against the caller's limit)",
+                   request=body(obj(['input'], input={'type': 'string', 'maxLength': 100_000},
+                                    wait={'type': 'number', 'minimum': 0})),
+                   answer=ref('Cell'),
+                   errors={'400': ERROR_TEXT['400'],
+                           '409': 'no process may start for it (the caller\'s limit of '
+                                  'running worksheets, or the server\'s)',
+                           '429': ERROR_TEXT['429']}),
+    },
+    '/doc/result': {
+        'get': op('an example evaluated earlier (the last 30 are kept)', [
+            query_param('cell', "the example's cell id", {'type': 'integer', 'minimum': 0}),
+            query_param('since', 'wait for a version newer than this', INT),
+            query_param('wait', 'seconds to wait for it', {'type': 'number', 'minimum': 0})],
+            answer=ref('Cell'), errors=['400', '429']),
+    },
+    '/doc/interrupt': {
+        'post': op("interrupt the caller's running example",
+                   answer=obj(['ok', 'interrupted'], ok=BOOL, interrupted=BOOL),
+                   errors=['503']),
+    },
+    '/doc/restart': {
+        'post': op("stop the process of the caller's examples (no longer counted)",
+                   answer=obj(['ok', 'cancelled'], ok=BOOL, cancelled=INT), errors=['503']),
+    },
+    '/doc/copy': {
+        'post': op("a new worksheet of the caller's with a page's text and examples",
+                   request=body(obj(['page'], page={'type': 'string', 'maxLength': 2000})),
+                   ok='201', answer=ref('WorksheetSummary'),
+                   errors={'400': ERROR_TEXT['400'],
+                           '409': "the copy would pass the caller's storage quota"}),
+    },
+}
+PATHS.update(DOC_PATHS)
+
+
 def spec():
     """The OpenAPI document (a new dict: callers may change theirs)."""
     return copy.deepcopy({

@@ -199,6 +199,10 @@ SETTINGS = _declare(
     # false: a database with pending evolve steps (evolve.py) stops the server, which
     # names the command to run; true (development.ini): they run at start.
     S('sagenb.evolve_at_start', False, BOOL, 'run pending evolve steps at start'),
+    # Sage's HTML manuals at /doc/ (services/doc.py; docs/doc.md says which packages).
+    S('sagenb.doc.path', '', STR,
+      'the folder of Sage\'s HTML manuals (empty: the installed package\'s, '
+      '<venv>/share/doc/sage/html or /usr/share/doc/sagemath/html)'),
     S('sagenb.usercontent_url', '', STR,
       'another origin of this notebook from which HTML outputs are drawn (csp.py)'),
     # Sharing (services/sharing.py): whom the share dialog's type-ahead shows.

@@ -30,6 +30,7 @@ import webtest
 from sagenb_pyramid.auth.tokens import create_token
 from sagenb_pyramid.security import group_principal, token_digest, user_principal
 
+from ...support.doctree import make_doc_tree
 from ...support.notebook import Notebook
 
 PRINCIPALS = ('anonymous', 'other', 'viewer', 'collaborator', 'member', 'owner', 'admin',
@@ -143,7 +144,8 @@ def world(tmp_path_factory):
     nb = Notebook(tmp_path_factory.mktemp('permissions') / 'data', **{
         'sagenb.workers.max_per_user': '0', 'sagenb.api.max_wait': '0.2',
         # Every visitor fails a login once: not a guessing attack to slow down.
-        'sagenb.login.free_attempts': '1000', 'sagenb.login.free_attempts_per_address': '1000'})
+        'sagenb.login.free_attempts': '1000', 'sagenb.login.free_attempts_per_address': '1000',
+        'sagenb.doc.path': make_doc_tree(tmp_path_factory.mktemp('doc'))})
     try:
         yield World(nb)
     finally:
@@ -472,6 +474,19 @@ TABLE = {
     # --- finding worksheets (issue 20, the search part): any logged-in user searches;
     # what each finds is confined to what they may see (tests/functional/test_search.py).
     ('Root', 'search', 'GET'): ('/search?q=shared', None, account(200)),
+    # --- Sage's manuals (issue 22): everybody reads them, dead credentials included
+    # (package content); evaluating an example (409: no process may start here) and
+    # copying a page take a login; ``result`` of an example never evaluated is a 404.
+    ('DocSection', '', 'GET'): ('/doc/', None, public(200)),
+    ('DocSection', 'search', 'GET'): ('/doc/search?q=tour', None, public(200)),
+    ('DocSection', 'lookup', 'GET'): ('/doc/lookup?name=diff', None, public(200)),
+    ('DocPath', '', 'GET'): ('/doc/live/en/tutorial/tour.html', None, public(200)),
+    ('DocSection', 'evaluate', 'POST'): ('/doc/evaluate', {'input': '1 + 1'}, account(409)),
+    ('DocSection', 'result', 'GET'): ('/doc/result?cell=0', None, account(404)),
+    ('DocSection', 'interrupt', 'POST'): ('/doc/interrupt', None, account(200)),
+    ('DocSection', 'restart', 'POST'): ('/doc/restart', None, account(200)),
+    ('DocSection', 'copy', 'POST'): ('/doc/copy', {'page': 'en/tutorial/tour.html'},
+                                     account(201)),
     # --- administration
     ('AdminSection', '', 'GET'): ('/admin/', None, admin(302)),
     ('AdminSection', 'settings', 'GET'): ('/admin/settings', None, admin(200)),
