@@ -22,6 +22,7 @@ import { makePoller } from "./page/poller.js";
 import { makeActions } from "./page/sheet.js";
 import { makeDataFiles } from "./page/datafiles.js";
 import { makeShare } from "./page/share.js";
+import { makeLive } from "./page/live.js";
 
 // Containers of rendered user content: clicks inside them are never page actions.
 const USER_CONTENT = ".text-rendered, .output-item";
@@ -68,6 +69,7 @@ page.poller = makePoller(page);
 page.actions = makeActions(page);
 page.dataFiles = makeDataFiles(page);
 page.share = root.dataset.canShare === "true" ? makeShare(page) : null;
+page.live = makeLive(page);
 setMathJaxErrorHandler(page.messages.report);
 listenToFrames(page);
 closeInspectOnClickOutside(page);
