@@ -46,15 +46,17 @@ def windows(browser, site):
     b_ctx.close()
 
 
-def worksheet(site, name, inputs):
-    """A worksheet of olivia's shared with carl, with compute cells of ``inputs``: its
-    URL and the cells' ids."""
+def worksheet(site, name, inputs, text_cell=None):
+    """A worksheet of olivia's shared with carl, with compute cells of ``inputs`` (and a
+    text cell of ``text_cell`` last): its URL and the cells' ids."""
     with site['nb'].transaction() as root:
         olivia = root.user_by_login('olivia')
         ws = olivia.create_worksheet(name)
         first = ws.ordered_cells()[0]
         first.input = inputs[0]
         ids = [first.id] + [ws.add_cell('compute', text).id for text in inputs[1:]]
+        if text_cell is not None:
+            ids.append(ws.add_cell('text', text_cell).id)
         ws.share([user_principal(root.user_by_login('carl').id)], [])
         return '%s/home/olivia/%s/' % (site['base'], ws.__name__), ids
 
@@ -143,29 +145,42 @@ class Held:
 
 def test_edits_new_moved_deleted_cells_and_a_rename_reach_the_other_window(windows, site):
     a, b = windows
-    url, (c0, c1) = worksheet(site, 'live one', ['x = 1\ny = 2\nz = 3', 'a = 1'])
+    url, (c0, c1, t) = worksheet(site, 'live one', ['x = 1\ny = 2\nz = 3', 'a = 1'], 'Hello')
     open_page(a, url)
+    b.set_viewport_size({'width': 900, 'height': 260})
     open_page(b, url)
 
     # Carl's selection in the first cell ("z = 3" selected on line 3), then unsaved
-    # typing in the second, which keeps his focus.
+    # typing in the second, which keeps his focus; the page scrolled down to it.
     put_cursor(b, c0, 12, 17)
     held = Held(b)
     type_at(b, c1, 5, '  # carl')
     held.wait()
+    b.evaluate('() => window.scrollTo(0, document.scrollingElement.scrollHeight)')
+    where = "id => sagenb.cells.get(id).el.getBoundingClientRect().top"
+    top = b.evaluate(where, c1)
+    assert b.evaluate('() => window.scrollY') > 0
 
     # Olivia adds a line above carl's selection and saves.
     type_at(a, c0, 0, 'w = 0\n')
     leave_editor(a)
     wait_saved(a, c0, 'w = 0\nx = 1\ny = 2\nz = 3')
     wait_text(b, c0, 'w = 0\nx = 1\ny = 2\nz = 3')
-    # His selection moved with the text (still "z = 3"), his typing and focus stayed.
+    # His selection moved with the text (still "z = 3"), his typing and focus stayed,
+    # and the cell he types in stayed where it was on the screen.
     assert selection(b, c0) == [18, 23]
     assert text(b, c1) == 'a = 1  # carl'
     assert b.evaluate("id => sagenb.cells.get(id).el.contains(document.activeElement)", c1)
+    assert abs(b.evaluate(where, c1) - top) < 2
     held.release()
     wait_saved(b, c1, 'a = 1  # carl')
     wait_text(a, c1, 'a = 1  # carl')
+
+    # A text cell edited: shown rendered.
+    a.evaluate('id => sagenb.setInput(id, "# Title")', t)
+    a.locator('.cell[data-cell-id="%d"] [data-action=save-text]' % t).click()
+    b.locator('.cell[data-cell-id="%d"] .text-rendered h1' % t).wait_for(timeout=ARRIVES)
+    assert b.locator('.cell[data-cell-id="%d"] .text-rendered' % t).inner_text() == 'Title'
 
     # A new cell below the second, typed in; then moved up; the name changes.
     a.locator('.cell[data-cell-id="%d"] [data-action=add-below]' % c1).click()
@@ -175,10 +190,12 @@ def test_edits_new_moved_deleted_cells_and_a_rename_reach_the_other_window(windo
                         ' && !c.isDirty())')
     c2 = a.evaluate('() => sagenb.page.actions.allCells()[2].id')
     order = "() => [...document.querySelectorAll('#cells > .cell')].map(e => e.dataset.cellId).join(' ')"
-    b.wait_for_function('o => (%s)() === o' % order, arg='%d %d %d' % (c0, c1, c2), timeout=ARRIVES)
+    b.wait_for_function('o => (%s)() === o' % order, arg='%d %d %d %d' % (c0, c1, c2, t),
+                        timeout=ARRIVES)
     wait_text(b, c2, 'new = 5')
     a.locator('.cell[data-cell-id="%d"] [data-action=move-up]' % c2).click()
-    b.wait_for_function('o => (%s)() === o' % order, arg='%d %d %d' % (c0, c2, c1), timeout=ARRIVES)
+    b.wait_for_function('o => (%s)() === o' % order, arg='%d %d %d %d' % (c0, c2, c1, t),
+                        timeout=ARRIVES)
 
     a.once('dialog', lambda d: d.accept('Renamed live'))
     a.locator('[data-role=worksheet-name]').click()
@@ -190,7 +207,15 @@ def test_edits_new_moved_deleted_cells_and_a_rename_reach_the_other_window(windo
     b.wait_for_function('id => !sagenb.cells.has(id) && !document.querySelector('
                         '`.cell[data-cell-id="${id}"]`)', arg=c2, timeout=ARRIVES)
     assert b.locator('[data-role=cell-deleted]').count() == 0
-    assert stored(site, url) == [(c0, 'w = 0\nx = 1\ny = 2\nz = 3'), (c1, 'a = 1  # carl')]
+    final = [(c0, 'w = 0\nx = 1\ny = 2\nz = 3'), (c1, 'a = 1  # carl'), (t, '# Title')]
+    assert stored(site, url) == final
+
+    # A version the server does not know: the whole worksheet comes ("full"), the same.
+    b.evaluate('() => { sagenb.page.version = 10 ** 9; sagenb.page.live.refreshNow(); }')
+    b.wait_for_function('() => sagenb.page.version < 10 ** 9', timeout=ARRIVES)
+    assert b.evaluate(order) == '%d %d %d' % (c0, c1, t)
+    assert [(i, text(b, i) if i != t else b.evaluate('id => sagenb.cells.get(id).savedInput', t))
+            for i in (c0, c1, t)] == final
 
 
 def test_one_cell_edited_on_both_sides_merges_or_shows_the_conflict(windows, site):
