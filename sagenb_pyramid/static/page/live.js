@@ -284,8 +284,9 @@ export function makeLive(page) {
       }
       // else: the unsaved text stays; saving it merges with this on the server
     }
-    // Outputs of a cell the cell poller follows come from it.
-    if (!page.poller.watched.has(cell)) cell.update(cd);
+    // Outputs of a cell being evaluated here, or followed by the cell poller, come from
+    // them: this answer (of an input saved before evaluating) would show the old ones.
+    if (!ACTIVE_STATES.has(cell.status) && !page.poller.watched.has(cell)) cell.update(cd);
   }
 
   function applyTags(tags) {
