@@ -189,7 +189,8 @@ def test_edits_new_moved_deleted_cells_and_a_rename_reach_the_other_window(windo
     a.wait_for_function('() => sagenb.page.actions.allCells().every(c => c.id !== null'
                         ' && !c.isDirty())')
     c2 = a.evaluate('() => sagenb.page.actions.allCells()[2].id')
-    order = "() => [...document.querySelectorAll('#cells > .cell')].map(e => e.dataset.cellId).join(' ')"
+    order = ("() => [...document.querySelectorAll('#cells > .cell')]"
+             ".map(e => e.dataset.cellId).join(' ')")
     b.wait_for_function('o => (%s)() === o' % order, arg='%d %d %d %d' % (c0, c1, c2, t),
                         timeout=ARRIVES)
     wait_text(b, c2, 'new = 5')

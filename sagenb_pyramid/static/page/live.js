@@ -301,6 +301,7 @@ export function makeLive(page) {
   }
 
   async function apply(data) {
+    if (!data.full && data.version === page.version) return; // a wait that ended with no news
     // Cells this page is creating get their ids first: the answer may already have them.
     await Promise.allSettled(actions.allCells().filter((c) => c.id === null).map((c) => c.ready));
     const restore = scrollAnchor();
