@@ -24,6 +24,7 @@ import { makeDataFiles } from "./page/datafiles.js";
 import { makeShare } from "./page/share.js";
 import { makePresence } from "./page/presence.js";
 import { makeHistory } from "./page/history.js";
+import { makeLive } from "./page/live.js";
 
 // Containers of rendered user content: clicks inside them are never page actions.
 const USER_CONTENT = ".text-rendered, .output-item";
@@ -73,6 +74,7 @@ page.share = root.dataset.canShare === "true" ? makeShare(page) : null;
 // Who else has it open (a published page or a print view shows no one).
 page.presence = root.dataset.mode ? null : makePresence(page);
 page.history = makeHistory(page);
+page.live = makeLive(page);
 setMathJaxErrorHandler(page.messages.report);
 listenToFrames(page);
 closeInspectOnClickOutside(page);
