@@ -25,6 +25,8 @@ def require_history(request, worksheet):
 def revisions(context, request):
     worksheet = context.__parent__
     require_history(request, worksheet)
+    # A burst of edits that ended since the last revision gets its own now.
+    history.take_pending(worksheet, history.Rules.of(request.registry.settings))
     return {'revisions': [history.revision_json(request, rev, worksheet)
                           for rev in context.values()],
             'history_for_viewers': bool(worksheet.history_for_viewers)}

@@ -52,6 +52,10 @@ class World:
         answer = self.api[who].get(self.ws + 'revisions', status=status)
         return answer['revisions'] if status == 200 else answer
 
+    def revision_cells(self, revision):
+        return [c['input'] for c in self.api['olivia'].get(
+            revision['url'].replace('http://localhost', ''))['cells']]
+
     def later(self, seconds):
         self.clock.now += seconds
 
@@ -299,3 +303,35 @@ def test_a_restore_reaches_live_clients(world):
         'input': 'original, carl', 'base_version': answer['cells'][0]['input_version']},
         status=200)
     assert merged['input'] == 'original, carl'
+
+
+def test_the_last_burst_gets_its_revision_when_the_history_is_read(tmp_path,
+                                                                  cheap_password_hashes):
+    """Edits after an author's revision wait for the next one; when no edit comes, the
+    next read of the history once the worksheet was left alone for the interval takes
+    it (the real clock: an interval of 3 s), dated at the last change; a read while the
+    burst goes on, or with nothing pending, takes none."""
+    import time
+    nb = Notebook(tmp_path / 'data', **{'sagenb.workers.max_per_user': '0',
+                                        'sagenb.history.interval': '3'})
+    try:
+        world = World(nb, clock=None)
+        first = world.cells()[0]['id']
+        world.edit('olivia', first, 'x = 1')
+        world.edit('olivia', first, 'x = 2')
+        world.edit('carl', first, 'x = 2\ny = 3')
+        revs = world.revisions()
+        assert [r['kind'] for r in revs] == ['auto', 'auto']  # olivia's first, carl's
+        assert world.revision_cells(revs[-1]) == ['x = 2\ny = 3']
+        world.edit('olivia', first, 'x = 4\ny = 3')
+        last_change = world.api['olivia'].get(world.ws)['modified']
+        assert len(world.revisions()) == 2  # the burst goes on
+        time.sleep(3.2)
+        revs = world.revisions()
+        assert len(revs) == 3, revs
+        assert world.revision_cells(revs[-1]) == ['x = 4\ny = 3']
+        assert revs[-1]['authors'] == ['olivia'] and revs[-1]['summary']['changed'] == 1
+        assert revs[-1]['time'] == pytest.approx(last_change, abs=0.01)
+        assert len(world.revisions()) == 3  # nothing pending any more
+    finally:
+        nb.close()
