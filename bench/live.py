@@ -280,7 +280,7 @@ def peer(folder, count, python):
         [python, '-m', 'jupyter_server', '--port=%d' % port, '--ip=127.0.0.1',
          '--no-browser', '--IdentityProvider.token=' + token, '--allow-root',
          '--ServerApp.root_dir=' + root], env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
+        start_new_session=True, cwd=root)  # its .jupyter_ystore.db goes to the cwd
     try:
         wait_http(port, '/api/status?token=' + token)
         result = subprocess.run(

@@ -17,11 +17,13 @@ the newest revision is spent): clearing them conflicted with every note written 
 same moment, and ten editors at once ran out of pyramid_retry's attempts
 (tests/e2e/test_live_soak.py).  Edits of different cells therefore write no object in
 common here but at most once a minute.  The last edits of a burst are in the worksheet
-itself until the next revision: the next edit after the interval, a restore, or the
-next read of the history once the worksheet has been left unchanged for the interval
-(``take_pending``: the burst is over, its revision is taken then, dated when it ended).
-No timer in any process is needed, and a worksheet nobody looks at costs nothing; what
-the worksheet holds meanwhile is its current state, so nothing is lost until then.
+itself until the next revision.  Once the worksheet has been left unchanged for the
+interval the burst is over, and ``take_pending`` takes its revision (dated when it
+ended) at the next read of the history or, before anything else, at the next request
+that may change the worksheet (views/history.py, on ``ContextFound``): so the next
+burst starts from a revision of the state it changes.  No timer in any process is
+needed, and a worksheet nobody looks at costs nothing; what the worksheet holds
+meanwhile is its current state, so nothing is lost until then.
 """
 import difflib
 import time
@@ -31,8 +33,10 @@ from ..resources import Cell, CellSnapshot, OutputSnapshot, Revision, root_of
 from ..web import api_error
 
 KINDS = ('import', 'auto', 'before-restore', 'restore')
-# The clock revisions are taken by (tests move it).
+# The clock revisions are taken by (tests move it), and the one of the worksheets'
+# ``modified`` (tests move it too, to leave a worksheet alone for a while at once).
 clock = time.time
+wall_clock = time.time
 MAX_NAME = 200
 
 
@@ -91,7 +95,7 @@ def take_pending(worksheet, rules):
         return None
     pending = pending_editors(revisions)
     # ``modified`` is the wall clock's, whatever ``clock`` the revisions are taken by.
-    if not pending or time.time() - worksheet.modified < rules.interval:
+    if not pending or wall_clock() - worksheet.modified < rules.interval:
         return None
     latest = revisions.latest()
     # After the notes it holds (so that they are spent) and the revision before.
