@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-class bench-collab frontend doc clean help
+.PHONY: install run test lint bench bench-class bench-collab bench-live frontend doc clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z][a-z-]*:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -46,6 +46,11 @@ bench: install  ## run the worker benchmarks against jupyter_server (installs it
 bench-class: install  ## a class of 200 on one server for 5 minutes, and a smaller one on jupyter_server
 	$(PY) -m pip install --quiet jupyter_server websocket-client psutil
 	$(PY) bench/classroom.py $(ARGS)
+
+bench-live: install  ## latency of live changes between two clients (issue 21), and jupyter-collaboration's in .venv-peer
+	test -x .venv-peer/bin/python || $(PYTHON) -m venv .venv-peer
+	.venv-peer/bin/python -m pip install --quiet jupyter-collaboration websocket-client
+	$(PY) bench/live.py $(ARGS)
 
 # COLLAB_ARGS go to bench/collab.py (--quick: a tenth of the data), SEARCH_ARGS to
 # bench/search.py (--n 1000 for a quick run).

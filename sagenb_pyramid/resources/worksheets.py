@@ -348,16 +348,12 @@ def _same(a, b):
         return False
 
 
-def resolve_worksheet(old, committed, new):
-    """The state of a worksheet two transactions changed from ``old`` (see
-    ``Worksheet._p_resolveConflict``); raises ConflictError when they cannot merge."""
+def merge_attributes(old, committed, new, skip=()):
+    """``committed`` with what ``new`` changed from ``old`` (leaving the keys ``skip``
+    to the caller); ConflictError for a key both changed to different values."""
     from ZODB.POSException import ConflictError
-    if not all(isinstance(state, dict) for state in (old, committed, new)):
-        raise ConflictError
     result = dict(committed)
-    for key in set(old) | set(committed) | set(new):
-        if key in _MERGED:
-            continue
+    for key in (set(old) | set(committed) | set(new)) - set(skip):
         was, theirs, mine = (s.get(key, _MISSING) for s in (old, committed, new))
         if _same(mine, was):
             continue
@@ -367,6 +363,16 @@ def resolve_worksheet(old, committed, new):
             result.pop(key, None)
         else:
             result[key] = mine
+    return result
+
+
+def resolve_worksheet(old, committed, new):
+    """The state of a worksheet two transactions changed from ``old`` (see
+    ``Worksheet._p_resolveConflict``); raises ConflictError when they cannot merge."""
+    from ZODB.POSException import ConflictError
+    if not all(isinstance(state, dict) for state in (old, committed, new)):
+        raise ConflictError
+    result = merge_attributes(old, committed, new, _MERGED)
     offset = committed.get('version', 0) - old.get('version', 0)
     result['version'] = committed.get('version', 0) + new.get('version', 0) - \
         old.get('version', 0)
@@ -419,7 +425,8 @@ class Cell(Persistent):
         self.output = CellOutput()
         # The worksheet's version when this input was written (the worksheet's
         # ``cell_versions`` has it too, moved on when a conflict was resolved), and
-        # ((input_version, input), ...) before it: the bases of merges (services/live.py).
+        # ((input_version, input, written_version), ...) before it: the bases of merges
+        # (services/live.py); entries stored before written_version was kept have two.
         self.written_version = 0
         self.past_inputs = ()
 
@@ -434,9 +441,11 @@ class Cell(Persistent):
         """A new input (and/or type), noted by the worksheet (``note_input``) after its
         ``touch``; the one before is kept among the last PAST_INPUTS_KEPT (fewer past
         PAST_INPUT_CHARS)."""
-        past = self.past_inputs + ((self.input_version, self.input),)
+        # Both numbers: an edit whose commit was merged with another's was answered
+        # with the written one, and its client bases its next edit on that.
+        past = self.past_inputs + ((self.input_version, self.input, self.written_version),)
         while len(past) > PAST_INPUTS_KEPT or (
-                len(past) > 1 and sum(len(kept) for _, kept in past) > PAST_INPUT_CHARS):
+                len(past) > 1 and sum(len(kept[1]) for kept in past) > PAST_INPUT_CHARS):
             past = past[1:]
         self.past_inputs = past
         self.input = text
@@ -445,13 +454,13 @@ class Cell(Persistent):
 
     def input_at(self, version):
         """The input as it was at ``version`` (None when no longer kept).  The number
-        the edit was answered with names the current input too, even when a resolved
-        conflict moved it on."""
+        the edit was answered with names that input too (current or kept), even when a
+        resolved conflict moved its ``input_version`` on."""
         if version in (self.input_version, self.written_version):
             return self.input
-        for kept_version, text in self.past_inputs:
-            if kept_version == version:
-                return text
+        for kept in self.past_inputs:
+            if version == kept[0] or version in kept[2:]:
+                return kept[1]
         return None
 
     @property
@@ -658,9 +667,10 @@ class Revisions(Folder):
     revisions taken here list ``CellSnapshot``s, shared with the previous revision
     for every cell that did not change (services/history.py takes and thins them).
 
-    ``editing``: author id -> time of their first edit not yet in a revision (written
-    once per burst of each author, a key of their own: concurrent editors of
-    different cells do not conflict on it)."""
+    ``editing``: author id -> time of their first edit after the newest revision then
+    (written once per burst of each author, a key of their own: concurrent editors of
+    different cells do not conflict on it; a time older than the newest revision is a
+    spent note, never cleared, so that taking a revision writes nothing here)."""
 
     editing = None
     # Revisions older than the thinning rules' ages up to this time were thinned.
@@ -670,6 +680,18 @@ class Revisions(Folder):
         super().__init__()
         self.editing = OOBTree()
         self.thinned_until = 0.0
+
+    def _p_resolveConflict(self, old, committed, new):
+        """Two revisions taken at once (editors starting at the same moment) both
+        advanced ``thinned_until``: the later stays; the revisions themselves are in
+        ``data``, whose tree merges them.  Anything else changed is a conflict."""
+        from ZODB.POSException import ConflictError
+        if not all(isinstance(state, dict) for state in (old, committed, new)):
+            raise ConflictError
+        result = merge_attributes(old, committed, new, ('thinned_until',))
+        result['thinned_until'] = max(committed.get('thinned_until', 0.0),
+                                      new.get('thinned_until', 0.0))
+        return result
 
     def free_key(self, when):
         """The key of a revision taken at ``when`` (a millisecond later while taken)."""

@@ -35,8 +35,8 @@ def new_worksheet_name(body_or_form):
 def update(worksheet, user, changes):
     """Change ``worksheet`` as ``user`` (who may edit it) asks: ``changes`` maps some of
     ``WORKSHEET_FIELDS`` to new values (``state`` is the user's own; ``tags`` the
-    owner's alone: 403).  400 for a wrong value or no change at all; a refusal changes
-    nothing."""
+    owner's alone: 403).  400 for a wrong value or nothing asked; a refusal changes
+    nothing, and so do values the worksheet already has (its version stays)."""
     values = {}
     if 'name' in changes:
         values['name'] = new_worksheet_name({'name': changes['name']})
@@ -61,11 +61,16 @@ def update(worksheet, user, changes):
     if not values and 'state' not in changes:
         raise api_error(400, 'nothing to change: give "name", "typeset", "system", '
                              '"state" or "tags"')
-    if 'state' in changes:
+    if 'state' in changes and changes['state'] != worksheet.state_for(user.id):
         worksheet.set_state(user.id, changes['state'])
-    for attr, value in values.items():
+    changed = {attr: value for attr, value in values.items()
+               if getattr(worksheet, attr) != value}
+    for attr, value in changed.items():
         setattr(worksheet, attr, value)
-    worksheet.touch()
+    # Only content grows the version (live clients wake on it): the user's own state,
+    # or the same values again, are none.
+    if changed:
+        worksheet.touch()
 
 
 def set_default_system(user, system):

@@ -65,6 +65,8 @@ def update_cell(context, request):
     try:
         worksheets.edit_cell(context, request.user, changes, base_version, base_input)
     except EditConflict as conflict:
+        # Nothing of the request is kept (the history's bookkeeping neither).
+        request.tm.doom()
         request.response.status = 409
         return conflict.json()
     history.edited(request, context.worksheet)
