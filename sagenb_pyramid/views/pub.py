@@ -13,7 +13,7 @@ from .. import names
 from ..resources import Publication, Publications, PubCell, PubFile, PubFiles, Worksheet
 from ..security import P
 from ..services import publishing, transfer
-from ..services.serialize import cell_json, script_safe_json, worksheet_json
+from ..services.serialize import cell_json, script_safe_json
 from ..web import api_error, fmt_time, form_of, get_str, json_body, wants_json
 
 
