@@ -13,6 +13,7 @@ import * as widgets from "../widgets.js";
 import { h, joinText } from "./dom.js";
 import { OutputArea } from "./outputs.js";
 import { Cell, ACTIVE, button, cellDirectives, formatSeconds } from "./cell.js";
+import { editorKeymap } from "./keys.js";
 import {
   toCodePointOffset, fromCodePointOffset, COMPLETION_TYPES, NAME_BEFORE_CURSOR, NAME_CHARS,
   askWorker, closeInspect, showInspect,
@@ -45,7 +46,8 @@ export class ComputeCell extends Cell {
     this.requestSeq = 0;
     this.pendingCompletion = null;
     this.el.append(
-      h("div", { class: "cell-head" }, runBtn, this.statusEl, this.badgesEl, this.noteEl, this.hideToggle, this.toolbar()),
+      h("div", { class: "cell-head" }, runBtn, this.statusEl, this.badgesEl, this.noteEl, this.hideToggle,
+        this.toolbar([button("evaluate-below", "\u25b6\u2193", "Evaluate this cell and every cell below it (Ctrl-Shift-Enter)")])),
       this.revealBar,
       this.inputEl,
       this.outputWrap,
@@ -103,8 +105,6 @@ export class ComputeCell extends Cell {
       ext.push(keymap.of(defaultKeymap));
       return ext;
     }
-    const evaluate = () => { cell.evaluate(); return true; };
-    const completing = (view) => completionStatus(view.state) !== null;
     ext.push(
       // Completion from the worksheet's Sage process: Tab after a name (see tabKey);
       // its keymap (arrows, Enter, Escape) comes before the cell's own keys.
@@ -117,25 +117,8 @@ export class ComputeCell extends Cell {
         interactionDelay: 0,
         tooltipClass: () => "sage-completions",
       }),
-      Prec.highest(keymap.of([
-        { key: "Shift-Enter", run: evaluate },
-        { key: "Ctrl-Enter", run: evaluate },
-        { key: "Mod-Enter", run: evaluate },
-        { key: "Alt-Enter", run: () => { cell.evaluate({ insertBelow: true }); return true; } },
-        { key: "Tab", run: (view) => cell.tabKey(view) },
-        { key: "Shift-Tab", run: (view) => cell.inspectKey(view) },
-        {
-          key: "Escape",
-          run: (view) => {
-            if (closeInspect(cell.page)) return true;
-            if (completing(view)) return closeCompletion(view);
-            cell.page.actions.interrupt();
-            return true;
-          },
-        },
-        { key: "ArrowUp", run: (view) => !completing(view) && cell.leave(view, -1) },
-        { key: "ArrowDown", run: (view) => !completing(view) && cell.leave(view, 1) },
-      ])),
+      // The cell's keys: the table of keys.js (the shortcut help is made from it too).
+      Prec.highest(keymap.of(editorKeymap(cell))),
       keymap.of([...closeBracketsKeymap, ...defaultKeymap, ...historyKeymap, indentWithTab]),
       EditorView.updateListener.of((u) => {
         if (u.docChanged) {
