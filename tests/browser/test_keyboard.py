@@ -185,3 +185,42 @@ def test_shortcut_help_lists_every_key(page, live_server):
     dialog.wait_for()
     page.click('[data-role=keys-close]')
     dialog.wait_for(state='hidden')
+
+
+def test_a_long_worksheet_makes_editors_near_the_screen_only(page, live_server):
+    """A worksheet of many cells (bench/page.py measures 1,000) opens without an editor
+    for each cell: the far ones are made when they come near, and work as the others."""
+    import json
+    base = live_server
+    log_in(page, base)
+    notebook = {'cells': [{'cell_type': 'code', 'source': 'x_%d = %d' % (k, k), 'metadata': {},
+                           'outputs': [], 'execution_count': None} for k in range(150)],
+                'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}
+    token = page.evaluate("document.querySelector('meta[name=csrf-token]').content")
+    res = page.request.post(base + '/home/alice/import', headers={
+        'X-CSRF-Token': token, 'Accept': 'application/json'}, multipart={
+        'file': {'name': 'long.ipynb', 'mimeType': 'application/json',
+                 'buffer': json.dumps(notebook).encode()}})
+    assert res.status == 201, res.text()
+    page.goto(base + res.json()['worksheets'][0]['url'])
+    page.wait_for_selector('#worksheet[data-ready=true]')
+    cells = page.locator('#cells > .cell')
+    assert cells.count() == 150
+    cells.first.locator('.cm-editor').wait_for()
+    assert page.locator('.cm-editor').count() < 100
+    assert inputs(page)[-1] == 'x_149 = 149'
+    # Far cells show their input; scrolled to, they get their editor.
+    last = cells.last
+    assert last.locator('.cell-input-static').inner_text() == 'x_149 = 149'
+    last.scroll_into_view_if_needed()
+    last.locator('.cm-editor').wait_for()
+    last.locator('.cm-content').click()
+    page.keyboard.press('Control+End')
+    page.keyboard.type(' + 1')
+    assert inputs(page)[-1] == 'x_149 = 149 + 1'
+    # The arrows go up into a cell whose editor was not made yet.
+    page.evaluate("() => sagenb.page.actions.allCells()[60].focus('end')")
+    page.keyboard.press('ArrowUp')
+    assert focused_cell(page) == 59
+    page.keyboard.type('#')
+    assert inputs(page)[59] == 'x_59 = 59#'

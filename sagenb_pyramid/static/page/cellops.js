@@ -67,10 +67,19 @@ export function makeCellOps(page) {
   }
 
   // Shift-Enter's move: the next compute cell below, else a new one right below.
+  let moved = null; // {from, to, input}: the last such move
   function advance(cell) {
-    const next = sibling(cell, 1, enterable);
-    if (next) enter(next, "start");
-    else actions.addCell({ type: "compute", after: cell, focus: true });
+    let to = sibling(cell, 1, enterable);
+    if (to) enter(to, "start");
+    else to = actions.addCell({ type: "compute", after: cell, focus: true });
+    moved = { from: cell, to, input: to.getInput() };
+  }
+
+  // Whether the keyboard went on from `cell` (Shift-Enter) to a cell where nothing was
+  // typed since: the cell's input() box may then take it back.
+  function justLeft(cell) {
+    return !!moved && moved.from === cell && !moved.to.removed && moved.to.el.contains(document.activeElement)
+      && moved.to.getInput() === moved.input;
   }
 
   function evaluateAndAdvance(cell) {
@@ -261,7 +270,7 @@ export function makeCellOps(page) {
   }
 
   return {
-    advance, evaluateAndAdvance, evaluateAndInsert, evaluateBelow, split, join, deleteIfEmpty,
+    advance, justLeft, evaluateAndAdvance, evaluateAndInsert, evaluateBelow, split, join, deleteIfEmpty,
     leaveText, remember, undoDelete, watchQueue, isText,
   };
 }

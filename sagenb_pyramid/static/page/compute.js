@@ -23,6 +23,23 @@ import {
 // completion keymap (Tab accepts too, see ComputeCell.extensions).
 const acceptCompletion = (completionKeymap.find((b) => b.key === "Enter") || {}).run || (() => false);
 
+// Worksheets with more cells than this make the editors of their cells when they come
+// near the screen; smaller ones at once.
+const EAGER_EDITORS = 40;
+const lazyEditors = (page) => (page.worksheet.cells || []).length > EAGER_EDITORS;
+
+// The page's observer that makes the editors of cells coming within 1,500 px of the screen.
+function nearScreen(page) {
+  if (!page.editorObserver) {
+    page.editorObserver = new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        if (e.isIntersecting) e.target.closest(".cell")?.cell?.mountEditor();
+      }
+    }, { rootMargin: "1500px 0px" });
+  }
+  return page.editorObserver;
+}
+
 export class ComputeCell extends Cell {
   constructor(data, page) {
     super(data, page);
@@ -58,10 +75,18 @@ export class ComputeCell extends Cell {
     this.collapsed = true;
     this.revealBar.addEventListener("click", () => this.reveal(true));
     this.hideToggle.addEventListener("click", () => this.collapse());
-    this.view = new EditorView({
-      parent: this.editorHost,
-      state: EditorState.create({ doc: data.input ?? "", extensions: this.extensions() }),
-    });
+    // The editor is made when the cell comes near the screen (or is first used): a
+    // worksheet of 1,000 cells opens without making 1,000 editors (bench/page.py).
+    this.editor = null;
+    this.lazyInput = data.input ?? "";
+    if (lazyEditors(page)) {
+      this.staticInput = h("pre", { class: "cell-input-static", text: this.lazyInput || " " });
+      this.staticInput.addEventListener("mousedown", (ev) => this.mountAt(ev));
+      this.editorHost.append(this.staticInput);
+      nearScreen(page).observe(this.editorHost);
+    } else {
+      this.mountEditor();
+    }
     this.applyDirectives();
     this.refresh();
   }
@@ -151,8 +176,37 @@ export class ComputeCell extends Cell {
     return true;
   }
 
+  // The CodeMirror view, made on first use.
+  get view() {
+    return this.editor || this.mountEditor();
+  }
+
+  mountEditor() {
+    if (this.editor) return this.editor;
+    if (this.staticInput) {
+      nearScreen(this.page).unobserve(this.editorHost);
+      this.staticInput.remove();
+      this.staticInput = null;
+    }
+    this.editor = new EditorView({
+      parent: this.editorHost,
+      state: EditorState.create({ doc: this.lazyInput, extensions: this.extensions() }),
+    });
+    return this.editor;
+  }
+
+  // A click on the cell's text before its editor was made: the cursor where clicked.
+  mountAt(ev) {
+    if (ev.button !== 0) return;
+    ev.preventDefault();
+    const view = this.mountEditor();
+    const pos = view.posAtCoords({ x: ev.clientX, y: ev.clientY });
+    view.focus();
+    if (pos !== null) view.dispatch({ selection: { anchor: pos } });
+  }
+
   getInput() {
-    return this.view.state.doc.toString();
+    return this.editor ? this.editor.state.doc.toString() : this.lazyInput;
   }
 
   setInput(text) {
@@ -417,7 +471,8 @@ export class ComputeCell extends Cell {
     this.stdinEl.replaceChildren(form);
     this.stdinEl.hidden = false;
     const active = document.activeElement;
-    if (!active || active === document.body || this.el.contains(active)) input.focus();
+    // Also when Shift-Enter went on from this cell to one still untouched (cellops.js).
+    if (!active || active === document.body || this.el.contains(active) || this.page.cellOps?.justLeft(this)) input.focus();
   }
 
   async sendInput(value) {
@@ -485,7 +540,7 @@ export class ComputeCell extends Cell {
     const input = this.getInput();
     this.cancelSave();
     if (this.page.inspectTip && this.page.inspectTip.cell === this) closeInspect(this.page);
-    closeCompletion(this.view);
+    if (this.editor) closeCompletion(this.editor);
     // Optimistic feedback until the server answers.
     this.data = { ...this.data, status: "queued", started: null, input_request: null };
     this.stdinError = "";
@@ -494,14 +549,25 @@ export class ComputeCell extends Cell {
     this.refresh();
     this.page.messages.hideIfError();
     if (insertBelow) this.page.actions.addCell({ type: "compute", after: this, focus: true });
+    // Cells reach the server's queue in the order they were evaluated in the page: a cell
+    // evaluated next (Shift-Enter, type, Shift-Enter) may be created and saved sooner
+    // than this one, so its request waits for this one's answer.
+    const turn = this.page.evaluationTurn || Promise.resolve();
+    let myTurnDone;
+    this.page.evaluationTurn = new Promise((resolve) => {
+      myTurnDone = resolve;
+    });
     try {
       await this.ready;
       await this.saveChain; // a PATCH in flight must not overwrite what we send now
-      const cell = await this.page.api("POST", `cells/${this.id}/evaluate`, { input, wait: 2 });
+      await turn;
+      const cell = await this.page.api("POST", `cells/${this.id}/evaluate`, { input, wait: 2 })
+        .finally(myTurnDone);
       this.savedInput = input;
       this.el.classList.toggle("dirty", this.isDirty());
       this.update(cell);
     } catch (err) {
+      myTurnDone();
       if (this.removed) return;
       this.page.messages.report(err);
       // Find out the real state.
@@ -526,6 +592,7 @@ export class ComputeCell extends Cell {
     if (this.page.inspectTip && this.page.inspectTip.cell === this) closeInspect(this.page);
     clearTimeout(this.noteTimer);
     super.destroy();
-    this.view.destroy();
+    if (this.editor) this.editor.destroy();
+    else nearScreen(this.page).unobserve(this.editorHost);
   }
 }
