@@ -207,8 +207,8 @@ export class TextCell extends Cell {
     this.el.classList.add("editing");
     this.textarea.value = this.savedInput;
     this.hintEl.textContent = this.format === "html"
-      ? "HTML, math in $\u2026$ or $$\u2026$$. Shift-Enter saves, Escape cancels."
-      : "Markdown/HTML, math in $\u2026$ or $$\u2026$$. Shift-Enter saves, Escape cancels.";
+      ? "HTML, math in $\u2026$ or $$\u2026$$. Ctrl-Enter saves, Shift-Enter saves and goes on, Escape cancels."
+      : "Markdown/HTML, math in $\u2026$ or $$\u2026$$. Ctrl-Enter saves, Shift-Enter saves and goes on, Escape cancels.";
     this.rendered.hidden = true;
     this.editorEl.hidden = false;
     this.autosize();
