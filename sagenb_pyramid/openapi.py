@@ -341,8 +341,9 @@ PATHS = {
                    answer=obj(['deleted'], deleted=array(INT))),
     },
     WS + '/evaluate_all': {
-        'post': op('queue every compute cell that has input', [LOGIN, N],
-                   answer=obj(['queued'], queued=array(INT)), errors=['409', '503']),
+        'post': op('queue every compute cell that has input (from the cell "from" down)',
+                   [LOGIN, N], request=body(obj(**{'from': INT}), required=False),
+                   answer=obj(['queued'], queued=array(INT)), errors=['400', '409', '503']),
     },
     WS + '/clear_outputs': {
         'post': op('clear the outputs of every cell', [LOGIN, N],

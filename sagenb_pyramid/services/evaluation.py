@@ -78,10 +78,13 @@ def queue_auto_cells(request, worksheet, cell, host=None):
     return done[key]
 
 
-def evaluate_all(request, worksheet):
-    """Queue every compute cell with input, the ``%auto`` ones first (and only once);
-    returns the cells."""
-    cells = [c for c in worksheet.ordered_cells() if c.type == 'compute' and c.input.strip()]
+def evaluate_all(request, worksheet, start=None):
+    """Queue every compute cell with input (from the cell of id ``start`` down, when
+    given), the ``%auto`` ones first (and only once); returns the cells."""
+    cells = worksheet.ordered_cells()
+    if start is not None:
+        cells = cells[[c.id for c in cells].index(start):]
+    cells = [c for c in cells if c.type == 'compute' and c.input.strip()]
     auto_ids = queue_auto_cells(request, worksheet, None)
     for cell in cells:
         if cell.id not in auto_ids:

@@ -2,7 +2,7 @@
 //
 // Plain ES modules, no build step (frontend/README.md): page/ holds the parts (dom,
 // api, messages, sanitize, markdown, ansi, math, outputs, cell, compute, assist, poller,
-// sheet, datafiles, share), which import the vendored CodeMirror, DOMPurify, markdown-it and
+// sheet, datafiles, share, cellops, keys), which import the vendored CodeMirror, DOMPurify, markdown-it and
 // anser and load MathJax on demand. The server renders the skeleton
 // (templates/worksheet.jinja2) and embeds the worksheet state as JSON in
 // <script id="worksheet-data">; everything else goes through the JSON API relative to
@@ -25,6 +25,8 @@ import { makeShare } from "./page/share.js";
 import { makePresence } from "./page/presence.js";
 import { makeHistory } from "./page/history.js";
 import { makeLive } from "./page/live.js";
+import { makeCellOps } from "./page/cellops.js";
+import { makeKeys } from "./page/keys.js";
 
 // Containers of rendered user content: clicks inside them are never page actions.
 const USER_CONTENT = ".text-rendered, .output-item";
@@ -75,6 +77,8 @@ page.share = root.dataset.canShare === "true" ? makeShare(page) : null;
 page.presence = root.dataset.mode ? null : makePresence(page);
 page.history = makeHistory(page);
 page.live = makeLive(page);
+page.cellOps = makeCellOps(page); // issue 22: split, join, undo of deletions, the queue
+page.keys = makeKeys(page); // the page's keys and the shortcut help
 setMathJaxErrorHandler(page.messages.report);
 listenToFrames(page);
 closeInspectOnClickOutside(page);
@@ -98,12 +102,14 @@ root.addEventListener("click", (ev) => {
     case "unpublish": actions.unpublish(); break;
     case "edit-tags": actions.editTags(); break;
     case "share": if (page.share) page.share.open(); break;
+    case "shortcuts": page.keys.showHelp(); break;
     case "append-compute": if (page.canEdit) actions.addCell({ type: "compute" }); break;
     case "append-text": if (page.canEdit) actions.addCell({ type: "text" }); break;
     default:
       if (!cell || !page.canEdit) return;
       switch (action) {
         case "evaluate": cell.evaluate(); break;
+        case "evaluate-below": page.cellOps.evaluateBelow(cell); break;
         case "delete":
           if (cell.data.deletable === false) page.messages.show(cell.lockedMessage("deletion"));
           else actions.deleteCell(cell);
@@ -204,6 +210,7 @@ widgets.setup({
 for (const data of worksheet.cells || []) page.cellsEl.append(actions.makeCell(data).el);
 page.dataFiles.render(worksheet.data_files);
 actions.updateEmptyState();
+page.cellOps.watchQueue(document.querySelector("[data-role=queue]"));
 for (const cell of page.cells.values()) if (ACTIVE.has(cell.status)) page.poller.watch(cell);
 root.classList.add("ready");
 root.dataset.ready = "true";

@@ -169,8 +169,13 @@ def add_cell(cells, request):
 @view_config(context=Worksheet, name='evaluate_all', request_method='POST',
              permission=P.EVALUATE, renderer='json')
 def evaluate_all(context, request):
+    # ``from``: that cell and the ones below it only ("evaluate from here down").
+    start = json_body(request, required=False).get('from')
+    if start is not None and (isinstance(start, bool) or not isinstance(start, int)
+                              or start not in context.cell_order):
+        raise api_error(400, '"from" must be the id of a cell of this worksheet')
     # A process that starts runs the %auto cells first (in order), and only once.
-    cells = evaluation.evaluate_all(request, context)
+    cells = evaluation.evaluate_all(request, context, start)
     history.edited(request, context)
     return {'queued': [c.id for c in cells]}
 

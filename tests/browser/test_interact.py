@@ -15,8 +15,9 @@ def import_fixture(page, base):  # noqa: F811
 
 
 def evaluate_cell_with(page, text):  # noqa: F811
-    cell = page.locator('.cell', has=page.locator('.cm-content', has_text=text)).first
-    cell.locator('.cm-content').click()
+    # .cell-editor: the editor, or (a far cell of a long worksheet) the input until then.
+    cell = page.locator('.cell', has=page.locator('.cell-editor', has_text=text)).first
+    cell.locator('.cell-editor').click()
     page.keyboard.press('Shift+Enter')
     cell.locator('.widget-area .widget-output img.output-image').first.wait_for()
     return cell

@@ -6,6 +6,7 @@ import { h } from "./dom.js";
 import { typeset, typesetClear } from "./math.js";
 import { renderMarkdown } from "./markdown.js";
 import { afterSave, saveRefused } from "./live.js";
+import { textKeydown } from "./keys.js";
 
 // The states in which a cell waits for news from the server.
 export const ACTIVE = new Set(["queued", "running"]);
@@ -185,15 +186,8 @@ export class TextCell extends Cell {
         this.autosize();
         this.el.classList.toggle("dirty", this.isDirty());
       });
-      this.textarea.addEventListener("keydown", (ev) => {
-        if (ev.key === "Enter" && (ev.shiftKey || ev.ctrlKey || ev.metaKey)) {
-          ev.preventDefault();
-          this.finishEdit(true);
-        } else if (ev.key === "Escape") {
-          ev.preventDefault();
-          this.finishEdit(false);
-        }
-      });
+      // The keys of keys.js's table (Shift-Enter saves and moves on, Escape cancels...).
+      this.textarea.addEventListener("keydown", (ev) => textKeydown(this, ev));
       this.editorEl.addEventListener("focusout", (ev) => {
         if (ev.relatedTarget && this.editorEl.contains(ev.relatedTarget)) return;
         // Give a click on Save/Cancel a chance to be handled first.
@@ -253,8 +247,8 @@ export class TextCell extends Cell {
     this.el.classList.add("editing");
     this.textarea.value = this.savedInput;
     this.hintEl.textContent = this.format === "html"
-      ? "HTML, math in $\u2026$ or $$\u2026$$. Shift-Enter saves, Escape cancels."
-      : "Markdown/HTML, math in $\u2026$ or $$\u2026$$. Shift-Enter saves, Escape cancels.";
+      ? "HTML, math in $\u2026$ or $$\u2026$$. Ctrl-Enter saves, Shift-Enter saves and goes on, Escape cancels."
+      : "Markdown/HTML, math in $\u2026$ or $$\u2026$$. Ctrl-Enter saves, Shift-Enter saves and goes on, Escape cancels.";
     this.rendered.hidden = true;
     this.editorEl.hidden = false;
     this.autosize();

@@ -13,6 +13,7 @@ import * as widgets from "../widgets.js";
 import { h, joinText } from "./dom.js";
 import { OutputArea } from "./outputs.js";
 import { Cell, ACTIVE, button, cellDirectives, formatSeconds } from "./cell.js";
+import { editorKeymap } from "./keys.js";
 import {
   toCodePointOffset, fromCodePointOffset, COMPLETION_TYPES, NAME_BEFORE_CURSOR, NAME_CHARS,
   askWorker, closeInspect, showInspect,
@@ -21,6 +22,23 @@ import {
 // The bundle exports no acceptCompletion: it is the command of Enter in the
 // completion keymap (Tab accepts too, see ComputeCell.extensions).
 const acceptCompletion = (completionKeymap.find((b) => b.key === "Enter") || {}).run || (() => false);
+
+// Worksheets with more cells than this make the editors of their cells when they come
+// near the screen; smaller ones at once.
+const EAGER_EDITORS = 40;
+const lazyEditors = (page) => (page.worksheet.cells || []).length > EAGER_EDITORS;
+
+// The page's observer that makes the editors of cells coming within 1,500 px of the screen.
+function nearScreen(page) {
+  if (!page.editorObserver) {
+    page.editorObserver = new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        if (e.isIntersecting) e.target.closest(".cell")?.cell?.mountEditor();
+      }
+    }, { rootMargin: "1500px 0px" });
+  }
+  return page.editorObserver;
+}
 
 export class ComputeCell extends Cell {
   constructor(data, page) {
@@ -45,7 +63,8 @@ export class ComputeCell extends Cell {
     this.requestSeq = 0;
     this.pendingCompletion = null;
     this.el.append(
-      h("div", { class: "cell-head" }, runBtn, this.statusEl, this.badgesEl, this.noteEl, this.hideToggle, this.toolbar()),
+      h("div", { class: "cell-head" }, runBtn, this.statusEl, this.badgesEl, this.noteEl, this.hideToggle,
+        this.toolbar([button("evaluate-below", "\u25b6\u2193", "Evaluate this cell and every cell below it (Ctrl-Shift-Enter)")])),
       this.revealBar,
       this.inputEl,
       this.outputWrap,
@@ -56,10 +75,18 @@ export class ComputeCell extends Cell {
     this.collapsed = true;
     this.revealBar.addEventListener("click", () => this.reveal(true));
     this.hideToggle.addEventListener("click", () => this.collapse());
-    this.view = new EditorView({
-      parent: this.editorHost,
-      state: EditorState.create({ doc: data.input ?? "", extensions: this.extensions() }),
-    });
+    // The editor is made when the cell comes near the screen (or is first used): a
+    // worksheet of 1,000 cells opens without making 1,000 editors (bench/page.py).
+    this.editor = null;
+    this.lazyInput = data.input ?? "";
+    if (lazyEditors(page)) {
+      this.staticInput = h("pre", { class: "cell-input-static", text: this.lazyInput || " " });
+      this.staticInput.addEventListener("mousedown", (ev) => this.mountAt(ev));
+      this.editorHost.append(this.staticInput);
+      nearScreen(page).observe(this.editorHost);
+    } else {
+      this.mountEditor();
+    }
     this.applyDirectives();
     this.refresh();
   }
@@ -105,8 +132,6 @@ export class ComputeCell extends Cell {
     }
     // Locked by its notebook ("editable": false): shown and evaluated, not changed.
     if (cell.data.editable === false) ext.push(EditorState.readOnly.of(true));
-    const evaluate = () => { cell.evaluate(); return true; };
-    const completing = (view) => completionStatus(view.state) !== null;
     ext.push(
       // Completion from the worksheet's Sage process: Tab after a name (see tabKey);
       // its keymap (arrows, Enter, Escape) comes before the cell's own keys.
@@ -119,25 +144,8 @@ export class ComputeCell extends Cell {
         interactionDelay: 0,
         tooltipClass: () => "sage-completions",
       }),
-      Prec.highest(keymap.of([
-        { key: "Shift-Enter", run: evaluate },
-        { key: "Ctrl-Enter", run: evaluate },
-        { key: "Mod-Enter", run: evaluate },
-        { key: "Alt-Enter", run: () => { cell.evaluate({ insertBelow: true }); return true; } },
-        { key: "Tab", run: (view) => cell.tabKey(view) },
-        { key: "Shift-Tab", run: (view) => cell.inspectKey(view) },
-        {
-          key: "Escape",
-          run: (view) => {
-            if (closeInspect(cell.page)) return true;
-            if (completing(view)) return closeCompletion(view);
-            cell.page.actions.interrupt();
-            return true;
-          },
-        },
-        { key: "ArrowUp", run: (view) => !completing(view) && cell.leave(view, -1) },
-        { key: "ArrowDown", run: (view) => !completing(view) && cell.leave(view, 1) },
-      ])),
+      // The cell's keys: the table of keys.js (the shortcut help is made from it too).
+      Prec.highest(keymap.of(editorKeymap(cell))),
       keymap.of([...closeBracketsKeymap, ...defaultKeymap, ...historyKeymap, indentWithTab]),
       EditorView.updateListener.of((u) => {
         if (u.docChanged) {
@@ -170,8 +178,37 @@ export class ComputeCell extends Cell {
     return true;
   }
 
+  // The CodeMirror view, made on first use.
+  get view() {
+    return this.editor || this.mountEditor();
+  }
+
+  mountEditor() {
+    if (this.editor) return this.editor;
+    if (this.staticInput) {
+      nearScreen(this.page).unobserve(this.editorHost);
+      this.staticInput.remove();
+      this.staticInput = null;
+    }
+    this.editor = new EditorView({
+      parent: this.editorHost,
+      state: EditorState.create({ doc: this.lazyInput, extensions: this.extensions() }),
+    });
+    return this.editor;
+  }
+
+  // A click on the cell's text before its editor was made: the cursor where clicked.
+  mountAt(ev) {
+    if (ev.button !== 0) return;
+    ev.preventDefault();
+    const view = this.mountEditor();
+    const pos = view.posAtCoords({ x: ev.clientX, y: ev.clientY });
+    view.focus();
+    if (pos !== null) view.dispatch({ selection: { anchor: pos } });
+  }
+
   getInput() {
-    return this.view.state.doc.toString();
+    return this.editor ? this.editor.state.doc.toString() : this.lazyInput;
   }
 
   setInput(text) {
@@ -436,7 +473,8 @@ export class ComputeCell extends Cell {
     this.stdinEl.replaceChildren(form);
     this.stdinEl.hidden = false;
     const active = document.activeElement;
-    if (!active || active === document.body || this.el.contains(active)) input.focus();
+    // Also when Shift-Enter went on from this cell to one still untouched (cellops.js).
+    if (!active || active === document.body || this.el.contains(active) || this.page.cellOps?.justLeft(this)) input.focus();
   }
 
   async sendInput(value) {
@@ -503,7 +541,7 @@ export class ComputeCell extends Cell {
     if (!this.page.canEdit || this.removed) return;
     const input = this.getInput();
     if (this.page.inspectTip && this.page.inspectTip.cell === this) closeInspect(this.page);
-    closeCompletion(this.view);
+    if (this.editor) closeCompletion(this.editor);
     // Optimistic feedback until the server answers.
     this.data = { ...this.data, status: "queued", started: null, input_request: null };
     this.stdinError = "";
@@ -512,7 +550,16 @@ export class ComputeCell extends Cell {
     this.refresh();
     this.page.messages.hideIfError();
     if (insertBelow) this.page.actions.addCell({ type: "compute", after: this, focus: true });
+    // Cells reach the server's queue in the order they were evaluated in the page: a cell
+    // evaluated next (Shift-Enter, type, Shift-Enter) may be created and saved sooner
+    // than this one, so its request waits for this one's answer.
+    const turn = this.page.evaluationTurn || Promise.resolve();
+    let myTurnDone;
+    this.page.evaluationTurn = new Promise((resolve) => {
+      myTurnDone = resolve;
+    });
     try {
+      await this.ready;
       // Saved as every edit (merged with others' edits, or a conflict shown: live.js),
       // then what the server has is evaluated.
       await this.save();
@@ -520,9 +567,12 @@ export class ComputeCell extends Cell {
         throw new Error(this.onHold === "conflict" ? "Not evaluated: resolve the conflict in this cell first."
           : this.onHold ? "Not evaluated: this cell was deleted." : "Not evaluated: the input could not be saved.");
       }
-      const cell = await this.page.api("POST", `cells/${this.id}/evaluate`, { wait: 2 });
+      await turn;
+      const cell = await this.page.api("POST", `cells/${this.id}/evaluate`, { wait: 2 })
+        .finally(myTurnDone);
       this.update(cell);
     } catch (err) {
+      myTurnDone();
       if (this.removed) return;
       this.page.messages.report(err);
       // Find out the real state.
@@ -547,6 +597,7 @@ export class ComputeCell extends Cell {
     if (this.page.inspectTip && this.page.inspectTip.cell === this) closeInspect(this.page);
     clearTimeout(this.noteTimer);
     super.destroy();
-    this.view.destroy();
+    if (this.editor) this.editor.destroy();
+    else nearScreen(this.page).unobserve(this.editorHost);
   }
 }

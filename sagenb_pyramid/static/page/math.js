@@ -75,10 +75,42 @@ function withMathJax(fn) {
   mathjax.chain = p.catch((err) => console.warn("MathJax:", err));
   return p;
 }
+// Math far off screen is typeset when it comes within 1,500 px of it (a worksheet of
+// 1,000 cells opens without typesetting them all, bench/page.py); at once on a print view
+// or a published page (data-mode), which may be printed before it is scrolled through.
+let nearObserver = null;
+const waiting = new WeakMap(); // element -> what waits for it to come near
+function whenNear(el, fn) {
+  if (typeof IntersectionObserver === "undefined" || document.querySelector("#worksheet[data-mode]")) return fn();
+  if (!nearObserver) {
+    nearObserver = new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        if (!e.isIntersecting) continue;
+        const fns = waiting.get(e.target) || [];
+        waiting.delete(e.target);
+        nearObserver.unobserve(e.target);
+        for (const f of fns) f();
+      }
+    }, { rootMargin: "1500px 0px" });
+  }
+  return new Promise((resolve, reject) => {
+    const run = () => Promise.resolve().then(fn).then(resolve, reject);
+    if (waiting.has(el)) waiting.get(el).push(run);
+    else {
+      waiting.set(el, [run]);
+      nearObserver.observe(el);
+    }
+  });
+}
+
 export function typeset(el) {
-  return withMathJax((MJ) => (el.isConnected ? MJ.typesetPromise([el]) : null));
+  return whenNear(el, () => withMathJax((MJ) => (el.isConnected ? MJ.typesetPromise([el]) : null)));
 }
 export function typesetClear(el) {
+  if (nearObserver && waiting.has(el)) {
+    waiting.delete(el);
+    nearObserver.unobserve(el);
+  }
   if (window.MathJax && window.MathJax.typesetClear) {
     try {
       window.MathJax.typesetClear([el]);
@@ -116,7 +148,7 @@ export function renderLatex(src) {
   }
   // Fallback text while MathJax loads (or if it fails).
   el.append(h("code", { class: "latex-source", text: parsed.math }));
-  withMathJax((MJ) => MJ.tex2svgPromise(parsed.math, { display: parsed.display }))
+  whenNear(el, () => withMathJax((MJ) => MJ.tex2svgPromise(parsed.math, { display: parsed.display })))
     .then((node) => el.replaceChildren(node))
     .catch((err) => console.warn("MathJax:", err));
   return el;

@@ -88,13 +88,20 @@ export function makeActions(page) {
     updateEmptyState();
   }
 
-  async function deleteCell(cell) {
+  // `undoable`: the deletion may be undone (cellops.js); `focus`: false when the caller
+  // puts the cursor elsewhere.
+  async function deleteCell(cell, { undoable = true, focus = true } = {}) {
+    const record = {
+      type: cell.data.type, input: cell.getInput(),
+      prev: cell.el.previousElementSibling?.cell, next: cell.el.nextElementSibling?.cell,
+    };
     try {
       await cell.ready;
       await page.api("DELETE", `cells/${cell.id}`);
       const next = cell.el.nextElementSibling || cell.el.previousElementSibling;
       removeCellLocally(cell.id);
-      if (next && next.cell instanceof ComputeCell) next.cell.focus();
+      if (focus && next && next.cell instanceof ComputeCell) next.cell.focus();
+      if (undoable && page.cellOps) page.cellOps.remember(record);
     } catch (err) {
       page.messages.report(err);
     }
@@ -131,11 +138,12 @@ export function makeActions(page) {
     await Promise.all(allCells().map((c) => (c.isDirty() ? c.save() : c.ready.then(() => c.saveChain))));
   }
 
-  async function evaluateAll() {
+  // Every compute cell, or (`from`: a cell's id) that cell and those below it.
+  async function evaluateAll({ from } = {}) {
     page.messages.hideIfError();
     try {
       await saveAll();
-      const res = await page.api("POST", "evaluate_all", {});
+      const res = await page.api("POST", "evaluate_all", from === undefined ? {} : { from });
       for (const id of res.queued || []) {
         const cell = cells.get(id);
         if (!cell || !(cell instanceof ComputeCell)) continue;

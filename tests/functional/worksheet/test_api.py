@@ -1,8 +1,10 @@
 """The worksheet and cell JSON API through WebTest: create, read, edit, move,
 delete; rejected requests change nothing; bad input is answered, never a traceback.
-No Sage process is ever started: only text cells (or no cells) are evaluated."""
+No Sage process is ever started: only text cells (or no cells) are evaluated, or the fake
+kernel (support/fakekernel.py) runs them."""
 import pytest
 
+from ...support.fakekernel import FakeKernels
 from ...support.notebook import login
 from ...support.webapp import JSON, make_worksheet, no_traceback, states, stored
 
@@ -211,6 +213,11 @@ REJECTED = [
     ('POST', '/home/alice/0/cells/1/evaluate', b'{"wait": [1]}', 400),
     ('POST', '/home/alice/0/cells/1/evaluate', b'{"input": "changed"}', 409),
     ('POST', '/home/alice/0/cells/1/evaluate', b'[]', 400),
+    ('POST', '/home/alice/0/evaluate_all', b'{"from": 99}', 400),
+    ('POST', '/home/alice/0/evaluate_all', b'{"from": "1"}', 400),
+    ('POST', '/home/alice/0/evaluate_all', b'{"from": true}', 400),
+    ('POST', '/home/alice/0/evaluate_all', b'{"from": 1.0}', 400),
+    ('POST', '/home/alice/0/evaluate_all', b'[1]', 400),
     ('POST', '/home/alice/', b'{"name": ', 400),
     ('POST', '/home/alice/', b'"name"', 400),
     ('PATCH', '/home/alice/7/', b'{"name": "x"}', 404),
@@ -244,6 +251,26 @@ def test_rejected_requests_change_nothing(notebook, two_cells, method, url, body
     assert api.get('/home/alice/0/') == before_json
     assert stored(notebook, 'alice') == before
     assert states(notebook, 'alice') == {0: 'active'}
+
+
+def test_evaluate_from_a_cell_down(notebook, api):
+    """"Evaluate from here down" (issue 22): the cell and those below it, in order."""
+    notebook.host.kernel_factory = FakeKernels()
+    make_worksheet(notebook, 'alice', 'W', cells=[
+        ('compute', 'print one'), ('text', 'notes'), ('compute', 'print two'),
+        ('compute', 'print three')])
+    ids = [c['id'] for c in api.get('/home/alice/0/')['cells']]
+    queued = api.post('/home/alice/0/evaluate_all', {'from': ids[2]})['queued']
+    assert queued == [ids[3], ids[4]]
+    done = api.get('/home/alice/0/cells/%d' % ids[4], since=0, wait=10)
+    for _ in range(20):
+        if done['status'] == 'done':
+            break
+        done = api.get('/home/alice/0/cells/%d' % ids[4], since=done['version'], wait=5)
+    assert done['outputs'][0]['text'] == 'three\n'
+    assert api.get('/home/alice/0/cells/%d' % ids[1])['status'] == 'new'
+    # Without "from": every compute cell with input.
+    assert api.post('/home/alice/0/evaluate_all', {})['queued'] == [ids[1], ids[3], ids[4]]
 
 
 def test_deleting_the_last_cell_is_409(notebook, api):

@@ -1,0 +1,226 @@
+"""The keyboard people arrive with (issue 22), in Chromium: Shift-Enter moves on, split,
+join, deleting an empty cell and undoing a deletion, the arrows between cells, the
+shortcut help, and evaluating from a cell down with the queue shown."""
+from ..support.browser import log_in
+
+
+def new_worksheet(page, base):
+    log_in(page, base)
+    page.click('[data-action=new-worksheet]')
+    page.wait_for_url(base + '/home/alice/*/')
+    page.wait_for_selector('#worksheet[data-ready=true]')
+
+
+def inputs(page):
+    return page.evaluate("() => sagenb.page.actions.allCells().map((c) => c.getInput())")
+
+
+def focused_cell(page):
+    """The index of the cell the keyboard is in (-1: none)."""
+    return page.evaluate("""() => sagenb.page.actions.allCells()
+        .findIndex((c) => c.el.contains(document.activeElement))""")
+
+
+def saved(page):
+    """The cells' (type, input) as the server has them."""
+    page.evaluate("() => sagenb.page.actions.saveAll()")
+    data = page.evaluate("() => sagenb.api('GET', './')")
+    return [(c['type'], c['input']) for c in data['cells']]
+
+
+def test_newcomer_shift_enter_then_evaluate_from_here_down(page, live_server):
+    base = live_server
+    new_worksheet(page, base)
+    page.locator('.cell .cm-content').first.click()
+    page.keyboard.type('factor(2^64-1)')
+    page.keyboard.press('Shift+Enter')
+    # The next line goes into a new cell, not onto the end of the first one.
+    page.keyboard.type('2^10')
+    page.keyboard.press('Shift+Enter')
+    cells = page.locator('#cells > .cell')
+    page.wait_for_function("() => document.querySelectorAll('#cells > .cell').length === 3")
+    assert focused_cell(page) == 2
+    first = cells.nth(0)
+    first.locator('.cell-status.finished').wait_for()
+    assert page.evaluate("() => sagenb.page.actions.allCells()[0].data.outputs[0].data['text/plain']") \
+        == '3 * 5 * 17 * 257 * 641 * 65537 * 6700417'
+    cells.nth(1).locator('.cell-status.finished').wait_for()
+    assert cells.nth(1).locator('.output').inner_text().strip() == '1024'
+    assert inputs(page) == ['factor(2^64-1)', '2^10', '']
+
+    # Ctrl-Enter evaluates and stays.
+    page.keyboard.type('x = 7')
+    page.keyboard.press('Control+Enter')
+    cells.nth(2).locator('.cell-status.finished').wait_for()
+    assert page.locator('#cells > .cell').count() == 3 and focused_cell(page) == 2
+
+    # Evaluate from here down: the cell and those below it, the queue in the toolbar, the
+    # running cell's elapsed time.
+    page.keyboard.press('Shift+Enter')
+    page.keyboard.type('sleep(2); x += 1')
+    page.keyboard.press('Alt+Enter')
+    page.keyboard.type('sleep(2); x * 10')
+    page.keyboard.press('Control+Enter')
+    cells.nth(4).locator('.cell-status.finished').wait_for()
+    assert cells.nth(4).locator('.output').inner_text().strip() == '80'
+    above = cells.nth(2).locator('.prompt').first.inner_text()
+    cells.nth(3).locator('[data-action=evaluate-below]').click()
+    queue = page.locator('[data-role=queue]')
+    page.wait_for_function(
+        "() => document.querySelector('[data-role=queue]').textContent === '1 running, 1 waiting'")
+    page.wait_for_function("""() => document.querySelectorAll('#cells > .cell')[3]
+        .querySelector('.cell-status.running').textContent === 'running\u2026 1s'""")
+    cells.nth(4).locator('.output').get_by_text('90').wait_for()
+    page.wait_for_function("() => document.querySelector('[data-role=queue]').hidden")
+    assert queue.text_content() == ''
+    # The cells above were not evaluated again.
+    assert cells.nth(2).locator('.prompt').first.inner_text() == above
+
+
+def test_split_join_arrows_delete_and_undo(page, live_server):
+    base = live_server
+    new_worksheet(page, base)
+    page.locator('.cell .cm-content').first.click()
+    page.keyboard.type('a = 1\nb = 2')
+    page.keyboard.press('ArrowUp')
+    page.keyboard.press('End')
+    # Split at the cursor (the newline at the cut goes).
+    page.keyboard.press('Control+;')
+    page.wait_for_function("() => sagenb.page.actions.allCells().length === 2")
+    assert inputs(page) == ['a = 1', 'b = 2'] and focused_cell(page) == 1
+    page.keyboard.type('c')  # the cursor is at the start of the new cell
+    assert inputs(page) == ['a = 1', 'cb = 2']
+    page.keyboard.press('Backspace')
+
+    # The arrows go between cells at the first and last lines.
+    page.keyboard.press('ArrowUp')
+    assert focused_cell(page) == 0
+    page.keyboard.press('ArrowDown')
+    assert focused_cell(page) == 1
+    page.keyboard.press('ArrowDown')  # the last line of the last cell: stays
+    assert focused_cell(page) == 1
+
+    # Join with the cell above at the start; the cursor where they meet.
+    page.keyboard.press('Home')
+    page.keyboard.press('Control+Backspace')
+    page.wait_for_function("() => sagenb.page.actions.allCells().length === 1")
+    page.keyboard.type('#')
+    assert inputs(page) == ['a = 1\n#b = 2']
+    assert saved(page) == [('compute', 'a = 1\n#b = 2')]
+
+    # Split at the end makes an empty cell; Backspace there deletes it, the cursor goes to
+    # the end of the cell above, and Alt-Shift-Z brings it back.
+    page.keyboard.press('Control+End')
+    page.keyboard.press('Control+;')
+    page.wait_for_function("() => sagenb.page.actions.allCells().length === 2")
+    page.keyboard.type('y = 3')
+    page.wait_for_function("() => sagenb.page.actions.allCells().every((c) => c.id !== null)")
+    page.locator('#cells > .cell').nth(0).locator('[data-action=delete]').click()
+    page.locator('[data-role=undo-toast]').wait_for()
+    page.wait_for_function("() => sagenb.page.actions.allCells().length === 1")
+    assert inputs(page) == ['y = 3']
+    page.keyboard.press('Alt+Shift+Z')
+    page.wait_for_function("() => sagenb.page.actions.allCells().length === 2")
+    assert inputs(page) == ['a = 1\n#b = 2', 'y = 3']
+    page.keyboard.press('Control+End')
+    page.keyboard.press('Control+;')
+    page.wait_for_function("() => sagenb.page.actions.allCells().length === 3")
+    page.keyboard.press('Backspace')
+    page.wait_for_function("() => sagenb.page.actions.allCells().length === 2")
+    assert focused_cell(page) == 0
+    page.keyboard.type('!')
+    assert inputs(page) == ['a = 1\n#b = 2!', 'y = 3']
+    # The toast's Undo brings the empty cell back too; z outside an editor as well.
+    page.locator('[data-role=undo-delete]').click()
+    page.wait_for_function("() => sagenb.page.actions.allCells().length === 3")
+    assert inputs(page) == ['a = 1\n#b = 2!', '', 'y = 3']
+    page.locator('#cells > .cell').nth(2).locator('[data-action=delete]').click()
+    page.wait_for_function("() => sagenb.page.actions.allCells().length === 2")
+    page.locator('.ws-name').focus()
+    page.evaluate("() => document.activeElement.blur()")
+    page.keyboard.press('z')
+    page.wait_for_function("() => sagenb.page.actions.allCells().length === 3")
+    assert saved(page) == [('compute', 'a = 1\n#b = 2!'), ('compute', ''), ('compute', 'y = 3')]
+
+    # A text cell: Shift-Enter saves it and goes to the next compute cell.
+    page.locator('#cells > .cell').nth(0).locator('[data-action=add-text-below]').click()
+    page.locator('.cell textarea').first.wait_for()
+    page.keyboard.type('Some *notes*')
+    page.keyboard.press('Shift+Enter')
+    page.locator('.text-cell em').wait_for()
+    assert focused_cell(page) == 2
+    page.reload()
+    page.wait_for_selector('#worksheet[data-ready=true]')
+    assert saved(page) == [('compute', 'a = 1\n#b = 2!'), ('text', 'Some *notes*'),
+                           ('compute', ''), ('compute', 'y = 3')]
+
+
+def test_shortcut_help_lists_every_key(page, live_server):
+    base = live_server
+    new_worksheet(page, base)
+    page.keyboard.press('h')
+    dialog = page.locator('[data-role=shortcuts]')
+    dialog.wait_for()
+    text = dialog.inner_text()
+    for key in ('Shift-Enter', 'Ctrl-Enter', 'Alt-Enter', 'Ctrl-Shift-Enter', 'Ctrl-;',
+                'Ctrl-Backspace', 'Alt-Shift-Z', 'Tab', 'Escape'):
+        assert key in text, key
+    assert 'Split the cell at the cursor' in text and 'This list of shortcuts' in text
+    # One row for each row of the table the key handlers are made from.
+    counts = page.evaluate("""async () => {
+        const { KEYS } = await import(new URL('page/keys.js', document.querySelector(
+            'script[type=module][src*=worksheet]').src).href);
+        return [KEYS.filter((r) => r.compute || r.text).length, KEYS.filter((r) => r.page).length,
+                document.querySelectorAll('[data-role=keys-in-cells] tbody tr').length,
+                document.querySelectorAll('[data-role=keys-on-page] tbody tr').length];
+    }""")
+    assert counts[0] == counts[2] and counts[1] == counts[3] and counts[0] > 8
+    page.keyboard.press('Escape')
+    dialog.wait_for(state='hidden')
+    # Typing "h" in a cell is typing.
+    page.locator('.cell .cm-content').first.click()
+    page.keyboard.type('h')
+    assert not dialog.is_visible() and inputs(page) == ['h']
+    page.click('[data-action=shortcuts]')
+    dialog.wait_for()
+    page.click('[data-role=keys-close]')
+    dialog.wait_for(state='hidden')
+
+
+def test_a_long_worksheet_makes_editors_near_the_screen_only(page, live_server):
+    """A worksheet of many cells (bench/page.py measures 1,000) opens without an editor
+    for each cell: the far ones are made when they come near, and work as the others."""
+    import json
+    base = live_server
+    log_in(page, base)
+    notebook = {'cells': [{'cell_type': 'code', 'source': 'x_%d = %d' % (k, k), 'metadata': {},
+                           'outputs': [], 'execution_count': None} for k in range(150)],
+                'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}
+    token = page.evaluate("document.querySelector('meta[name=csrf-token]').content")
+    res = page.request.post(base + '/home/alice/import', headers={
+        'X-CSRF-Token': token, 'Accept': 'application/json'}, multipart={
+        'file': {'name': 'long.ipynb', 'mimeType': 'application/json',
+                 'buffer': json.dumps(notebook).encode()}})
+    assert res.status == 201, res.text()
+    page.goto(base + res.json()['worksheets'][0]['url'])
+    page.wait_for_selector('#worksheet[data-ready=true]')
+    cells = page.locator('#cells > .cell')
+    assert cells.count() == 150
+    cells.first.locator('.cm-editor').wait_for()
+    assert page.locator('.cm-editor').count() < 100
+    assert inputs(page)[-1] == 'x_149 = 149'
+    # Far cells show their input; scrolled to, they get their editor.
+    last = cells.last
+    assert last.locator('.cell-input-static').inner_text() == 'x_149 = 149'
+    last.scroll_into_view_if_needed()
+    last.locator('.cm-editor').wait_for()
+    last.locator('.cm-content').click()
+    page.keyboard.press('Control+End')
+    page.keyboard.type(' + 1')
+    assert inputs(page)[-1] == 'x_149 = 149 + 1'
+    # The arrows go up into a cell whose editor was not made yet.
+    page.evaluate("() => sagenb.page.actions.allCells()[60].focus('end')")
+    page.keyboard.press('ArrowUp')
+    assert focused_cell(page) == 59
+    page.keyboard.type('#')
+    assert inputs(page)[59] == 'x_59 = 59#'
