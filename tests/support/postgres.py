@@ -176,3 +176,21 @@ def postgres():
     server = PostgresServer().start()
     yield server
     server.stop()
+
+
+def blob_cache_uri(server, db, folder):
+    """The URI of ``db`` for an app server keeping its blob cache in ``folder``: blobs
+    live in the database (``shared_blob_dir=false``)."""
+    return server.uri(db, blob_dir=os.path.join(str(folder), 'blob-cache'),
+                      shared_blob_dir='false')
+
+
+def app_server(server, db, tmp_path, name, **settings):
+    """An app server (``Notebook``) named ``name`` on ``db``, with the secret that the
+    app servers of a test share (tests/support/zeo.py's)."""
+    from .notebook import Notebook
+    from .zeo import SECRET
+    folder = tmp_path / name
+    return Notebook(folder, **{'sagenb.zodb_uri': blob_cache_uri(server, db, folder),
+                               'sagenb.workers.server_name': name,
+                               'sagenb.secret': SECRET, **settings})

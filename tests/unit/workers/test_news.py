@@ -1,0 +1,94 @@
+"""Commit news on RelStorage (PostgreSQL), which reports no commits: ``CommitNews``
+polls the database (``Poller``) and tells the watchers of the objects changed by
+another process's commit; ``seen`` catches a change told before the watch began."""
+import time
+import uuid
+
+import pytest
+import transaction
+from persistent.mapping import PersistentMapping
+
+from sagenb_pyramid import db_from_uri
+from sagenb_pyramid.workers.news import CommitNews
+
+
+@pytest.fixture
+def two_databases(postgres, tmp_path):
+    """Two databases on one PostgreSQL database, as two app servers open it."""
+    name = postgres.create_database('n' + uuid.uuid4().hex[:12])
+    dbs = [db_from_uri(postgres.uri(name, blob_dir=tmp_path / str(i),
+                                    shared_blob_dir='false'), '', {})
+           for i in range(2)]
+    yield dbs
+    for db in dbs:
+        db.close()
+
+
+def write(db, key, value):
+    tm = transaction.TransactionManager(explicit=True)
+    conn = db.open(transaction_manager=tm)
+    try:
+        tm.begin()
+        root = conn.root()
+        if 'box' not in root:
+            root['box'] = PersistentMapping()
+        root['box'][key] = value
+        tm.commit()
+        return root['box']._p_oid
+    finally:
+        conn.close()
+
+
+def test_a_commit_of_another_database_wakes_the_watcher(two_databases):
+    here, there = two_databases
+    oid = write(there, 'n', 1)
+    news = CommitNews(here)
+    try:
+        assert news.hooked and news.poller is not None
+        event = news.watch(oid)
+        other = news.watch(b'\0' * 7 + b'\x99')  # an object nobody changes
+        time.sleep(0.3)  # the poller has looked at least once since the watch
+        assert not event.is_set()
+        started = time.monotonic()
+        write(there, 'n', 2)
+        assert event.wait(5), 'no news of a commit made through the other database'
+        assert time.monotonic() - started < 2
+        assert not other.is_set()
+    finally:
+        news.close()
+    assert not news.poller.thread.is_alive()
+
+
+def test_news_told_before_the_watch_is_seen(two_databases):
+    """A waiter read the object at a snapshot older than a change the poller already
+    told: ``seen`` sets its event at once; for an object read at its newest revision
+    it does not."""
+    here, there = two_databases
+    oid = write(there, 'n', 1)
+    news = CommitNews(here)
+    tm = transaction.TransactionManager(explicit=True)
+    conn = here.open(transaction_manager=tm)
+    try:
+        tm.begin()
+        box = conn.root()['box']
+        assert box['n'] == 1  # read at this snapshot
+        write(there, 'n', 2)
+        news.watch(b'\0' * 8)  # someone waits: the poller looks often
+        deadline = time.monotonic() + 5
+        while oid not in news._changes[0] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert oid in news._changes[0], 'the poller did not tell the change'
+        event = news.watch(oid)  # too late for the news itself
+        assert not event.is_set()
+        news.seen(conn, [oid], event)
+        assert event.is_set()
+        tm.abort()
+        tm.begin()
+        assert box['n'] == 2
+        fresh = news.watch(oid)
+        news.seen(conn, [oid], fresh)
+        assert not fresh.is_set()
+        tm.abort()
+    finally:
+        conn.close()
+        news.close()
