@@ -120,13 +120,17 @@ def cmd_pack(db, args):
     storage = db.storage
     before = storage.getSize()
     db.pack(days=args.days)
-    print('Packed %s: %s before, %s after (records older than %s day%s).' % (
-        type(storage).__name__, size(before), size(storage.getSize()), args.days,
+    scheme = args.settings['zodbconn.uri'].split('://', 1)[0]
+    print('Packed %s: %s before, %s after (kept the revisions of the last %g day%s).' % (
+        ENGINES.get(scheme, scheme), size(before), size(storage.getSize()), args.days,
         '' if args.days == 1 else 's'))
 
 
+ENGINES = {'file': 'FileStorage', 'zeo': 'ZEO', 'postgres': 'PostgreSQL (RelStorage)'}
+
+
 def size(n):
-    return '%.1f MB' % (n / 1e6) if n else 'size unknown'
+    return '%.1f MB' % (n / 1e6) if n >= 1e6 else '%d kB' % (n / 1e3)
 
 
 def cmd_evolve(db, args):
