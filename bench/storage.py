@@ -362,7 +362,10 @@ def main():
     print()
     print('| measure | ' + ' | '.join(names) + ' |')
     print('|---|' + '---|' * len(names))
-    for key in rows[names[0]]:
+    keys = []
+    for n in names:
+        keys += [k for k in rows[n] if k not in keys]
+    for key in keys:
         print('| %s | %s |' % (key, ' | '.join(
             '%.1f' % rows[n][key] if key in rows[n] else 'n/a' for n in names)))
     print()

@@ -10,7 +10,8 @@ a long-poll answers as soon as the output is committed, wherever it was written.
 RelStorage reports nothing: each connection polls the database when its transaction
 begins.  There a thread of ``CommitNews`` (``Poller``) asks PostgreSQL for the objects
 changed since its last look, every ``POLL_INTERVAL`` while someone waits (every
-``IDLE_POLL_INTERVAL`` else), and tells the same way.
+``IDLE_POLL_INTERVAL`` else) and at once after each commit of this process, and tells
+the same way.
 
 News may come between the moment a waiter's transaction began and the moment it
 watches: every change is kept with its transaction id for ``KEPT_FOR`` seconds, and
@@ -70,6 +71,7 @@ class CommitNews:
             storage = getattr(db, 'storage', None)
             if Poller.can_poll(storage):
                 self.poller = Poller(self, storage, poll_interval)
+                self.poller.hurry_after_commits(db)
                 self.hooked = True
                 return
             # A storage of its own MVCC layer that cannot be polled: waiters fall back
@@ -102,9 +104,10 @@ class CommitNews:
         missed.  Only the waiters of that object wake."""
         event = threading.Event() if event is None else event
         with self._lock:
+            idle = not self._watchers
             self._watchers.setdefault(oid, []).append(event)
-        if self.poller is not None:
-            self.poller.hurry()
+        if idle and self.poller is not None:
+            self.poller.hurry()  # from looking every second to every POLL_INTERVAL
         return event
 
     def seen(self, jar, oids, event):
@@ -193,6 +196,7 @@ class Poller:
 
     def _run(self):
         while not self._stopped.is_set():
+            self._hurry.clear()
             try:
                 self.poll()
             except Exception:  # the database restarted or is away: look again later
@@ -201,12 +205,31 @@ class Poller:
                 self._last_tid = None  # start afresh: the database may be another one
                 self.news._tell_everyone()  # their waits look at the database again
                 self._stopped.wait(IDLE_POLL_INTERVAL)
-            if self.news._watchers:
-                self._stopped.wait(self.interval)
-            else:
-                self._hurry.wait(IDLE_POLL_INTERVAL)
-            self._hurry.clear()
+            self._hurry.wait(self.interval if self.news._watchers else IDLE_POLL_INTERVAL)
         self._close()
+
+    def hurry_after_commits(self, db):
+        """Look at once after every commit of this process's connections of ``db``: a
+        request waits for an output its own app server's worker host stores, and would
+        else wait for the next look.  (Each connection has a storage instance of its
+        own, made by ``new_instance``; the pooled ones already have theirs.)"""
+        storage = db.storage
+        make = storage.new_instance
+
+        def hurrying(instance):
+            finish = instance.tpc_finish
+
+            def tpc_finish(*args, **kwargs):
+                tid = finish(*args, **kwargs)
+                self.hurry()
+                return tid
+            instance.tpc_finish = tpc_finish
+            return instance
+
+        def new_instance(*args, **kwargs):
+            return hurrying(make(*args, **kwargs))
+        storage.new_instance = new_instance
+        db._connectionMap(lambda conn: hurrying(conn._storage))
 
     def poll(self):
         """One look: tells the changes since the last one."""

@@ -39,6 +39,14 @@ def write(db, key, value):
         conn.close()
 
 
+def first_look(news):
+    """Wait for the poller's first look (commits before it are not news)."""
+    deadline = time.monotonic() + 5
+    while news.poller._last_tid is None:
+        assert time.monotonic() < deadline, 'the poller did not look'
+        time.sleep(0.02)
+
+
 def test_a_commit_of_another_database_wakes_the_watcher(two_databases):
     here, there = two_databases
     oid = write(there, 'n', 1)
@@ -47,7 +55,8 @@ def test_a_commit_of_another_database_wakes_the_watcher(two_databases):
         assert news.hooked and news.poller is not None
         event = news.watch(oid)
         other = news.watch(b'\0' * 7 + b'\x99')  # an object nobody changes
-        time.sleep(0.3)  # the poller has looked at least once since the watch
+        first_look(news)
+        time.sleep(0.3)  # the poller has looked again since the watch
         assert not event.is_set()
         started = time.monotonic()
         write(there, 'n', 2)
@@ -72,6 +81,7 @@ def test_news_told_before_the_watch_is_seen(two_databases):
         tm.begin()
         box = conn.root()['box']
         assert box['n'] == 1  # read at this snapshot
+        first_look(news)
         write(there, 'n', 2)
         news.watch(b'\0' * 8)  # someone waits: the poller looks often
         deadline = time.monotonic() + 5
@@ -91,4 +101,25 @@ def test_news_told_before_the_watch_is_seen(two_databases):
         tm.abort()
     finally:
         conn.close()
+        news.close()
+
+
+def test_a_commit_of_this_process_is_told_at_once(two_databases):
+    """The output store commits in the app server whose requests wait for it: those
+    requests hear of it without waiting for the next look (here 30 s away), through
+    connections opened before the news too (pooled)."""
+    here, there = two_databases
+    oid = write(there, 'n', 1)
+    write(here, 'n', 2)  # a connection in the pool before the news begins
+    news = CommitNews(here, poll_interval=30)
+    try:
+        event = news.watch(oid)  # the first watch looks once, at once
+        time.sleep(0.5)
+        assert not event.is_set()
+        write(here, 'n', 3)
+        assert event.wait(5), 'no news of a commit made in this process'
+        event = news.watch(oid)
+        write(there, 'n', 4)  # another process's: only at the next look
+        assert not event.wait(1)
+    finally:
         news.close()
