@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-class bench-collab frontend clean help
+.PHONY: install run test lint bench bench-class bench-collab bench-storage frontend clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z][a-z-]*:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -40,6 +40,9 @@ bench: install  ## run the worker benchmarks against jupyter_server (installs it
 bench-class: install  ## a class of 200 on one server for 5 minutes, and a smaller one on jupyter_server
 	$(PY) -m pip install --quiet jupyter_server websocket-client psutil
 	$(PY) bench/classroom.py $(ARGS)
+
+bench-storage: install  ## FileStorage, ZEO and PostgreSQL (two app servers) side by side (needs PostgreSQL's binaries)
+	$(PY) bench/storage.py $(ARGS)
 
 # COLLAB_ARGS go to bench/collab.py (--quick: a tenth of the data), SEARCH_ARGS to
 # bench/search.py (--n 1000 for a quick run).
