@@ -11,7 +11,7 @@ import getpass
 import os
 import sys
 
-from .. import DatabaseInUse, database_of
+from .. import DatabaseInUse, DatabaseUnreachable, database_of
 from ..evolve import SchemaOutdated, evolve, open_database, pending_in
 from ..resources import ensure_root, in_transaction
 from ..settings import SettingsError, prepare, public_url, session_secret
@@ -245,7 +245,7 @@ def main(argv=None):
     args = parser().parse_args(argv)
     try:
         args.settings, db = open_from(args.config_uri, options, args.command)
-    except (DatabaseInUse, SettingsError, SchemaOutdated) as exc:
+    except (DatabaseInUse, DatabaseUnreachable, SettingsError, SchemaOutdated) as exc:
         raise SystemExit('sagenb-admin: %s' % exc) from None
     try:
         if getattr(args, 'own_transactions', False):

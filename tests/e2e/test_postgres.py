@@ -159,3 +159,18 @@ def test_edits_of_different_cells_merge_in_relstorage(tmp_path, postgres, databa
             assert worksheet.cell_versions[first] != worksheet.cell_versions[second]
     finally:
         nb.close()
+
+
+def test_an_unreachable_database_server_is_a_clear_error(tmp_path, monkeypatch):
+    """No traceback and no password: which server, and what the driver said."""
+    from ..support.server import admin, free_port
+    monkeypatch.setenv('SAGENB_ZODB_URI', 'postgres://sagenb:hush-hush@127.0.0.1:%d/nb'
+                       '?blob_dir=%s&shared_blob_dir=false' % (free_port(), tmp_path / 'c'))
+    done = admin(tmp_path / 'admin', 'users')
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith('sagenb-admin: The database server of postgres://sagenb:***@'
+                           '127.0.0.1:'), done.stderr
+    assert 'cannot be reached: connection to server' in last and 'refused' in last
+    assert 'hush-hush' not in done.stderr + done.stdout
+    assert 'Traceback' not in done.stderr
