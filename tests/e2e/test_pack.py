@@ -1,6 +1,7 @@
 """``sagenb-admin CONFIG pack``: ZODB's own old revisions go, everything the application
 keeps stays (worksheet revisions are application data: records of their own), on the
-embedded FileStorage (servers stopped) and on PostgreSQL (an app server running)."""
+embedded FileStorage (servers stopped), on ZEO and on PostgreSQL (an app server
+running)."""
 import time
 import uuid
 
@@ -10,6 +11,7 @@ import webtest
 from ..support.notebook import Api, Notebook, login
 from ..support.postgres import app_server, blob_cache_uri
 from ..support.server import admin
+from ..support.zeo import app_server as zeo_app_server, zeo_uri
 
 pytestmark = pytest.mark.usefixtures('cheap_password_hashes')
 
@@ -133,6 +135,23 @@ def test_pack_on_postgresql_while_an_app_server_runs(tmp_path, postgres, monkeyp
         assert everything(fresh, ws) == before
     finally:
         fresh.close()
+
+
+def test_pack_on_zeo_while_an_app_server_runs(tmp_path, zeo_server, monkeypatch):
+    nb = zeo_app_server(tmp_path, zeo_server, 'app1', **EVERY_EDIT)
+    try:
+        ws, oid = make_data(nb)
+        before = everything(nb, ws)
+        check_before(before)
+        assert revisions_in_zodb(nb, oid) > 5
+        monkeypatch.setenv('SAGENB_ZODB_URI', zeo_uri(tmp_path, zeo_server, 'admin'))
+        done = admin(tmp_path / 'admin', 'pack')
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith('Packed ZEO: '), done.stdout
+        assert revisions_in_zodb(nb, oid) == 1
+        assert everything(nb, ws) == before
+    finally:
+        nb.close()
 
 
 def test_pack_refuses_negative_days(tmp_path):
