@@ -182,6 +182,7 @@ class Poller:
         self._hurry = threading.Event()
         self._conn = self._cursor = None
         self._last_tid = None
+        self._failures = 0  # looks that failed in a row
         self.thread = threading.Thread(target=self._run, name='commit news poller',
                                        daemon=True)
         self.thread.start()
@@ -202,9 +203,13 @@ class Poller:
             except Exception:  # the database restarted or is away: look again later
                 log.warning('could not poll the database for commits', exc_info=True)
                 self._close()
-                self._last_tid = None  # start afresh: the database may be another one
+                self._failures += 1
+                if self._failures > 1:  # not the connection: start afresh from now
+                    self._last_tid = None
                 self.news._tell_everyone()  # their waits look at the database again
                 self._stopped.wait(IDLE_POLL_INTERVAL)
+            else:
+                self._failures = 0
             self._hurry.wait(self.interval if self.news._watchers else IDLE_POLL_INTERVAL)
         self._close()
 
@@ -243,7 +248,9 @@ class Poller:
         first = self._last_tid is None
         self._last_tid = tid
         if changes is None:
-            if not first:  # went back (a restored database): everything may differ
+            # Went back (a restored database), or starting afresh after failures:
+            # anything may have changed.  (The very first look has no watchers yet.)
+            if not first or self._failures:
                 self.news._tell_everyone()
             return
         by_tid = {}

@@ -123,3 +123,29 @@ def test_a_commit_of_this_process_is_told_at_once(two_databases):
         assert not event.wait(1)
     finally:
         news.close()
+
+
+def test_the_poller_comes_back_after_postgresql_restarts(two_databases, postgres):
+    """Its connection is cut: waiters are woken to look again (their own transactions
+    fail and are retried), and news flows again once the server is back."""
+    here, there = two_databases
+    oid = write(there, 'n', 1)
+    news = CommitNews(here)
+    try:
+        first_look(news)
+        event = news.watch(oid)
+        postgres.restart()
+        assert event.wait(10), 'waiters were not woken when the connection was cut'
+        deadline = time.monotonic() + 20
+        while True:  # the other database's pooled connection may fail once
+            try:
+                event = news.watch(oid)
+                write(there, 'n', 2)
+                break
+            except Exception:
+                news.unwatch(oid, event)
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert event.wait(10), 'no news after the restart'
+    finally:
+        news.close()
