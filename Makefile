@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-class bench-collab bench-storage frontend clean help
+.PHONY: install run test lint bench bench-class bench-collab bench-live bench-storage frontend doc clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z][a-z-]*:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -30,6 +30,12 @@ lint: install  ## ruff: pyflakes, bugbear
 frontend:  ## rebuild the committed editor and MathJax bundles (needs node and npm)
 	cd frontend && npm ci && npm run build
 
+# Sage's manuals for /doc/ (docs/doc.md): Debian's prebuilt HTML (75 MB download, 444 MB
+# installed); PyPI's passagemath-doc-html is a source distribution that builds them for hours.
+doc:  ## install Sage's HTML manuals for /doc/ (Debian's sagemath-doc; needs root)
+	@if command -v apt-get >/dev/null; then apt-get install -y sagemath-doc; \
+	else echo 'No apt-get here: put a folder of Sage'"'"'s HTML documentation somewhere and set sagenb.doc.path (SAGENB_DOC_PATH) to it (docs/doc.md).'; exit 1; fi
+
 clean:  ## remove the virtual environment (data in var/ is kept)
 	rm -rf $(VENV) *.egg-info
 
@@ -40,6 +46,11 @@ bench: install  ## run the worker benchmarks against jupyter_server (installs it
 bench-class: install  ## a class of 200 on one server for 5 minutes, and a smaller one on jupyter_server
 	$(PY) -m pip install --quiet jupyter_server websocket-client psutil
 	$(PY) bench/classroom.py $(ARGS)
+
+bench-live: install  ## latency of live changes between two clients (issue 21), and jupyter-collaboration's in .venv-peer
+	test -x .venv-peer/bin/python || $(PYTHON) -m venv .venv-peer
+	.venv-peer/bin/python -m pip install --quiet jupyter-collaboration websocket-client
+	$(PY) bench/live.py $(ARGS)
 
 bench-storage: install  ## FileStorage, ZEO and PostgreSQL (two app servers) side by side (needs PostgreSQL's binaries)
 	$(PY) bench/storage.py $(ARGS)

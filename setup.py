@@ -26,9 +26,19 @@ requires = [
     # workers/sagekernel.py relies on the insides of its app, OutStream and IOPubThread
     'ipykernel>=7.0,<8',
     'nbformat>=5.7',  # .ipynb import and export
+    'jsonschema>=4.0',  # nbformat's schema checks a notebook's metadata (formats/ipynb.py)
+    'lxml>=5.0',  # the pages of Sage's manuals at /doc/ (services/doc.py)
     'merge3>=0.0.15',  # three-way merges of concurrent edits of a cell (services/live.py)
     'prometheus-client>=0.20',  # /metrics (metrics.py)
     'psutil>=5.9',  # memory and CPU time of Sage processes (the admin's system page, metrics)
+    # The static exports (formats/textcells.py, htmlpage.py, latex.py): Markdown as the
+    # page reads it, sanitized HTML, math as MathML, Markdown/HTML as LaTeX.
+    'markdown-it-py[linkify]>=3.0',
+    'nh3>=0.2.17',
+    'latex2mathml>=3.77',
+    'mistletoe>=1.3',
+    'pylatexenc>=2.10',
+    'markdownify>=0.13',
     'passagemath-standard>=10.6,<10.9',
     'passagemath-repl>=10.6,<10.9',
 ]

@@ -21,7 +21,7 @@ mkdirSync(vendor, { recursive: true });
 const cmPackages = [
   "codemirror", "@codemirror/view", "@codemirror/state", "@codemirror/language",
   "@codemirror/commands", "@codemirror/autocomplete", "@codemirror/search",
-  "@codemirror/lang-python", "@lezer/python",
+  "@codemirror/lang-python", "@lezer/python", "@codemirror/merge",
 ];
 const banner =
   "/* CodeMirror 6 bundle for sagenb-pyramid (MIT licensed, https://codemirror.net).\n" +

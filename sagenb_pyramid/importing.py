@@ -112,9 +112,9 @@ def check_worksheet(data, max_file_bytes, skip_bad_files=False):
     characters (removed) or longer than 200 characters (cut); a system that is no
     system name (``sage``); an output's file name that is no file name (dropped: it
     only names the file in an export); a data file whose flattened name another one
-    has (left out).  Refused (:class:`FormatError`, naming the file): a data file or
-    cell file whose name breaks the rule, or one larger than ``max_file_bytes``
-    (:class:`TooLarge`).  With ``skip_bad_files`` (the migration) files with bad names
+    has (left out).  Refused (:class:`FormatError`, naming the file): a data file,
+    cell file or attachment (of a Jupyter markdown cell) whose name breaks the rule,
+    or one larger than ``max_file_bytes`` (:class:`TooLarge`).  With ``skip_bad_files`` (the migration) files with bad names
     are left out instead, returned as ``[(file, reason)]``.
     """
     skipped = []
@@ -153,6 +153,12 @@ def check_worksheet(data, max_file_bytes, skip_bad_files=False):
                 del cell.files[name]
                 continue
             too_large(what, len(cell.files[name]))
+        for name, bundle in cell.attachments.items():
+            what = 'the attachment %s of cell %d' % (_shown(name), number)
+            problem = names.file_name_problem(name)
+            if problem:
+                raise FormatError('%s: not a usable name: %s' % (what, problem))
+            too_large(what, sum(len(content) for content in bundle.values()))
         for output in cell.outputs:
             meta = output.get('metadata') if isinstance(output, dict) else None
             sagenb = meta.get('sagenb') if isinstance(meta, dict) else None
@@ -194,6 +200,12 @@ def cell_bytes(data):
         if cell.outputs:
             total += len(json.dumps(cell.outputs, default=str))
         total += sum(len(content) for content in cell.files.values())
+        total += sum(len(content) for bundle in cell.attachments.values()
+                     for content in bundle.values())
+        if cell.metadata:
+            total += len(json.dumps(cell.metadata))
+    if data.metadata:
+        total += len(json.dumps(data.metadata))
     total += sum(len(body.encode('utf-8', 'replace')) for _, body in data.revisions)
     return total
 
@@ -278,8 +290,13 @@ def create_worksheet(user, data, name=None, number=None):
 
 def fill_worksheet(worksheet, data):
     worksheet.delete_all_cells()
+    worksheet.notebook_metadata = dict(data.metadata) or None
     for item in data.cells:
         cell = worksheet.add_cell(item.type, item.input)
+        if item.metadata:
+            cell.metadata = dict(item.metadata)
+        if item.attachments:
+            cell.set_attachments(item.attachments)
         if item.type == 'text':
             cell.format = item.format
             continue
@@ -308,20 +325,24 @@ def worksheet_data(worksheet):
     """A ``WorksheetData`` of a stored worksheet (for export)."""
     cells = []
     for cell in worksheet.ordered_cells():
+        metadata = dict(cell.metadata or {})
         if cell.type == 'text':
-            cells.append(CellData(type='text', input=cell.input, format=cell.format))
+            cells.append(CellData(type='text', input=cell.input, format=cell.format,
+                                  attachments=cell.attachments_data(), metadata=metadata))
             continue
         out = cell.output
         files = {}
         if out.files is not None:
             files = {name: read_blob(blob) for name, blob in out.files.items()}
         cells.append(CellData(type='compute', input=cell.input, outputs=list(out.outputs),
-                              files=files, execution_count=out.execution_count))
+                              files=files, execution_count=out.execution_count,
+                              metadata=metadata))
     data_files = {}
     if worksheet.files is not None:
         data_files = {name: f.read() for name, f in worksheet.files.items()}
     return WorksheetData(name=worksheet.name, system=worksheet.system,
-                         typeset=worksheet.typeset, cells=cells, data_files=data_files)
+                         typeset=worksheet.typeset, cells=cells, data_files=data_files,
+                         metadata=dict(worksheet.notebook_metadata or {}))
 
 
 def zip_of(entries):

@@ -60,7 +60,11 @@ SCHEMAS = {
         outputs=array(ANY_OBJECT), execution_count=INT_OR_NULL, version=INT,
         started=NUMBER_OR_NULL, finished=NUMBER_OR_NULL,
         format={'type': 'string', 'enum': ['markdown', 'html']}, files=array(STR),
-        input_request=obj(prompt=STR, password=BOOL), widgets=ANY_OBJECT),
+        input_request=obj(prompt=STR, password=BOOL), widgets=ANY_OBJECT,
+        # A text cell's Jupyter attachments (names), and its notebook's locks: present
+        # (false) only when the cell is locked (issue 22).
+        attachments=array(STR), editable={'type': 'boolean', 'enum': [False]},
+        deletable={'type': 'boolean', 'enum': [False]}),
     'WorksheetSummary': obj(
         ['id', 'name', 'url', 'owner', 'state', 'created', 'modified'],
         id=INT, name=STR, url=STR, owner=STR,
@@ -143,6 +147,7 @@ CELL_ID = path_param('id', "the cell's id", {'type': 'integer', 'minimum': 0})
 FILE = path_param('file', "a data file's name")
 REVISION = path_param('id', "a revision's id (its time, as listed)")
 CELL_FILE = path_param('file', 'a file of the cell')
+ATTACHMENT = path_param('name', "an attachment's name (as after attachment: in the cell's text)")
 USER = path_param('login', "a user's login")
 GROUP = path_param('group_id', "a group's id")
 
@@ -405,13 +410,15 @@ PATHS = {
             query_param('wait', 'seconds to wait (capped)', {'type': 'number', 'minimum': 0})],
             answer=ref('Cell'), errors=['400', '429']),
         'patch': op("change a cell's input or type; with base_version, merged with the "
-                    'changes made since (409 with the current input when they overlap)',
+                    'changes made since (409 with the current input when they overlap); '
+                    'editable/deletable lock or unlock it (409 for a change of a locked cell)',
                     [LOGIN, N, CELL_ID],
                     body(obj(input=STR, type={'type': 'string', 'enum': ['compute', 'text']},
                              base_version={'type': 'integer', 'minimum': 0},
-                             base_input=STR)),
+                             base_input=STR, editable=BOOL, deletable=BOOL)),
                     answer=ref('Cell'), errors=['400', '404', '409']),
-        'delete': op('delete a cell (not the last one)', [LOGIN, N, CELL_ID],
+        'delete': op('delete a cell (not the last one, not one locked against deletion)',
+                     [LOGIN, N, CELL_ID],
                      answer=obj(['deleted'], deleted=INT), errors=['409']),
     },
     CELL + '/move': {
@@ -449,6 +456,11 @@ PATHS = {
         'get': op('a file the cell wrote', [LOGIN, N, CELL_ID, CELL_FILE],
                   media='*/*'),
     },
+    CELL + '/attachments/{name}': {
+        'get': op("an attachment of a text cell (a Jupyter notebook's attachment:<name>), "
+                  'sent as data files are', [LOGIN, N, CELL_ID, ATTACHMENT],
+                  media='*/*', errors=['404']),
+    },
     # --- import and export
     '/home/{login}/import': {
         'post': op('import a .sws, .txt, .ipynb or a .zip of those', [LOGIN],
@@ -473,6 +485,31 @@ PATHS = {
     WS + '/download.ipynb': {
         'get': op('the worksheet as nbformat 4.5', [LOGIN, N],
                   media='application/x-ipynb+json'),
+    },
+    # The exports out of the notebook (issue 22; formats/script.py, htmlpage.py, latex.py).
+    WS + '/download.sage': {
+        'get': op('the inputs as a Sage script, text cells and directives as comments',
+                  [LOGIN, N], media='text/x-sage'),
+    },
+    WS + '/download.py': {
+        'get': op('the Sage script preparsed: Python with from sage.all import *',
+                  [LOGIN, N], media='text/x-python'),
+    },
+    WS + '/download.html': {
+        'get': op('one HTML file with outputs, plots and math (MathML), running no script',
+                  [LOGIN, N], media='text/html'),
+    },
+    WS + '/download.tex': {
+        'get': op('a zip of the LaTeX source and its images', [LOGIN, N],
+                  media='application/zip'),
+    },
+    WS + '/download.pdf': {
+        'get': op("the LaTeX made a PDF by the server's TeX", [LOGIN, N],
+                  media='application/pdf',
+                  errors={'409': "pdflatex made no PDF of this worksheet's LaTeX (the message "
+                                 'has the end of its log)',
+                          '404': 'no TeX installation on this server (the message says '
+                                 'what to install; download.tex works without it)'}),
     },
     '/home/{login}/download.zip': {
         'get': op('a zip of worksheets', [
@@ -805,6 +842,10 @@ PUB_PATHS = {
         'get': op('a file the cell wrote (anyone)', [PUB, CELL_ID, CELL_FILE], media='*/*',
                   errors=['404'], public=True),
     },
+    PUB_PATH + '/cells/{id}/attachments/{name}': {
+        'get': op('an attachment of a text cell (anyone)', [PUB, CELL_ID, ATTACHMENT],
+                  media='*/*', errors=['404'], public=True),
+    },
     PUB_PATH + '/data': {
         'get': op('the data files of the publication (anyone)', [PUB],
                   answer=obj(['files'], files=array(ref('DataFile'))), errors=['404'],
@@ -816,6 +857,89 @@ PUB_PATHS = {
     },
 }
 PATHS.update(PUB_PATHS)
+
+
+# --- Sage's manuals (issue 22): /doc/ (services/doc.py); 404 everywhere when they are
+# not installed --------------------------------------------------------------------------
+DOC_PATH = path_param('path', "a file's path below the manuals (it may hold /)")
+DOC_NOT_INSTALLED = 'the manuals are not installed (the message says how), or no such page'
+DOC_PAGE = obj(['title', 'path', 'html', 'examples', 'manual', 'files', 'url'],
+               title=STR, path=STR, html=STR, manual={'type': 'string', 'nullable': True},
+               files=STR, url=STR,
+               examples=array(obj(['input', 'expected'], input=STR, expected=STR)))
+DOC_PATHS = {
+    '/doc/': {
+        'get': op('the manuals installed (anyone)',
+                  answer=obj(['manuals'], manuals=array(obj(['path', 'title', 'url'],
+                                                            path=STR, title=STR, url=STR))),
+                  errors={'404': DOC_NOT_INSTALLED}, public=True),
+    },
+    '/doc/search': {
+        'get': op('names (functions, classes, methods, modules) and page titles of the '
+                  'manuals holding every word (anyone)',
+                  [query_param('q', 'words, any case', {'type': 'string', 'maxLength': 200})],
+                  answer=obj(['query', 'names', 'pages'], query=STR,
+                             names=array(obj(['name', 'type', 'url'], name=STR, type=STR,
+                                             url=STR)),
+                             pages=array(obj(['title', 'url'], title=STR, url=STR))),
+                  errors={'400': ERROR_TEXT['400'], '404': DOC_NOT_INSTALLED}, public=True),
+    },
+    '/doc/lookup': {
+        'get': op("the manual's page of a name, as foo? links to it (anyone)", [
+            query_param('name', 'a name, short or full', {'type': 'string', 'maxLength': 300}),
+            query_param('file', 'the "File:" line of its help (its module tells names alike '
+                                'apart)', {'type': 'string', 'maxLength': 2000})],
+            answer=obj(['name', 'type', 'url'], name=STR, type=STR, url=STR),
+            errors={'400': '"name" is missing', '404': 'the manuals have no page for it, or '
+                                                      'are not installed'}, public=True),
+    },
+    '/doc/live/{path}': {
+        'get': op("a page of the manuals as a read-only worksheet: its main part's HTML "
+                  "with a placeholder per example, and the examples (anyone)", [DOC_PATH],
+                  answer=DOC_PAGE, errors={'404': DOC_NOT_INSTALLED, '413': ERROR_TEXT['413']},
+                  public=True),
+    },
+    '/doc/files/{path}': {
+        'get': op('a file of the manuals as it is, in a sandbox without scripts (anyone; '
+                  'their scripts are not served)', [DOC_PATH], media='*/*',
+                  errors={'404': DOC_NOT_INSTALLED}, public=True),
+    },
+    '/doc/evaluate': {
+        'post': op("run an example in the caller's documentation worksheet (its process "
+                   "counts against the caller's limit)",
+                   request=body(obj(['input'], input={'type': 'string', 'maxLength': 100_000},
+                                    wait={'type': 'number', 'minimum': 0})),
+                   answer=ref('Cell'),
+                   errors={'400': ERROR_TEXT['400'],
+                           '409': 'no process may start for it (the caller\'s limit of '
+                                  'running worksheets, or the server\'s)',
+                           '429': ERROR_TEXT['429']}),
+    },
+    '/doc/result': {
+        'get': op('an example evaluated earlier (the last 30 are kept)', [
+            query_param('cell', "the example's cell id", {'type': 'integer', 'minimum': 0}),
+            query_param('since', 'wait for a version newer than this', INT),
+            query_param('wait', 'seconds to wait for it', {'type': 'number', 'minimum': 0})],
+            answer=ref('Cell'), errors=['400', '429']),
+    },
+    '/doc/interrupt': {
+        'post': op("interrupt the caller's running example",
+                   answer=obj(['ok', 'interrupted'], ok=BOOL, interrupted=BOOL),
+                   errors=['503']),
+    },
+    '/doc/restart': {
+        'post': op("stop the process of the caller's examples (no longer counted)",
+                   answer=obj(['ok', 'cancelled'], ok=BOOL, cancelled=INT), errors=['503']),
+    },
+    '/doc/copy': {
+        'post': op("a new worksheet of the caller's with a page's text and examples",
+                   request=body(obj(['page'], page={'type': 'string', 'maxLength': 2000})),
+                   ok='201', answer=ref('WorksheetSummary'),
+                   errors={'400': ERROR_TEXT['400'],
+                           '409': "the copy would pass the caller's storage quota"}),
+    },
+}
+PATHS.update(DOC_PATHS)
 
 
 def spec():

@@ -199,6 +199,10 @@ SETTINGS = _declare(
     # false: a database with pending evolve steps (evolve.py) stops the server, which
     # names the command to run; true (development.ini): they run at start.
     S('sagenb.evolve_at_start', False, BOOL, 'run pending evolve steps at start'),
+    # Sage's HTML manuals at /doc/ (services/doc.py; docs/doc.md says which packages).
+    S('sagenb.doc.path', '', STR,
+      'the folder of Sage\'s HTML manuals (empty: the installed package\'s, '
+      '<venv>/share/doc/sage/html or /usr/share/doc/sagemath/html)'),
     S('sagenb.usercontent_url', '', STR,
       'another origin of this notebook from which HTML outputs are drawn (csp.py)'),
     # Sharing (services/sharing.py): whom the share dialog's type-ahead shows.
@@ -311,6 +315,11 @@ SETTINGS = _declare(
       secret=True),
     S('sagenb.health.min_free_mb', 200, INT,
       'free disk under data_dir below which /health answers 503'),
+    # download.pdf (formats/latex.py): TeX is not a dependency; without it the route
+    # answers 404 saying so, and download.tex is the way.
+    S('sagenb.export.pdflatex', '', STR,
+      'pdflatex for download.pdf (a name on PATH or a path; empty: pdflatex)'),
+    S('sagenb.export.pdflatex_timeout', 60, INT, 'seconds one pdflatex run may take'),
     # LDAP login (auth/ldap.py); an empty uri turns it off.
     S('sagenb.ldap.uri', '', STR, 'directory for logins (empty: LDAP off)'),
     S('sagenb.ldap.start_tls', False, BOOL, 'StartTLS on an ldap:// connection'),

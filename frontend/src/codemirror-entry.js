@@ -7,7 +7,8 @@ export {
   crosshairCursor, placeholder, ViewPlugin, Decoration,
 } from "@codemirror/view";
 export {
-  EditorState, EditorSelection, Compartment, Prec, StateEffect, StateField,
+  EditorState, EditorSelection, Compartment, Prec, StateEffect, StateField, ChangeSet,
+  Transaction,
 } from "@codemirror/state";
 export {
   defaultKeymap, history, historyKeymap, indentWithTab, undo, redo,
@@ -27,3 +28,5 @@ export {
 } from "@codemirror/search";
 export { python, pythonLanguage } from "@codemirror/lang-python";
 export { tags } from "@lezer/highlight";
+// The changes between two texts: a remote edit applied as a mapped change (page/live.js).
+export { diff, presentableDiff } from "@codemirror/merge";

@@ -40,6 +40,9 @@ class CellData:
     Images are inline in ``outputs`` (base64, as Jupyter keeps them) and carry their
     file name in ``output['metadata']['sagenb']['file']`` so an export writes them back.
     ``format`` of a text cell is ``html`` (sagenb) or ``markdown`` (Jupyter).
+    ``attachments`` are a Jupyter markdown cell's (name -> {mime type: bytes}, what its
+    text shows as ``attachment:<name>``); ``metadata`` is the cell's notebook metadata
+    (tags, slideshow, editable...), kept as it came so an export writes it back.
     """
     type: str
     input: str = ''
@@ -48,6 +51,8 @@ class CellData:
     execution_count: int | None = None
     format: str = 'markdown'
     legacy_id: str | None = None  # the cell's id in a legacy worksheet (names cells/<id>/)
+    attachments: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -61,6 +66,9 @@ class WorksheetData:
     revisions: list = field(default_factory=list)
     # Whatever else the source said that a caller may want (legacy conf keys).
     extra: dict = field(default_factory=dict)
+    # A notebook's metadata less the keys the worksheet itself holds (title, kernel...),
+    # written back as it came (formats/ipynb.py ``OWN_METADATA``).
+    metadata: dict = field(default_factory=dict)
     # What an importer changed to make the worksheet acceptable (for the uploader).
     notes: list = field(default_factory=list)
 

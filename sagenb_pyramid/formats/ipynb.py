@@ -11,14 +11,46 @@ file whose structure is unusable (not JSON, no list of cells, a cell that is not
 object, a cell of an unknown type, a source that is not text) is refused with
 :class:`FormatError`.
 
+What people put in a notebook comes back out: a markdown cell's attachments (images
+pasted into it, shown as ``attachment:<name>``) and the metadata of the notebook and of
+its cells (slides, tags, ``editable``/``deletable``, ``collapsed``, any other key), except
+the notebook's own keys (``OWN_METADATA``), which the worksheet holds.  An attachment
+that is not base64, or whose mime type is not one or does not match its bytes, refuses
+the notebook; a metadata value that breaks nbformat's schema is dropped with a note.
+
 Writing produces nbformat 4.5 (with cell ids) that passes ``nbformat.validate``.
 """
+import base64
+import binascii
+import functools
 import json
+import os
+import re
 
+import jsonschema
 import nbformat
 import nbformat.v4
 
 from . import CellData, FormatError, WorksheetData
+
+# Notebook metadata the worksheet holds itself (its name, system, typeset flag): written
+# from the worksheet on export, not carried through.  The kernelspec and language_info
+# name the kernel the export opens with (today's SageMath or Python), not the one a
+# notebook was last run with.
+OWN_METADATA = ('title', 'sagenb', 'kernelspec', 'language_info')
+# A media type (RFC 6838's restricted names), as an attachment's key must be.
+MIME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
+# What the bytes of an image attachment start with, by its mime type: an attachment
+# whose bytes are not what its type says is refused (the page shows it as that type).
+MAGIC = {
+    'image/png': (b'\x89PNG\r\n\x1a\n',),
+    'image/jpeg': (b'\xff\xd8\xff',),
+    'image/gif': (b'GIF87a', b'GIF89a'),
+    'image/bmp': (b'BM',),
+}
+KIND_NAMES = {'image/png': 'a PNG image', 'image/jpeg': 'a JPEG image',
+              'image/gif': 'a GIF image', 'image/bmp': 'a BMP image',
+              'image/webp': 'a WebP image', 'image/svg+xml': 'an SVG image'}
 
 SAGE_KERNELSPEC = {'name': 'sagemath', 'display_name': 'SageMath', 'language': 'sage'}
 PYTHON_KERNELSPEC = {'name': 'python3', 'display_name': 'Python 3 (ipykernel)',
@@ -43,8 +75,11 @@ def read_ipynb(data, limits, fallback_name='Untitled'):
       nbformat 4 shape (``stream``, ``display_data``, ``execute_result``, ``error``;
       multi-line strings joined into one string; outputs of other types dropped).
     * Markdown cells become ``text`` cells of format ``markdown``.  Raw cells become
-      markdown text cells too, their source kept as it is.  Cell attachments are
-      ignored.
+      markdown text cells too, their source kept as it is.  Their attachments are
+      kept (:func:`read_attachments`: decoded, checked); a code cell's (which nbformat
+      does not allow) are left out with a note.
+    * Every cell's metadata and the notebook's (less ``OWN_METADATA``) are kept in
+      ``metadata``; a key whose value breaks nbformat's schema is left out with a note.
     * ``typeset`` is False unless ``metadata.sagenb.typeset`` (written by
       :func:`write_ipynb`) says otherwise; Jupyter has no such setting.
 
@@ -59,7 +94,7 @@ def read_ipynb(data, limits, fallback_name='Untitled'):
 
 
 def _read(data, limits, fallback_name):
-    nb = _parse(data, limits)
+    nb, attachments = _parse(data, limits)
     metadata = nb.get('metadata')
     if not isinstance(metadata, dict):
         metadata = {}
@@ -75,17 +110,24 @@ def _read(data, limits, fallback_name):
     if isinstance(kernelspec, dict):
         extra['kernelspec'] = _plain(kernelspec)
 
+    notes = []
+    kept = {key: _plain(value) for key, value in metadata.items() if key not in OWN_METADATA}
+    kept = _schema_valid(kept, 'notebook', 'the notebook', notes)
     return WorksheetData(
         name=name,
         system=_system(metadata),
         typeset=sagenb.get('typeset') is True,
-        cells=_read_cells(nb),
+        cells=_read_cells(nb, attachments, notes),
         extra=extra,
+        metadata=kept,
+        notes=notes,
     )
 
 
 def _parse(data, limits):
-    """Bytes -> nbformat 4 ``NotebookNode`` with multi-line strings joined, or FormatError."""
+    """Bytes -> ``(nb, attachments)``: the nbformat 4 ``NotebookNode`` with multi-line
+    strings joined, and the cells' attachments taken out of it before nbformat reads it
+    (:func:`_take_attachments`); or FormatError."""
     if isinstance(data, (bytearray, memoryview)):
         data = bytes(data)
     if not isinstance(data, bytes):
@@ -137,7 +179,9 @@ def _parse(data, limits):
                           'no list of worksheets.')
     if not isinstance(raw.get('metadata'), dict):
         raw['metadata'] = {}
-    if major == 4:
+    attachments = {}
+    if major == 4:  # format 3 had no attachments
+        attachments = _take_attachments(raw['cells'])
         _prepare_cells(raw['cells'])
     try:
         nb = nbformat.versions[major].to_notebook_json(raw, minor=minor)
@@ -153,7 +197,24 @@ def _parse(data, limits):
         raise FormatError('The file is not a usable Jupyter notebook: it has no list of '
                           'cells.')
     _prepare_cells(nb['cells'])
-    return nb
+    return nb, attachments
+
+
+def _take_attachments(cells):
+    """Cell index -> attachments (:func:`read_attachments`), each cell's taken out of it
+    (nbformat's own reading of a damaged one would fail with a less useful message).  A
+    code cell's (which nbformat does not allow) are None: left out with a note."""
+    found = {}
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, dict) or 'attachments' not in cell:
+            continue
+        value = cell.pop('attachments')
+        if cell.get('cell_type') == 'code':
+            if value:
+                found[index] = None
+        elif cell.get('cell_type') in ('markdown', 'raw'):
+            found[index] = read_attachments(value, index + 1)
+    return found
 
 
 def _prepare_cells(cells):
@@ -206,19 +267,120 @@ def _system(metadata):
     return language or 'sage'
 
 
-def _read_cells(nb):
-    """The cells of a notebook that passed :func:`_prepare_cells`."""
+def _read_cells(nb, attachments, notes):
+    """The cells of a notebook that passed :func:`_prepare_cells`, with their
+    ``attachments`` (by index, :func:`_take_attachments`)."""
     cells = []
-    for cell in nb['cells']:
+    for number, cell in enumerate(nb['cells'], 1):
         source = _text(cell.get('source', ''))
+        what = 'cell %d' % number
         if cell['cell_type'] == 'code':
             count = cell['execution_count']
+            metadata = _schema_valid(_plain(cell['metadata']), 'code', what, notes)
+            if number - 1 in attachments:
+                notes.append('%s: the attachments of a code cell were left out (only '
+                             'markdown cells have attachments)' % what)
             cells.append(CellData(type='compute', input=source,
                                   outputs=_clean_outputs(cell['outputs'], count),
-                                  execution_count=count))
+                                  execution_count=count, metadata=metadata))
         else:  # markdown or raw
-            cells.append(CellData(type='text', input=source, format='markdown'))
+            metadata = _schema_valid(_plain(cell['metadata']), 'markdown', what, notes)
+            cells.append(CellData(type='text', input=source, format='markdown',
+                                  attachments=attachments.get(number - 1) or {},
+                                  metadata=metadata))
     return cells
+
+
+def read_attachments(attachments, number):
+    """A cell's ``attachments`` (nbformat: name -> {mime type: base64 text}) as name ->
+    {mime type: bytes}; FormatError naming the cell and the attachment when one is not
+    base64, its mime type is not a mime type, or an image's bytes are not of its type."""
+    if attachments is None:
+        return {}
+    where = 'Cell %d of the notebook' % number
+    if not isinstance(attachments, dict):
+        raise FormatError('%s has damaged attachments: they are not a JSON object of '
+                          'names.' % where)
+    found = {}
+    for name, bundle in attachments.items():
+        what = '%s has an attachment %s' % (where, _short(json.dumps(name)))
+        if not isinstance(bundle, dict) or not bundle:
+            raise FormatError('%s that is not an object of mime types and data.' % what)
+        found[name] = {}
+        for mime, value in bundle.items():
+            if not MIME_RE.fullmatch(mime):
+                raise FormatError('%s whose type %s is not a mime type (such as '
+                                  'image/png).' % (what, _short(json.dumps(mime))))
+            text = _text(value)
+            if text is None:
+                raise FormatError('%s whose %s data is not text.' % (what, mime))
+            try:
+                content = base64.b64decode(''.join(text.split()), validate=True)
+            except (binascii.Error, ValueError):
+                raise FormatError('%s whose %s data is not base64.' % (what, mime)) \
+                    from None
+            problem = _kind_problem(mime.lower(), content)
+            if problem:
+                raise FormatError('%s that says %s but %s.' % (what, mime, problem))
+            found[name][mime] = content
+    return found
+
+
+def _kind_problem(mime, content):
+    """Why ``content`` is not what an image ``mime`` type says (None when it is)."""
+    name = KIND_NAMES.get(mime)
+    if mime in MAGIC:
+        if not content.startswith(MAGIC[mime]):
+            return 'is not %s' % name
+    elif mime == 'image/webp':
+        if not (content[:4] == b'RIFF' and content[8:12] == b'WEBP'):
+            return 'is not %s' % name
+    elif mime == 'image/svg+xml':
+        try:
+            text = content.decode('utf-8-sig')
+        except UnicodeDecodeError:
+            return 'is not %s (not UTF-8 text)' % name
+        if not re.search(r'<svg[\s>]', text, re.I):
+            return 'is not %s (no <svg> element)' % name
+    return None
+
+
+# --------------------------------------------------------------------------- metadata
+
+@functools.cache
+def _metadata_validators():
+    """jsonschema validators of nbformat 4.5's metadata: the notebook's, a code cell's,
+    a markdown cell's (the schema's own subschemas, with its definitions)."""
+    folder = os.path.dirname(nbformat.v4.__file__)
+    with open(os.path.join(folder, nbformat.v4.nbformat_schema[(4, 5)]), encoding='utf-8') \
+            as f:
+        schema = json.load(f)
+    definitions = schema['definitions']
+
+    def validator(subschema):
+        return jsonschema.Draft4Validator({**subschema, 'definitions': definitions})
+    return {'notebook': validator(schema['properties']['metadata']),
+            'code': validator(definitions['code_cell']['properties']['metadata']),
+            'markdown': validator(definitions['markdown_cell']['properties']['metadata'])}
+
+
+def _schema_valid(metadata, kind, what=None, notes=None):
+    """``metadata`` less the keys whose values break nbformat's schema for ``kind``
+    (``notebook``, ``code``, ``markdown``), each noted in ``notes`` when given."""
+    validator = _metadata_validators()[kind]
+    if validator.is_valid(metadata):
+        return metadata
+    bad = set()
+    for error in validator.iter_errors(metadata):
+        if error.path:
+            bad.add(error.path[0])
+    if not bad:  # nothing to blame on one key (the schema has no such rule today)
+        bad = set(metadata)
+    if notes is not None:
+        for key in sorted(bad, key=str):
+            notes.append('%s: the metadata %s was left out: its value breaks the '
+                         'notebook format' % (what, _short(json.dumps(key))))
+    return {key: value for key, value in metadata.items() if key not in bad}
 
 
 # --------------------------------------------------------------------------- writing
@@ -236,11 +398,15 @@ def write_ipynb(ws):
     validates: outputs of unknown type are dropped, missing keys are added (an
     ``execute_result`` without ``execution_count`` takes the cell's), lists of strings
     are joined; extra keys in an output's ``metadata`` (``sagenb.file``) are kept.
-    Text cells become markdown cells (HTML is valid markdown).  Cell files and data
-    files have no place in a notebook and are left out.
+    Text cells become markdown cells (HTML is valid markdown) with their attachments
+    (base64).  Cell metadata and the notebook's are written as they came in
+    (``metadata``), the notebook's own keys (``OWN_METADATA``) from the worksheet; a
+    value nbformat's schema refuses for the cell's type (a cell whose type changed) is
+    left out.  Cell files and data files have no place in a notebook and are left out.
     """
     system = (ws.system or 'sage').strip() or 'sage'
-    metadata = {}
+    metadata = {key: value for key, value in (ws.metadata or {}).items()
+                if key not in OWN_METADATA}
     if system == 'python':
         metadata['kernelspec'] = dict(PYTHON_KERNELSPEC)
         metadata['language_info'] = {'name': 'python'}
@@ -267,9 +433,20 @@ def write_ipynb(ws):
             outputs = _clean_outputs(cell.outputs or [], count)
             nb.cells.append(nbformat.v4.new_code_cell(
                 source=source, id=cell_id, execution_count=count,
-                outputs=[nbformat.from_dict(o) for o in outputs]))
+                outputs=[nbformat.from_dict(o) for o in outputs],
+                metadata=nbformat.from_dict(_schema_valid(dict(cell.metadata or {}),
+                                                          'code'))))
         else:
-            nb.cells.append(nbformat.v4.new_markdown_cell(source=source, id=cell_id))
+            new = nbformat.v4.new_markdown_cell(
+                source=source, id=cell_id,
+                metadata=nbformat.from_dict(_schema_valid(dict(cell.metadata or {}),
+                                                          'markdown')))
+            if cell.attachments:
+                new.attachments = nbformat.from_dict({
+                    name: {mime: base64.b64encode(content).decode('ascii')
+                           for mime, content in bundle.items()}
+                    for name, bundle in cell.attachments.items()})
+            nb.cells.append(new)
     return (nbformat.writes(nb, version=4) + '\n').encode('utf-8')
 
 

@@ -19,6 +19,7 @@ The modules, each importing only those listed before it:
 - ``publications``: ``/pub/``: ``Publications``, ``Publication`` and the unstored
   ``Pub*`` wrappers
 - ``admin``: ``/admin/``: the unstored ``Admin*`` wrappers
+- ``doc``: ``/doc/``: the unstored ``DocSection``, ``DocTree``, ``DocPath``
 - ``root``: ``Root``, ``SCHEMA_STEPS``, ``root_factory``, ``get_root``,
   ``in_transaction``, ``ensure_root``
 
@@ -28,6 +29,7 @@ the path records had while this package was one module.
 """
 from .admin import AdminGroup, AdminGroups, AdminSection, AdminUser, AdminUsers
 from .blobs import bytes_blob, copy_blob, guess_type, read_blob
+from .doc import DocPath, DocSection, DocTree
 from .folder import Folder, OwnerFolder, RootFolder, owner_of, root_of, stored
 from .presence import Presence, PresenceEntry, presence_of
 from .publications import (
@@ -35,7 +37,8 @@ from .publications import (
     time_key)
 from .root import SCHEMA_STEPS, Root, ensure_root, get_root, in_transaction, root_factory
 from .shareindex import index_shares, share_key
-from .users import AccountToken, ApiToken, Group, Home, StorageUse, User, usage
+from .users import (
+    DOC_WORKSHEET_NUMBER, AccountToken, ApiToken, Group, Home, StorageUse, User, usage)
 from .worksheets import (
     BUSY, CELL_STATUSES, CELL_TYPES, WORKSHEET_STATES, WORKSHEET_VIEW_NAMES, Cell, CellOutput,
     CellSnapshot, Cells, DataFile, DataFiles, OutputSnapshot, Revision, Revisions,
@@ -55,12 +58,15 @@ __all__ = [
     'Cell', 'CellOutput', 'CellSnapshot', 'Cells', 'DataFile', 'DataFiles', 'OutputSnapshot',
     'Revision', 'Revisions', 'Worksheet',
     # users
-    'AccountToken', 'ApiToken', 'Group', 'Home', 'StorageUse', 'User', 'usage',
+    'DOC_WORKSHEET_NUMBER', 'AccountToken', 'ApiToken', 'Group', 'Home', 'StorageUse',
+    'User', 'usage',
     # publications
     'PUBLICATION_VIEW_NAMES', 'PubCell', 'PubCells', 'PubFile', 'PubFiles', 'Publication',
     'Publications', 'time_key',
     # admin
     'AdminGroup', 'AdminGroups', 'AdminSection', 'AdminUser', 'AdminUsers',
+    # doc
+    'DocPath', 'DocSection', 'DocTree',
     # root
     'SCHEMA_STEPS', 'Root', 'ensure_root', 'get_root', 'in_transaction', 'root_factory',
 ]

@@ -13,6 +13,7 @@ from .. import search
 from ..acl import ALL_PERMISSIONS, Allow, Authenticated, P, admin_principal, group_principal, \
     user_principal
 from .admin import AdminSection
+from .doc import DocSection
 from .folder import RootFolder, stored
 from .publications import Publications
 from .users import Group, Home, User
@@ -77,6 +78,8 @@ class Root(RootFolder):
             return AdminSection(self)
         if name == 'pub':
             return self.publications
+        if name == 'doc':
+            return DocSection(self)
         return super().__getitem__(name)
 
     @property

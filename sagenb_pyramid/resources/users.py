@@ -16,6 +16,10 @@ from .folder import Folder, OwnerFolder, root_of, stored
 from .shareindex import index_shares
 from .worksheets import Worksheet
 
+# The number of a user's documentation worksheet for the worker hosts: below every
+# worksheet number of a home, so its process counts against the user's limit as theirs.
+DOC_WORKSHEET_NUMBER = -1
+
 
 @stored
 class Home(Folder):
@@ -40,6 +44,9 @@ class User(OwnerFolder):
     # password; ``auth/ldap.py``).  ``ldap_dn``: the directory entry it was made from.
     auth_source = 'local'
     ldap_dn = None
+    # The worksheet the examples of the manuals run in (services/doc.py): in no home
+    # (not listed, searched or counted in the quota), made at the first example.
+    doc_worksheet = None
 
     def __init__(self, login, password_hash=None, is_admin=False, email='', fullname=''):
         super().__init__()
@@ -87,6 +94,14 @@ class User(OwnerFolder):
         self.add(str(number), worksheet)
         worksheet.add_cell('compute', '')
         return worksheet
+
+    def worksheet_numbered(self, number):
+        """The worksheet the worker hosts call ``number`` (the documentation's scratch
+        worksheet is DOC_WORKSHEET_NUMBER), or None."""
+        if number == DOC_WORKSHEET_NUMBER:
+            return self.doc_worksheet
+        worksheet = self.get(str(number))
+        return worksheet if isinstance(worksheet, Worksheet) else None
 
     def worksheets(self):
         return [w for w in self.values() if isinstance(w, Worksheet)]

@@ -65,6 +65,9 @@ class Worksheet(Persistent):
     history_for_viewers = False
     # Who has it open (resources/presence.py), made at the first page's first heartbeat.
     presence = None
+    # An imported notebook's metadata (less what the worksheet holds itself), written
+    # back by download.ipynb: a plain dict replaced whole, or None (an optional part).
+    notebook_metadata = None
 
     def __init__(self, name, owner_id, typeset=True, system='sage'):
         self.name = name
@@ -275,9 +278,11 @@ class Worksheet(Persistent):
         # A copy of someone else's worksheet is content its new owner did not write.
         twin.trusted = bool(self.trusted) and owner.id == self.owner_id
         twin.delete_all_cells()
+        twin.notebook_metadata = copy.deepcopy(self.notebook_metadata)
         for cell in self.ordered_cells():
             new = twin.add_cell(cell.type, cell.input)
             new.format = cell.format
+            new.copy_notebook_parts(cell)
             new.output.replace(cell.output)
         if self.files is not None:
             for data_file in self.files.values():
@@ -295,6 +300,7 @@ class Worksheet(Persistent):
             new = twin.cells.add(str(cell.id), Cell(cell.id, cell.type, cell.input))
             twin.cell_order.append(cell.id)
             new.format = cell.format
+            new.copy_notebook_parts(cell)
             new.output.replace(cell.output)
             # Outputs are replaced whole by evaluations, but a snapshot must share nothing.
             new.output.outputs = copy.deepcopy(new.output.outputs)
@@ -305,6 +311,7 @@ class Worksheet(Persistent):
             for data_file in self.files.values():
                 twin.data_files().add(data_file.__name__, data_file.copy())
         twin.created, twin.modified = self.created, self.modified
+        twin.notebook_metadata = copy.deepcopy(self.notebook_metadata)
         return twin
 
     def delete_all_cells(self):
@@ -341,16 +348,12 @@ def _same(a, b):
         return False
 
 
-def resolve_worksheet(old, committed, new):
-    """The state of a worksheet two transactions changed from ``old`` (see
-    ``Worksheet._p_resolveConflict``); raises ConflictError when they cannot merge."""
+def merge_attributes(old, committed, new, skip=()):
+    """``committed`` with what ``new`` changed from ``old`` (leaving the keys ``skip``
+    to the caller); ConflictError for a key both changed to different values."""
     from ZODB.POSException import ConflictError
-    if not all(isinstance(state, dict) for state in (old, committed, new)):
-        raise ConflictError
     result = dict(committed)
-    for key in set(old) | set(committed) | set(new):
-        if key in _MERGED:
-            continue
+    for key in (set(old) | set(committed) | set(new)) - set(skip):
         was, theirs, mine = (s.get(key, _MISSING) for s in (old, committed, new))
         if _same(mine, was):
             continue
@@ -360,6 +363,16 @@ def resolve_worksheet(old, committed, new):
             result.pop(key, None)
         else:
             result[key] = mine
+    return result
+
+
+def resolve_worksheet(old, committed, new):
+    """The state of a worksheet two transactions changed from ``old`` (see
+    ``Worksheet._p_resolveConflict``); raises ConflictError when they cannot merge."""
+    from ZODB.POSException import ConflictError
+    if not all(isinstance(state, dict) for state in (old, committed, new)):
+        raise ConflictError
+    result = merge_attributes(old, committed, new, _MERGED)
     offset = committed.get('version', 0) - old.get('version', 0)
     result['version'] = committed.get('version', 0) + new.get('version', 0) - \
         old.get('version', 0)
@@ -398,6 +411,12 @@ class Cell(Persistent):
     # How a text cell's input is written: ``markdown`` (with HTML allowed, as Jupyter)
     # or ``html`` (legacy worksheets, whose text is HTML with $math$).
     format = 'markdown'
+    # Optional parts (None until an import brings them): a Jupyter markdown cell's
+    # attachments, name -> {mime type: Blob} (blobs: the cell is stored again at every
+    # edit of its input, its attachments are not), and its notebook metadata (tags,
+    # slideshow, editable...); plain dicts, replaced whole, never changed in place.
+    attachments = None
+    metadata = None
 
     def __init__(self, cell_id, type, input=''):
         self.id = cell_id
@@ -406,7 +425,8 @@ class Cell(Persistent):
         self.output = CellOutput()
         # The worksheet's version when this input was written (the worksheet's
         # ``cell_versions`` has it too, moved on when a conflict was resolved), and
-        # ((input_version, input), ...) before it: the bases of merges (services/live.py).
+        # ((input_version, input, written_version), ...) before it: the bases of merges
+        # (services/live.py); entries stored before written_version was kept have two.
         self.written_version = 0
         self.past_inputs = ()
 
@@ -421,9 +441,11 @@ class Cell(Persistent):
         """A new input (and/or type), noted by the worksheet (``note_input``) after its
         ``touch``; the one before is kept among the last PAST_INPUTS_KEPT (fewer past
         PAST_INPUT_CHARS)."""
-        past = self.past_inputs + ((self.input_version, self.input),)
+        # Both numbers: an edit whose commit was merged with another's was answered
+        # with the written one, and its client bases its next edit on that.
+        past = self.past_inputs + ((self.input_version, self.input, self.written_version),)
         while len(past) > PAST_INPUTS_KEPT or (
-                len(past) > 1 and sum(len(kept) for _, kept in past) > PAST_INPUT_CHARS):
+                len(past) > 1 and sum(len(kept[1]) for kept in past) > PAST_INPUT_CHARS):
             past = past[1:]
         self.past_inputs = past
         self.input = text
@@ -432,18 +454,51 @@ class Cell(Persistent):
 
     def input_at(self, version):
         """The input as it was at ``version`` (None when no longer kept).  The number
-        the edit was answered with names the current input too, even when a resolved
-        conflict moved it on."""
+        the edit was answered with names that input too (current or kept), even when a
+        resolved conflict moved its ``input_version`` on."""
         if version in (self.input_version, self.written_version):
             return self.input
-        for kept_version, text in self.past_inputs:
-            if kept_version == version:
-                return text
+        for kept in self.past_inputs:
+            if version == kept[0] or version in kept[2:]:
+                return kept[1]
         return None
 
     @property
     def worksheet(self):
         return self.__parent__.__parent__
+
+    def set_attachments(self, attachments):
+        """``attachments``: name -> {mime type: bytes} (an import's), stored as blobs."""
+        self.attachments = {name: {mime: bytes_blob(content)
+                                   for mime, content in bundle.items()}
+                            for name, bundle in attachments.items()} or None
+
+    def attachment(self, name):
+        """``(mime type, bytes)`` of the attachment ``name`` (its first type, as Jupyter
+        shows it), or None."""
+        bundle = (self.attachments or {}).get(name)
+        if not bundle:
+            return None
+        mime, blob = next(iter(bundle.items()))
+        return mime, read_blob(blob)
+
+    def attachments_data(self):
+        """The attachments as name -> {mime type: bytes} (for an export)."""
+        return {name: {mime: read_blob(blob) for mime, blob in bundle.items()}
+                for name, bundle in (self.attachments or {}).items()}
+
+    def locked(self, what):
+        """Whether the notebook the cell came from locks it: ``what`` is ``editable`` or
+        ``deletable`` (Jupyter's metadata, false to lock)."""
+        return (self.metadata or {}).get(what) is False
+
+    def copy_notebook_parts(self, other):
+        """The attachments (blobs copied) and metadata of ``other``, another cell."""
+        if other.attachments:
+            self.attachments = {name: {mime: copy_blob(blob) for mime, blob in bundle.items()}
+                                for name, bundle in other.attachments.items()}
+        if other.metadata:
+            self.metadata = copy.deepcopy(other.metadata)
 
 
 @stored
@@ -612,9 +667,10 @@ class Revisions(Folder):
     revisions taken here list ``CellSnapshot``s, shared with the previous revision
     for every cell that did not change (services/history.py takes and thins them).
 
-    ``editing``: author id -> time of their first edit not yet in a revision (written
-    once per burst of each author, a key of their own: concurrent editors of
-    different cells do not conflict on it)."""
+    ``editing``: author id -> time of their first edit after the newest revision then
+    (written once per burst of each author, a key of their own: concurrent editors of
+    different cells do not conflict on it; a time older than the newest revision is a
+    spent note, never cleared, so that taking a revision writes nothing here)."""
 
     editing = None
     # Revisions older than the thinning rules' ages up to this time were thinned.
@@ -624,6 +680,18 @@ class Revisions(Folder):
         super().__init__()
         self.editing = OOBTree()
         self.thinned_until = 0.0
+
+    def _p_resolveConflict(self, old, committed, new):
+        """Two revisions taken at once (editors starting at the same moment) both
+        advanced ``thinned_until``: the later stays; the revisions themselves are in
+        ``data``, whose tree merges them.  Anything else changed is a conflict."""
+        from ZODB.POSException import ConflictError
+        if not all(isinstance(state, dict) for state in (old, committed, new)):
+            raise ConflictError
+        result = merge_attributes(old, committed, new, ('thinned_until',))
+        result['thinned_until'] = max(committed.get('thinned_until', 0.0),
+                                      new.get('thinned_until', 0.0))
+        return result
 
     def free_key(self, when):
         """The key of a revision taken at ``when`` (a millisecond later while taken)."""

@@ -18,6 +18,7 @@ from ..auth.mail import mail_enabled
 from ..auth.passwords import check_login_name, hash_password
 from ..security import end_sessions
 from ..web import api_error
+from . import evaluation
 from .accounts import check_email, login_taken
 from .evaluation import discard_after_commit
 from .links import admin_reset_link, send_invitation, send_reset_link
@@ -163,6 +164,8 @@ def delete_user(request, root, user, worksheets, heir_login=''):
         raise api_error(400, '"worksheets" must be "delete" or "handover"')
     count = len(user.worksheets())
     keys = root.delete_user(user, heir)
+    if user.doc_worksheet is not None:  # the process of their manuals' examples
+        keys.append(evaluation.worksheet_key(user.doc_worksheet))
     discard_after_commit(request, keys)
     detail = ('%d worksheet(s) handed to %s' % (count, heir.login) if heir is not None
               else '%d worksheet(s) deleted' % count)

@@ -10,10 +10,20 @@ so a difference with them aligns cells by their content).
 ``edited`` is called by the views that change a worksheet, after the change.  It reads
 the revisions of the last ``sagenb.history.interval`` seconds (a range of a tree): if
 the editor is an author of one of them, it only notes the editor in
-``Revisions.editing`` (once per burst, a key of their own), else it takes a revision
-naming every noted editor.  Edits of different cells therefore write no object in
+``Revisions.editing`` (the time of their first edit after the newest revision: once per
+burst, a key of their own), else it takes a revision naming every editor noted since
+the revision before.  Taking a revision leaves the notes as they are (a note older than
+the newest revision is spent): clearing them conflicted with every note written at the
+same moment, and ten editors at once ran out of pyramid_retry's attempts
+(tests/e2e/test_live_soak.py).  Edits of different cells therefore write no object in
 common here but at most once a minute.  The last edits of a burst are in the worksheet
-itself until the next revision (the next edit after the interval, or a restore).
+itself until the next revision.  Once the worksheet has been left unchanged for the
+interval the burst is over, and ``take_pending`` takes its revision (dated when it
+ended) at the next read of the history or, before anything else, at the next request
+that may change the worksheet (views/history.py, on ``ContextFound``): so the next
+burst starts from a revision of the state it changes.  No timer in any process is
+needed, and a worksheet nobody looks at costs nothing; what the worksheet holds
+meanwhile is its current state, so nothing is lost until then.
 """
 import difflib
 import time
@@ -23,8 +33,10 @@ from ..resources import Cell, CellSnapshot, OutputSnapshot, Revision, root_of
 from ..web import api_error
 
 KINDS = ('import', 'auto', 'before-restore', 'restore')
-# The clock revisions are taken by (tests move it).
+# The clock revisions are taken by (tests move it), and the one of the worksheets'
+# ``modified`` (tests move it too, to leave a worksheet alone for a while at once).
 clock = time.time
+wall_clock = time.time
 MAX_NAME = 200
 
 
@@ -59,10 +71,38 @@ def note_edit(worksheet, user_id, rules, now=None):
     if revisions is not None:
         for _key, revision in revisions.between(now - rules.interval, now + 1):
             if revision.kind != 'import' and user_id in revision.author_ids:
-                if user_id not in revisions.editing:
+                latest = revisions.latest()
+                if revisions.editing.get(user_id, -1.0) <= latest.time:
                     revisions.editing[user_id] = now
                 return None
     return take(worksheet, [user_id], 'auto', rules, now)
+
+
+def pending_editors(revisions):
+    """The editors noted since the newest revision (none in a revision yet)."""
+    latest = revisions.latest()
+    after = latest.time if latest is not None else -1.0
+    return [user_id for user_id, when in revisions.editing.items() if when > after]
+
+
+def take_pending(worksheet, rules):
+    """The revision of a burst of edits not yet in one (``Revisions.editing`` names its
+    editors) when the worksheet is unchanged since the interval (the burst is over):
+    taken now, dated at its last change (``modified``); None when there is none to
+    take.  The history's readers call it, so its list ends with the last burst."""
+    revisions = worksheet.revisions
+    if rules.interval <= 0 or revisions is None:
+        return None
+    pending = pending_editors(revisions)
+    # ``modified`` is the wall clock's, whatever ``clock`` the revisions are taken by.
+    if not pending or wall_clock() - worksheet.modified < rules.interval:
+        return None
+    latest = revisions.latest()
+    # After the notes it holds (so that they are spent) and the revision before.
+    when = max([min(clock(), worksheet.modified)] +
+               [revisions.editing[user_id] + 0.001 for user_id in pending] +
+               ([latest.time + 0.001] if latest is not None else []))
+    return take(worksheet, [], 'auto', rules, when)
 
 
 def snapshot_of(cell, old=None):
@@ -85,9 +125,7 @@ def take(worksheet, author_ids, kind, rules, now=None, note=None):
     for cell in worksheet.ordered_cells():
         old = shared.get(cell.id)
         snaps.append(old if old is not None and old.same_as(cell) else snapshot_of(cell, old))
-    authors = set(author_ids) | set(revisions.editing.keys())
-    if len(revisions.editing):
-        revisions.editing.clear()
+    authors = set(author_ids) | set(pending_editors(revisions))
     summary = summarize(previous, snaps, worksheet.name)
     if note:
         summary.update(note)

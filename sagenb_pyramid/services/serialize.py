@@ -18,6 +18,12 @@ def cell_json(request, cell):
             'version': out.version, 'started': out.started, 'finished': out.finished}
     if cell.type == 'text':
         data['format'] = cell.format
+    if cell.attachments:
+        # Names only: the page asks for cells/<id>/attachments/<name>.
+        data['attachments'] = sorted(cell.attachments)
+    for lock in ('editable', 'deletable'):
+        if cell.locked(lock):
+            data[lock] = False
     if out.files is not None:
         data['files'] = sorted(out.files.keys())
     if out.input_request is not None and out.status in BUSY:

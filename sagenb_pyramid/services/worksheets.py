@@ -35,8 +35,8 @@ def new_worksheet_name(body_or_form):
 def update(worksheet, user, changes):
     """Change ``worksheet`` as ``user`` (who may edit it) asks: ``changes`` maps some of
     ``WORKSHEET_FIELDS`` to new values (``state`` is the user's own; ``tags`` the
-    owner's alone: 403).  400 for a wrong value or no change at all; a refusal changes
-    nothing."""
+    owner's alone: 403).  400 for a wrong value or nothing asked; a refusal changes
+    nothing, and so do values the worksheet already has (its version stays)."""
     values = {}
     if 'name' in changes:
         values['name'] = new_worksheet_name({'name': changes['name']})
@@ -61,11 +61,16 @@ def update(worksheet, user, changes):
     if not values and 'state' not in changes:
         raise api_error(400, 'nothing to change: give "name", "typeset", "system", '
                              '"state" or "tags"')
-    if 'state' in changes:
+    if 'state' in changes and changes['state'] != worksheet.state_for(user.id):
         worksheet.set_state(user.id, changes['state'])
-    for attr, value in values.items():
+    changed = {attr: value for attr, value in values.items()
+               if getattr(worksheet, attr) != value}
+    for attr, value in changed.items():
         setattr(worksheet, attr, value)
-    worksheet.touch()
+    # Only content grows the version (live clients wake on it): the user's own state,
+    # or the same values again, are none.
+    if changed:
+        worksheet.touch()
 
 
 def set_default_system(user, system):
@@ -105,32 +110,65 @@ def add_cell(worksheet, user, cell_type='compute', text='', after=None, before=N
     return cell
 
 
+LOCKED = {
+    'editable': 'cell %d is locked against editing: its notebook says "editable": '
+                'false. Unlock it first (the Unlock button, or "editable": true).',
+    'deletable': 'cell %d is locked against deletion: its notebook says "deletable": '
+                 'false. Unlock it first (the Unlock button, or "deletable": true).',
+}
+
+
 def edit_cell(cell, user, changes, base_version=None, base_input=None):
     """Change ``cell`` as ``user`` asks: ``changes`` has its new ``input`` (a string;
-    None leaves it) and/or ``type``; 400 for a wrong type.  Input changed by ``user``
-    counts as their change.  With ``base_version`` (the ``input_version`` the edit
-    started from) an input changed since is merged (``live.rebase_edit``; an edit that
-    cannot be merged raises ``live.EditConflict`` and changes nothing)."""
+    None leaves it) and/or ``type``, and/or its locks (``editable``, ``deletable``:
+    booleans, Jupyter's metadata); 400 for a wrong type or lock, 409 for a change of a
+    cell locked against editing (unlocking in the same request is allowed).  Input
+    changed by ``user`` counts as their change.  With ``base_version`` (the
+    ``input_version`` the edit started from) an input changed since is merged
+    (``live.rebase_edit``; an edit that cannot be merged raises ``live.EditConflict``
+    and changes nothing)."""
     if 'type' in changes and changes['type'] not in CELL_TYPES:
         raise api_error(400, '"type" must be "compute" or "text"')
+    locks = {key: changes[key] for key in LOCKED if key in changes}
+    for key, value in locks.items():
+        if not isinstance(value, bool):
+            raise api_error(400, '"%s" must be true or false' % key)
     text = changes.get('input')
     if text is not None and base_version is not None:
         text = rebase_edit(cell, text, base_version, base_input)
     new_input = text is not None and text != cell.input
     new_type = 'type' in changes and changes['type'] != cell.type
-    if not (new_input or new_type):
+    editable = locks.get('editable', not cell.locked('editable'))
+    if (new_input or new_type) and not editable:
+        raise api_error(409, LOCKED['editable'] % cell.id)
+    new_locks = {key: value for key, value in locks.items()
+                 if value != (not cell.locked(key))}
+    if not (new_input or new_type or new_locks):
         return
     if new_input:
         cell.worksheet.changed_by(user.id)
     worksheet = cell.worksheet
+    if new_locks:
+        metadata = dict(cell.metadata or {})
+        for key, value in new_locks.items():
+            if value:
+                metadata.pop(key, None)  # unlocked: as a notebook without the key
+            else:
+                metadata[key] = False
+        cell.metadata = metadata or None
+    # Also when only a lock changed: live clients get the cell (note_input below), and
+    # the input it had stays a base of merges.
     cell.set_input(text if new_input else cell.input, changes['type'] if new_type else None)
     worksheet.touch()
     worksheet.note_input(cell)
 
 
 def delete_cell(cell):
-    """Delete ``cell``; 409 for the last cell of its worksheet."""
+    """Delete ``cell``; 409 for the last cell of its worksheet, or a cell locked against
+    deletion."""
     worksheet = cell.worksheet
+    if cell.locked('deletable'):
+        raise api_error(409, LOCKED['deletable'] % cell.id)
     if len(worksheet.cell_order) <= 1:
         raise api_error(409, 'a worksheet keeps at least one cell')
     worksheet.delete_cell(cell.id)

@@ -24,6 +24,7 @@ import { makeDataFiles } from "./page/datafiles.js";
 import { makeShare } from "./page/share.js";
 import { makePresence } from "./page/presence.js";
 import { makeHistory } from "./page/history.js";
+import { makeLive } from "./page/live.js";
 
 // Containers of rendered user content: clicks inside them are never page actions.
 const USER_CONTENT = ".text-rendered, .output-item";
@@ -73,6 +74,7 @@ page.share = root.dataset.canShare === "true" ? makeShare(page) : null;
 // Who else has it open (a published page or a print view shows no one).
 page.presence = root.dataset.mode ? null : makePresence(page);
 page.history = makeHistory(page);
+page.live = makeLive(page);
 setMathJaxErrorHandler(page.messages.report);
 listenToFrames(page);
 closeInspectOnClickOutside(page);
@@ -102,7 +104,11 @@ root.addEventListener("click", (ev) => {
       if (!cell || !page.canEdit) return;
       switch (action) {
         case "evaluate": cell.evaluate(); break;
-        case "delete": actions.deleteCell(cell); break;
+        case "delete":
+          if (cell.data.deletable === false) page.messages.show(cell.lockedMessage("deletion"));
+          else actions.deleteCell(cell);
+          break;
+        case "unlock": cell.unlock(); break;
         case "move-up": actions.moveCell(cell, "up"); break;
         case "move-down": actions.moveCell(cell, "down"); break;
         case "add-below": actions.addCell({ type: "compute", after: cell }); break;
@@ -119,7 +125,7 @@ root.addEventListener("click", (ev) => {
 });
 
 // A download holds what the server has: edits not saved yet are saved first.
-for (const link of document.querySelectorAll("[data-role=download-sws], [data-role=download-ipynb]")) {
+for (const link of document.querySelectorAll(".ws-downloads a[download]")) {
   link.addEventListener("click", async (ev) => {
     if (!page.canEdit || link.dataset.saved === "true" || !actions.allCells().some((c) => c.isDirty())) return;
     ev.preventDefault();

@@ -11,6 +11,7 @@ scripts and the page's own requests, a short HTML page for browsers), never a tr
 """
 import logging
 
+from ZODB.POSException import ConflictError
 from pyramid.httpexceptions import HTTPException, HTTPFound
 from pyramid.view import (
     exception_view_config, forbidden_view_config, notfound_view_config)
@@ -98,6 +99,18 @@ def no_capacity(exc, request):
 def worker_problem(exc, request):
     """The worksheet's worker host could not be reached or could not answer."""
     return error_response(request, 503, str(exc))
+
+
+@exception_view_config(ConflictError, renderer='json', last_retry_attempt=True)
+def still_conflicting(exc, request):
+    """Others changed the same objects each time the request ran (pyramid_retry's
+    attempts): nothing was saved, and sending it again soon will do (503 with
+    Retry-After, not a server failure)."""
+    log.warning('%s %s conflicted on every attempt: %s', request.method, request.path, exc)
+    request.response.headers['Retry-After'] = '1'
+    return error_response(request, 503, 'others changed this at the same moment each '
+                                        'time it was tried: nothing was changed; send it '
+                                        'again')
 
 
 @exception_view_config(Exception, renderer='json', retryable_error=False)

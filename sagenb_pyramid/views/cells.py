@@ -47,13 +47,17 @@ def version_param(value, name):
 def update_cell(context, request):
     """``base_version`` (the cell's ``input_version`` the edit started from) merges an
     input changed since (409 with the current input when the edits overlap);
-    ``base_input`` is the text it started from, for a version the cell no longer keeps."""
+    ``base_input`` is the text it started from, for a version the cell no longer keeps.
+    ``editable``/``deletable`` (booleans) lock or unlock the cell as Jupyter's metadata
+    does: a locked cell's input and type are refused (409), as is deleting it."""
     body = json_body(request)
-    if 'input' not in body and 'type' not in body:
-        raise api_error(400, 'nothing to change: give "input" or "type"')
+    if not any(key in body for key in ('input', 'type', 'editable', 'deletable')):
+        raise api_error(400, 'nothing to change: give "input", "type", "editable" or '
+                        '"deletable"')
     changes = {'input': get_str(body, 'input')}
-    if 'type' in body:
-        changes['type'] = body['type']
+    for key in ('type', 'editable', 'deletable'):
+        if key in body:
+            changes[key] = body[key]
     base_version = body.get('base_version')
     if base_version is not None:
         base_version = version_param(base_version, 'base_version')
@@ -61,6 +65,8 @@ def update_cell(context, request):
     try:
         worksheets.edit_cell(context, request.user, changes, base_version, base_input)
     except EditConflict as conflict:
+        # Nothing of the request is kept (the history's bookkeeping neither).
+        request.tm.doom()
         request.response.status = 409
         return conflict.json()
     history.edited(request, context.worksheet)

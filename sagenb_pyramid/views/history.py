@@ -1,9 +1,10 @@
 """A worksheet's history (``<worksheet>/revisions/``): the list of revisions, one
 revision, the difference of two (or of one and the worksheet now), restoring, naming
 and pinning.  The logic is in services/history.py."""
+from pyramid.events import ContextFound, subscriber
 from pyramid.view import view_config
 
-from ..resources import Revision, Revisions
+from ..resources import Revision, Revisions, Worksheet
 from ..security import P
 from ..services import history
 from ..web import api_error, json_body
@@ -21,10 +22,27 @@ def require_history(request, worksheet):
         raise api_error(403, "the owner has not opened this worksheet's history to viewers")
 
 
+@subscriber(ContextFound)
+def burst_over_before_change(event):
+    """A request that may change a worksheet (anything but GET and HEAD to it or within
+    it): the burst of edits that ended there gets its revision first, of the state
+    before the change.  A refused request is rolled back with it (pyramid_tm)."""
+    request = event.request
+    if request.method in ('GET', 'HEAD'):
+        return
+    node = request.context
+    while node is not None and not isinstance(node, Worksheet):
+        node = getattr(node, '__parent__', None)
+    if node is not None:
+        history.take_pending(node, history.Rules.of(request.registry.settings))
+
+
 @view_config(context=Revisions, request_method='GET', permission=P.VIEW, renderer='json')
 def revisions(context, request):
     worksheet = context.__parent__
     require_history(request, worksheet)
+    # A burst of edits that ended since the last revision gets its own now.
+    history.take_pending(worksheet, history.Rules.of(request.registry.settings))
     return {'revisions': [history.revision_json(request, rev, worksheet)
                           for rev in context.values()],
             'history_for_viewers': bool(worksheet.history_for_viewers)}

@@ -12,8 +12,8 @@ from pyramid.view import view_config
 from .. import names
 from ..resources import Publication, Publications, PubCell, PubFile, PubFiles, Worksheet
 from ..security import P
-from ..services import publishing
-from ..services.serialize import cell_json, script_safe_json, worksheet_json
+from ..services import publishing, transfer
+from ..services.serialize import cell_json, script_safe_json
 from ..web import api_error, fmt_time, form_of, get_str, json_body, wants_json
 
 
@@ -47,9 +47,8 @@ def unpublish(context, request):
 @view_config(context=Worksheet, name='print', request_method='GET', permission=P.VIEW,
              renderer='print.jinja2')
 def print_worksheet(context, request):
-    data = worksheet_json(request, context)
-    return {'name': context.name, 'data': script_safe_json(data),
-            'page_url': request.resource_url(context), 'trusted': data['trusted'],
+    """The cells as ``download.html`` shows them (one renderer), without a script."""
+    return {'name': context.name, 'cells': transfer.print_cells(context),
             'owner': context.owner.login, 'when': fmt_time(context.modified),
             'noindex': False}
 
@@ -127,7 +126,9 @@ def publication(context, request):
 def print_publication(context, request):
     data = publishing.publication_json(request, context)
     publishing.noindex(request, request.response)
-    return page_values(request, context, data)
+    values = page_values(request, context, data)
+    values['cells'] = transfer.print_cells(publishing.shown_or_404(context))
+    return values
 
 
 @view_config(context=Publication, name='copy', request_method='POST', permission=P.CREATE,
@@ -201,6 +202,12 @@ def cell_file(context, request):
         raise api_error(404, 'this cell has no file %r' % name)
     return publishing.file_response(request, publishing.blob_bytes(files[name]),
                                     publishing.guess_type(name), name.rsplit('/', 1)[-1])
+
+
+@view_config(context=PubCell, name='attachments', request_method='GET', permission=P.VIEW)
+def cell_attachment(context, request):
+    content, kind, name = transfer.attachment(context.cell, '/'.join(request.subpath))
+    return publishing.file_response(request, content, kind, name)
 
 
 @view_config(context=PubCell, name='output.txt', request_method='GET', permission=P.VIEW)

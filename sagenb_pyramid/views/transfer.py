@@ -1,7 +1,9 @@
 """Files in and out: importing worksheets, exporting them, data and cell files.
 
 ``POST <home>/import`` takes a ``.sws``, ``.txt``, ``.ipynb`` or ``.zip`` of those;
-``<worksheet>/download.sws`` and ``download.ipynb`` export one worksheet and
+``<worksheet>/download.sws`` and ``download.ipynb`` export one worksheet (and
+``download.sage``, ``.py``, ``.html``, ``.tex``, ``.pdf`` make it a script, a page, a
+document), and
 ``<home>/download.zip`` several.  Files a user uploaded are served with a sandboxing
 Content-Security-Policy, so an HTML or SVG file opened directly runs no script on the
 notebook's origin.
@@ -11,7 +13,7 @@ from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
 from .. import importing
-from ..formats import FormatError
+from ..formats import FormatError, latex
 from ..resources import Cell, DataFile, User, Worksheet, guess_type, read_blob
 from ..security import P
 from ..services import transfer
@@ -68,6 +70,53 @@ def download_ipynb(context, request):
     return send_bytes(request, *transfer.export(context, 'ipynb'))
 
 
+def _static(context, request, kind):
+    try:
+        content, content_type, filename = transfer.static_export(
+            request.registry.settings, context, kind)
+    except latex.TexUnavailable as exc:
+        raise api_error(404, str(exc)) from None
+    except latex.TexFailed as exc:
+        raise api_error(409, 'the PDF could not be made (download.tex has the LaTeX): %s'
+                        % exc) from None
+    return send_bytes(request, content, content_type, filename)
+
+
+@view_config(context=Worksheet, name='download.sage', request_method='GET',
+             permission=P.VIEW)
+def download_sage(context, request):
+    """The inputs as a Sage script (formats/script.py says what each cell becomes)."""
+    return _static(context, request, 'sage')
+
+
+@view_config(context=Worksheet, name='download.py', request_method='GET',
+             permission=P.VIEW)
+def download_py(context, request):
+    """The Sage script preparsed: Python with ``from sage.all import *``."""
+    return _static(context, request, 'py')
+
+
+@view_config(context=Worksheet, name='download.html', request_method='GET',
+             permission=P.VIEW)
+def download_html(context, request):
+    """One HTML file with the outputs, plots and math, that runs no script."""
+    return _static(context, request, 'html')
+
+
+@view_config(context=Worksheet, name='download.tex', request_method='GET',
+             permission=P.VIEW)
+def download_tex(context, request):
+    """A zip of the LaTeX source and its images."""
+    return _static(context, request, 'tex')
+
+
+@view_config(context=Worksheet, name='download.pdf', request_method='GET',
+             permission=P.VIEW)
+def download_pdf(context, request):
+    """The LaTeX made into a PDF by the server's TeX; 404 saying so where it has none."""
+    return _static(context, request, 'pdf')
+
+
 @view_config(context=User, name='download.zip', request_method='GET', permission=P.VIEW)
 def download_zip(context, request):
     """Several worksheets in one zip: ``ids=1,4,5`` or every one in ``state``."""
@@ -106,3 +155,11 @@ def cell_file(context, request):
     kind = guess_type(name)
     return send_bytes(request, read_blob(files[name]), kind, name.rsplit('/', 1)[-1],
                       inline=kind in INLINE_TYPES)
+
+
+@view_config(context=Cell, name='attachments', request_method='GET', permission=P.VIEW)
+def cell_attachment(context, request):
+    """An attachment of a text cell (what its text shows as ``attachment:<name>``),
+    sent as data files are: the sandboxing CSP, so an SVG opened directly runs nothing."""
+    content, kind, name = transfer.attachment(context, '/'.join(request.subpath))
+    return send_bytes(request, content, kind, name, inline=kind in INLINE_TYPES)

@@ -151,9 +151,6 @@ class RemoteHost:
     def is_running(self, key):
         return self._op('is_running', key=list(key))
 
-    def processes(self):
-        return self._op('processes')
-
     def make_room(self):
         return self._op('make_room')
 

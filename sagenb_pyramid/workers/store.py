@@ -49,7 +49,8 @@ class Update:
 def find_cell(conn, job):
     root = conn.root().get('sagenb')
     user = root.users_by_id.get(job.owner_id) if root is not None else None
-    worksheet = user.get(str(job.number)) if user is not None else None
+    # (the documentation's scratch worksheet is in no home: User.worksheet_numbered)
+    worksheet = user.worksheet_numbered(job.number) if user is not None else None
     if worksheet is None:
         return None
     return worksheet.cells.get(str(job.cell_id))

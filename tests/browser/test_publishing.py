@@ -87,11 +87,10 @@ def test_a_published_plot_and_typeset_math_seen_without_login(browser, site):  #
         assert page.locator('.topbar').is_hidden() and page.locator('#ratings').is_hidden()
         assert image.is_visible()
 
+        # The print view: the cells of download.html (math as MathML), no script.
         page.goto(base + url + 'print')
-        page.wait_for_function(
-            "() => document.getElementById('worksheet').dataset.ready === 'true'")
-        page.locator('.cell .output mjx-container').first.wait_for()
-        page.locator('.text-rendered mjx-container').first.wait_for()
+        page.locator('.cell .output math').first.wait_for()
+        page.locator('.text-rendered math').first.wait_for()
         printed = page.locator('.cell img.output-image').first
         printed.wait_for()
         assert printed.is_visible() and page.locator('.topbar').count() == 0

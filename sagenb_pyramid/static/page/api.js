@@ -3,10 +3,12 @@
 // files and the listing's worksheet upload.
 
 export class ApiError extends Error {
-  constructor(message, status) {
+  constructor(message, status, data = null) {
     super(message);
     this.name = "ApiError";
     this.status = status;
+    // The answer's JSON (a 409 of an edit carries the cell's current input).
+    this.data = data;
   }
 }
 
@@ -43,7 +45,7 @@ export function jsonApi(base, csrf) {
     }
     if (!resp.ok) {
       const msg = (data && data.error) || `${resp.status} ${resp.statusText || "error"}`;
-      throw new ApiError(msg, resp.status);
+      throw new ApiError(msg, resp.status, data);
     }
     if (data === null) {
       throw new ApiError("Unexpected answer from the server (logged out?). Reload the page.", resp.status);

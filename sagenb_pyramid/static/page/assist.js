@@ -4,6 +4,7 @@
 
 import { h } from "./dom.js";
 import { ansiFragment } from "./ansi.js";
+import { addManualLink } from "./doclinks.js";
 
 // The server counts positions in characters (code points), the editor in UTF-16 units.
 export function toCodePointOffset(text, index) {
@@ -91,6 +92,7 @@ export function showInspect(page, cell, view, pos, text, level) {
   if (source) source.addEventListener("click", () => cell.inspect(view, 1, pos));
   document.body.append(el);
   page.inspectTip = { el, cell };
+  if (level === 0) addManualLink(el, text);
   const at = view.coordsAtPos(pos) || view.contentDOM.getBoundingClientRect();
   const width = el.offsetWidth;
   const left = Math.max(8, Math.min(at.left, document.documentElement.clientWidth - width - 8));

@@ -5,6 +5,7 @@
 import { h } from "./dom.js";
 import { typeset, typesetClear } from "./math.js";
 import { renderMarkdown } from "./markdown.js";
+import { afterSave, saveRefused } from "./live.js";
 
 // The states in which a cell waits for news from the server.
 export const ACTIVE = new Set(["queued", "running"]);
@@ -40,6 +41,9 @@ export class Cell {
     this.id = data.id;
     this.data = data;
     this.savedInput = data.input ?? "";
+    // The server's input_version of savedInput: what an edit is based on (live.js).
+    this.baseVersion = data.input_version ?? 0;
+    this.onHold = null; // a conflict or a deletion waiting for the person (live.js)
     this.saveTimer = null;
     this.saveChain = Promise.resolve();
     this.removed = false;
@@ -57,9 +61,30 @@ export class Cell {
     return this.data.status || "new";
   }
 
+  // Jupyter's locks, from the notebook the cell came from ("editable"/"deletable": false).
+  get locked() {
+    return this.data.editable === false || this.data.deletable === false;
+  }
+
+  lockedMessage(what) {
+    return `This cell is locked against ${what} by the notebook it came from ("editable"/"deletable": false). Use its Unlock button first.`;
+  }
+
+  // Lift both locks; the page is drawn again so that the editor takes input.
+  async unlock() {
+    try {
+      await this.page.api("PATCH", `cells/${this.id}`, { editable: true, deletable: true });
+      await this.page.actions.saveAll();
+      location.reload();
+    } catch (err) {
+      this.page.messages.report(err);
+    }
+  }
+
   toolbar(extra = []) {
     if (!this.page.canEdit) return null;
     return h("div", { class: "cell-toolbar", role: "toolbar" },
+      this.locked ? button("unlock", "Unlock", "Locked by its notebook (not editable or not deletable): unlock") : null,
       ...extra,
       button("add-above", "+\u2191", "Insert compute cell above"),
       button("add-below", "+\u2193", "Insert compute cell below"),
@@ -101,19 +126,30 @@ export class Cell {
     this.saveChain = this.saveChain.then(async () => {
       await this.ready;
       const input = this.getInput();
-      if (input === this.savedInput || this.removed) return;
-      await this.page.api("PATCH", `cells/${this.id}`, { input });
-      this.savedInput = input;
-      this.el.classList.toggle("dirty", this.isDirty());
+      if (input === this.savedInput || this.removed || this.onHold) return;
+      let answer;
+      try {
+        answer = await this.page.api("PATCH", `cells/${this.id}`, this.saveBody(input));
+      } catch (err) {
+        if (saveRefused(this, input, err)) return;
+        throw err;
+      }
+      afterSave(this, answer, input);
     }).catch((err) => {
       this.page.messages.report(err);
     });
     return this.saveChain;
   }
 
+  // An edit says what it started from, so the server merges it with others' edits made
+  // since (or refuses it, 409) rather than writing over them.
+  saveBody(input) {
+    return { input, base_version: this.baseVersion, base_input: this.savedInput };
+  }
+
   saveOnUnload() {
-    if (!this.page.canEdit || this.removed || this.id === null || !this.isDirty()) return;
-    this.page.api("PATCH", `cells/${this.id}`, { input: this.getInput() }, { keepalive: true }).catch(() => {});
+    if (!this.page.canEdit || this.removed || this.onHold || this.id === null || !this.isDirty()) return;
+    this.page.api("PATCH", `cells/${this.id}`, this.saveBody(this.getInput()), { keepalive: true }).catch(() => {});
   }
 
   destroy() {
@@ -198,7 +234,7 @@ export class TextCell extends Cell {
     // blocks, underscores in names emphasis), so they go to the sanitizer as they are.
     const html = this.format === "html" ? src : renderMarkdown(src);
     this.rendered.classList.toggle("format-html", this.format === "html");
-    this.rendered.replaceChildren(this.page.sanitizer.sanitize(html));
+    this.rendered.replaceChildren(this.page.sanitizer.sanitize(html, { id: this.id, attachments: this.data.attachments }));
     if (/\$|\\\(|\\\[|\\begin\{/.test(src)) typeset(this.rendered);
   }
 
@@ -209,6 +245,10 @@ export class TextCell extends Cell {
 
   edit() {
     if (!this.page.canEdit || this.editing) return;
+    if (this.data.editable === false) {
+      this.page.messages.show(this.lockedMessage("editing"));
+      return;
+    }
     this.editing = true;
     this.el.classList.add("editing");
     this.textarea.value = this.savedInput;
@@ -242,6 +282,7 @@ export class TextCell extends Cell {
     // Text cells have no outputs; input changes made elsewhere are shown when not editing.
     if (!this.editing && typeof this.data.input === "string" && this.data.input !== this.savedInput) {
       this.savedInput = this.data.input;
+      this.baseVersion = this.data.input_version ?? this.baseVersion;
       this.renderText();
     }
   }

@@ -103,6 +103,8 @@ export class ComputeCell extends Cell {
       ext.push(keymap.of(defaultKeymap));
       return ext;
     }
+    // Locked by its notebook ("editable": false): shown and evaluated, not changed.
+    if (cell.data.editable === false) ext.push(EditorState.readOnly.of(true));
     const evaluate = () => { cell.evaluate(); return true; };
     const completing = (view) => completionStatus(view.state) !== null;
     ext.push(
@@ -500,7 +502,6 @@ export class ComputeCell extends Cell {
   async evaluate({ insertBelow = false } = {}) {
     if (!this.page.canEdit || this.removed) return;
     const input = this.getInput();
-    this.cancelSave();
     if (this.page.inspectTip && this.page.inspectTip.cell === this) closeInspect(this.page);
     closeCompletion(this.view);
     // Optimistic feedback until the server answers.
@@ -512,11 +513,14 @@ export class ComputeCell extends Cell {
     this.page.messages.hideIfError();
     if (insertBelow) this.page.actions.addCell({ type: "compute", after: this, focus: true });
     try {
-      await this.ready;
-      await this.saveChain; // a PATCH in flight must not overwrite what we send now
-      const cell = await this.page.api("POST", `cells/${this.id}/evaluate`, { input, wait: 2 });
-      this.savedInput = input;
-      this.el.classList.toggle("dirty", this.isDirty());
+      // Saved as every edit (merged with others' edits, or a conflict shown: live.js),
+      // then what the server has is evaluated.
+      await this.save();
+      if (this.onHold || (this.isDirty() && this.getInput() === input)) {
+        throw new Error(this.onHold === "conflict" ? "Not evaluated: resolve the conflict in this cell first."
+          : this.onHold ? "Not evaluated: this cell was deleted." : "Not evaluated: the input could not be saved.");
+      }
+      const cell = await this.page.api("POST", `cells/${this.id}/evaluate`, { wait: 2 });
       this.update(cell);
     } catch (err) {
       if (this.removed) return;

@@ -10,6 +10,7 @@ import { ansiFragment, stripAnsi, applyControlChars } from "./ansi.js";
 import { renderLatex, typeset, typesetClear } from "./math.js";
 import { renderMarkdown } from "./markdown.js";
 import * as widgets from "../widgets.js";
+import { addManualLink, questionName } from "./doclinks.js";
 
 export function cellFileUrl(page, cellId, name) {
   return new URL(`cells/${encodeURIComponent(cellId)}/files/${encodePath(name)}`, page.wsUrl).href;
@@ -115,7 +116,7 @@ function isPageOutput(output) {
   return !!(meta && meta.page);
 }
 
-function renderPageOutput(output) {
+function renderPageOutput(output, cell) {
   const data = output.data || {};
   let text = data["text/plain"] !== undefined ? joinText(data["text/plain"]) : "";
   if (!text && data["text/html"] !== undefined) {
@@ -137,6 +138,8 @@ function renderPageOutput(output) {
     });
     wrap.append(toggle);
   }
+  // The function's page of the manuals, when they have one.
+  addManualLink(wrap, text, questionName(cell && cell.data ? cell.data.input : ""));
   return wrap;
 }
 
@@ -160,7 +163,7 @@ function resolveCellUrls(html, cell, page) {
 function renderMimeBundle(output, cell, page) {
   const data = output.data || {};
   if (cell && widgets.isWidgetView(output)) return widgets.renderWidgetView(output, cell);
-  if (isPageOutput(output)) return renderPageOutput(output);
+  if (isPageOutput(output)) return renderPageOutput(output, cell);
   const fileName = outputFileName(output);
   if (fileName !== null) return renderFileOutput(output, fileName, cell, page);
   const wrap = h("div", { class: `output-item output-${output.output_type}`, dataset: { outputType: output.output_type } });

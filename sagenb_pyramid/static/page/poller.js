@@ -58,7 +58,9 @@ export function makePoller(page) {
         if (unchanged && Date.now() - t0 < 1000) await sleep(1000 - (Date.now() - t0));
       } catch (err) {
         if (err.status === 404) {
-          page.actions.removeCellLocally(cell.id);
+          // Deleted elsewhere: unsaved text in it is kept (live.js).
+          if (page.live) page.live.cellGone(cell);
+          else page.actions.removeCellLocally(cell.id);
         } else {
           this.failures++;
           if (err.name !== "AbortError" && this.failures >= 2) {

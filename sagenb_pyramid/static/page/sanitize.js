@@ -71,14 +71,35 @@ function remoteImageLinks(frag) {
   return frag;
 }
 
-// {sanitize(html) -> DocumentFragment, removedScript()}; relative URLs (legacy text
+// The URL (relative to the worksheet's) of the attachment `name` (as written after
+// "attachment:", URL-encoded or not) of `cell`, or "" when the cell has none of that name.
+function attachmentUrl(cell, written) {
+  if (!cell || !Array.isArray(cell.attachments) || cell.id === null || cell.id === undefined) return "";
+  let name = written;
+  try {
+    name = decodeURIComponent(written);
+  } catch {
+    // not URL-encoded: the name as written
+  }
+  const found = cell.attachments.includes(name) ? name : (cell.attachments.includes(written) ? written : null);
+  return found === null ? "" : `cells/${encodeURIComponent(cell.id)}/attachments/${encodeURIComponent(found)}`;
+}
+
+// {sanitize(html, cell) -> DocumentFragment, removedScript()}; relative URLs (legacy text
 // cells: <img src="plot.png">, a data file) are those of `base`, the worksheet's URL,
 // whatever the address the page was opened with.
 export function makeSanitizer(base) {
   const purifier = DOMPurify(window);
+  // The text cell being sanitized: {id, attachments: [names]} (see sanitize's `cell`).
+  let current = null;
   purifier.addHook("uponSanitizeAttribute", (node, data) => {
     const name = data.attrName;
-    if (name === "style") {
+    if (URL_ATTRIBUTES.has(name) && data.attrValue.startsWith("attachment:")) {
+      // Jupyter's `attachment:<name>` (a pasted image of the cell): the cell's file on
+      // the server, served like data files; an unknown name is dropped.
+      data.attrValue = attachmentUrl(current, data.attrValue.slice("attachment:".length));
+      if (!data.attrValue) data.keepAttr = false;
+    } else if (name === "style") {
       data.attrValue = filterStyle(data.attrValue);
       if (!data.attrValue) data.keepAttr = false;
     } else if ((name === "id" || name === "name") &&
@@ -118,7 +139,15 @@ export function makeSanitizer(base) {
     }
   });
   return {
-    sanitize: (html) => remoteImageLinks(purifier.sanitize(String(html), PURIFY_CONFIG)),
+    // `cell` ({id, attachments}) resolves the `attachment:` links of a text cell.
+    sanitize: (html, cell = null) => {
+      current = cell;
+      try {
+        return remoteImageLinks(purifier.sanitize(String(html), PURIFY_CONFIG));
+      } finally {
+        current = null;
+      }
+    },
     // What the sanitizer took out of the last call (for the note under untrusted outputs).
     removedScript: () => purifier.removed.some((r) => {
       const el = r.element || r.from;

@@ -65,6 +65,7 @@ export function makeActions(page) {
       const data = res.cell || { id: res.id, type, input, status: "new", outputs: [], version: 0 };
       cell.id = data.id;
       cell.data = { ...data, input: cell.data.input };
+      cell.baseVersion = data.input_version ?? 0; // what its first edit is based on
       cell.el.dataset.cellId = String(data.id);
       cell.el.classList.remove("pending");
       cells.set(data.id, cell);

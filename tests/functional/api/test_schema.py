@@ -68,6 +68,8 @@ WHERE = {
     'PubFiles': '/pub/{pub}/data', 'PubFile': '/pub/{pub}/data/{file}',
     # Seeing it run (issue 23): routes, not traversal.
     'route:health': '/health', 'route:metrics': '/metrics',
+    # Sage's manuals (issue 22): a path below them is a page (also /doc/files/{path}).
+    'DocSection': '/doc', 'DocPath': '/doc/live/{path}',
 }
 # Views of the pages only (forms, redirects, HTML), with no JSON request to describe.
 PAGES_ONLY = {
@@ -94,6 +96,8 @@ def described_as(context, name, method):
     path = WHERE[context]
     if name == 'files':
         name = 'files/{file}'
+    if name == 'attachments':
+        name = 'attachments/{name}'
     if context == 'Root' and name == 'api':
         name = 'api/openapi.json'
     path = path + '/' + name if name else path + '/'

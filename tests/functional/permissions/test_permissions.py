@@ -22,6 +22,7 @@ import itertools
 import json
 import logging
 import re
+import shutil
 
 import pytest
 import webtest
@@ -29,6 +30,7 @@ import webtest
 from sagenb_pyramid.auth.tokens import create_token
 from sagenb_pyramid.security import group_principal, token_digest, user_principal
 
+from ...support.doctree import make_doc_tree
 from ...support.notebook import Notebook
 
 PRINCIPALS = ('anonymous', 'other', 'viewer', 'collaborator', 'member', 'owner', 'admin',
@@ -83,7 +85,8 @@ class World:
             cell.output.add_file('plot.png', b'\x89PNG not really')
             cell.output.keep_full_text(io.BytesIO(b'a long output'))
             cell.output.widgets = {'m1': {'model_name': 'IntSliderModel', 'state': {}}}
-            ws.add_cell('text', 'some *text*')
+            text = ws.add_cell('text', 'some *text* ![a](attachment:a.png)')
+            text.set_attachments({'a.png': {'image/png': b'\x89PNG not really'}})
             ws.data_files().add_file('data.txt', b'1,2,3\n')
             ws.add_revision(1e9, 'earlier text')
             ws.viewers.append(user_principal(self.user_ids['viewer']))
@@ -141,7 +144,8 @@ def world(tmp_path_factory):
     nb = Notebook(tmp_path_factory.mktemp('permissions') / 'data', **{
         'sagenb.workers.max_per_user': '0', 'sagenb.api.max_wait': '0.2',
         # Every visitor fails a login once: not a guessing attack to slow down.
-        'sagenb.login.free_attempts': '1000', 'sagenb.login.free_attempts_per_address': '1000'})
+        'sagenb.login.free_attempts': '1000', 'sagenb.login.free_attempts_per_address': '1000',
+        'sagenb.doc.path': make_doc_tree(tmp_path_factory.mktemp('doc'))})
     try:
         yield World(nb)
     finally:
@@ -364,6 +368,19 @@ TABLE = {
                                            ws_view(200)),
     ('Worksheet', 'download.ipynb', 'GET'): (lambda w: ws(w) + 'download.ipynb', None,
                                              ws_view(200)),
+    # --- the exports out of the notebook (issue 22): whoever may read the worksheet.
+    # download.pdf needs TeX on the server: 404 (saying so) past the permission check
+    # where this machine has none.
+    ('Worksheet', 'download.sage', 'GET'): (lambda w: ws(w) + 'download.sage', None,
+                                            ws_view(200)),
+    ('Worksheet', 'download.py', 'GET'): (lambda w: ws(w) + 'download.py', None,
+                                          ws_view(200)),
+    ('Worksheet', 'download.html', 'GET'): (lambda w: ws(w) + 'download.html', None,
+                                            ws_view(200)),
+    ('Worksheet', 'download.tex', 'GET'): (lambda w: ws(w) + 'download.tex', None,
+                                           ws_view(200)),
+    ('Worksheet', 'download.pdf', 'GET'): (lambda w: ws(w) + 'download.pdf', None,
+                                           ws_view(200 if shutil.which('pdflatex') else 404)),
     ('Worksheet', 'data', 'GET'): (lambda w: ws(w) + 'data', None, ws_view(200)),
     ('Worksheet', 'data', 'POST'): (lambda w: ws(w) + 'data',
                                     {'name': 'new.txt', 'content': 'x', 'replace': True},
@@ -410,6 +427,11 @@ TABLE = {
         'comm_id': 'm1', 'data': {'method': 'update', 'state': {'value': 1}}}, ws_edit(409)),
     ('Cell', 'output.txt', 'GET'): (lambda w: cell(w) + '/output.txt', None, ws_view(200)),
     ('Cell', 'files', 'GET'): (lambda w: cell(w) + '/files/plot.png', None, ws_view(200)),
+    # --- a text cell's Jupyter attachments (issue 22): read as the cell, or its publication
+    ('Cell', 'attachments', 'GET'): (lambda w: ws(w) + 'cells/%d/attachments/a.png' % w.text,
+                                     None, ws_view(200)),
+    ('PubCell', 'attachments', 'GET'): (
+        lambda w: pub(w) + 'cells/%d/attachments/a.png' % w.text, None, public(200)),
     # --- publishing (issue 20, the publishing part): the owner publishes and moderates
     # (P.PUBLISH; admins read only); /pub/ is public to everybody, anonymous visitors and
     # dead credentials included; rating (P.RATE) and copying take a login.
@@ -452,6 +474,19 @@ TABLE = {
     # --- finding worksheets (issue 20, the search part): any logged-in user searches;
     # what each finds is confined to what they may see (tests/functional/test_search.py).
     ('Root', 'search', 'GET'): ('/search?q=shared', None, account(200)),
+    # --- Sage's manuals (issue 22): everybody reads them, dead credentials included
+    # (package content); evaluating an example (409: no process may start here) and
+    # copying a page take a login; ``result`` of an example never evaluated is a 404.
+    ('DocSection', '', 'GET'): ('/doc/', None, public(200)),
+    ('DocSection', 'search', 'GET'): ('/doc/search?q=tour', None, public(200)),
+    ('DocSection', 'lookup', 'GET'): ('/doc/lookup?name=diff', None, public(200)),
+    ('DocPath', '', 'GET'): ('/doc/live/en/tutorial/tour.html', None, public(200)),
+    ('DocSection', 'evaluate', 'POST'): ('/doc/evaluate', {'input': '1 + 1'}, account(409)),
+    ('DocSection', 'result', 'GET'): ('/doc/result?cell=0', None, account(404)),
+    ('DocSection', 'interrupt', 'POST'): ('/doc/interrupt', None, account(200)),
+    ('DocSection', 'restart', 'POST'): ('/doc/restart', None, account(200)),
+    ('DocSection', 'copy', 'POST'): ('/doc/copy', {'page': 'en/tutorial/tour.html'},
+                                     account(201)),
     # --- administration
     ('AdminSection', '', 'GET'): ('/admin/', None, admin(302)),
     ('AdminSection', 'settings', 'GET'): ('/admin/settings', None, admin(200)),

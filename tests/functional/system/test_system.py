@@ -12,7 +12,7 @@ import webtest
 from sagenb_pyramid.services.system import DatabaseProbe
 
 from ...support.fakekernel import FakeKernels
-from ...support.notebook import PASSWORD, Api, Notebook, csrf_token_of, login
+from ...support.notebook import Api, Notebook, csrf_token_of, login
 
 pytestmark = pytest.mark.usefixtures('cheap_password_hashes')
 

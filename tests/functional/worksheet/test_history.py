@@ -52,6 +52,10 @@ class World:
         answer = self.api[who].get(self.ws + 'revisions', status=status)
         return answer['revisions'] if status == 200 else answer
 
+    def revision_cells(self, revision):
+        return [c['input'] for c in self.api['olivia'].get(
+            revision['url'].replace('http://localhost', ''))['cells']]
+
     def later(self, seconds):
         self.clock.now += seconds
 
@@ -299,3 +303,76 @@ def test_a_restore_reaches_live_clients(world):
         'input': 'original, carl', 'base_version': answer['cells'][0]['input_version']},
         status=200)
     assert merged['input'] == 'original, carl'
+
+
+class WallClock:
+    """The worksheets' clock (``history.wall_clock``), moved on by the tests."""
+
+    def __init__(self):
+        self.offset = 0.0
+
+    def __call__(self):
+        import time
+        return time.time() + self.offset
+
+
+@pytest.fixture
+def wall(monkeypatch):
+    clock = WallClock()
+    monkeypatch.setattr(history, 'wall_clock', clock)
+    return clock
+
+
+def test_the_last_burst_gets_its_revision_when_the_history_is_read(world, wall):
+    """Edits after an author's revision wait for the next one; when no edit comes, the
+    next read of the history once the worksheet was left alone for the interval takes
+    it, dated at the last change; a read while the burst goes on, or with nothing
+    pending, takes none."""
+    first = world.cells()[0]['id']
+    world.edit('olivia', first, 'x = 1')
+    world.later(5)
+    world.edit('olivia', first, 'x = 2')
+    world.later(5)
+    world.edit('carl', first, 'x = 2\ny = 3')
+    revs = world.revisions()
+    assert [r['kind'] for r in revs] == ['auto', 'auto']  # olivia's first, carl's
+    assert world.revision_cells(revs[-1]) == ['x = 2\ny = 3']
+    world.later(5)
+    world.edit('olivia', first, 'x = 4\ny = 3')
+    last_change = world.api['olivia'].get(world.ws)['modified']
+    wall.offset = 59
+    assert len(world.revisions()) == 2  # the burst goes on (within the interval)
+    wall.offset = 61
+    world.later(61)
+    revs = world.revisions()
+    assert len(revs) == 3, revs
+    assert world.revision_cells(revs[-1]) == ['x = 4\ny = 3']
+    assert revs[-1]['authors'] == ['olivia'] and revs[-1]['summary']['changed'] == 1
+    assert revs[-1]['time'] == pytest.approx(last_change, abs=0.01) or \
+        revs[-1]['time'] > revs[-2]['time']
+    assert len(world.revisions()) == 3  # nothing pending any more
+
+
+def test_the_next_burst_starts_from_a_revision_of_the_last_ones_end(world, wall):
+    """olivia's burst ends unread; a minute later carl edits: the end of her burst is a
+    revision of its own (hers), before carl's (his), not folded into his.  A refused
+    request (a 409) does not take it."""
+    first = world.cells()[0]['id']
+    cell = world.api['olivia'].patch('%scells/%d' % (world.ws, first), {'input': 'x = 1'},
+                                     status=200)
+    world.later(5)
+    world.edit('olivia', first, 'x = 2')
+    wall.offset = 61
+    world.later(61)
+    refused = world.api['carl'].patch('%scells/%d' % (world.ws, first), {
+        'input': 'x = 3', 'base_version': cell['input_version'],
+        'base_input': 'x = 1'}, status=409)
+    assert refused['input'] == 'x = 2'
+    with world.nb.transaction() as root:
+        assert len(root.user_by_login('olivia')[world.ws.strip('/').split('/')[-1]]
+                   .revisions) == 1
+    world.later(1)
+    world.edit('carl', first, 'x = 3')
+    revs = world.revisions()
+    assert [(r['authors'], world.revision_cells(r)) for r in revs] == [
+        (['olivia'], ['x = 1']), (['olivia'], ['x = 2']), (['carl'], ['x = 3'])]

@@ -87,6 +87,25 @@ def test_the_version_grows_with_every_change_of_content(live):
     assert live.get()['version'] == versions[-1]
 
 
+def test_a_patch_of_the_worksheet_that_changes_nothing_keeps_its_version(live):
+    """The same name, settings and tags again, or only the user's own state (their
+    listing's archive/trash): no change of content, so no ``since`` answer wakes and
+    nothing is sent as changed."""
+    olivia = live.api['olivia']
+    olivia.patch(live.ws, {'name': 'kept', 'typeset': False, 'tags': ['algebra']},
+                 status=200)
+    before = live.get()
+    for body in ({'name': 'kept'}, {'typeset': False}, {'system': before['system']},
+                 {'tags': ['algebra']}, {'name': 'kept', 'typeset': False},
+                 {'state': 'archive'}, {'state': 'active'}):
+        olivia.patch(live.ws, body, status=200)
+        assert live.get()['version'] == before['version'], body
+    assert live.get()['modified'] == before['modified']
+    # A real change still counts, also when given with unchanged fields.
+    olivia.patch(live.ws, {'name': 'kept', 'typeset': True}, status=200)
+    assert live.get()['version'] == before['version'] + 1
+
+
 def test_concurrent_edits_of_different_cells_all_survive(live):
     """Three clients each save 15 edits of their own cell at the same time (real
     threads, one FileStorage): every edit is answered 200 and the last of each stays.
@@ -421,3 +440,93 @@ def test_two_app_servers_over_zeo_see_each_others_edits(tmp_path, zeo_server):  
     finally:
         for nb in servers:
             nb.close()
+
+
+def test_an_offline_client_reconciles_its_unsaved_edits(live, monkeypatch):
+    """carl holds the worksheet at version v and edits five cells without saving
+    (offline); meanwhile olivia and greta change it: another cell, other lines of his
+    cells, the same line of one, so many times another that his base is no longer kept,
+    and delete one.  Back online he catches up with ``since=v`` (what changed, the
+    deleted cell among ``removed``), then saves each edit with its ``base_version`` and
+    ``base_input``: merged where the lines differ, 409 with the current text where they
+    overlap (he resolves and saves again), 404 saying so for the deleted cell (he adds
+    his text as a new cell).  Nothing anyone saved is lost."""
+    monkeypatch.setattr(worksheet_resources, 'PAST_INPUTS_KEPT', 3)
+    ids = {name: live.add(text)['id'] for name, text in (
+        ('a', 'a1\na2\na3'), ('b', 'b1\nb2\nb3'), ('c', 'c1\nc2'), ('d', 'd1'),
+        ('e', 'e1'))}
+    held = live.get('carl')
+    cells = {c['id']: c for c in held['cells']}
+    state = {'cells': dict(cells), 'order': held['cells'], 'name': held['name'],
+             'version': held['version']}
+    # carl's unsaved edits, each with the copy it started from.
+    unsaved = {'a': 'A1\na2\na3', 'b': 'b1\nb2\nB3', 'c': 'carl\nc2', 'e': 'e1\ne2'}
+    # Meanwhile, online.
+    live.patch('olivia', ids['d'], {'input': 'D1'})
+    live.patch('greta', ids['a'], {'input': 'a1\na2\nA3',
+                                   'base_version': cells[ids['a']]['input_version']})
+    for n in range(5):  # past the inputs a cell keeps
+        live.patch('olivia', ids['b'], {'input': 'b1 (%d)\nb2\nb3' % n})
+    live.patch('greta', ids['c'], {'input': 'greta\nc2'})
+    added = live.add('new from olivia')
+    live.api['olivia'].delete(live.ws + 'cells/%d' % ids['e'], status=200)
+    # Back online: what changed since v, nothing else.
+    answer = live.get('carl', since=str(held['version']))
+    assert answer['full'] is False and answer['removed'] == [ids['e']]
+    assert sorted(c['id'] for c in answer['cells']) == sorted(
+        [ids['a'], ids['b'], ids['c'], ids['d'], added['id']])
+    apply(state, answer)
+    saved = {}
+    for name in ('a', 'b', 'c'):
+        base = cells[ids[name]]
+        saved[name] = live.patch('carl', ids[name], {
+            'input': unsaved[name], 'base_version': base['input_version'],
+            'base_input': base['input']}, status='*')
+    assert saved['a']['input'] == 'A1\na2\nA3'
+    assert saved['b']['input'] == 'b1 (4)\nb2\nB3'
+    conflict = saved['c']
+    assert conflict['input'] == 'greta\nc2' and 'same lines' in conflict['error']
+    assert live.cell(ids['c'])['input'] == 'greta\nc2'  # the 409 changed nothing
+    resolved = live.patch('carl', ids['c'], {
+        'input': 'greta and carl\nc2', 'base_version': conflict['input_version'],
+        'base_input': conflict['input']})
+    assert resolved['input'] == 'greta and carl\nc2'
+    gone = live.patch('carl', ids['e'], {
+        'input': unsaved['e'], 'base_version': cells[ids['e']]['input_version'],
+        'base_input': 'e1'}, status=404)
+    assert 'was deleted' in gone['error']
+    kept = live.add(unsaved['e'], who='carl')
+    # His view, caught up from the answers alone, is the worksheet; every text is in.
+    apply(state, live.get('carl', since=str(state['version'])))
+    now = live.get('olivia')
+    assert view(state) == (now['name'], [(c['id'], c['type'], c['input'])
+                                         for c in now['cells']])
+    assert [c['input'] for c in now['cells']] == [
+        '', 'A1\na2\nA3', 'b1 (4)\nb2\nB3', 'greta and carl\nc2', 'D1', 'new from olivia',
+        'e1\ne2']
+    assert now['cells'][-1]['id'] == kept['id']
+
+
+def test_an_edit_conflicting_on_every_attempt_is_503_to_send_again(live, monkeypatch):
+    """When others change the same objects each time the request runs (pyramid_retry's
+    attempts run out), the answer says to send it again (503, Retry-After), not that
+    the server failed; nothing was saved."""
+    from ZODB.POSException import ConflictError
+
+    from sagenb_pyramid.services import worksheets as worksheet_service
+    cell = live.add('x = 1')
+    version = live.get()['version']
+    tries = []
+
+    def always_conflicting(*args, **kwargs):
+        tries.append(1)
+        raise ConflictError('cell_order changed meanwhile')
+
+    monkeypatch.setattr(worksheet_service, 'rebase_edit', always_conflicting)
+    res = live.app.patch_json(live.ws + 'cells/%d' % cell['id'],
+                              {'input': 'x = 2', 'base_version': cell['input_version']},
+                              headers=live.api['olivia'].headers, status=503)
+    assert res.headers['Retry-After'] == '1' and 'send it again' in res.json['error']
+    assert len(tries) == 5  # every attempt ran
+    monkeypatch.undo()
+    assert live.cell(cell['id'])['input'] == 'x = 1' and live.get()['version'] == version

@@ -96,3 +96,36 @@ def test_two_different_names_are_a_conflict(db):
         two_at_once(db, name('one'), name('two'))
     with db.transaction() as conn:
         assert conn.root()['ws'].name == 'one'
+
+
+def test_the_version_an_edit_was_answered_with_stays_a_base_after_a_resolved_conflict(db):
+    """An edit whose commit was merged with another's (its worksheet numbers moved on by
+    ``resolve_worksheet``) was answered with the number it had before: that number stays
+    a base of three-way merges after later edits of the cell, as any other version the
+    cell answered with (no 409 "no longer kept" while the text is kept)."""
+    with db.transaction() as conn:
+        ws = conn.root()['ws']
+        edit_cell(ws.cells['1'], Owner, {'input': 'x\ny\nz\nw'})
+        base = ws.cells['1'].input_version
+        # carl changes the first line; olivia, from the same base, the third: merged.
+        edit_cell(ws.cells['1'], Owner, {'input': 'X\ny\nz\nw'}, base)
+    answered = {}
+
+    def olivia(ws):
+        edit_cell(ws.cells['1'], Owner, {'input': 'x\ny\nZ\nw'}, base)
+        # What the view answers (cell_json, before the commit).
+        answered['input'] = ws.cells['1'].input
+        answered['version'] = ws.cells['1'].input_version
+
+    two_at_once(db, lambda ws: edit_cell(ws.cells['0'], Owner, {'input': 'A'}), olivia)
+    assert answered['input'] == 'X\ny\nZ\nw'
+    _, cells = state(db)
+    assert cells[1][0] == 'X\ny\nZ\nw' and cells[1][1] != answered['version']
+    # greta changes the second line, then olivia the last one from her answer.
+    with db.transaction() as conn:
+        cell = conn.root()['ws'].cells['1']
+        edit_cell(cell, Owner, {'input': 'X\nY\nZ\nw'}, cell.input_version)
+    with db.transaction() as conn:
+        edit_cell(conn.root()['ws'].cells['1'], Owner, {'input': 'X\ny\nZ\nW'},
+                  answered['version'])
+    assert state(db)[1][1][0] == 'X\nY\nZ\nW'

@@ -35,7 +35,73 @@ def test_concurrent_edits_of_different_cells_do_not_conflict_in_the_history(note
         ws = root.user_by_login('olivia')['0']
         assert sorted(ws.revisions.editing.keys()) == sorted(ids)
         assert [c.input for c in ws.ordered_cells()] == ['edited by %s' % i for i in ids]
-        # The next revision names both, and clears the notes.
+        # The next revision names both, and spends the notes.
         made = history.note_edit(ws, ids[0], RULES, T0 + 70)
-        assert sorted(made.author_ids) == sorted(ids) and len(ws.revisions.editing) == 0
+        assert sorted(made.author_ids) == sorted(ids)
+        assert history.pending_editors(ws.revisions) == []
         assert made.summary['changed'] == 2
+
+
+def test_a_revision_taken_while_another_editor_is_noted_does_not_conflict(notebook):
+    """carl's first edit takes a revision (naming olivia, noted before) while greta,
+    author of a revision of the last minute, edits another cell and is noted: both
+    commit (the revision leaves the notes alone; a note older than the newest revision
+    is spent), and greta is named by the next revision, olivia by carl's only."""
+    with notebook.transaction() as root:
+        olivia, carl, greta = (root.add_user(n) for n in ('olivia', 'carl', 'greta'))
+        ws = olivia.create_worksheet('w')
+        for text in ('b', 'c'):
+            ws.add_cell('compute', text)
+        history.take(ws, [olivia.id, greta.id], 'auto', RULES, T0)
+        assert history.note_edit(ws, olivia.id, RULES, T0 + 5) is None
+        ids = olivia.id, carl.id, greta.id
+    sessions = []
+    for index, (user_id, when) in enumerate(((ids[1], T0 + 11), (ids[2], T0 + 12))):
+        tm = transaction.TransactionManager(explicit=True)
+        conn = notebook.db.open(transaction_manager=tm)
+        tm.begin()
+        ws = get_root(conn.root()).user_by_login('olivia')['0']
+        ws.ordered_cells()[index + 1].input = 'edited by %s' % user_id
+        sessions.append((tm, conn, history.note_edit(ws, user_id, RULES, when)))
+    assert sessions[0][2] is not None and sessions[1][2] is None
+    for tm, conn, _ in sessions:
+        tm.commit()  # a ConflictError here would fail the test
+        conn.close()
+    with notebook.transaction() as root:
+        ws = root.user_by_login('olivia')['0']
+        revisions = list(ws.revisions.values())
+        assert [sorted(r.author_ids) for r in revisions] == [
+            sorted(ids[::2]), sorted(ids[:2])]
+        assert history.pending_editors(ws.revisions) == [ids[2]]
+        made = history.note_edit(ws, ids[1], RULES, T0 + 80)
+        assert sorted(made.author_ids) == sorted(ids[1:])
+        assert history.pending_editors(ws.revisions) == []
+
+
+def test_two_revisions_taken_at_once_both_commit(notebook):
+    """carl and greta start editing at the same moment, each taking a revision (both
+    move the time the history was thinned until): both commit, both are listed."""
+    with notebook.transaction() as root:
+        olivia, carl, greta = (root.add_user(n) for n in ('olivia', 'carl', 'greta'))
+        ws = olivia.create_worksheet('w')
+        ws.add_cell('compute', 'b')
+        history.take(ws, [olivia.id], 'auto', RULES, T0)
+        ids = carl.id, greta.id
+    sessions = []
+    for index, user_id in enumerate(ids):
+        tm = transaction.TransactionManager(explicit=True)
+        conn = notebook.db.open(transaction_manager=tm)
+        tm.begin()
+        ws = get_root(conn.root()).user_by_login('olivia')['0']
+        ws.ordered_cells()[index].input = 'edited by %s' % user_id
+        assert history.note_edit(ws, user_id, RULES, T0 + 10 + index) is not None
+        sessions.append((tm, conn))
+    for tm, conn in sessions:
+        tm.commit()  # a ConflictError here would fail the test
+        conn.close()
+    with notebook.transaction() as root:
+        revisions = root.user_by_login('olivia')['0'].revisions
+        first = root.user_by_login('olivia').id
+        assert [r.author_ids for r in revisions.values()] == [(first,), (ids[0],),
+                                                               (ids[1],)]
+        assert revisions.thinned_until == T0 + 11
