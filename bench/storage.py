@@ -146,12 +146,14 @@ class Engine:
             app.stop()
 
     def stop(self):
-        self.stop_apps()
-        if self.zeo is not None:
-            self.zeo.terminate()
-            self.zeo.wait(30)
-        if self.pg is not None:
-            self.pg.stop()
+        try:
+            self.stop_apps()
+        finally:  # the storage server stops whatever happened
+            if self.zeo is not None:
+                self.zeo.terminate()
+                self.zeo.wait(30)
+            if self.pg is not None:
+                self.pg.stop()
 
     def open_storage(self):
         """The storage, opened for counting transactions (app servers stopped)."""
