@@ -135,10 +135,14 @@ class Engine:
         if kind != 'file':
             self.apps = [AppServer(self.folder, name, port + i, self.uri(name))
                          for i, name in enumerate(('app1', 'app2'))]
-        self.apps[0].admin('adduser', 'bench', stdin='bench password\n')
-        self.token = self.apps[0].admin('token', 'bench').strip().splitlines()[-1]
-        for app in self.apps:
-            app.start()
+        try:
+            self.apps[0].admin('adduser', 'bench', stdin='bench password\n')
+            self.token = self.apps[0].admin('token', 'bench').strip().splitlines()[-1]
+            for app in self.apps:
+                app.start()
+        except BaseException:
+            self.stop()
+            raise
         time.sleep(8)  # the fork servers warm up and fork their spares
 
     def stop_apps(self):
