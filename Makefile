@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-class bench-collab bench-live frontend doc clean help
+.PHONY: install run test lint bench bench-class bench-collab bench-live bench-storage frontend doc clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z][a-z-]*:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -51,6 +51,9 @@ bench-live: install  ## latency of live changes between two clients (issue 21), 
 	test -x .venv-peer/bin/python || $(PYTHON) -m venv .venv-peer
 	.venv-peer/bin/python -m pip install --quiet jupyter-collaboration websocket-client
 	$(PY) bench/live.py $(ARGS)
+
+bench-storage: install  ## FileStorage, ZEO and PostgreSQL (two app servers) side by side (needs PostgreSQL's binaries)
+	$(PY) bench/storage.py $(ARGS)
 
 # COLLAB_ARGS go to bench/collab.py (--quick: a tenth of the data), SEARCH_ARGS to
 # bench/search.py (--n 1000 for a quick run).

@@ -9,6 +9,9 @@ requires = [
     'ZODB>=6.0',
     'ZEO>=6.0',
     'zodburi>=2.6',
+    # PostgreSQL for large sites (postgres:// URIs); psycopg2-binary installs from wheels.
+    'RelStorage>=4.0',
+    'psycopg2-binary>=2.9',
     'transaction>=4.0',
     'BTrees>=5.0',
     'waitress>=3.0',

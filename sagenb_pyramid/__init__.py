@@ -10,6 +10,10 @@ class DatabaseInUse(RuntimeError):
     """Another process holds the embedded FileStorage."""
 
 
+class DatabaseUnreachable(RuntimeError):
+    """The database server (PostgreSQL) did not answer or refused the connection."""
+
+
 def main(global_config, **settings):
     """The WSGI application (``use = egg:sagenb_pyramid``)."""
     # Imported here: every module of the package imports this one first, and the admin
@@ -140,11 +144,28 @@ def db_from_uri(uri, dbname, dbmap):
     if 'connection_pool_size=' not in uri:
         dbkw['pool_size'] = POOL_SIZE
     Database = _database_class()
-    storage = storage_factory()
+    try:  # RelStorage connects here (and makes its tables in an empty database)
+        storage = storage_factory()
+    except Exception as exc:
+        # DB-API 2's names for a server that is down, refuses us or the database is
+        # missing (psycopg2's errors for PostgreSQL, which RelStorage passes on).
+        if type(exc).__name__ not in ('OperationalError', 'InterfaceError'):
+            raise
+        reason = str(exc).strip().splitlines()
+        raise DatabaseUnreachable('The database server of %s cannot be reached: %s' % (
+            _without_password(uri), reason[0] if reason else type(exc).__name__)) from None
     if hasattr(storage, 'server_sync'):
         storage.server_sync = True
         storage.sync = storage.ping
     return Database(storage, databases=dbmap, **dbkw)
+
+
+def _without_password(uri):
+    from urllib.parse import urlsplit
+    parts = urlsplit(uri)
+    if parts.password:
+        return uri.replace(':%s@' % parts.password, ':***@', 1)
+    return uri
 
 
 def database(registry):

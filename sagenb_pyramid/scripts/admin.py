@@ -11,7 +11,7 @@ import getpass
 import os
 import sys
 
-from .. import DatabaseInUse, database_of
+from .. import DatabaseInUse, DatabaseUnreachable, database_of
 from ..evolve import SchemaOutdated, evolve, open_database, pending_in
 from ..resources import ensure_root, in_transaction
 from ..settings import SettingsError, prepare, public_url, session_secret
@@ -109,6 +109,30 @@ def cmd_recount_storage(root, args):
     print('Counted the storage of %d user%s.' % (len(users), '' if len(users) == 1 else 's'))
 
 
+def cmd_pack(db, args):
+    """ZODB's pack: old revisions of records (ZODB's own history, which the application
+    never reads: its worksheet revisions are records of their own) and unreachable
+    records go, blobs with them.  FileStorage packs in this process (the servers
+    stopped: it is locked), ZEO on its server and RelStorage in the database, both while
+    the app servers run."""
+    if args.days < 0:
+        raise SystemExit('--days must be 0 or more.')
+    storage = db.storage
+    before = storage.getSize()
+    db.pack(days=args.days)
+    scheme = args.settings['zodbconn.uri'].split('://', 1)[0]
+    print('Packed %s: %s before, %s after (kept the revisions of the last %g day%s).' % (
+        ENGINES.get(scheme, scheme), size(before), size(storage.getSize()), args.days,
+        '' if args.days == 1 else 's'))
+
+
+ENGINES = {'file': 'FileStorage', 'zeo': 'ZEO', 'postgres': 'PostgreSQL (RelStorage)'}
+
+
+def size(n):
+    return '%.1f MB' % (n / 1e6) if n >= 1e6 else '%d kB' % (n / 1e3)
+
+
 def cmd_evolve(db, args):
     steps = pending_in(db)
     if not steps:
@@ -162,6 +186,11 @@ def parser():
                        'count against the storage quota')
     s.add_argument('login', nargs='?')
     s.set_defaults(func=cmd_recount_storage)
+    s = sub.add_parser('pack', help="remove ZODB's old record revisions and unreachable "
+                       "records (worksheet revisions are kept: they are the application's)")
+    s.add_argument('--days', type=float, default=0,
+                   help="keep ZODB's revisions of the last N days (default 0)")
+    s.set_defaults(func=cmd_pack, own_transactions=True)
     s = sub.add_parser('evolve', help='bring a database written by an earlier version up '
                        'to date (run with the servers and worker hosts stopped)')
     s.add_argument('--dry-run', action='store_true',
@@ -216,7 +245,7 @@ def main(argv=None):
     args = parser().parse_args(argv)
     try:
         args.settings, db = open_from(args.config_uri, options, args.command)
-    except (DatabaseInUse, SettingsError, SchemaOutdated) as exc:
+    except (DatabaseInUse, DatabaseUnreachable, SettingsError, SchemaOutdated) as exc:
         raise SystemExit('sagenb-admin: %s' % exc) from None
     try:
         if getattr(args, 'own_transactions', False):

@@ -34,7 +34,7 @@ def host_settings(config, options):
     if listen_address(settings) is None:
         raise SettingsError(
             'a worker host of its own serves app servers over the network: it needs a '
-            'database shared over ZEO (SAGENB_ZODB_URI=zeo://...) and '
+            'shared database (SAGENB_ZODB_URI=zeo://... or postgres://...) and '
             'sagenb.workers.listen (HOST:PORT, or auto for loopback)')
     return settings
 

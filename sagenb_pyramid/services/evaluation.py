@@ -127,6 +127,7 @@ def wait_for_cell(request, cell, timeout, since=None, run_id=None):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
+            workers.seen(out._p_jar, [oid], news)  # news of before the watch
             news.wait(min(remaining, 0.5))
         finally:
             workers.unwatch(oid, news)

@@ -143,6 +143,7 @@ def wait_for_version(request, worksheet, timeout, since, presence=None):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
+            workers.seen(worksheet._p_jar, oids, news)  # news of before the watch
             step = remaining if hooked else min(remaining, 0.5)
             expiry = presence_service.seconds_to_expiry(worksheet) \
                 if presence is not None else None

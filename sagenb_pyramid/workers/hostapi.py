@@ -161,13 +161,23 @@ def stop(server, timeout=5):
     close(server, server.loop_thread, timeout)
 
 
+# zodburi schemes of databases only this process opens.
+PRIVATE_SCHEMES = ('file', 'memory', 'demo')
+
+
+def shared_database(uri):
+    """Other processes may open the database of ``uri`` at the same time (ZEO,
+    RelStorage's postgres://, ...), so app servers may reach this host."""
+    return uri.split('://', 1)[0].lower() not in PRIVATE_SCHEMES
+
+
 def listen_address(settings):
     """Where the host listens for app servers: ``sagenb.workers.listen``; ``auto`` is
-    loopback on a free port when the database is shared (ZEO), else nowhere."""
+    loopback on a free port when the database is shared (ZEO, PostgreSQL), else
+    nowhere."""
     listen = settings['sagenb.workers.listen'].strip()
     if listen == 'auto':
-        shared = settings.get('zodbconn.uri', '').startswith('zeo://')
-        return '127.0.0.1:0' if shared else None
+        return '127.0.0.1:0' if shared_database(settings.get('zodbconn.uri', '')) else None
     return listen or None
 
 

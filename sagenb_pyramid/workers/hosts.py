@@ -373,6 +373,7 @@ class Workers:
             self.door = None
         if self.local is not None:
             self.local.shutdown()
+        self.news.close()  # its poller's connection, before the database closes
 
 
 class Routes:
@@ -457,6 +458,10 @@ class Routes:
 
     def unwatch(self, oid, event):
         self.workers.news.unwatch(oid, event)
+
+    def seen(self, jar, oids, event):
+        if jar is not None:
+            self.workers.news.seen(jar, oids, event)
 
     def apply_settings(self, values):
         self.workers.apply_settings(values)

@@ -47,8 +47,8 @@ def test_an_awaiting_request_looks_at_its_cell_only_after_news(api, worksheet,
             begun.append(1)
         return new_transaction(self, *args, **kwargs)
 
-    def recording_watch(self, oid):
-        event = watch(self, oid)
+    def recording_watch(self, oid, event=None):
+        event = watch(self, oid, event)
         wait = event.wait
 
         def recording_wait(timeout=None):
