@@ -3,7 +3,9 @@
 Reads the ``[app:main]`` settings as ``pserve`` does (same ``name=value`` overrides) and
 opens their database, without the Pyramid application, a worker host or Sage processes,
 then works on it in one transaction (``evolve``: one per step).  Every command but
-``evolve`` refuses a database with pending evolve steps.  What a command does not use
+``evolve`` refuses a database with pending evolve steps.  ``backup`` and ``restore``
+(backup.py) do not open the database: they copy its files (or dump it) while servers
+run, or replace them while none does.  What a command does not use
 is not imported (tests/e2e/test_server.py checks it): a command takes a fraction of a second.
 """
 import argparse
@@ -149,6 +151,28 @@ def cmd_evolve(db, args):
         len(ran), '' if len(ran) == 1 else 's'))
 
 
+def cmd_backup(settings, args):
+    from ..backup import target_of
+    print(target_of(settings, args.zeo_conf).backup(os.path.abspath(args.dest), args.full))
+
+
+def cmd_restore(settings, args):
+    from ..backup import target_of
+    target = target_of(settings, args.zeo_conf)
+    print(target.restore(os.path.abspath(args.src), args.date, args.force))
+    db = target.open_database()
+    if db is None:
+        return
+    try:
+        steps = pending_in(db)
+    finally:
+        db.close()
+    if steps:
+        print('%d evolve step%s pending: run sagenb-admin %s evolve before starting the '
+              'servers (or start with sagenb.evolve_at_start = true).'
+              % (len(steps), '' if len(steps) == 1 else 's', args.config_uri))
+
+
 def parser():
     p = argparse.ArgumentParser(
         prog='sagenb-admin',
@@ -196,6 +220,23 @@ def parser():
     s.add_argument('--dry-run', action='store_true',
                    help='list the pending evolve steps; change nothing')
     s.set_defaults(func=cmd_evolve, own_transactions=True)
+    zeo_help = ("the ZEO server's zeo.conf, where its Data.fs and blob-dir are (for a "
+                'database on ZEO: run on the ZEO server\'s machine)')
+    s = sub.add_parser('backup', help='back up the database into DEST (incremental when '
+                       'DEST holds a full backup); safe while the servers run')
+    s.add_argument('dest', help='the backup folder (made if missing)')
+    s.add_argument('--full', action='store_true', help='a full backup, not an increment')
+    s.add_argument('--zeo-conf', help=zeo_help)
+    s.set_defaults(func=cmd_backup, without_database=True)
+    s = sub.add_parser('restore', help='replace the database with the backup in SRC '
+                       '(the servers stopped)')
+    s.add_argument('src', help='a folder written by sagenb-admin backup')
+    s.add_argument('--date', help='restore as of this UTC time, yyyy-mm-dd[-hh[-mm[-ss]]] '
+                   '(default: the last backup)')
+    s.add_argument('--force', action='store_true',
+                   help='replace an existing database (kept aside, renamed)')
+    s.add_argument('--zeo-conf', help=zeo_help)
+    s.set_defaults(func=cmd_restore, without_database=True)
     return p
 
 
@@ -215,14 +256,20 @@ def split_overrides(argv):
     return rest, options
 
 
-def open_from(config_uri, options, command):
-    """The settings and database of ``config_uri``: the settings checked as the server
-    checks them at start, the database brought up to date (``sagenb.evolve_at_start``)
-    or refused with its pending steps, but for ``evolve``."""
+def settings_from(config_uri, options):
+    """The settings of ``config_uri`` as the server prepares them."""
     config = inifile.loader(config_uri)
     config.setup_logging()
     global_config, settings = inifile.app_settings(config, options)
     prepare(global_config, settings)
+    return global_config, settings
+
+
+def open_from(config_uri, options, command):
+    """The settings and database of ``config_uri``: the settings checked as the server
+    checks them at start, the database brought up to date (``sagenb.evolve_at_start``)
+    or refused with its pending steps, but for ``evolve``."""
+    global_config, settings = settings_from(config_uri, options)
     # Required in production whatever the command: a wrong .ini is told at once.
     session_secret(settings)
     public_url(settings)
@@ -243,6 +290,13 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     argv, options = split_overrides(argv)
     args = parser().parse_args(argv)
+    if getattr(args, 'without_database', False):
+        from ..backup import BackupError
+        try:
+            args.func(settings_from(args.config_uri, options)[1], args)
+        except (SettingsError, BackupError) as exc:
+            raise SystemExit('sagenb-admin: %s' % exc) from None
+        return 0
     try:
         args.settings, db = open_from(args.config_uri, options, args.command)
     except (DatabaseInUse, DatabaseUnreachable, SettingsError, SchemaOutdated) as exc:
