@@ -17,7 +17,6 @@ import urllib.request
 
 from ..support.notebook import HERE
 # The relstorage branch registers this fixture in tests/conftest.py: drop this import then.
-from ..support.postgres import postgres  # noqa: F401
 from ..support.server import BIN, DEV_INI, Server, call, free_port
 from ..support.zeo import ZEO_CONF
 
@@ -393,7 +392,7 @@ def test_a_restored_old_database_is_evolved(tmp_path):
 
 
 
-def test_backup_drill_on_postgresql(tmp_path, postgres):  # noqa: F811 (the fixture)
+def test_backup_drill_on_postgresql(tmp_path, postgres):
     """RelStorage on PostgreSQL with blobs in the database: pg_dump while the server
     runs, changes after it, the database dropped and made again empty, pg_restore."""
     db = postgres.create_database('backup_drill')
