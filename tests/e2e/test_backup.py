@@ -16,7 +16,6 @@ import urllib.parse
 import urllib.request
 
 from ..support.notebook import HERE
-# The relstorage branch registers this fixture in tests/conftest.py: drop this import then.
 from ..support.server import BIN, DEV_INI, Server, call, free_port
 from ..support.zeo import ZEO_CONF
 
