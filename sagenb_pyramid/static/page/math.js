@@ -77,11 +77,13 @@ function withMathJax(fn) {
 }
 // Math far off screen is typeset when it comes within 1,500 px of it (a worksheet of
 // 1,000 cells opens without typesetting them all, bench/page.py); at once on a print view
-// or a published page (data-mode), which may be printed before it is scrolled through.
+// or a published page (data-mode), which may be printed before it is scrolled through,
+// and in a dialog (the History panel), whose own scrolling clips what the observer sees.
 let nearObserver = null;
 const waiting = new WeakMap(); // element -> what waits for it to come near
 function whenNear(el, fn) {
-  if (typeof IntersectionObserver === "undefined" || document.querySelector("#worksheet[data-mode]")) return fn();
+  if (typeof IntersectionObserver === "undefined" || document.querySelector("#worksheet[data-mode]")
+      || el.closest("dialog")) return fn();
   if (!nearObserver) {
     nearObserver = new IntersectionObserver((entries) => {
       for (const e of entries) {
