@@ -333,3 +333,20 @@ def test_an_offline_window_keeps_its_edits_and_merges_them_when_back(windows, si
     wait_text(b, c1, 's = 4')
     wait_text(a, c0, merged)
     assert stored(site, url) == [(c0, merged), (c1, 's = 4')]
+
+
+def test_a_re_run_in_one_window_shows_its_new_output_in_the_other(windows, site):
+    """Olivia runs a cell, then runs it again unchanged (real Sage): carl's window shows
+    each result, the second too, though the cell's input never changed."""
+    a, b = windows
+    counter = 'k = globals().get("k", 0) + 1\nk'
+    url, (cell,) = worksheet(site, 'live rerun', [counter])
+    open_page(a, url)
+    open_page(b, url)
+    output = '.cell[data-cell-id="%d"] .output' % cell
+    shows = "([sel, t]) => { const el = document.querySelector(sel); " \
+            "return el && el.textContent.trim() === t; }"
+    for expected in ('1', '2'):
+        a.locator('.cell[data-cell-id="%d"] [data-action=evaluate]' % cell).click()
+        a.wait_for_function(shows, arg=[output, expected], timeout=120_000)
+        b.wait_for_function(shows, arg=[output, expected], timeout=ARRIVES)

@@ -286,7 +286,11 @@ export function makeLive(page) {
     }
     // Outputs of a cell being evaluated here, or followed by the cell poller, come from
     // them: this answer (of an input saved before evaluating) would show the old ones.
-    if (!ACTIVE_STATES.has(cell.status) && !page.poller.watched.has(cell)) cell.update(cd);
+    if (!ACTIVE_STATES.has(cell.status) && !page.poller.watched.has(cell)) {
+      cell.update(cd);
+      // Evaluated elsewhere (its input maybe unchanged): its outputs stream in here too.
+      if (ACTIVE_STATES.has(cell.status)) page.poller.watch(cell);
+    }
   }
 
   function applyTags(tags) {
