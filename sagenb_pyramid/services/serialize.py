@@ -40,7 +40,8 @@ def cell_json(request, cell):
 def _cell_json(cell):
     out = cell.output
     data = {'id': cell.id, 'type': cell.type, 'input': cell.input,
-            'input_version': cell.input_version, 'status': out.status,
+            'input_version': cell.input_version, 'run_version': cell.run_version,
+            'status': out.status,
             'outputs': out.outputs, 'execution_count': out.execution_count,
             'version': out.version, 'started': out.started, 'finished': out.finished}
     if cell.type == 'text':
