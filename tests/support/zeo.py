@@ -1,6 +1,7 @@
 """A real ZEO server on loopback (the ``zeo_server`` fixture, registered in
 tests/conftest.py) and app servers that share it."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -22,27 +23,53 @@ ZEO_CONF = """
 """
 
 
+class ZeoServer:
+    """``runzeo`` on a fixed port and folder: stopped and started again on the same
+    address (the fault tests restart it under load)."""
+
+    def __init__(self, folder, port=None):
+        self.port = port or free_port()
+        self.folder = folder
+        os.makedirs(folder, exist_ok=True)
+        (folder / 'zeo.conf').write_text(ZEO_CONF % (self.port, folder, folder))
+        self.proc = None
+        self.start()
+
+    def start(self, timeout=30):
+        runzeo = os.path.join(os.path.dirname(sys.executable), 'runzeo')
+        self.proc = subprocess.Popen([runzeo, '-C', str(self.folder / 'zeo.conf')],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection(('127.0.0.1', self.port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise AssertionError('runzeo did not start on port %d' % self.port) \
+                        from None
+                time.sleep(0.1)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
 @pytest.fixture
 def zeo_server(tmp_path):
-    port = free_port()
-    folder = tmp_path / 'zeo'
-    os.makedirs(folder)
-    (folder / 'zeo.conf').write_text(ZEO_CONF % (port, folder, folder))
-    runzeo = os.path.join(os.path.dirname(sys.executable), 'runzeo')
-    proc = subprocess.Popen([runzeo, '-C', str(folder / 'zeo.conf')],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(('127.0.0.1', port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise AssertionError('runzeo did not start on port %d' % port) from None
-            time.sleep(0.1)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=10)
+    server = ZeoServer(tmp_path / 'zeo')
+    yield server.port
+    server.stop()
+
+
+@pytest.fixture
+def restartable_zeo(tmp_path):
+    """A ``ZeoServer`` the test may stop and start again."""
+    server = ZeoServer(tmp_path / 'zeo')
+    yield server
+    server.stop()
 
 
 SECRET = 'shared secret for every server'
