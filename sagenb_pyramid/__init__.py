@@ -162,7 +162,21 @@ def db_from_uri(uri, dbname, dbmap):
         storage.sync = storage.ping
         if 'wait_timeout=' not in uri:
             storage._server.timeout = ZEO_WAIT_TIMEOUT
+        forget_oids_on_reconnect(storage)
     return Database(storage, databases=dbmap, **dbkw)
+
+
+def forget_oids_on_reconnect(storage):
+    """A ZEO client drops the object ids it was handed in advance when it connects
+    again: a restarted ZEO server hands the uncommitted ones out anew, and a new
+    object then took the id of another (ValueError "A different object already has
+    the same oid" at commit)."""
+    connected = storage.notify_connected
+
+    def notify_connected(conn, info):
+        del storage._oids[:]
+        connected(conn, info)
+    storage.notify_connected = notify_connected
 
 
 def database(registry):
