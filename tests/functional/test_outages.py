@@ -123,3 +123,74 @@ def test_what_counts_as_an_outage(exc, kind):
             raise RuntimeError('while committing') from inner
     except RuntimeError as outer:
         assert outages.outage_of(outer) == kind
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 24 MB tmpfs for data_dir (the suite runs as root), unmounted afterwards."""
+    import os
+    import subprocess
+    assert os.geteuid() == 0, 'the disk-full test mounts a small tmpfs: run it as root'
+    folder = tmp_path / 'small'
+    folder.mkdir()
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', str(folder)],
+                   check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(['umount', '-l', str(folder)], check=True)
+
+
+def fill(folder):
+    """Write a file until the disk says it is full."""
+    with open(folder / 'filler', 'wb') as f:
+        try:
+            while True:
+                f.write(b'\0' * 1024 * 1024)
+                f.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+    try:  # the last few kB too
+        with open(folder / 'filler2', 'wb') as f:
+            while True:
+                f.write(b'\0' * 4096)
+                f.flush()
+    except OSError:
+        pass
+
+
+def test_a_full_disk_answers_507_keeps_the_database_and_recovers(small_disk):
+    from ..support.notebook import Notebook
+    nb = Notebook(small_disk / 'data', **{'sagenb.health.min_free_mb': '1'})
+    try:
+        nb.add_user('alice')
+        api = Api(webtest.TestApp(nb.app), nb.token('alice'))
+        ws = api.post('/home/alice/', {'name': 'kept'}, status=201)['url']
+        api.post(ws + 'cells', {'input': 'before = 1'}, status=201)
+        fill(small_disk)
+        refused = api.post(ws + 'cells', {'input': 'x' * 200000}, status=507)
+        assert refused == {'error': outages.MESSAGES['disk']}
+        page = webtest.TestApp(nb.app).post('/login', {'login': 'alice'}, status='*',
+                                             headers={'Accept': 'text/html'})
+        assert page.status_int != 500
+        health = webtest.TestApp(nb.app).get('/health', status=503).json
+        assert any(p.startswith('disk: ') for p in health['problems']), health
+        # Reads still work, and show nothing of the refused write.
+        inputs = [c['input'] for c in api.get(ws)['cells']]
+        assert 'before = 1' in inputs and not any(i.startswith('xxx') for i in inputs)
+        (small_disk / 'filler').unlink()
+        (small_disk / 'filler2').unlink(missing_ok=True)
+        api.post(ws + 'cells', {'input': 'after = 2'}, status=201)
+        assert webtest.TestApp(nb.app).get('/health').json['status'] == 'ok'
+    finally:
+        nb.close()
+    # The FileStorage opens cleanly and holds everything committed.
+    again = Notebook(small_disk / 'data')
+    try:
+        with again.transaction() as root:
+            sheet = root.user_by_login('alice').get('1') or \
+                list(root.user_by_login('alice').values())[0]
+            inputs = [c.input for c in sheet.ordered_cells()]
+        assert 'before = 1' in inputs and 'after = 2' in inputs, inputs
+    finally:
+        again.close()
