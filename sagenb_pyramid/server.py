@@ -81,8 +81,14 @@ def close(server, loop, timeout=5):
     found = socket_map(server)
     trigger = next((d for d in list(found.values())
                     if isinstance(d, waitress_trigger.trigger)), None)
+    pulled = False
     if trigger is not None and loop.is_alive():
-        trigger.pull_trigger(lambda: wasyncore.close_all(found))
+        try:
+            trigger.pull_trigger(lambda: wasyncore.close_all(found))
+            pulled = True
+        except OSError:  # the trigger closed meanwhile: the loop is ending on its own
+            pass
+    if pulled:
         loop.join(timeout)
     else:
         wasyncore.close_all(found)
