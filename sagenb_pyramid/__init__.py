@@ -39,6 +39,8 @@ def main(global_config, **settings):
         config.add_subscriber(retry_backoff, 'pyramid_retry.IBeforeRetry')
         # One transaction per request, committed when the view succeeds.
         config.include('pyramid_tm')
+        # The database or its disk unavailable: a 503/507 at once, not retried (outages.py).
+        config.include('.outages')
         # One ZODB connection per request, on the request's transaction manager.
         open_database(config)
         config.set_session_factory(SignedCookieSessionFactory(
@@ -113,15 +115,40 @@ def database_of(settings):
 # A URI with ``connection_pool_size=`` sets its own.
 POOL_SIZE = 100
 
+# Seconds a ZEO client waits for a lost server before an operation fails with
+# ClientDisconnected (ZEO's default, 30, held every request that long, and pyramid_retry
+# ran it again).  Start-up still waits ZEO's 30 s for the first connection; a URI with
+# ``wait_timeout=`` sets both.
+ZEO_WAIT_TIMEOUT = 2.0
+
 
 def _database_class():
     from ZODB import DB
+    from ZODB.Connection import Connection
 
     from .evolve import MOVED_CLASSES
 
+    class OpenedOrClosed(Connection):
+        """A connection whose opening fails (its first sync, with the ZEO server away)
+        goes back to the pool: ZODB left it out, with the request's transaction
+        manager, which ``DB.close`` then failed to abort (NoTransaction)."""
+
+        def open(self, transaction_manager=None, delegate=True):
+            try:
+                super().open(transaction_manager, delegate)
+            except Exception:
+                try:
+                    self.close()
+                except Exception:  # the original error is the one to tell
+                    log.debug('could not close a connection that failed to open',
+                              exc_info=True)
+                raise
+
     class Database(DB):
         """Records of stored classes that moved (``evolve.MOVED_CLASSES``) are read at
-        their new place."""
+        their new place; connections that fail to open go back to the pool."""
+
+        klass = OpenedOrClosed
 
         def classFactory(self, connection, modulename, globalname):
             modulename, globalname = MOVED_CLASSES.get(
@@ -132,7 +159,8 @@ def _database_class():
 
 def db_from_uri(uri, dbname, dbmap):
     """pyramid_zodbconn's, with a pool of ``POOL_SIZE`` connections, and a ZEO client
-    syncs with its server at each transaction.
+    syncs with its server at each transaction and waits at most ``ZEO_WAIT_TIMEOUT``
+    for a lost server.
 
     So a request sees what another app server committed before it (a worksheet created
     there a moment ago), not only what invalidations have brought so far.  It is set
@@ -157,6 +185,9 @@ def db_from_uri(uri, dbname, dbmap):
     if hasattr(storage, 'server_sync'):
         storage.server_sync = True
         storage.sync = storage.ping
+        if 'wait_timeout=' not in uri:
+            storage._server.timeout = ZEO_WAIT_TIMEOUT
+        forget_oids_on_reconnect(storage)
     return Database(storage, databases=dbmap, **dbkw)
 
 
@@ -166,6 +197,19 @@ def _without_password(uri):
     if parts.password:
         return uri.replace(':%s@' % parts.password, ':***@', 1)
     return uri
+
+
+def forget_oids_on_reconnect(storage):
+    """A ZEO client drops the object ids it was handed in advance when it connects
+    again: a restarted ZEO server hands the uncommitted ones out anew, and a new
+    object then took the id of another (ValueError "A different object already has
+    the same oid" at commit)."""
+    connected = storage.notify_connected
+
+    def notify_connected(conn, info):
+        del storage._oids[:]
+        connected(conn, info)
+    storage.notify_connected = notify_connected
 
 
 def database(registry):

@@ -78,9 +78,14 @@ class SecurityPolicy:
         return user
 
     def _lookup(self, request):
+        auth = request.headers.get('Authorization', '')
+        user_id = request.session.get(SESSION_USER_KEY)
+        if user_id is None and not auth.lower().startswith('bearer '):
+            # Nobody to look up: the database is not read (so /health answers while it
+            # is away; pyramid_tm asks for the identity of every request).
+            return None
         # Not ``request.root``: the identity may be asked for before traversal.
         root = resources.root_factory(request)
-        auth = request.headers.get('Authorization', '')
         if auth.lower().startswith('bearer '):
             # A scripted request: the session cookie plays no part, so no CSRF check.
             request.environ['sagenb.via_token'] = True
@@ -101,9 +106,6 @@ class SecurityPolicy:
             if record.last_used is None or now - record.last_used > TOKEN_USE_RESOLUTION:
                 record.last_used = now
             return user
-        user_id = request.session.get(SESSION_USER_KEY)
-        if user_id is None:
-            return None
         user = root.users_by_id.get(user_id)
         if user is None or request.session.get(SESSION_EPOCH_KEY) != user.session_epoch:
             return None

@@ -15,6 +15,9 @@ from pyramid.httpexceptions import status_map
 def wants_json(request):
     if request.environ.get('sagenb.via_token'):
         return True
+    # A script's token, even when it could not be checked (the database away).
+    if request.headers.get('Authorization', '').startswith('Bearer '):
+        return True
     if request.content_type == 'application/json':
         return True
     offers = request.accept.acceptable_offers(['text/html', 'application/json'])

@@ -11,7 +11,7 @@ import webtest
 from .support.notebook import (  # noqa: F401
     HERE, PASSWORD, TESTING_INI, Api, Notebook, csrf_token_of, login)
 # A ZEO server on loopback, for the tests of several app servers (functional and e2e).
-from .support.zeo import zeo_server  # noqa: F401
+from .support.zeo import restartable_zeo, zeo_server  # noqa: F401
 # PostgreSQL from Debian's binaries, one for the session (RelStorage's tests).
 from .support.postgres import postgres  # noqa: F401
 

@@ -96,9 +96,24 @@ def settle_orphan(request, cell):
     """A cell left busy by an earlier run of this server will never finish: say so."""
     out = cell.output
     if out.status in BUSY and request.workers.is_orphan(out.server):
+        host = out.server.rpartition(':')[0] or 'of this cell'
         out.update('error', out.outputs + [error_output(
-            'WorkerLost', 'the server stopped while this cell was waiting or running; '
-                          'evaluate it again')], finished=time.time())
+            'WorkerLost', 'lost: the worker host %s stopped while this cell was waiting '
+                          'or running, and the worksheet\'s variables with it; evaluate '
+                          'it again' % host)], finished=time.time())
+
+
+def job_lost(request, cell, run_id):
+    """The evaluation ``run_id`` was handed to a worker host that died before it stored
+    the cell as queued (it writes that state, not the request): nothing in the cell
+    would ever say so.  Marks it lost, as ``settle_orphan`` does a busy cell."""
+    worksheet = cell.worksheet
+    tag = request.root.placements.get('%s/%d' % worksheet_key(worksheet))
+    if tag is None or not request.workers.is_orphan(tag):
+        return False
+    cell.output.queue(run_id, tag)
+    settle_orphan(request, cell)
+    return True
 
 
 def wait_for_cell(request, cell, timeout, since=None, run_id=None):
@@ -118,6 +133,8 @@ def wait_for_cell(request, cell, timeout, since=None, run_id=None):
             out = cell.output
             if run_id is not None:
                 if out.run_id == run_id and out.status not in BUSY:
+                    return True
+                if out.run_id != run_id and job_lost(request, cell, run_id):
                     return True
             elif since is not None:
                 if out.version > since:

@@ -13,9 +13,11 @@ import logging
 
 from ZODB.POSException import ConflictError
 from pyramid.httpexceptions import HTTPException, HTTPFound
+from ZEO.Exceptions import ClientDisconnected
 from pyramid.view import (
     exception_view_config, forbidden_view_config, notfound_view_config)
 
+from .. import outages
 from ..security import P, REFUSALS
 from ..services.live import deleted_cell_message
 from ..web import error_response, wants_json
@@ -111,6 +113,22 @@ def still_conflicting(exc, request):
     return error_response(request, 503, 'others changed this at the same moment each '
                                         'time it was tried: nothing was changed; send it '
                                         'again')
+
+
+@exception_view_config(outages.Unavailable, renderer='json')
+@exception_view_config(ClientDisconnected, renderer='json')
+@exception_view_config(OSError, renderer='json')
+def unavailable(exc, request):
+    """The database cannot be reached (503) or its disk is full (507): said plainly,
+    for any attempt (outages.py stops pyramid_retry from running it again)."""
+    kind = outages.outage_of(exc)
+    if kind is None:  # another OSError: a failure of the server
+        return server_error(exc, request)
+    log.warning('%s %s: %s (%s: %s)', request.method, request.path, outages.MESSAGES[kind],
+                type(exc).__name__, exc)
+    request.response.headers['Retry-After'] = outages.RETRY_AFTER
+    return error_response(request, outages.STATUS[kind], outages.MESSAGES[kind])
+
 
 
 @exception_view_config(Exception, renderer='json', retryable_error=False)

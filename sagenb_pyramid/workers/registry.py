@@ -24,6 +24,7 @@ from ZODB.POSException import ConflictError
 
 from .. import watchdog
 from ..resources import in_transaction
+from ..outages import outage_of
 from .records import WorkerHost
 from ..settings import SettingsError
 from . import capacity, cellfiles
@@ -519,8 +520,13 @@ class WorkerRegistry:
                 self._reap_idle()
                 self.publish()
                 self._top_up_spares()
-            except Exception:
-                log.exception('worker housekeeping failed')
+            except Exception as exc:
+                kind = outage_of(exc)
+                if kind is None:
+                    log.exception('worker housekeeping failed')
+                else:  # the heartbeat goes on once it is back (every round tries)
+                    log.warning('worker housekeeping: the %s is unavailable (%s)',
+                                kind, type(exc).__name__)
             self._wake.wait(min(2.0, self.heartbeat))
             self._wake.clear()
 

@@ -22,6 +22,7 @@ import transaction
 from ZODB.POSException import ConflictError
 
 from .. import watchdog
+from ..outages import outage_of
 from .news import told_after_commit
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class OutputStore:
         self.pending = queue.Queue()
         self.thread = None
         self.lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.outage = None  # 'database' or 'disk' while commits wait for it to pass
 
     def write(self, update):
         """Store ``update``; returns once committed, True unless the job was stale."""
@@ -88,6 +91,7 @@ class OutputStore:
             if self.thread is None:
                 return
         watchdog.release(self.thread)
+        self._stopping.set()
         self.pending.put(None)
         self.thread.join(timeout=10)
 
@@ -150,40 +154,64 @@ class OutputStore:
         return batch + due, stopping
 
     def _commit(self, tm, conn, batch):
-        for attempt in range(10):
-            tm.begin()
+        """Commit ``batch``; a conflict is read again and retried (10 times), an
+        outage (the database unreachable, its disk full: outages.py) is waited out,
+        however long, until the store stops: the outputs are kept meanwhile, and the
+        worksheet threads wait in ``write``."""
+        conflicts = 0
+        delay = 0.2
+        while True:
             try:
-                for update in batch:
-                    cell = find_cell(conn, update.job)
-                    if update.queue is not None and cell is not None:
-                        cell.output.queue(update.job.run_id, update.queue)
-                    update.stored = cell is not None and \
-                        cell.output.run_id == update.job.run_id
-                    if update.stored and update.widgets_only:
-                        cell.output.set_widgets(update.widgets)
-                    elif update.stored and update.queue is None:
-                        if update.widgets is not None or cell.output.widgets is not None:
-                            cell.output.widgets = update.widgets
-                        cell.output.update(
-                            update.status, update.outputs,
-                            execution_count=update.execution_count,
-                            started=update.started, finished=update.finished,
-                            input_request=update.input_request)
-                        if update.full_text is not None:
-                            update.full_text.seek(0)
-                            cell.output.keep_full_text(update.full_text)
-                        for name, content in (update.files or {}).items():
-                            cell.output.add_file(name, content)
+                tm.begin()
+                self._apply(conn, batch)
                 with told_after_commit():
                     tm.commit()
+                if self.outage is not None:
+                    log.warning('outputs are stored again (the %s is back)', self.outage)
+                    self.outage = None
                 return
             except ConflictError:
                 # A request changed one of these cells meanwhile: read again, retry.
                 tm.abort()
-                time.sleep(0.005 * (attempt + 1))
-            except Exception:
+                conflicts += 1
+                if conflicts >= 10:
+                    break
+                time.sleep(0.005 * conflicts)
+            except Exception as exc:
                 tm.abort()
-                raise
+                kind = outage_of(exc)
+                if kind is None or self._stopping.is_set():
+                    raise
+                if self.outage is None:
+                    log.warning('cannot store outputs: the %s is unavailable (%s: %s); '
+                                'trying again until it is back', kind, type(exc).__name__, exc)
+                self.outage = kind
+                if self._stopping.wait(delay):
+                    raise
+                delay = min(2.0, delay * 2)
         log.error('could not store outputs after 10 conflicts')
         for update in batch:
             update.stored = False
+
+    def _apply(self, conn, batch):
+        for update in batch:
+            cell = find_cell(conn, update.job)
+            if update.queue is not None and cell is not None:
+                cell.output.queue(update.job.run_id, update.queue)
+            update.stored = cell is not None and \
+                cell.output.run_id == update.job.run_id
+            if update.stored and update.widgets_only:
+                cell.output.set_widgets(update.widgets)
+            elif update.stored and update.queue is None:
+                if update.widgets is not None or cell.output.widgets is not None:
+                    cell.output.widgets = update.widgets
+                cell.output.update(
+                    update.status, update.outputs,
+                    execution_count=update.execution_count,
+                    started=update.started, finished=update.finished,
+                    input_request=update.input_request)
+                if update.full_text is not None:
+                    update.full_text.seek(0)
+                    cell.output.keep_full_text(update.full_text)
+                for name, content in (update.files or {}).items():
+                    cell.output.add_file(name, content)

@@ -1,16 +1,12 @@
 """Two app servers on one real ZEO server: shared state lives only in ZODB."""
-import os
-import select
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import webtest
 
-from ..support.notebook import TESTING_INI, Api, login
-from ..support.zeo import SECRET, app_server, zeo_uri
+from ..support.notebook import Api, login
+from ..support.zeo import WorkerHost, app_server
 
 
 def evaluate(api, ws, code):
@@ -72,39 +68,6 @@ def test_two_app_servers_share_worksheets_and_live_outputs(tmp_path, zeo_server)
     finally:
         one.close()
         two.close()
-
-
-class WorkerHost:
-    """``sagenb-worker`` in a process (and session) of its own."""
-
-    def __init__(self, tmp_path, port, name, heartbeat='1', folder=None):
-        folder = tmp_path / (folder or name)
-        os.makedirs(folder, exist_ok=True)
-        env = dict(os.environ, SAGENB_ZODB_URI=zeo_uri(tmp_path, port, name),
-                   SAGENB_SECRET=SECRET, SAGENB_WORKERS_SERVER_NAME=name,
-                   SAGENB_WORKERS_LISTEN='127.0.0.1:0',
-                   SAGENB_WORKERS_HEARTBEAT=heartbeat)
-        self.log = open(folder / 'worker.log', 'w+')
-        self.proc = subprocess.Popen(
-            [os.path.join(os.path.dirname(sys.executable), 'sagenb-worker'), TESTING_INI,
-             'data_dir=%s' % folder], env=env, stdout=subprocess.PIPE,
-            stderr=self.log, text=True, start_new_session=True)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 60)
-        line = self.proc.stdout.readline() if ready else ''
-        if not line.startswith('sagenb-worker %s ' % name):
-            self.proc.kill()
-            self.proc.wait()
-            self.log.seek(0)
-            raise AssertionError('sagenb-worker did not start: %r\n%s'
-                                 % (line, self.log.read()))
-        self.tag = '%s:%s' % (name, line.split('(boot ')[1].split(')')[0])
-        self.address = line.rsplit(' ', 1)[1].strip()
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-        self.proc.wait(timeout=30)
-        self.log.close()
 
 
 def test_worker_hosts_of_their_own_serve_every_app_server(tmp_path, zeo_server):

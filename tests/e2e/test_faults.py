@@ -1,0 +1,275 @@
+"""Faults under load (issue 23): real ZEO, real ``pserve`` app servers and
+``sagenb-worker`` hosts, real Sage, and simulated users (tests/support/load.py) who
+evaluate cells all along.  Each test breaks one part while the users work and checks
+what they saw: no 500s, a clear message where they were hurt, nobody else hurt, and
+everything back without anyone doing anything.  The 200-user runs: bench/faults.py.
+"""
+import os
+import signal
+import time
+
+import pytest
+
+from sagenb_pyramid import outages
+from sagenb_pyramid.resources import in_transaction
+
+from ..support.load import Load, add_users
+from ..support.server import Server, free_port
+from ..support.zeo import SECRET, WorkerHost, zeo_uri
+
+pytestmark = pytest.mark.usefixtures('cheap_password_hashes')
+
+USERS = 20
+
+
+def app_env(tmp_path, zeo_port, name, **more):
+    env = {'SAGENB_ZODB_URI': zeo_uri(tmp_path, zeo_port, name), 'SAGENB_SECRET': SECRET,
+           'SAGENB_WORKERS_SERVER_NAME': name, 'SAGENB_WORKERS_HEARTBEAT': '1',
+           'SAGENB_WORKERS_SPARE': '0', 'SAGENB_HEALTH_MIN_FREE_MB': '1'}
+    env.update(more)
+    return env
+
+
+def app_server(tmp_path, zeo_port, name, **more):
+    folder = tmp_path / name
+    os.makedirs(folder, exist_ok=True)
+    return Server(folder, free_port(), env=app_env(tmp_path, zeo_port, name, **more))
+
+
+def database(tmp_path, zeo_port):
+    from sagenb_pyramid import db_from_uri
+    return db_from_uri(zeo_uri(tmp_path, zeo_port, 'test'), 'unnamed', {})
+
+
+def placements(db, logins):
+    """login -> the host name its (only) worksheet is placed on."""
+    def read(root):
+        found = {}
+        for login in logins:
+            user = root.user_by_login(login)
+            for key, tag in root.placements.items():
+                if key.startswith(user.id + '/'):
+                    found[login] = tag.rpartition(':')[0]
+        return found
+    return in_transaction(db, read)
+
+
+def everyone_completed(load, since, users=None):
+    users = set(users if users is not None else load.by_login)
+    return lambda: users <= {r.user for r in load.completed(since=since)}
+
+
+def describe(records):
+    return '\n'.join('%.1f %s %s %d %s %s' % (r.at, r.user, r.kind, r.status, r.end,
+                                              r.message[:120]) for r in records[:30])
+
+
+# -- 1. a worker host killed -------------------------------------------------------------
+def test_a_worker_host_killed_under_load(tmp_path, restartable_zeo):
+    """Its worksheets start fresh on the other host at their next evaluation, its busy
+    cells end as lost, the other host's users go on as if nothing happened."""
+    port = restartable_zeo.port
+    logins = ['u%02d' % i for i in range(USERS)]
+    tokens = add_users(zeo_uri(tmp_path, port, 'setup'), logins + ['watcher'])
+    host_a = WorkerHost(tmp_path, port, 'host-a')
+    host_b = None
+    app = app_server(tmp_path, port, 'app1', SAGENB_WORKERS_EMBEDDED='false')
+    db = database(tmp_path, port)
+    load = Load({login: (tokens[login], app.url) for login in logins})
+    try:
+        # Half the class on host A, then host B comes and takes the other half (a host's
+        # count of processes is as fresh as its heartbeat: arrivals at once would all go
+        # to one host).
+        load.start(logins[:USERS // 2])
+        load.wait_for(everyone_completed(load, 0, logins[:USERS // 2]), 90,
+                      'a first result for the first half')
+        host_b = WorkerHost(tmp_path, port, 'host-b')
+        time.sleep(1.5)  # its first heartbeat
+        load.start()
+        load.wait_for(everyone_completed(load, 0), 90, 'a first result for everyone')
+        placed = placements(db, logins)
+        on_a = sorted(u for u, host in placed.items() if host == 'host-a')
+        on_b = sorted(u for u, host in placed.items() if host == 'host-b')
+        assert on_a and on_b and len(on_a) + len(on_b) == USERS, placed
+        # A variable in a worksheet of host A, and a cell running there when it dies.
+        victim = load.by_login[on_a[0]]
+        status, cell = victim.request('POST', victim.ws + 'cells',
+                                      {'input': 'before_kill = 1; sleep(60r)'})
+        assert status == 201
+        slow = cell['id']
+        assert victim.request('POST', '%scells/%d/evaluate' % (victim.ws, slow),
+                              {'wait': 0})[0] == 200
+        load.wait_for(lambda: victim.request('GET', '%scells/%d' % (victim.ws, slow))[1]
+                      .get('status') == 'running', 30, 'the slow cell to run')
+
+        host_a.stop(signal.SIGKILL)
+        killed = load.now()
+        # Within three heartbeats (1 s each) its busy cell reads as lost, with why.
+        load.wait_for(lambda: victim.request('GET', '%scells/%d' % (victim.ws, slow))[1]
+                      .get('status') == 'error', 15, 'the busy cell to be marked lost')
+        lost = victim.request('GET', '%scells/%d' % (victim.ws, slow))[1]
+        assert lost['outputs'][-1]['ename'] == 'WorkerLost', lost
+        assert lost['outputs'][-1]['evalue'].startswith('lost: the worker host host-a stopped')
+        # Every user of host A gets results again (on host B, in a fresh process).
+        load.wait_for(everyone_completed(load, killed, on_a), 60,
+                      'the users of the killed host to get results again')
+        after = placements(db, logins)
+        assert all(after[u] == 'host-b' for u in on_a), after
+        status, cell = victim.request('POST', victim.ws + 'cells', {'input': 'before_kill'})
+        fresh = victim.request('POST', '%scells/%d/evaluate' % (victim.ws, cell['id']),
+                               {'wait': 30})[1]
+        assert fresh['outputs'][-1]['ename'] == 'NameError', fresh
+        time.sleep(2)
+    finally:
+        load.stop()
+        app.kill()
+        host_a.stop(signal.SIGKILL)
+        if host_b is not None:
+            host_b.stop()
+        db.close()
+    assert load.server_errors() == [], describe(load.server_errors())
+    # The users of host B never noticed.
+    assert load.failures(users=on_b) == [], describe(load.failures(users=on_b))
+    assert load.completed(since=killed, users=on_b)
+    # Those of host A: their cells in flight were lost, or their evaluations were
+    # refused with a 503 naming the host while its last heartbeat was fresh.
+    for record in load.failures(users=on_a):
+        assert record.at >= killed - 1, describe([record])
+        assert (record.status == 200 and record.end in ('WorkerLost', 'NotRun')) or \
+            (record.status == 503 and 'host-a' in record.message), describe([record])
+
+
+# -- 2. the ZEO server restarted ---------------------------------------------------------
+OUTAGE = 5.0  # seconds the ZEO server stays down
+
+
+def test_the_zeo_server_restarted_under_load(tmp_path, restartable_zeo):
+    """Requests during the outage get a clear 503 within a bound; /health says
+    "database"; once ZEO is back everything works again by itself, and nothing that was
+    committed is lost (the output store kept the outputs of the running cells)."""
+    port = restartable_zeo.port
+    logins = ['u%02d' % i for i in range(USERS)]
+    tokens = add_users(zeo_uri(tmp_path, port, 'setup'), logins)
+    app = app_server(tmp_path, port, 'app1')
+    load = Load({login: (tokens[login], app.url) for login in logins})
+    try:
+        load.start()
+        load.wait_for(everyone_completed(load, 0), 90, 'a first result for everyone')
+        done_before = {u: len(load.completed(users={u})) for u in logins}
+
+        restartable_zeo.stop()
+        down = load.now()
+        time.sleep(1.0)
+        started = time.monotonic()
+        status, health = health_of(app)
+        assert status == 503 and any(p.startswith('database: ') for p in health['problems']), \
+            health
+        assert time.monotonic() - started < 10
+        time.sleep(max(0.0, OUTAGE - (load.now() - down)))
+        restartable_zeo.start()
+        up = load.now()
+        load.wait_for(everyone_completed(load, up + 0.5), 60,
+                      'everyone to get results again after the outage')
+        assert health_of(app)[1]['status'] == 'ok'
+        time.sleep(2)
+    finally:
+        load.stop()
+    try:
+        # No cell stays queued or running: outputs of the cells that ran through the
+        # outage were stored once it was over.
+        def settled():
+            return all(c['status'] not in ('queued', 'running')
+                       for u in logins for c in cells_of(load.by_login[u]))
+        load.wait_for(settled, 30, 'every cell to settle')
+        # Nothing committed is lost: every answer a user got is in the database.
+        for login in logins:
+            cells = cells_of(load.by_login[login])
+            done = [c for c in cells if c['status'] == 'done']
+            assert len(done) >= len(load.completed(users={login})) >= done_before[login]
+    finally:
+        app.kill()
+    assert load.server_errors() == [], describe(load.server_errors())
+    failures = load.failures()
+    assert all(down - 1 <= r.at <= up + 10 for r in failures), describe(failures)
+    for record in failures:
+        assert record.status == 503 and record.message == outages.MESSAGES['database'], \
+            describe([record])
+        assert record.seconds < 10, describe([record])
+    assert failures, 'nobody noticed a 5 s outage: the test did not test it'
+
+
+def health_of(server):
+    """``/health`` as a load balancer asks it: no cookie, no token."""
+    import json
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(server.url + '/health', timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def cells_of(user):
+    status, sheet = user.request('GET', user.ws)
+    assert status == 200, sheet
+    return sheet['cells']
+
+
+# -- 4. an app server killed while another runs ------------------------------------------
+def test_an_app_server_killed_while_another_runs(tmp_path, restartable_zeo):
+    """Two app servers (each with its worker host) over ZEO.  One is killed: the other's
+    users go on; the killed one's busy cells read as lost; its users, sent to the other
+    (a load balancer would), get results there; restarted, it serves again."""
+    port = restartable_zeo.port
+    logins = ['u%02d' % i for i in range(USERS)]
+    tokens = add_users(zeo_uri(tmp_path, port, 'setup'), logins)
+    one = app_server(tmp_path, port, 'app1')
+    two = app_server(tmp_path, port, 'app2')
+    half = USERS // 2
+    of_one, of_two = logins[:half], logins[half:]
+    load = Load({login: (tokens[login], (one if i < half else two).url)
+                 for i, login in enumerate(logins)})
+    again = None
+    try:
+        load.start()
+        load.wait_for(everyone_completed(load, 0), 90, 'a first result for everyone')
+        victim = load.by_login[of_one[0]]
+        status, cell = victim.request('POST', victim.ws + 'cells', {'input': 'sleep(60r)'})
+        slow = cell['id']
+        victim.request('POST', '%scells/%d/evaluate' % (victim.ws, slow), {'wait': 0})
+        load.wait_for(lambda: victim.request('GET', '%scells/%d' % (victim.ws, slow))[1]
+                      .get('status') == 'running', 30, 'the slow cell to run')
+
+        one.kill()
+        killed = load.now()
+        for login in of_one:
+            load.by_login[login].switch(two.url)
+        load.wait_for(lambda: victim.request('GET', '%scells/%d' % (victim.ws, slow))[1]
+                      .get('status') == 'error', 15, 'the busy cell to be marked lost')
+        lost = victim.request('GET', '%scells/%d' % (victim.ws, slow))[1]
+        assert lost['outputs'][-1]['ename'] == 'WorkerLost', lost
+        load.wait_for(everyone_completed(load, killed + 0.5, of_one), 60,
+                      'the users of the killed app server to get results on the other')
+
+        again = app_server(tmp_path, port, 'app1')
+        for login in of_one:
+            load.by_login[login].switch(again.url)
+        back = load.now()
+        load.wait_for(everyone_completed(load, back + 0.5, of_one), 60,
+                      'the restarted app server to serve its users again')
+        time.sleep(2)
+    finally:
+        load.stop()
+        one.kill()
+        two.kill()
+        if again is not None:
+            again.kill()
+    assert load.server_errors() == [], describe(load.server_errors())
+    assert load.failures(users=of_two) == [], describe(load.failures(users=of_two))
+    assert load.completed(since=killed, users=of_two)
+    for record in load.failures(users=of_one):
+        assert record.at >= killed - 1, describe([record])
+        assert record.status == 0 or \
+            (record.status == 200 and record.end in ('WorkerLost', 'NotRun')) or \
+            (record.status == 503 and 'app1' in record.message), describe([record])
