@@ -13,7 +13,7 @@ from .support.notebook import (  # noqa: F401
 # A ZEO server on loopback, for the tests of several app servers (functional and e2e).
 from .support.zeo import restartable_zeo, zeo_server  # noqa: F401
 # PostgreSQL from Debian's binaries, one for the session (RelStorage's tests).
-from .support.postgres import postgres  # noqa: F401
+from .support.postgres import postgres, restartable_postgres  # noqa: F401
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import shutil
 import threading
 import time
 
+from ..outages import outage_of
 from ..resources import in_transaction
 from ..workers.contract import HostUnreachable, WorkerProblem
 
@@ -45,7 +46,10 @@ class DatabaseProbe:
             result.update(ok=True, seconds=round(time.perf_counter() - start, 4),
                           hosts=hosts)
         except Exception as exc:  # any failure of the storage is the answer
-            result.update(ok=False, error='%s: %s' % (type(exc).__name__, exc))
+            if outage_of(exc) == 'database':  # libpq's message names the server's address
+                result.update(ok=False, error='unreachable (%s)' % type(exc).__name__)
+            else:
+                result.update(ok=False, error='%s: %s' % (type(exc).__name__, exc))
         finally:
             with self.lock:
                 self.running = None

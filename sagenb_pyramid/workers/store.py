@@ -97,7 +97,15 @@ class OutputStore:
 
     def _run(self):
         tm = transaction.TransactionManager()
-        conn = self.db.open(transaction_manager=tm)
+        conn = self._open(tm)
+        if conn is None:  # stopped before the database came back: nothing is stored
+            while True:
+                try:
+                    update = self.pending.get_nowait()
+                except queue.Empty:
+                    return
+                if update is not None:
+                    update.done.set()
         deferred = []  # updates waiting for a later update of their cell, until due
         try:
             while True:
@@ -115,6 +123,28 @@ class OutputStore:
                     return
         finally:
             conn.close()
+
+    def _open(self, tm):
+        """The store's connection, or None if it stops first: the database away when
+        the store starts (its first write) is waited out as at a commit."""
+        delay = 0.2
+        while True:
+            try:
+                return self.db.open(transaction_manager=tm)
+            except Exception as exc:
+                kind = outage_of(exc)
+                if kind is None:
+                    raise
+                self._note_outage(kind, exc)
+                if self._stopping.wait(delay):
+                    return None
+                delay = min(2.0, delay * 2)
+
+    def _note_outage(self, kind, exc):
+        if self.outage is None:
+            log.warning('cannot store outputs: the %s is unavailable (%s: %s); '
+                        'trying again until it is back', kind, type(exc).__name__, exc)
+        self.outage = kind
 
     def _take(self, deferred):
         """The next updates to commit, in order: those pending (an update not yet due
@@ -182,10 +212,7 @@ class OutputStore:
                 kind = outage_of(exc)
                 if kind is None or self._stopping.is_set():
                     raise
-                if self.outage is None:
-                    log.warning('cannot store outputs: the %s is unavailable (%s: %s); '
-                                'trying again until it is back', kind, type(exc).__name__, exc)
-                self.outage = kind
+                self._note_outage(kind, exc)
                 if self._stopping.wait(delay):
                     raise
                 delay = min(2.0, delay * 2)
