@@ -68,6 +68,11 @@ class Worksheet(Persistent):
     # An imported notebook's metadata (less what the worksheet holds itself), written
     # back by download.ipynb: a plain dict replaced whole, or None (an optional part).
     notebook_metadata = None
+    # cell id -> (version, output version, time) of its last evaluation handed over
+    # (``note_run``; ``Cell.run_version``): a plain dict replaced whole, None until the
+    # first evaluation (an optional part).  Here rather than on the cells for the same
+    # reason as ``cell_versions``.
+    run_versions = None
 
     def __init__(self, name, owner_id, typeset=True, system='sage'):
         self.name = name
@@ -199,11 +204,25 @@ class Worksheet(Persistent):
             versions = dict(self.cell_versions)
             del versions[cell_id]
             self.cell_versions = versions
+        if self.run_versions and cell_id in self.run_versions:
+            runs = dict(self.run_versions)
+            del runs[cell_id]
+            self.run_versions = runs
 
     def note_input(self, cell):
         """``cell``'s input or type changed at the current version (after ``touch``)."""
         self.cell_versions = {**self.cell_versions, cell.id: self.version}
         cell.written_version = self.version
+
+    def note_run(self, cell, bump=True):
+        """``cell`` was handed over for evaluation: live clients waiting on the worksheet
+        are woken and told (``Cell.run_version``), even when its input did not change.
+        ``bump``: grow the version (once per request, however many cells it queues).
+        Not a change of content: ``modified`` and the search index stay as they are."""
+        if bump:
+            self.version += 1
+        self.run_versions = {**(self.run_versions or {}),
+                             cell.id: (self.version, cell.output.version, time.time())}
 
     def _p_resolveConflict(self, old, committed, new):
         """Two transactions changed the worksheet at once: edits of different cells (or
@@ -336,7 +355,7 @@ _MISSING = object()
 # What ``resolve_worksheet`` merges itself; any other attribute changed by both
 # transactions to different values is a conflict.
 _MERGED = frozenset({'version', 'modified', 'cell_versions', 'removed', 'removed_floor',
-                     'trusted'})
+                     'trusted', 'run_versions'})
 
 
 def _same(a, b):
@@ -392,6 +411,11 @@ def resolve_worksheet(old, committed, new):
         if cell_id not in new_versions:
             versions.pop(cell_id, None)
     result['cell_versions'] = versions
+    runs = _merge_runs(old, committed, new, offset)
+    if runs is None:
+        result.pop('run_versions', None)
+    else:
+        result['run_versions'] = runs
     old_removed = set(old.get('removed') or ())
     added = tuple((version + offset, cell_id) for version, cell_id in new.get('removed') or ()
                   if (version, cell_id) not in old_removed)
@@ -399,6 +423,29 @@ def resolve_worksheet(old, committed, new):
         tuple(committed.get('removed') or ()) + added,
         max(committed.get('removed_floor', 0), new.get('removed_floor', 0)))
     return result
+
+
+def _merge_runs(old, committed, new, offset):
+    """``run_versions`` of two transactions merged: the evaluations noted by ``new``
+    moved past ``committed``'s version; an evaluation of a cell ``committed`` deleted
+    is a conflict (run again, it is told the cell is gone).  None: neither has one."""
+    from ZODB.POSException import ConflictError
+    was, theirs, mine = (s.get('run_versions') for s in (old, committed, new))
+    if mine is None or _same(mine, was):
+        return theirs
+    deleted = {cell_id for _, cell_id in committed.get('removed') or ()} - \
+        {cell_id for _, cell_id in old.get('removed') or ()}
+    runs = dict(theirs or {})
+    was = was or {}
+    for cell_id, (version, *rest) in mine.items():
+        if was.get(cell_id) != (version, *rest):
+            if cell_id in deleted:
+                raise ConflictError
+            runs[cell_id] = (version + offset, *rest)
+    for cell_id in was:
+        if cell_id not in mine:
+            runs.pop(cell_id, None)
+    return runs
 
 
 @stored
@@ -429,6 +476,18 @@ class Cell(Persistent):
         # (services/live.py); entries stored before written_version was kept have two.
         self.written_version = 0
         self.past_inputs = ()
+
+    @property
+    def run_version(self):
+        """The worksheet's version when the cell was last handed over for evaluation
+        (0: never since runs were noted): ``Worksheet.note_run``."""
+        return self.run_info()[0]
+
+    def run_info(self):
+        """``(run_version, output version then, time)`` of its last evaluation noted."""
+        worksheet = self.__parent__.__parent__ if self.__parent__ is not None else None
+        runs = getattr(worksheet, 'run_versions', None) or {}
+        return runs.get(self.id, (0, 0, 0.0))
 
     @property
     def input_version(self):

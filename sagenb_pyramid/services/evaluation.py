@@ -33,11 +33,22 @@ def data_manifest(worksheet):
     return tuple(manifest)
 
 
+def note_run(request, worksheet, cell):
+    """Live clients of the worksheet learn that ``cell`` is evaluated (its input may not
+    have changed): one growth of the worksheet's version a request, which wakes their
+    ``?since=`` waits (services/live.py), and the cell's ``run_version``."""
+    noted = request.environ.setdefault('sagenb.runs_noted', set())
+    key = worksheet_key(worksheet)
+    worksheet.note_run(cell, bump=key not in noted)
+    noted.add(key)
+
+
 def queue_cell(request, cell, awaited=False):
     """Hand the cell to a worker once this request's transaction has committed.
 
-    The request itself writes nothing for it: the registry stores the cell as queued
-    (many cells in one commit), so evaluating costs no commit of its own.  ``awaited``:
+    The request writes only the worksheet's version and the cell's ``run_version``
+    (``note_run``): the registry stores the cell as queued (many cells in one commit),
+    and readers meanwhile see it queued already (serialize.cell_json).  ``awaited``:
     the request waits for the result (see ``Job.awaited``).  Returns the run id of this
     evaluation.
     """
@@ -47,6 +58,7 @@ def queue_cell(request, cell, awaited=False):
     host = request.workers.place(worksheet_key(worksheet))  # or 409: no room for it
     queue_auto_cells(request, worksheet, cell, host)
     run_id = uuid.uuid4().hex
+    note_run(request, worksheet, cell)
     job = Job(worksheet.owner_id, worksheet.number, cell.id, run_id,
               translate(cell.input, worksheet.system).code, typeset=worksheet.typeset,
               data_files=data_manifest(worksheet), awaited=awaited)
@@ -69,6 +81,7 @@ def queue_auto_cells(request, worksheet, cell, host=None):
     for auto in worksheet.ordered_cells():
         if auto.type == 'compute' and auto is not cell and is_auto(auto.input):
             done[key].add(auto.id)
+            note_run(request, worksheet, auto)
             run_id = uuid.uuid4().hex
             job = Job(worksheet.owner_id, worksheet.number, auto.id, run_id,
                       translate(auto.input, worksheet.system).code,

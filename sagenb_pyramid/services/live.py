@@ -1,9 +1,11 @@
 """Live editing: what changed in a worksheet since a version a client has, waiting for
 the next change, and merging an edit based on an older input of a cell.
 
-Every change of a worksheet's content grows ``Worksheet.version`` (``touch``); a cell
-records the version of its last input or type change (``input_version``), a worksheet
-the versions of its last deletions (``removed``).  A client that holds version ``v``
+Every change of a worksheet's content grows ``Worksheet.version`` (``touch``), and so
+does every evaluation handed over (``note_run``: an evaluation of an unchanged input
+must reach the other windows too); a cell records the version of its last input or
+type change (``input_version``) and of its last evaluation (``run_version``), a
+worksheet the versions of its last deletions (``removed``).  A client that holds version ``v``
 asks ``GET <worksheet>/?since=v&wait=s`` and gets the cells changed after ``v``, the
 order, the ids removed after ``v``: nothing missed, nothing twice.  The wait listens to
 the commit news of the worksheet's record (workers/news.py), which every change writes,
@@ -104,7 +106,7 @@ def changes_since(request, worksheet, since, session=None):
                     order=list(worksheet.cell_order), removed=[], **present)
         return data
     cells = [cell_json(request, c) for c in worksheet.ordered_cells()
-             if c.input_version > since]
+             if c.input_version > since or c.run_version > since]
     return {'version': worksheet.version, 'since': since, 'full': False,
             'cells': cells, 'order': list(worksheet.cell_order),
             'removed': [cell_id for version, cell_id in worksheet.removed

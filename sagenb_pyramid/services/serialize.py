@@ -1,19 +1,47 @@
 """Worksheets, cells and data files as JSON: what the page and the API read.
 
 Reading a cell settles it first when a stopped worker host left it busy
-(``evaluation.settle_orphan``), so no answer shows a cell that will never finish.
+(``evaluation.settle_orphan``), so no answer shows a cell that will never finish.  A
+cell handed over for evaluation whose queued state the registry has not stored yet
+(``run_pending``) reads as queued, so a live client woken by the evaluation follows it.
 """
 import json
+import time
 
 from ..resources import BUSY
 from .evaluation import settle_orphan
 
 
+# Seconds after an evaluation was handed over during which a cell whose output the
+# registry has not yet marked queued reads as queued (it does so within moments; a job
+# lost on its way must not show a cell queued for ever: the page's cell poller then
+# gets the cell as it is).
+RUN_PENDING_SECONDS = 30.0
+
+
+def run_pending(cell, now=None):
+    """Whether ``cell`` was handed over for evaluation moments ago and its output has
+    not changed since (the registry has not stored it queued yet)."""
+    version, output_version, when = cell.run_info()
+    now = time.time() if now is None else now
+    out = cell.output
+    return (version > 0 and out.status not in BUSY and out.version <= output_version
+            and now - when < RUN_PENDING_SECONDS)
+
+
 def cell_json(request, cell):
     settle_orphan(request, cell)
+    data = _cell_json(cell)
+    if run_pending(cell):
+        data.update(QUEUED)
+    return data
+
+
+def _cell_json(cell):
     out = cell.output
     data = {'id': cell.id, 'type': cell.type, 'input': cell.input,
-            'input_version': cell.input_version, 'status': out.status,
+            'input_version': cell.input_version, 'run_version': cell.run_version,
+            'status': out.status,
             'outputs': out.outputs, 'execution_count': out.execution_count,
             'version': out.version, 'started': out.started, 'finished': out.finished}
     if cell.type == 'text':
@@ -33,11 +61,15 @@ def cell_json(request, cell):
     return data
 
 
+# A cell as the registry stores it queued.
+QUEUED = {'status': 'queued', 'outputs': [], 'execution_count': None, 'started': None,
+          'finished': None}
+
+
 def queued_json(request, cell):
     """The cell as it is once the registry has stored it queued (moments from now)."""
     data = cell_json(request, cell)
-    data.update(status='queued', outputs=[], execution_count=None, started=None,
-                finished=None)
+    data.update(QUEUED)
     return data
 
 

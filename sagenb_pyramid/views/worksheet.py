@@ -78,7 +78,12 @@ def presence_heartbeat(context, request):
     else:
         presence.heartbeat(request, context, session,
                            presence.cell_id(context, body.get('cell')))
-    return presence.listing(request, context, session)
+    answer = presence.listing(request, context, session)
+    # A page alone on the worksheet holds no long poll (static/page/live.js): its
+    # heartbeats tell it when someone arrives, and when the worksheet changed.
+    answer['others'] = sum(1 for entry in answer['presence'] if entry['session'] != session)
+    answer['version'] = context.version
+    return answer
 
 
 @view_config(context=Worksheet, name='presence', request_method='DELETE',

@@ -11,6 +11,7 @@ Holding a window's saves (``Held``: its PATCH requests wait in Playwright's rout
 its typing unsaved for as long as a test needs, whatever the autosave's timing.
 """
 import threading
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import waitress
@@ -333,3 +334,53 @@ def test_an_offline_window_keeps_its_edits_and_merges_them_when_back(windows, si
     wait_text(b, c1, 's = 4')
     wait_text(a, c0, merged)
     assert stored(site, url) == [(c0, merged), (c1, 's = 4')]
+
+
+def test_a_re_run_in_one_window_shows_its_new_output_in_the_other(windows, site):
+    """Olivia runs a cell, then runs it again unchanged (real Sage): carl's window shows
+    each result, the second too, though the cell's input never changed."""
+    a, b = windows
+    counter = 'k = globals().get("k", 0) + 1\nk'
+    url, (cell,) = worksheet(site, 'live rerun', [counter])
+    open_page(a, url)
+    open_page(b, url)
+    output = '.cell[data-cell-id="%d"] .output' % cell
+    shows = "([sel, t]) => { const el = document.querySelector(sel); " \
+            "return el && el.textContent.trim() === t; }"
+    for expected in ('1', '2'):
+        a.locator('.cell[data-cell-id="%d"] [data-action=evaluate]' % cell).click()
+        a.wait_for_function(shows, arg=[output, expected], timeout=120_000)
+        b.wait_for_function(shows, arg=[output, expected], timeout=ARRIVES)
+
+
+def test_a_page_alone_holds_no_long_poll_until_someone_arrives(windows, site):
+    """Olivia's page, alone on its worksheet, asks ``?since=`` only with ``wait=0`` (it
+    holds none of the server's threads); once carl opens the worksheet it learns of him
+    at its next heartbeat and long polls, and carl's edit reaches it."""
+    a, b = windows
+    url, (cell,) = worksheet(site, 'live alone', ['x = 1'])
+    path = url.split('://', 1)[1].split('/', 1)[1]
+    waits = []
+
+    def seen(request):
+        if path in request.url and 'since=' in request.url:
+            waits.append(parse_qs(urlsplit(request.url).query)['wait'][0])
+
+    a.on('request', seen)
+    try:
+        open_page(a, url)
+        a.wait_for_timeout(7000)  # more than a heartbeat of a page alone (5 s)
+        assert waits and set(waits) == {'0'}, waits
+        assert a.evaluate('() => sagenb.page.presence.alone') is True
+        open_page(b, url)
+        a.wait_for_function('() => !sagenb.page.presence.alone', timeout=ARRIVES)
+        for _ in range(100):
+            if waits[-1] != '0':
+                break
+            a.wait_for_timeout(100)
+        assert waits[-1] == '25', waits
+        b.evaluate('([id, t]) => sagenb.api("PATCH", "cells/" + id, {input: t})',
+                   [cell, 'x = 2'])
+        wait_text(a, cell, 'x = 2')
+    finally:
+        a.remove_listener('request', seen)

@@ -153,6 +153,13 @@ def test_the_zeo_server_restarted_under_load(tmp_path, restartable_zeo):
     app = app_server(tmp_path, port, 'app1')
     load = Load({login: (tokens[login], app.url) for login in logins})
     try:
+        outage_under_load(load, restartable_zeo, app, logins)
+    finally:
+        app.kill()
+
+
+def outage_under_load(load, restartable_zeo, app, logins):
+    try:
         load.start()
         load.wait_for(everyone_completed(load, 0), 90, 'a first result for everyone')
         done_before = {u: len(load.completed(users={u})) for u in logins}
@@ -174,20 +181,17 @@ def test_the_zeo_server_restarted_under_load(tmp_path, restartable_zeo):
         time.sleep(2)
     finally:
         load.stop()
-    try:
-        # No cell stays queued or running: outputs of the cells that ran through the
-        # outage were stored once it was over.
-        def settled():
-            return all(c['status'] not in ('queued', 'running')
-                       for u in logins for c in cells_of(load.by_login[u]))
-        load.wait_for(settled, 30, 'every cell to settle')
-        # Nothing committed is lost: every answer a user got is in the database.
-        for login in logins:
-            cells = cells_of(load.by_login[login])
-            done = [c for c in cells if c['status'] == 'done']
-            assert len(done) >= len(load.completed(users={login})) >= done_before[login]
-    finally:
-        app.kill()
+    # No cell stays queued or running: outputs of the cells that ran through the
+    # outage were stored once it was over.
+    def settled():
+        return all(c['status'] not in ('queued', 'running')
+                   for u in logins for c in cells_of(load.by_login[u]))
+    load.wait_for(settled, 30, 'every cell to settle')
+    # Nothing committed is lost: every answer a user got is in the database.
+    for login in logins:
+        cells = cells_of(load.by_login[login])
+        done = [c for c in cells if c['status'] == 'done']
+        assert len(done) >= len(load.completed(users={login})) >= done_before[login]
     assert load.server_errors() == [], describe(load.server_errors())
     failures = load.failures()
     assert all(down - 1 <= r.at <= up + 10 for r in failures), describe(failures)

@@ -199,8 +199,11 @@ def view_and_click(site, listener, page, path, worksheet=None):
         mallory_admin = root.user_by_login('mallory').is_admin
     own_requests = [(m, p) for m, p, cookie in recorder.requests
                     if cookie and not p.startswith(PAGE_OWN)]
+    # The page's own heartbeat says the viewer has the worksheet open (presence): the one
+    # write a viewing page makes, and all it can do is mark its own visitor there.
     foreign = [(m, p) for m, p in own_requests
-               if m != 'GET' or not (p == path or p.startswith(path))]
+               if not (m == 'GET' and (p == path or p.startswith(path)))
+               and not (m == 'POST' and p == path.rstrip('/') + '/presence')]
     return {'markers': markers, 'hits': list(listener.hits), 'mallory_admin': mallory_admin,
             'foreign_requests': foreign, 'outputs_kept': outputs_of(site, worksheet) == before,
             'page': page}

@@ -16,6 +16,11 @@ import { h } from "./dom.js";
 
 // Seconds the server may hold a poll (it caps a page's at sagenb.poll_hold).
 const WAIT = 25;
+// A page alone on its worksheet (presence.js: no other page open) holds no long poll,
+// which would keep one of the app server's threads for nothing: it asks `wait=0` this
+// often, and at once when its heartbeat says the worksheet changed or someone arrived,
+// and when the tab is shown again.
+const ALONE_MS = 30_000;
 // A poll is given up (and asked again) after this many milliseconds.
 const POLL_TIMEOUT = 60_000;
 // The states in which the cell poller follows a cell (cell.js ACTIVE; not imported:
@@ -286,7 +291,11 @@ export function makeLive(page) {
     }
     // Outputs of a cell being evaluated here, or followed by the cell poller, come from
     // them: this answer (of an input saved before evaluating) would show the old ones.
-    if (!ACTIVE_STATES.has(cell.status) && !page.poller.watched.has(cell)) cell.update(cd);
+    if (!ACTIVE_STATES.has(cell.status) && !page.poller.watched.has(cell)) {
+      cell.update(cd);
+      // Evaluated elsewhere (its input maybe unchanged): its outputs stream in here too.
+      if (ACTIVE_STATES.has(cell.status)) page.poller.watch(cell);
+    }
   }
 
   function applyTags(tags) {
@@ -335,14 +344,17 @@ export function makeLive(page) {
     if (typeof data.version === "number") page.version = data.version;
   }
 
-  async function poll() {
+  // Whether this page is alone on the worksheet (no presence: as before, not alone).
+  const alone = () => !!page.presence && page.presence.alone;
+
+  async function poll(wait) {
     const since = page.version;
     const presence = page.presenceStamp ?? 0;
     const ctrl = new AbortController();
     const timer = setTimeout(() => ctrl.abort(), POLL_TIMEOUT);
     const t0 = Date.now();
     try {
-      const data = await page.api("GET", `./?since=${since}&wait=${WAIT}&presence=${encodeURIComponent(presence)}`,
+      const data = await page.api("GET", `./?since=${since}&wait=${wait}&presence=${encodeURIComponent(presence)}`,
         null, { signal: ctrl.signal });
       if (failures) {
         failures = 0;
@@ -376,7 +388,12 @@ export function makeLive(page) {
         // hold one; shown again, it catches up (since).
         while (document.visibilityState === "hidden") await untilShown();
         again = false;
-        await poll();
+        if (!alone()) {
+          await poll(WAIT);
+          continue;
+        }
+        await poll(0);
+        if (!again && alone()) await pause(ALONE_MS);
       }
     } finally {
       inflight = false;
@@ -402,6 +419,10 @@ export function makeLive(page) {
   window.addEventListener("online", () => {
     saveUnsaved();
     refreshNow();
+  });
+  // A page alone asks at once when shown again (a long poll does anyway).
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && alone()) refreshNow();
   });
   setTimeout(run, 0); // once the page has drawn its cells
 

@@ -1,7 +1,13 @@
 // Presence (issue 21): this page tells the server it has the worksheet open and which
-// cell it is in (POST ./presence: every 20 s, at once when the focused cell changes, and
-// "gone" as the page goes), and draws who else is here: a coloured marker on each cell
-// someone else is in, and a list of names next to the worksheet's title.
+// cell it is in (POST ./presence: every 20 s, every 5 s while no other page has the
+// worksheet open, at once when the focused cell changes, and "gone" as the page goes),
+// and draws who else is here: a coloured marker on each cell someone else is in, and a
+// list of names next to the worksheet's title.
+//
+// A page alone on its worksheet holds no long poll (live.js asks `?since=` now and then):
+// the heartbeat's answer says how many other pages are open (`others`) and the
+// worksheet's `version`, and page.live.refreshNow() is called when someone arrives or
+// the worksheet changed, so a newcomer is seen within ALONE_HEARTBEAT_MS.
 //
 // The list comes with the worksheet's ?since= answers: live.js calls
 // page.presence.update(data.presence, data.presence_stamp) after each, and sends
@@ -11,6 +17,9 @@
 import { h } from "./dom.js";
 
 export const HEARTBEAT_MS = 20_000;
+// While alone: how soon a page learns that someone else opened the worksheet (the
+// markers of the presence tests appear within 10 s), at a request every 5 s.
+export const ALONE_HEARTBEAT_MS = 5_000;
 const COLOR = /^#[0-9a-fA-F]{6}$/;
 
 // The page's own id: random, not a secret (the server lets only its user use it).
@@ -36,6 +45,8 @@ export function makePresence(page) {
   let stopped = false; // the server refused this page's presence (access taken away)
   let gone = false;
   let entries = [];
+  let others = null; // other pages open (null: not known yet)
+  let timer = null;
 
   const listEl = h("span", { class: "presence-list", dataset: { role: "presence" }, hidden: true, "aria-live": "polite" });
   (page.root.querySelector(".ws-title") || page.root).append(listEl);
@@ -50,14 +61,38 @@ export function makePresence(page) {
     try {
       do {
         again = false;
-        await page.api("POST", "presence", { session, cell });
+        const answer = await page.api("POST", "presence", { session, cell });
+        if (answer && Array.isArray(answer.presence)) {
+          update(answer.presence, answer.presence_stamp);
+          // Changed meanwhile: a page alone, which holds no long poll, asks now.
+          if (typeof answer.version === "number" && answer.version !== page.version && alone()) {
+            page.live?.refreshNow();
+          }
+        }
       } while (again && !gone);
     } catch (err) {
-      // Unshared meanwhile (403/404) or too many pages (429): say nothing more.
-      if ([403, 404, 429].includes(err.status)) stopped = true;
+      // Unshared meanwhile (403/404) or too many pages (429): say nothing more (and the
+      // page, which no longer knows who is here, holds its long poll again).
+      if ([403, 404, 429].includes(err.status)) {
+        stopped = true;
+        page.live?.refreshNow();
+      }
     } finally {
       sending = false;
+      schedule();
     }
+  }
+
+  // Whether no other page has the worksheet open, as far as this page knows (not known
+  // yet: alone, so the first ?since= asks at once without holding a thread).
+  function alone() {
+    return !stopped && !gone && (others === null || others === 0);
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    if (gone || stopped) return;
+    timer = setTimeout(send, alone() ? ALONE_HEARTBEAT_MS : HEARTBEAT_MS);
   }
 
   function setCell(id) {
@@ -76,7 +111,6 @@ export function makePresence(page) {
     }, 0);
   });
 
-  const timer = setInterval(send, HEARTBEAT_MS);
   // Hidden tabs' timers are slowed down: say so at once when seen again.
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") send();
@@ -150,14 +184,26 @@ export function makePresence(page) {
     listEl.hidden = people.length === 0;
   }
 
+  // Who has the worksheet open (the `presence` of a ?since= or heartbeat answer) and
+  // its stamp.  Someone arriving on a page that was alone: its long poll starts now.
+  function update(list, stamp) {
+    if (!Array.isArray(list)) return;
+    if (typeof stamp === "number") page.presenceStamp = stamp;
+    entries = list.filter((e) => e && typeof e.session === "string");
+    const wasAlone = alone();
+    others = entries.filter((e) => e.session !== session).length;
+    if (wasAlone !== alone()) {
+      schedule();
+      if (!alone()) page.live?.refreshNow();
+    }
+    draw();
+  }
+
   return {
     session,
-    // Who has the worksheet open (the `presence` of a ?since= answer) and its stamp.
-    update(list, stamp) {
-      if (!Array.isArray(list)) return;
-      if (typeof stamp === "number") page.presenceStamp = stamp;
-      entries = list.filter((e) => e && typeof e.session === "string");
-      draw();
+    update,
+    get alone() {
+      return alone();
     },
     // Draw again (after cells were re-rendered).
     redraw: draw,
@@ -165,7 +211,7 @@ export function makePresence(page) {
       return cell;
     },
     stop() {
-      clearInterval(timer);
+      clearTimeout(timer);
       gone = true;
     },
   };

@@ -530,3 +530,144 @@ def test_an_edit_conflicting_on_every_attempt_is_503_to_send_again(live, monkeyp
     assert len(tries) == 5  # every attempt ran
     monkeypatch.undo()
     assert live.cell(cell['id'])['input'] == 'x = 1' and live.get()['version'] == version
+
+
+# --- evaluations reach the other clients (a re-run of an unchanged input too) -------------
+
+@pytest.fixture
+def kernels(live):
+    from ...support.fakekernel import FakeKernels
+    live.nb.host.kernel_factory = FakeKernels()
+    return live.nb.host.kernel_factory
+
+
+def follow(live, who, cell, timeout=20):
+    """The cell followed as the page's cell poller does (``?since=<version>&wait=``)
+    until it is no longer busy."""
+    deadline = time.monotonic() + timeout
+    while cell['status'] in ('queued', 'running'):
+        assert time.monotonic() < deadline, cell
+        cell = live.api[who].get(live.ws + 'cells/%d' % cell['id'],
+                                 since=str(cell['version']), wait='5')
+    return cell
+
+
+def test_a_re_run_wakes_the_waiting_clients_with_the_cell_busy(live, kernels):
+    """greta evaluates a cell again without changing it: carl's wait on the worksheet
+    ends at once with that cell, queued or running, whose new result he then follows;
+    the outputs written meanwhile wake nobody, and nothing comes twice."""
+    cell = live.add('sleep 1\ncount')
+    first = live.api['olivia'].post(live.ws + 'cells/%d/evaluate' % cell['id'],
+                                    {'wait': 10})
+    assert first['status'] == 'done' and first['outputs'][0]['data']['text/plain'] == '1'
+    version = live.get('carl')['version']
+    answer = {}
+
+    def wait():
+        answer['json'] = live.get('carl', since=str(version), wait='20')
+        answer['at'] = time.monotonic()
+
+    waiting = threading.Thread(target=wait)
+    waiting.start()
+    time.sleep(0.5)
+    asked = time.monotonic()
+    live.api['greta'].post(live.ws + 'cells/%d/evaluate' % cell['id'], {})
+    waiting.join(timeout=30)
+    got = answer['json']
+    assert answer['at'] - asked < 5
+    assert got['version'] > version and got['full'] is False
+    assert [(c['id'], c['input'], c['status']) for c in got['cells']] in (
+        [(cell['id'], 'sleep 1\ncount', 'queued')], [(cell['id'], 'sleep 1\ncount', 'running')])
+    # While it runs and its outputs are stored, a wait from that version sees nothing.
+    started = time.monotonic()
+    idle = live.get('carl', since=str(got['version']), wait='0.8')
+    assert time.monotonic() - started >= 0.8
+    assert (idle['version'], idle['cells'], idle['removed']) == (got['version'], [], [])
+    done = follow(live, 'carl', got['cells'][0])
+    assert done['status'] == 'done' and done['outputs'][0]['data']['text/plain'] == '2'
+    assert live.get('carl', since=str(got['version']))['cells'] == []
+
+
+def test_evaluating_all_grows_the_version_once_and_lists_every_cell(live, kernels):
+    cells = [live.add('result %d' % i)['id'] for i in range(3)]
+    version = live.get()['version']
+    live.api['olivia'].post(live.ws + 'evaluate_all', {})
+    answer = live.get('carl', since=str(version))
+    assert answer['version'] == version + 1
+    assert [c['id'] for c in answer['cells']] == cells
+    assert {c['status'] for c in answer['cells']} <= {'queued', 'running', 'done'}
+    # Not a change of content: the worksheet's ``modified`` stays.
+    assert answer['modified'] == live.get()['modified']
+
+
+def conflict_retries(live):
+    return live.nb.registry.metrics.retries._value.get()
+
+
+def test_a_class_evaluating_cells_of_one_worksheet_at_once_is_not_retried(live, kernels):
+    """Three clients evaluate their own cell of one worksheet eight times each at the
+    same moment: every evaluation is answered, none is run again for a conflict (the
+    worksheet's record, which each writes now, merges), and a client that was waiting
+    gets all three cells."""
+    cells = {who: live.add('result %s' % who, who=who)['id']
+             for who in ('olivia', 'carl', 'greta')}
+    # Its first evaluation places the worksheet on a worker host (a write of the
+    # root's placements, which three first evaluations at once conflict on, as before).
+    live.api['olivia'].post(live.ws + 'cells/%d/evaluate' % cells['olivia'], {'wait': 10})
+    version = live.get()['version']
+    retries = conflict_retries(live)
+    barrier = threading.Barrier(3)
+    failures = []
+
+    def run(who):
+        barrier.wait(timeout=10)
+        for i in range(8):
+            res = live.app.post_json(live.ws + 'cells/%d/evaluate' % cells[who], {},
+                                     headers=live.api[who].headers, expect_errors=True)
+            if res.status_int != 200:
+                failures.append((who, i, res.status, res.text[:200]))
+
+    threads = [threading.Thread(target=run, args=(who,)) for who in cells]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert failures == []
+    print('conflict retries: %d' % (conflict_retries(live) - retries))
+    assert conflict_retries(live) - retries == 0
+    answer = live.get('olivia', since=str(version))
+    assert answer['version'] == version + 24
+    assert sorted(c['id'] for c in answer['cells']) == sorted(cells.values())
+
+
+def test_students_evaluating_in_their_own_worksheets_at_once_are_not_retried(live, kernels):
+    """Six students, each in a worksheet of their own, evaluate at the same moment, eight
+    times each: the run versions they write now cost no conflict."""
+    students = ['student%d' % i for i in range(6)]
+    apis, urls = {}, {}
+    for name in students:
+        live.nb.add_user(name)
+        apis[name] = Api(live.app, live.nb.token(name))
+        url = apis[name].post('/home/%s/' % name, {'name': 'mine'}, status=201)['url']
+        urls[name] = url.replace('http://localhost', '')
+        apis[name].post(urls[name] + 'cells/', {'input': 'result %s' % name}, status=201)
+        apis[name].post(urls[name] + 'cells/1/evaluate', {'wait': 10})  # placed (above)
+    retries = conflict_retries(live)
+    barrier = threading.Barrier(len(students))
+    failures = []
+
+    def run(name):
+        barrier.wait(timeout=10)
+        for i in range(8):
+            res = live.app.post_json(urls[name] + 'cells/1/evaluate', {},
+                                     headers=apis[name].headers, expect_errors=True)
+            if res.status_int != 200:
+                failures.append((name, i, res.status, res.text[:200]))
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in students]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert failures == []
+    assert conflict_retries(live) - retries == 0

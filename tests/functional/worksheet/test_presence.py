@@ -334,3 +334,19 @@ def test_heartbeats_through_two_app_servers_over_zeo(tmp_path, zeo_server):  # n
     finally:
         for nb in servers:
             nb.close()
+
+
+def test_a_heartbeat_answer_says_how_many_others_are_here_and_the_version(room):
+    """What a page alone on the worksheet learns from its heartbeats instead of holding
+    a long poll (static/page/live.js): how many other pages are open (the same user's
+    other pages too), and the worksheet's version, to ask ``?since=`` when it moved."""
+    alone = room.beat('olivia', 'olivia-page-1')
+    assert alone['others'] == 0
+    assert alone['version'] == room.api['olivia'].get(room.ws)['version']
+    assert room.beat('carl', 'carl-page-1')['others'] == 1
+    assert room.beat('olivia', 'olivia-page-2')['others'] == 2
+    room.api['carl'].patch(room.ws + 'cells/%d' % room.cells[0], {'input': 'x'})
+    back = room.beat('olivia', 'olivia-page-1')
+    assert back['others'] == 2 and back['version'] == alone['version'] + 1
+    room.beat('carl', 'carl-page-1', gone=True)
+    assert room.beat('olivia', 'olivia-page-1')['others'] == 1

@@ -129,3 +129,53 @@ def test_the_version_an_edit_was_answered_with_stays_a_base_after_a_resolved_con
         edit_cell(conn.root()['ws'].cells['1'], Owner, {'input': 'X\ny\nZ\nW'},
                   answered['version'])
     assert state(db)[1][1][0] == 'X\nY\nZ\nW'
+
+
+def runs(db):
+    with db.transaction() as conn:
+        ws = conn.root()['ws']
+        return ws.version, {c.id: c.run_version for c in ws.ordered_cells()}
+
+
+def test_evaluations_of_different_cells_both_commit_with_distinct_run_versions(db):
+    """Each evaluation grows the version (``note_run``): two at once merge like two
+    edits, the second's run version moved past the first's, so a client that saw the
+    first commit's version still gets the second's cell."""
+    version, _ = runs(db)
+    two_at_once(db, lambda ws: ws.note_run(ws.cells['0']),
+                lambda ws: ws.note_run(ws.cells['1']))
+    after, cells = runs(db)
+    assert after == version + 2
+    assert cells == {0: version + 1, 1: version + 2, 2: 0}
+
+
+def test_an_evaluation_and_an_edit_of_one_cell_both_commit(db):
+    version, _ = runs(db)
+    two_at_once(db, lambda ws: edit_cell(ws.cells['0'], Owner, {'input': 'A'}),
+                lambda ws: ws.note_run(ws.cells['0']))
+    after, cells = runs(db)
+    _, inputs = state(db)
+    assert after == version + 2 and cells[0] == version + 2
+    assert inputs[0] == ('A', version + 1)
+
+
+def test_two_evaluations_of_one_cell_both_commit(db):
+    version, _ = runs(db)
+    two_at_once(db, lambda ws: ws.note_run(ws.cells['2']),
+                lambda ws: ws.note_run(ws.cells['2']))
+    after, cells = runs(db)
+    assert after == version + 2 and cells[2] == version + 2
+
+
+def test_an_evaluation_of_a_cell_deleted_meanwhile_is_a_conflict(db):
+    with db.transaction() as conn:
+        conn.root()['ws'].note_run(conn.root()['ws'].cells['1'])
+
+    def delete(ws):
+        ws.delete_cell(1)
+
+    with pytest.raises(ConflictError):
+        two_at_once(db, delete, lambda ws: ws.note_run(ws.cells['1']))
+    # Deleting a cell drops its run version.
+    with db.transaction() as conn:
+        assert 1 not in (conn.root()['ws'].run_versions or {})
