@@ -17,6 +17,7 @@ below marks the answered request as not to be retried, so it ends in one wait
 heartbeats) wait and try again instead (workers/store.py, workers/registry.py).
 """
 import errno
+import time
 
 DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
@@ -77,14 +78,26 @@ def database_error_classes():
     return (psycopg2.Error,) + _relstorage_classes()
 
 
+# When this process last met the database away (time.time()): no host could write its
+# heartbeat then, so a heartbeat is not stale before then (workers/hosts.py).
+_database_away = [0.0]
+
+
+def database_seen_away():
+    """When this process last met the database unavailable (0: never)."""
+    return _database_away[0]
+
+
 def outage_of(exc):
     """``'database'``, ``'disk'`` or None: whether ``exc`` (or what it was raised
-    from) says the database or its disk is unavailable."""
+    from) says the database or its disk is unavailable.  A database one is noted
+    (``database_seen_away``)."""
     seen = 0
     while exc is not None and seen < 5:
         if isinstance(exc, Unavailable):
             return exc.kind
         if isinstance(exc, _disconnected_classes()) or lost_connection(exc):
+            _database_away[0] = time.time()
             return 'database'
         if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
             return 'disk'

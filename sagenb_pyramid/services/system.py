@@ -11,7 +11,7 @@ import shutil
 import threading
 import time
 
-from ..outages import outage_of
+from ..outages import lost_connection
 from ..resources import in_transaction
 from ..workers.contract import HostUnreachable, WorkerProblem
 
@@ -46,7 +46,7 @@ class DatabaseProbe:
             result.update(ok=True, seconds=round(time.perf_counter() - start, 4),
                           hosts=hosts)
         except Exception as exc:  # any failure of the storage is the answer
-            if outage_of(exc) == 'database':  # libpq's message names the server's address
+            if lost_connection(exc):  # libpq's message names the server's address
                 result.update(ok=False, error='unreachable (%s)' % type(exc).__name__)
             else:
                 result.update(ok=False, error='%s: %s' % (type(exc).__name__, exc))
@@ -119,10 +119,10 @@ def health(registry):
 def host_state(workers, host, now):
     """``alive`` (a reachable host with a recent heartbeat), ``unreachable`` (no
     address: it serves only its own app server) or ``gone`` (missed heartbeats)."""
-    from ..workers.hosts import MISSED_HEARTBEATS
+    from ..workers.hosts import heartbeat_missed
     if host['address'] is None:
         return 'unreachable'
-    if now - host['heartbeat'] > MISSED_HEARTBEATS * host['interval']:
+    if heartbeat_missed(host['heartbeat'], host['interval'], now):
         return 'gone'
     return 'alive'
 

@@ -150,3 +150,43 @@ def test_what_counts_as_a_postgres_outage(cls, pgcode, kind):
                                  StorageDisconnectedDuringCommit()])
 def test_relstorage_disconnections_are_outages(exc):
     assert outages.outage_of(_raised(exc)) == 'database'
+
+
+def test_remote_hosts_are_not_gone_right_after_a_long_outage(tmp_path, restartable_postgres):
+    """No host could write its heartbeat while the database was away: the first reads
+    after an outage longer than three heartbeats do not take another app server's host
+    for gone (its busy cell settled as lost) before it had a heartbeat's time to
+    write again."""
+    pg = restartable_postgres
+    db = pg.create_database('hosts')
+    one = app_server(pg, db, tmp_path, 'app1', **{'sagenb.workers.heartbeat': '1'})
+    two = app_server(pg, db, tmp_path, 'app2', **{'sagenb.workers.heartbeat': '2'})
+    try:
+        one.add_user('alice')
+        api1 = Api(webtest.TestApp(one.app), one.token('alice'))
+        api2 = Api(webtest.TestApp(two.app), two.token('alice'))
+        ws = api2.post('/home/alice/', {'name': 'busy'}, status=201)['url']
+        cell = api2.post(ws + 'cells', {'input': 'sleep(14r); 7'}, status=201)['id']
+        url = '%scells/%d' % (ws, cell)
+        api2.post(url + '/evaluate', {'wait': 0}, status=200)
+        deadline = time.monotonic() + 60
+        while api1.get(url)['status'] != 'running':  # on app2's host, read through app1
+            assert time.monotonic() < deadline, api1.get(url)
+            time.sleep(0.2)
+
+        pg.halt()
+        time.sleep(3 * 2 + 1.5)  # longer than three of app2's heartbeats
+        api1.testapp.get(url, headers=api1.headers, status=503)
+        pg.start()
+        first = until_back(api1, url)
+        assert first['status'] == 'running', first
+        done = api1.get(url, since=str(first['version']), wait='30')
+        while done['status'] == 'running':
+            done = api1.get(url, since=str(done['version']), wait='30')
+        assert done['status'] == 'done' and done['outputs'][-1]['data']['text/plain'] == '7', \
+            done
+    finally:
+        if not pg.running:
+            pg.start()
+        one.close()
+        two.close()
