@@ -140,6 +140,17 @@ class OutputStore:
                     return None
                 delay = min(2.0, delay * 2)
 
+    @staticmethod
+    def _abort(tm):
+        """Abort; the database away at that moment is no failure of the abort: the
+        transaction has ended, only the connection's new snapshot (RelStorage polls
+        after an abort) could not be taken, and the next ``begin`` takes it."""
+        try:
+            tm.abort()
+        except Exception as exc:
+            if outage_of(exc) is None:
+                raise
+
     def _note_outage(self, kind, exc):
         if self.outage is None:
             log.warning('cannot store outputs: the %s is unavailable (%s: %s); '
@@ -202,13 +213,13 @@ class OutputStore:
                 return
             except ConflictError:
                 # A request changed one of these cells meanwhile: read again, retry.
-                tm.abort()
+                self._abort(tm)
                 conflicts += 1
                 if conflicts >= 10:
                     break
                 time.sleep(0.005 * conflicts)
             except Exception as exc:
-                tm.abort()
+                self._abort(tm)
                 kind = outage_of(exc)
                 if kind is None or self._stopping.is_set():
                     raise

@@ -190,3 +190,54 @@ def test_remote_hosts_are_not_gone_right_after_a_long_outage(tmp_path, restartab
             pg.start()
         one.close()
         two.close()
+
+
+def test_the_output_store_waits_out_postgres_gone_in_the_middle_of_a_commit(
+        tmp_path, restartable_postgres, monkeypatch):
+    """PostgreSQL stops while the output store commits: the commit fails, and so does
+    the abort after it (RelStorage polls for a new snapshot then).  The outputs are
+    kept and stored once it is back, not dropped with the cell left running."""
+    pg = restartable_postgres
+    db = pg.create_database('midcommit')
+    nb = app_server(pg, db, tmp_path, 'app1')
+    try:
+        nb.add_user('alice')
+        api = Api(webtest.TestApp(nb.app), nb.token('alice'))
+        ws = api.post('/home/alice/', {'name': 'kept'}, status=201)['url']
+        cell = api.post(ws + 'cells', {'input': 'x = 1'}, status=201)['id']
+        with nb.transaction() as root:
+            owner = root.user_by_login('alice').id
+        job = Job(owner, int(ws.rstrip('/').rsplit('/', 1)[1]), cell, 'run-mid', 'x',
+                  awaited=False)
+        store = nb.host.output_store
+        queued = Update(job, 'queued', [], None, None, None, queue=nb.host.server_tag)
+        store.write(queued)  # the store's thread and connection, before the outage
+
+        apply = store._apply
+        stops = []
+
+        def apply_then_stop(conn, batch):
+            changed = apply(conn, batch)
+            if not stops:  # once: between the changes and their commit
+                stops.append(pg.halt())
+            return changed
+        monkeypatch.setattr(store, '_apply', apply_then_stop)
+        update = Update(job, 'done', [{'output_type': 'stream', 'name': 'stdout',
+                                       'text': 'kept\n'}], 1, time.time(), time.time(),
+                        queue=None)
+        store.put(update)
+        deadline = time.monotonic() + BOUND
+        while store.outage is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert store.outage == 'database'
+        time.sleep(1)
+        assert not update.done.is_set() and store.thread.is_alive()
+
+        pg.start()
+        assert update.done.wait(20) and update.stored
+        stored = until_back(api, '%scells/%d' % (ws, cell))
+        assert stored['status'] == 'done' and stored['outputs'][0]['text'] == 'kept\n'
+    finally:
+        if not pg.running:
+            pg.start()
+        nb.close()
