@@ -234,6 +234,17 @@ def live_versions(root):
                     cell.past_inputs = ()
 
 
+@step('cell-order', "every worksheet's cell order (and every published snapshot's) a "
+      '``CellOrder``, whose concurrent inserts, moves and deletions merge')
+def cell_order(root):
+    worksheets = [w for user in root.users_by_id.values() for w in user.worksheets()]
+    worksheets += [p.snapshot for p in root.publications.values()
+                   if getattr(p, 'snapshot', None) is not None]
+    for worksheet in worksheets:
+        if type(worksheet.cell_order) is not resources.CellOrder:
+            worksheet.cell_order = resources.CellOrder(worksheet.cell_order)
+
+
 def done(root):
     return set(root.evolved)
 

@@ -12,7 +12,7 @@ The modules, each importing only those listed before it:
 - ``blobs``: blobs from bytes, copied, read; ``guess_type``
 - ``shareindex``: the index of shared worksheets (``index_shares``)
 - ``presence``: who has a worksheet open: ``Presence``, ``PresenceEntry``, ``presence_of``
-- ``worksheets``: ``Worksheet``, ``Cells``, ``Cell``, ``CellOutput``, ``DataFiles``,
+- ``worksheets``: ``Worksheet``, ``CellOrder``, ``Cells``, ``Cell``, ``CellOutput``, ``DataFiles``,
   ``DataFile``, ``Revisions``, ``Revision``, ``CellSnapshot``, ``OutputSnapshot``
 - ``users``: ``Home``, ``User``, ``StorageUse`` (``usage``), ``Group``, ``ApiToken``,
   ``AccountToken``
@@ -40,8 +40,8 @@ from .shareindex import index_shares, share_key
 from .users import (
     DOC_WORKSHEET_NUMBER, AccountToken, ApiToken, Group, Home, StorageUse, User, usage)
 from .worksheets import (
-    BUSY, CELL_STATUSES, CELL_TYPES, WORKSHEET_STATES, WORKSHEET_VIEW_NAMES, Cell, CellOutput,
-    CellSnapshot, Cells, DataFile, DataFiles, OutputSnapshot, Revision, Revisions,
+    BUSY, CELL_STATUSES, CELL_TYPES, WORKSHEET_STATES, WORKSHEET_VIEW_NAMES, Cell, CellOrder,
+    CellOutput, CellSnapshot, Cells, DataFile, DataFiles, OutputSnapshot, Revision, Revisions,
     Worksheet)
 
 __all__ = [
@@ -55,7 +55,7 @@ __all__ = [
     'Presence', 'PresenceEntry', 'presence_of',
     # worksheets
     'BUSY', 'CELL_STATUSES', 'CELL_TYPES', 'WORKSHEET_STATES', 'WORKSHEET_VIEW_NAMES',
-    'Cell', 'CellOutput', 'CellSnapshot', 'Cells', 'DataFile', 'DataFiles', 'OutputSnapshot',
+    'Cell', 'CellOrder', 'CellOutput', 'CellSnapshot', 'Cells', 'DataFile', 'DataFiles', 'OutputSnapshot',
     'Revision', 'Revisions', 'Worksheet',
     # users
     'DOC_WORKSHEET_NUMBER', 'AccountToken', 'ApiToken', 'Group', 'Home', 'StorageUse',

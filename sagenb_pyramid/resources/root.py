@@ -24,7 +24,8 @@ from .worksheets import Worksheet
 SCHEMA_STEPS = ('root-trees', 'audit-numbered-log', 'user-sessions-identities-storage',
                 'token-scope-expiry', 'worker-host-records', 'publications',
                 'shared-with-index', 'worksheet-tags', 'search-index',
-                'publications-by-time', 'worksheet-history', 'live-versions')
+                'publications-by-time', 'worksheet-history', 'live-versions',
+                'cell-order')
 
 
 @stored

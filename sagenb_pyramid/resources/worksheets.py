@@ -6,8 +6,10 @@
 import copy
 import shutil
 import time
+from difflib import SequenceMatcher
 
 from BTrees.OOBTree import OOBTree
+from merge3 import Merge3
 from persistent import Persistent
 from persistent.list import PersistentList
 from ZODB.blob import Blob
@@ -88,7 +90,7 @@ class Worksheet(Persistent):
         self.cells = Cells()
         self.cells.__parent__ = self
         self.cells.__name__ = 'cells'
-        self.cell_order = PersistentList()
+        self.cell_order = CellOrder()
         self.next_cell_id = 0
         # The id of its publication in ``root.publications`` (None: not published).
         self.publication_id = None
@@ -355,7 +357,7 @@ _MISSING = object()
 # What ``resolve_worksheet`` merges itself; any other attribute changed by both
 # transactions to different values is a conflict.
 _MERGED = frozenset({'version', 'modified', 'cell_versions', 'removed', 'removed_floor',
-                     'trusted', 'run_versions'})
+                     'trusted', 'run_versions', 'next_cell_id'})
 
 
 def _same(a, b):
@@ -396,6 +398,8 @@ def resolve_worksheet(old, committed, new):
     result['version'] = committed.get('version', 0) + new.get('version', 0) - \
         old.get('version', 0)
     result['modified'] = max(committed.get('modified', 0), new.get('modified', 0))
+    # Past every id either gave: two cells given one id conflict in ``Cells`` itself.
+    result['next_cell_id'] = max(s.get('next_cell_id', 0) for s in (committed, new))
     was, theirs, mine = (s.get('trusted', True) for s in (old, committed, new))
     result['trusted'] = (mine and theirs) if mine != was and theirs != was else (
         mine if mine != was else theirs)
@@ -446,6 +450,108 @@ def _merge_runs(old, committed, new, offset):
         if cell_id not in mine:
             runs.pop(cell_id, None)
     return runs
+
+
+@stored
+class CellOrder(PersistentList):
+    """The ids of a worksheet's cells in order: a list of its own so that concurrent
+    inserts, moves and deletions merge (``merge_order``) instead of running again."""
+
+    def _p_resolveConflict(self, old, committed, new):
+        from ZODB.POSException import ConflictError
+        if not all(isinstance(state, dict) for state in (old, committed, new)):
+            raise ConflictError
+        result = merge_attributes(old, committed, new, ('data',))
+        result['data'] = merge_order(old.get('data', []), committed.get('data', []),
+                                     new.get('data', []))
+        return result
+
+
+def merge_order(old, committed, new):
+    """The cell order two transactions changed from ``old``, merged three-way (merge3
+    over the id sequences): ids either added stay where they were put among their
+    neighbours (two inserts at one place: ``committed``'s first), ids either removed
+    go, a move (removed and added by one side) stays.  ConflictError when the same id
+    was moved differently by both, a region both changed cannot be ordered, or no cell
+    would be left (a worksheet keeps one)."""
+    from ZODB.POSException import ConflictError
+    merged = []
+    for region in Merge3(old, committed, new).merge_regions():
+        kind = region[0]
+        if kind == 'unchanged':
+            merged.extend(old[region[1]:region[2]])
+        elif kind in ('a', 'same'):
+            merged.extend(committed[region[1]:region[2]])
+        elif kind == 'b':
+            merged.extend(new[region[1]:region[2]])
+        else:
+            _, z1, z2, a1, a2, b1, b2 = region
+            merged.extend(_merge_region(old[z1:z2], committed[a1:a2], new[b1:b2]))
+    before, theirs, mine = set(old), set(committed), set(new)
+    gone = (before - theirs) | (before - mine)
+    # A cell one side moved and the other deleted: its move was merged as an insert.
+    merged = [cell_id for cell_id in merged if cell_id not in gone]
+    expected = (before & theirs & mine) | (theirs - before) | (mine - before)
+    if len(merged) != len(set(merged)) or set(merged) != expected or not merged:
+        raise ConflictError  # moved to two places, or lost in a region: run it again
+    _check_moves(old, committed, new, merged)
+    return merged
+
+
+def _check_moves(old, committed, new, merged):
+    """ConflictError unless ``merged`` keeps each side's moves (the ids of the cells
+    all three keep, outside the longest run of them a side left in order: where the
+    side put them among the others) and the old order of the cells neither moved."""
+    from ZODB.POSException import ConflictError
+    kept = set(old) & set(committed) & set(new)
+    result = [cell_id for cell_id in merged if cell_id in kept]
+    at = {cell_id: index for index, cell_id in enumerate(result)}
+    before = [cell_id for cell_id in old if cell_id in kept]
+    moved = set()
+    for side in (committed, new):
+        after = [cell_id for cell_id in side if cell_id in kept]
+        stayed = set()
+        for a, _, size in SequenceMatcher(None, before, after, autojunk=False) \
+                .get_matching_blocks():
+            stayed.update(before[a:a + size])
+        placed = {cell_id: index for index, cell_id in enumerate(after)}
+        for cell_id in set(after) - stayed:
+            moved.add(cell_id)
+            for other in result:
+                if other != cell_id and (placed[cell_id] < placed[other]) != \
+                        (at[cell_id] < at[other]):
+                    raise ConflictError  # a move lost or overlapping another
+    rank = {cell_id: index for index, cell_id in enumerate(before)}
+    rest = [rank[cell_id] for cell_id in result if cell_id not in moved]
+    if rest != sorted(rest):
+        raise ConflictError
+
+
+def _merge_region(base, theirs, mine):
+    """Where both changed the order: each side's new ids kept after the base id they
+    followed; base ids either side removed dropped.  ConflictError when a side reordered
+    the base ids left in the region (a move that overlaps the other side's changes)."""
+    from ZODB.POSException import ConflictError
+    removed = (set(base) - set(theirs)) | (set(base) - set(mine))
+    gaps = [[] for _ in range(len(base) + 1)]  # gaps[i]: the ids added before base[i]
+    for side in (theirs, mine):
+        at = 0
+        for cell_id in side:
+            if cell_id in removed:
+                continue  # moved by one side, deleted by the other
+            if cell_id in base:
+                index = base.index(cell_id)
+                if index < at:
+                    raise ConflictError
+                at = index + 1
+            elif cell_id not in gaps[at]:
+                gaps[at].append(cell_id)
+    merged = []
+    for index, added in enumerate(gaps):
+        merged.extend(added)
+        if index < len(base) and base[index] not in removed:
+            merged.append(base[index])
+    return merged
 
 
 @stored

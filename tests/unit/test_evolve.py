@@ -122,6 +122,11 @@ def test_evolve_brings_an_old_database_up_to_date(old_dir, capsys):
             assert evolve.own(worksheet)['version'] == 0
             assert evolve.own(worksheet)['cell_versions'] == {}
             assert evolve.own(first)['past_inputs'] == () and first.input_version == 0
+            # The cell order (cell-order): a CellOrder with the ids it had.
+            assert type(evolve.own(worksheet)['cell_order']) is resources.CellOrder
+            assert list(worksheet.cell_order) == [0, 1]
+            assert [c.input for c in worksheet.ordered_cells()][0] == 'factor(2^64-1)'
+            assert type(alice['1'].cell_order) is resources.CellOrder
             assert resources.read_blob(first.output.files['out.txt']) == \
                 b'written by the cell\n'
         # The application serves it: a login, the worksheet, a new audit entry.

@@ -113,8 +113,9 @@ def test_every_stored_class_is_pickled_under_the_package():
 
 
 # Stored classes and evolve steps newer than the fixture (it is not written again).
-MADE_AFTER_THE_SPLIT = {'CellSnapshot', 'OutputSnapshot', 'Presence', 'PresenceEntry'}
-STEPS_AFTER_THE_SPLIT = ['worksheet-history', 'live-versions']
+MADE_AFTER_THE_SPLIT = {'CellSnapshot', 'OutputSnapshot', 'Presence', 'PresenceEntry',
+                        'CellOrder'}
+STEPS_AFTER_THE_SPLIT = ['worksheet-history', 'live-versions', 'cell-order']
 
 
 def test_the_presplit_database_names_the_package_paths():
