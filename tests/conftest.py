@@ -16,6 +16,15 @@ from .support.zeo import restartable_zeo, zeo_server  # noqa: F401
 from .support.postgres import postgres, restartable_postgres  # noqa: F401
 
 
+@pytest.fixture(autouse=True)
+def forget_database_outages():
+    """When this process last met the database away (outages.py: heartbeats count from
+    then) is one test's: another's hosts must not look alive for it."""
+    yield
+    from sagenb_pyramid import outages
+    outages._database_away[0] = 0.0
+
+
 @pytest.fixture
 def cheap_password_hashes(monkeypatch):
     """argon2 at its lowest cost: modules with many logins use it (pytestmark)."""
