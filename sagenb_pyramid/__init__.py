@@ -139,6 +139,12 @@ def _database_class():
             try:
                 super().open(transaction_manager, delegate)
             except Exception:
+                # Failed before registering with its transaction manager (a manager of
+                # implicit transactions syncs first): close() unregisters it.
+                tm = self.transaction_manager
+                synchs = getattr(getattr(tm, 'manager', tm), '_synchs', None)
+                if synchs is not None and self not in synchs:
+                    synchs.add(self)
                 try:
                     self.close()
                 except Exception:  # the original error is the one to tell

@@ -13,7 +13,16 @@ from .support.notebook import (  # noqa: F401
 # A ZEO server on loopback, for the tests of several app servers (functional and e2e).
 from .support.zeo import restartable_zeo, zeo_server  # noqa: F401
 # PostgreSQL from Debian's binaries, one for the session (RelStorage's tests).
-from .support.postgres import postgres  # noqa: F401
+from .support.postgres import postgres, restartable_postgres  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def forget_database_outages():
+    """When this process last met the database away (outages.py: heartbeats count from
+    then) is one test's: another's hosts must not look alive for it."""
+    yield
+    from sagenb_pyramid import outages
+    outages._database_away[0] = 0.0
 
 
 @pytest.fixture

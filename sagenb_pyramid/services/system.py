@@ -11,6 +11,7 @@ import shutil
 import threading
 import time
 
+from ..outages import lost_connection
 from ..resources import in_transaction
 from ..workers.contract import HostUnreachable, WorkerProblem
 
@@ -45,7 +46,10 @@ class DatabaseProbe:
             result.update(ok=True, seconds=round(time.perf_counter() - start, 4),
                           hosts=hosts)
         except Exception as exc:  # any failure of the storage is the answer
-            result.update(ok=False, error='%s: %s' % (type(exc).__name__, exc))
+            if lost_connection(exc):  # libpq's message names the server's address
+                result.update(ok=False, error='unreachable (%s)' % type(exc).__name__)
+            else:
+                result.update(ok=False, error='%s: %s' % (type(exc).__name__, exc))
         finally:
             with self.lock:
                 self.running = None
@@ -115,10 +119,10 @@ def health(registry):
 def host_state(workers, host, now):
     """``alive`` (a reachable host with a recent heartbeat), ``unreachable`` (no
     address: it serves only its own app server) or ``gone`` (missed heartbeats)."""
-    from ..workers.hosts import MISSED_HEARTBEATS
+    from ..workers.hosts import heartbeat_missed
     if host['address'] is None:
         return 'unreachable'
-    if now - host['heartbeat'] > MISSED_HEARTBEATS * host['interval']:
+    if heartbeat_missed(host['heartbeat'], host['interval'], now):
         return 'gone'
     return 'alive'
 

@@ -130,6 +130,11 @@ def unavailable(exc, request):
     return error_response(request, outages.STATUS[kind], outages.MESSAGES[kind])
 
 
+# PostgreSQL's (psycopg2, RelStorage): the same view, which tells outages from failures.
+for _raised in outages.database_error_classes():
+    unavailable = exception_view_config(_raised, renderer='json')(unavailable)
+
+
 @exception_view_config(Exception, renderer='json', retryable_error=False)
 @exception_view_config(Exception, renderer='json', last_retry_attempt=True)
 def server_error(exc, request):

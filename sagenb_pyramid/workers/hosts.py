@@ -32,7 +32,7 @@ from ZODB.POSException import ConflictError
 from ..aftercommit import after_commit
 from ..logs import HEADER, REQUEST_ID
 from ..resources import in_transaction
-from .. import server_settings
+from .. import outages, server_settings
 from .config import SETTINGS_INTERVAL
 from .contract import (HostUnreachable, NoCapacity, WorkerBusy, WorkerProblem,
                        error_output)
@@ -43,6 +43,14 @@ from .store import find_cell
 log = logging.getLogger(__name__)
 
 MISSED_HEARTBEATS = 3  # a host whose record is older than this many heartbeats is gone
+
+
+def heartbeat_missed(heartbeat, interval, now=None):
+    """A host's last heartbeat is older than ``MISSED_HEARTBEATS`` of its intervals,
+    counted from when this process last met the database away if later (nobody could
+    write a heartbeat then: right after a long outage every host would look gone)."""
+    since = max(heartbeat, outages.database_seen_away())
+    return (time.time() if now is None else now) - since > MISSED_HEARTBEATS * interval
 TOUCH_INTERVAL = 10  # seconds between "someone looks at it" calls to a remote host
 
 
@@ -194,7 +202,7 @@ class Workers:
             return 'local' if record.boot == self.local.boot_id else 'gone'
         if record.address is None:
             return 'unreachable'
-        if time.time() - record.heartbeat > MISSED_HEARTBEATS * record.interval:
+        if heartbeat_missed(record.heartbeat, record.interval):
             return 'gone'
         return 'remote'
 

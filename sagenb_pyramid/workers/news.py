@@ -25,6 +25,8 @@ from contextlib import contextmanager
 
 from ZODB.utils import p64
 
+from ..outages import outage_of
+
 log = logging.getLogger(__name__)
 
 _local = threading.local()
@@ -200,7 +202,8 @@ class Poller:
             self._hurry.clear()
             try:
                 self.poll()
-            except Exception:  # the database restarted or is away: look again later
+            except Exception as exc:  # the database restarted or is away: look again later
+                outage_of(exc)  # noted, for the heartbeats nobody could write meanwhile
                 log.warning('could not poll the database for commits', exc_info=True)
                 self._close()
                 self._failures += 1

@@ -97,7 +97,15 @@ class OutputStore:
 
     def _run(self):
         tm = transaction.TransactionManager()
-        conn = self.db.open(transaction_manager=tm)
+        conn = self._open(tm)
+        if conn is None:  # stopped before the database came back: nothing is stored
+            while True:
+                try:
+                    update = self.pending.get_nowait()
+                except queue.Empty:
+                    return
+                if update is not None:
+                    update.done.set()
         deferred = []  # updates waiting for a later update of their cell, until due
         try:
             while True:
@@ -115,6 +123,39 @@ class OutputStore:
                     return
         finally:
             conn.close()
+
+    def _open(self, tm):
+        """The store's connection, or None if it stops first: the database away when
+        the store starts (its first write) is waited out as at a commit."""
+        delay = 0.2
+        while True:
+            try:
+                return self.db.open(transaction_manager=tm)
+            except Exception as exc:
+                kind = outage_of(exc)
+                if kind is None:
+                    raise
+                self._note_outage(kind, exc)
+                if self._stopping.wait(delay):
+                    return None
+                delay = min(2.0, delay * 2)
+
+    @staticmethod
+    def _abort(tm):
+        """Abort; the database away at that moment is no failure of the abort: the
+        transaction has ended, only the connection's new snapshot (RelStorage polls
+        after an abort) could not be taken, and the next ``begin`` takes it."""
+        try:
+            tm.abort()
+        except Exception as exc:
+            if outage_of(exc) is None:
+                raise
+
+    def _note_outage(self, kind, exc):
+        if self.outage is None:
+            log.warning('cannot store outputs: the %s is unavailable (%s: %s); '
+                        'trying again until it is back', kind, type(exc).__name__, exc)
+        self.outage = kind
 
     def _take(self, deferred):
         """The next updates to commit, in order: those pending (an update not yet due
@@ -172,20 +213,17 @@ class OutputStore:
                 return
             except ConflictError:
                 # A request changed one of these cells meanwhile: read again, retry.
-                tm.abort()
+                self._abort(tm)
                 conflicts += 1
                 if conflicts >= 10:
                     break
                 time.sleep(0.005 * conflicts)
             except Exception as exc:
-                tm.abort()
+                self._abort(tm)
                 kind = outage_of(exc)
                 if kind is None or self._stopping.is_set():
                     raise
-                if self.outage is None:
-                    log.warning('cannot store outputs: the %s is unavailable (%s: %s); '
-                                'trying again until it is back', kind, type(exc).__name__, exc)
-                self.outage = kind
+                self._note_outage(kind, exc)
                 if self._stopping.wait(delay):
                     raise
                 delay = min(2.0, delay * 2)

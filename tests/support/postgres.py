@@ -11,7 +11,8 @@ postgresql-common, which .ci/run installs).  Missing binaries fail with a messag
 saying what to install; nothing is skipped.
 
 The ``postgres`` fixture (registered in tests/conftest.py) is one server for the whole
-session: each test makes its own database.
+session: each test makes its own database.  ``restartable_postgres`` is one for a test
+that stops it (``halt()``) and starts it again.
 """
 import glob
 import os
@@ -152,6 +153,15 @@ class PostgresServer:
         self._halt()
         return self.start()
 
+    def halt(self):
+        """Stop, keeping the data and the port: ``start()`` brings it back (the fault
+        tests' outage; a fast shutdown cuts every connection)."""
+        self._halt()
+
+    @property
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
     def stop(self):
         self._halt()
         if self.dir is not None:
@@ -173,6 +183,15 @@ class PostgresServer:
 
 @pytest.fixture(scope='session')
 def postgres():
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def restartable_postgres():
+    """A PostgreSQL of the test's own, which it may stop and start again (the session's
+    ``postgres`` is shared by other tests)."""
     server = PostgresServer().start()
     yield server
     server.stop()
