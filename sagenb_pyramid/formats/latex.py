@@ -446,7 +446,7 @@ def find_pdflatex(setting):
         raise TexUnavailable(
             'PDF export is not available on this server: no TeX installation was found '
             '(%s is not on the PATH). An administrator can install TeX Live '
-            '(Debian: texlive-latex-recommended) or set sagenb.export.pdflatex; '
+            '(Debian: texlive-latex-recommended lmodern) or set sagenb.export.pdflatex; '
             'download.tex gives the LaTeX source to compile elsewhere.' % name)
     return found
 
