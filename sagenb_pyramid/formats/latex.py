@@ -154,6 +154,13 @@ DISPLAY_ENVIRONMENTS = re.compile(
 INNER_ENVIRONMENT = {'equation': 'gathered', 'gather': 'gathered', 'multline': 'gathered',
                      'align': 'aligned', 'flalign': 'aligned', 'eqnarray': 'aligned',
                      'alignat': 'alignedat'}
+# The environments a formula may hold: MathJax's that amsmath and LaTeX define (MathJax
+# shows any other as its source too: tikzpicture, CD, dcases...).
+MATH_ENVIRONMENTS = {
+    name + star for star in ('', '*') for name in (
+        'array', 'matrix', 'pmatrix', 'bmatrix', 'Bmatrix', 'vmatrix', 'Vmatrix',
+        'smallmatrix', 'cases', 'aligned', 'alignedat', 'gathered', 'split', 'subarray',
+        'equation', 'align', 'alignat', 'flalign', 'gather', 'multline', 'eqnarray')}
 _BEGIN_END = re.compile(r'\\(begin|end)\s*\{([^{}]*)\}')
 DEFINITION = re.compile(r'\\(?:re)?newcommand\*?\s*(?:\{\s*\\([A-Za-z]+)\s*\}|\\([A-Za-z]+))'
                         r'\s*(\[\d\])?\s*(\[[^\]]*\])?\s*\{'
@@ -205,6 +212,8 @@ def math_is_sound(tex):
         return False
     stack = []
     for kind, name in _BEGIN_END.findall(tex):
+        if name not in MATH_ENVIRONMENTS:
+            return False
         if kind == 'begin':
             stack.append(name)
         elif not stack or stack.pop() != name:
@@ -324,6 +333,11 @@ class _Renderer(LaTeXRenderer):
 
     def render_html_span(self, token):
         return ''
+
+    def render_math(self, token):
+        # mistletoe's own $...$ (one textcells.MATH left as text, "$ x $"): text, not
+        # TeX, so it cannot get past Math.formula.
+        return tex_escape(token.content)
 
     def render_quote(self, token):
         return '\\begin{quote}\n%s\\end{quote}\n' % self.render_inner(token)

@@ -134,11 +134,22 @@ def test_math_sage_writes_compiles_and_shows():
         compute('R', result(text_latex='$\\displaystyle \\verb|Ringy|\\ \\Bold{Q}$',
                             text_plain='R')),
         compute('f', result(text_latex='$\\displaystyle \\frac{1}{3} \\, x^{3}$',
-                            text_plain='1/3*x^3')))
+                            text_plain='1/3*x^3')),
+        # latex(Tableau([[1, 2], [3]])): $ inside, as Sage writes it.
+        compute('t', result(text_latex=(
+            '$\\displaystyle {\\def\\lr#1{\\multicolumn{1}{|@{\\hspace{.6ex}}c@{\\hspace'
+            '{.6ex}}|}{\\raisebox{-.3ex}{$#1$}}}\n\\raisebox{-.6ex}{$\\begin{array}[b]{*{2}c}'
+            '\\cline{1-2}\n\\lr{1}&\\lr{2}\\\\\\cline{1-2}\n\\lr{3}\\\\\\cline{1-1}\n'
+            '\\end{array}$}\n}$'), text_plain='t')),
+        # latex(Graph(...)) is TikZ, which neither MathJax nor this preamble has.
+        compute('g', result(text_latex='\\begin{tikzpicture}\n\\node at (0,0) {$v_0$};'
+                                       '\n\\end{tikzpicture}', text_plain='g')))
     assert '\\[\\Bold{Z}\\]' in tex and '\\[\\frac{1}{3} \\, x^{3}\\]' in tex
+    assert '{\\textbackslash}begin{\\{}tikzpicture{\\}}' in tex
     out = typeset(tex)
     if out is not None:
         assert 'Integers Z' in out and 'Ringy' in out
+        assert 'begin{tikzpicture}' in out
         assert '( 17 2 3 4 )' in out and 'F7' in out and '1 3 x3' in out
 
 
@@ -148,7 +159,7 @@ def test_mathjax_only_and_broken_math_does_not_stop_the_document():
         '$$\\begin{align}a &= b \\\\ c &= d\\end{align}$$\n\n'
         '$$\\begin{align}x\\end{align} + y$$\n\n'
         '\\begin{pmatrix}5 & 6\\end{pmatrix}\n\n'
-        'Broken ${x$ and $\\left( x$ and $x \\end{document}$ and $50%$ and $a & b$ and $#$.'
+        'Spaced $ \\pdfannot{} x $ dollars. Broken ${x$ and $\\left( x$ and $x \\end{document}$ and $50%$ and $a & b$ and $#$.'
         '\n\n$\\newcommand{\\R}{\\mathbb{R}}$ then $\\R^n$; $\\newcommand{\\ZZ}{\\mathbb{Z}}$ '
         '$\\DeclareMathOperator{\\Tr}{Tr} \\Tr A$ and later $\\Tr B$.'))
     # Unknown names typeset as their name; displayed environments outside \[ \].
@@ -158,7 +169,7 @@ def test_mathjax_only_and_broken_math_does_not_stop_the_document():
     assert '\\[\\begin{pmatrix}5 & 6\\end{pmatrix}\\]' in tex
     # Broken formulas as their source; comments, parameters and stray & escaped.
     assert '\\texttt{{\\$}{\\{}x{\\$}}' in tex and '$50\\%$' in tex and '$a \\& b$' in tex
-    assert '$\\#$' in tex
+    assert '$\\#$' in tex and '{\\$} {\\textbackslash}pdfannot' in tex
     # Definitions go to the preamble (\DeclareMathOperator is a preamble command).
     preamble = tex.split('\\begin{document}')[0]
     assert '\\sagenbdefine{\\R}{\\mathbb{R}}' in preamble
