@@ -159,7 +159,8 @@ def test_mathjax_only_and_broken_math_does_not_stop_the_document():
         '$$\\begin{align}a &= b \\\\ c &= d\\end{align}$$\n\n'
         '$$\\begin{align}x\\end{align} + y$$\n\n'
         '\\begin{pmatrix}5 & 6\\end{pmatrix}\n\n'
-        'Spaced $ \\pdfannot{} x $ dollars. Broken ${x$ and $\\left( x$ and $x \\end{document}$ and $50%$ and $a & b$ and $#$.'
+        'Spaced $ \\pdfannot{} x $ dollars. '
+        'Broken ${x$ and $\\left( x$ and $x \\end{document}$ and $50%$ and $a & b$ and $#$.'
         '\n\n$\\newcommand{\\R}{\\mathbb{R}}$ then $\\R^n$; $\\newcommand{\\ZZ}{\\mathbb{Z}}$ '
         '$\\DeclareMathOperator{\\Tr}{Tr} \\Tr A$ and later $\\Tr B$.'))
     # Unknown names typeset as their name; displayed environments outside \[ \].
