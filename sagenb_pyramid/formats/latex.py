@@ -257,10 +257,11 @@ class Math:
         out.append(tex[pos:])
         return ''.join(out)
 
-    def formula(self, tex):
+    def formula(self, tex, inline=False):
         """A formula as written in a text cell or output (with its delimiters), as
         LaTeX that compiles: non-ASCII characters as text, displayed environments
-        outside ``\\[ \\]``, a broken formula as its source in type."""
+        outside ``\\[ \\]``, a broken formula as its source in type; ``inline`` (in a
+        heading) as ``$...$`` whatever its delimiters."""
         tex = clean_text(tex)
         if UNSAFE_MATH.search(tex):
             return '\\texttt{%s}' % tex_escape(tex)
@@ -277,11 +278,13 @@ class Math:
         if not inner.strip():
             return ''
         self.names.update(re.findall(r'\\([A-Za-z]+)', tex))
-        if DISPLAY_ENVIRONMENTS.fullmatch(inner.strip()):
+        if inline:
+            tex = '$%s$' % inner
+        elif DISPLAY_ENVIRONMENTS.fullmatch(inner.strip()):
             return '\n%s\n' % inner.strip()
         tex = re.sub(r'\\(begin|end)\s*\{(%s)\*?\}' % '|'.join(INNER_ENVIRONMENT),
                      lambda m: '\\%s{%s}' % (m.group(1), INNER_ENVIRONMENT[m.group(2)]), tex)
-        if tex.strip().startswith('\\begin'):
+        if tex.strip().startswith('\\begin') and not inline:
             return '\\[%s\\]' % tex.strip()
         return tex
 
@@ -302,7 +305,35 @@ class Math:
 
 class _Renderer(LaTeXRenderer):
     """mistletoe's LaTeX, every piece of text escaped, raw HTML as its text, and only
-    what the preamble loads (no csquotes; a table always has its column types)."""
+    what the preamble loads (no csquotes; a table always has its column types; lists
+    and quotes no deeper than LaTeX nests them; a heading's math inline)."""
+
+    MAX_DEPTH = 4  # itemize's limit; LaTeX's lists and quotes together stop at 6
+
+    def __init__(self, *extras, formulas=(), token='', inline_math=None):
+        super().__init__(*extras)
+        self.formulas, self.token, self.inline_math = formulas, token, inline_math
+        self.depth = 0
+
+    def _nested(self, token, begin, end):
+        if self.depth >= self.MAX_DEPTH:
+            return self.render_inner(token)
+        self.depth += 1
+        try:
+            return begin + self.render_inner(token) + end
+        finally:
+            self.depth -= 1
+
+    def render_list(self, token):
+        tag = 'enumerate' if token.start is not None else 'itemize'
+        if self.depth >= self.MAX_DEPTH:  # items as paragraphs
+            return ''.join('\n\n--- %s' % self.render_inner(item).lstrip()
+                           for item in token.children)
+        return self._nested(token, '\\begin{%s}\n' % tag, '\\end{%s}\n' % tag)
+
+    def render_heading(self, token):
+        heading = super().render_heading(token)
+        return textcells.restore_math(heading, self.formulas, self.token, self.inline_math)
 
     def render_raw_text(self, token, escape=True):
         return tex_escape(token.content) if escape else token.content
@@ -340,7 +371,7 @@ class _Renderer(LaTeXRenderer):
         return tex_escape(token.content)
 
     def render_quote(self, token):
-        return '\\begin{quote}\n%s\\end{quote}\n' % self.render_inner(token)
+        return self._nested(token, '\\begin{quote}\n', '\\end{quote}\n')
 
     def render_table(self, token):
         columns = max([len(token.column_align)] + [len(row.children) for row in
@@ -368,11 +399,13 @@ def text_cell_latex(source, fmt, math=None):
         text = markdownify.markdownify(nh3.clean(text), heading_style='ATX')
     else:
         text, formulas, token = textcells.protect_math(source)
-    with _Renderer(HtmlBlock, HtmlSpan) as renderer:
+    unescape = html.unescape if fmt == 'html' else str
+    with _Renderer(HtmlBlock, HtmlSpan, formulas=formulas, token=token,
+                   inline_math=lambda tex: math.formula(unescape(tex), inline=True)) \
+            as renderer:
         body = renderer.render_inner(mistletoe.Document(text))
-    return textcells.restore_math(
-        body, formulas, token,
-        lambda tex: math.formula(html.unescape(tex) if fmt == 'html' else tex))
+    return textcells.restore_math(body, formulas, token,
+                                  lambda tex: math.formula(unescape(tex)))
 
 
 def math_latex(tex, math=None):

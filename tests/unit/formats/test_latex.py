@@ -59,16 +59,22 @@ def test_markdown_of_every_kind_compiles():
         '```python\nx = {1: 2}\n```\n\n`inline ~ \\ {`\n\n'
         '[a link](https://example.com/a_b%20c#x~y) <https://example.com/?q=1&r=2> '
         '*emphasis* **strong** ~~struck~~\n\n<div>raw <b>html</b></div>\n\n'
-        '> quoted words\n\n---\n\nline one  \nline two'))
+        '> quoted words\n\n---\n\nline one  \nline two\n\n'
+        + '\n'.join('  ' * k + '- level%d' % k for k in range(7)) + '\n\n'
+        + '> ' * 7 + 'deep quote\n\n## Sum $\\sum_i x_i$ and $$\\begin{align}a&=b\\end{align}$$'))
     # No package the preamble does not load (csquotes, ulem's \sout without ulem).
     assert '\\begin{quote}' in tex and 'displayquote' not in tex
     assert '\\begin{tabular}{l}' in tex and '\\begin{tabular}{ll}' in tex
+    # LaTeX nests lists 4 deep; a heading's math is inline.
+    assert tex.count('\\begin{itemize}') == 5 and '--- level6' in tex
+    assert tex.count('\\begin{quote}') == 5
+    assert '\\subsection{Sum $\\sum_i x_i$ and $\\begin{aligned}a&=b\\end{aligned}$}' in tex
     assert '\\IfFileExists{ulem.sty}' in tex and '\\providecommand{\\sout}[1]{#1}' in tex
     out = typeset(tex)
     if out is not None:
         for words in ('Heading one', 'Heading two', 'apple', 'nested', 'cellone', 'only',
                       'x = {1: 2}', 'a link', 'emphasis', 'struck', 'raw html',
-                      'quoted words', 'line two'):
+                      'quoted words', 'line two', 'level6', 'deep quote', 'Sum'):
             assert words in out, words
 
 
