@@ -51,6 +51,7 @@ tests_require = [
     'playwright>=1.45',
     'hypothesis>=6.100',  # the importers fuzzed (tests/functional/transfer/test_import_fuzz.py)
     'schemathesis>=4.0',  # tests/functional/api/test_schema.py fuzzes the API from its OpenAPI
+    'pypdf>=5',  # the text of download.pdf read back (tests/unit/formats/test_latex.py)
     'ruff',
 ]
 

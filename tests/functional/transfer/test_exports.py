@@ -12,6 +12,7 @@ import re
 import shutil
 import zipfile
 
+import pypdf
 import pytest
 import webtest
 from sage.repl.preparse import preparse_file
@@ -178,6 +179,15 @@ def test_pdf_is_made_where_tex_is_installed_and_refused_clearly_where_not(
     if shutil.which('pdflatex'):
         assert res.status_int == 200, res.text[:2000]
         assert res.body.startswith(b'%PDF-') and res.content_type == 'application/pdf'
+        # The PDF holds the cells: text, inputs, outputs, math (read back with pypdf).
+        pages = pypdf.PdfReader(io.BytesIO(res.body)).pages
+        text = re.sub(r'\s+', ' ', ' '.join(page.extract_text() for page in pages))
+        for words in ('Exports <test>', 'Results of x1', 'Some bold text', 'raw HTML',
+                      'factor(2^64-1)', '3 * 5 * 17 * 257 * 641 * 65537 * 6700417',
+                      'print(2**10)', '1024', '1 3 x3', 'ZeroDivisionError',
+                      'A sagenb cell with', 'italics', '\\input{/etc/passwd} ~ 100% & #1'):
+            assert words in text, words
+        assert re.search(r'Z\s*1/0', text)  # \Bold{Z}, then the next cell's input
     else:
         assert res.status_int == 404
         assert 'no TeX installation was found' in res.json['error']
