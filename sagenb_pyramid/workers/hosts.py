@@ -43,6 +43,10 @@ from .store import find_cell
 log = logging.getLogger(__name__)
 
 MISSED_HEARTBEATS = 3  # a host whose record is older than this many heartbeats is gone
+# Seconds to open a connection to a host (sagenb.workers.connect_timeout): on a network
+# a host that went away answers nothing, and a request would otherwise wait the whole
+# operation's timeout.
+CONNECT_TIMEOUT = 5.0
 TOUCH_INTERVAL = 10  # seconds between "someone looks at it" calls to a remote host
 
 
@@ -55,13 +59,18 @@ class RemoteHost:
 
     The operations of ``contract.HostOperations``: each is ``POST /<operation>`` with
     its arguments by name, answered ``{"result": ...}``, signed with the shared secret
-    (signing.py).  Connections are kept per thread."""
+    (signing.py).  Connections are kept per thread.  Once a call found the host
+    unreachable, calls open fresh connections (bounded by ``connect_timeout``) until one
+    gets through: a kept connection to a host cut off would wait ``timeout`` for an
+    answer that never comes."""
 
-    def __init__(self, name, address, secret, timeout=30):
+    def __init__(self, name, address, secret, timeout=30, connect_timeout=CONNECT_TIMEOUT):
         self.name = name
         self.address = address
         self.secret = secret
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.unreachable = False
         host, _, port = address.rpartition(':')
         self._host, self._port = host.strip('[]'), int(port)
         self._local = threading.local()
@@ -82,12 +91,14 @@ class RemoteHost:
         if rid is not None:  # the host's log lines name the request that asked
             headers[HEADER] = rid
         for attempt in (0, 1):
-            conn = self._connection(fresh=attempt > 0)
-            conn.timeout = timeout or self.timeout
-            if conn.sock is not None:
-                conn.sock.settimeout(conn.timeout)
+            conn = self._connection(fresh=attempt > 0 or self.unreachable)
             reused = conn.sock is not None
             try:
+                if conn.sock is None:
+                    conn.timeout = self.connect_timeout
+                    conn.connect()
+                conn.timeout = timeout or self.timeout
+                conn.sock.settimeout(conn.timeout)
                 conn.request('POST', '/' + op, body, headers)
                 response = conn.getresponse()
                 data = response.read()
@@ -97,12 +108,15 @@ class RemoteHost:
                 conn.close()
                 if reused and attempt == 0:
                     continue  # a kept connection the host had closed: once more
+                self.unreachable = True
                 raise HostUnreachable('the worker host %s (%s) did not answer: %s'
                                       % (self.name, self.address, exc)) from None
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
+                self.unreachable = True
                 raise HostUnreachable('the worker host %s (%s) cannot be reached: %s'
                                       % (self.name, self.address, exc)) from None
+        self.unreachable = False
         try:
             answer = json.loads(data or b'{}')
         except ValueError:
@@ -174,6 +188,7 @@ class Workers:
         self.secret = workers_secret(settings)
         self.news = CommitNews(db)
         self.max_per_user = settings['sagenb.workers.max_per_user']
+        self.connect_timeout = settings.get('sagenb.workers.connect_timeout', CONNECT_TIMEOUT)
         self._settings_read = time.monotonic()
         self._remotes = {}
         self._lock = threading.Lock()
@@ -205,7 +220,8 @@ class Workers:
             remote = self._remotes.get(record.name)
             if remote is None or remote.address != record.address:
                 remote = self._remotes[record.name] = RemoteHost(
-                    record.name, record.address, self.secret)
+                    record.name, record.address, self.secret,
+                    connect_timeout=self.connect_timeout)
             return remote
 
     def running(self, record):
