@@ -152,11 +152,8 @@ def fault_host(folder, engine, logins, tokens, args):
         recovered = recovered_at(load, killed, logins, args.deadline)
         time.sleep(args.after)
     finally:
-        load.stop()
-        app.kill()
-        host_a.stop(signal.SIGKILL)
-        if host_b is not None:
-            host_b.stop()
+        stop(load, app.kill, lambda: host_a.stop(signal.SIGKILL),
+             host_b.stop if host_b is not None else None)
     hurt = {r.user for r in load.failures(since=killed)}
     return figures(load, killed, recovered, hurt)
 
@@ -175,8 +172,10 @@ def fault_database(folder, engine, logins, tokens, args):
         up = load.now()
         recovered = recovered_at(load, up, logins, args.deadline)
         time.sleep(args.after)
-    finally:
-        load.stop()
+    except BaseException:
+        stop(load, app.kill)
+        raise
+    load.stop()
     try:
         # Every right answer a user got is in the database (the cells read back).
         missing = 0
@@ -211,14 +210,25 @@ def fault_app(folder, engine, logins, tokens, args):
         recovered = recovered_at(load, killed, of_one, args.deadline)
         time.sleep(args.after)
     finally:
-        load.stop()
-        one.kill()
-        two.kill()
+        stop(load, one.kill, two.kill)
     hurt = {r.user for r in load.failures(since=killed)}
     return figures(load, killed, recovered, hurt)
 
 
 FAULTS = {'host': fault_host, 'database': fault_database, 'app': fault_app}
+
+
+def stop(load, *stoppers):
+    """Stop the users, then the servers, whatever fails."""
+    try:
+        load.stop()
+    finally:
+        for stopper in stoppers:
+            if stopper is not None:
+                try:
+                    stopper()
+                except Exception as exc:
+                    print('could not stop a server: %r' % exc, file=sys.stderr)
 
 
 def wait(load, condition, timeout, what):
