@@ -24,6 +24,7 @@ hosts through ``RemoteHost``.
 import http.client
 import json
 import logging
+import socket
 import threading
 import time
 
@@ -50,6 +51,20 @@ CONNECT_TIMEOUT = 5.0
 TOUCH_INTERVAL = 10  # seconds between "someone looks at it" calls to a remote host
 
 
+def watch_connection(sock, seconds):
+    """The kernel gives up on the connection once data or a keepalive probe has gone
+    unacknowledged for ``seconds``: a host cut off is found out so on a kept connection
+    too, while a live host's kernel acknowledges at once however long its answer takes
+    (an ``ask`` waits for the Sage process)."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(seconds * 1000))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+    except (AttributeError, OSError):
+        pass  # not Linux: the call's own timeout bounds the wait
+
+
 def placement_key(key):
     return '%s/%d' % key
 
@@ -59,10 +74,12 @@ class RemoteHost:
 
     The operations of ``contract.HostOperations``: each is ``POST /<operation>`` with
     its arguments by name, answered ``{"result": ...}``, signed with the shared secret
-    (signing.py).  Connections are kept per thread.  Once a call found the host
-    unreachable, calls open fresh connections (bounded by ``connect_timeout``) until one
-    gets through: a kept connection to a host cut off would wait ``timeout`` for an
-    answer that never comes."""
+    (signing.py).  Connections are kept per thread.  Connecting waits at most
+    ``connect_timeout``, and a connection's unacknowledged data as long
+    (``watch_connection``): a host cut off by the network is found out in that time, not
+    the call's ``timeout``.  Once a call found the host unreachable, every thread's kept
+    connection (of before) is dropped at its next call for a fresh one: the kernel may
+    have given up on it meanwhile."""
 
     def __init__(self, name, address, secret, timeout=30, connect_timeout=CONNECT_TIMEOUT):
         self.name = name
@@ -70,18 +87,19 @@ class RemoteHost:
         self.secret = secret
         self.timeout = timeout
         self.connect_timeout = connect_timeout
-        self.unreachable = False
+        self.epoch = 0  # one more each time the host is found unreachable
         host, _, port = address.rpartition(':')
         self._host, self._port = host.strip('[]'), int(port)
         self._local = threading.local()
 
     def _connection(self, fresh=False):
         conn = getattr(self._local, 'conn', None)
-        if conn is None or fresh:
+        if conn is None or fresh or conn.epoch != self.epoch:
             if conn is not None:
                 conn.close()
             conn = self._local.conn = http.client.HTTPConnection(
                 self._host, self._port, timeout=self.timeout)
+            conn.epoch = self.epoch
         return conn
 
     def call(self, op, payload, timeout=None):
@@ -91,12 +109,13 @@ class RemoteHost:
         if rid is not None:  # the host's log lines name the request that asked
             headers[HEADER] = rid
         for attempt in (0, 1):
-            conn = self._connection(fresh=attempt > 0 or self.unreachable)
+            conn = self._connection(fresh=attempt > 0)
             reused = conn.sock is not None
             try:
                 if conn.sock is None:
                     conn.timeout = self.connect_timeout
                     conn.connect()
+                    watch_connection(conn.sock, self.connect_timeout)
                 conn.timeout = timeout or self.timeout
                 conn.sock.settimeout(conn.timeout)
                 conn.request('POST', '/' + op, body, headers)
@@ -108,15 +127,14 @@ class RemoteHost:
                 conn.close()
                 if reused and attempt == 0:
                     continue  # a kept connection the host had closed: once more
-                self.unreachable = True
+                self.epoch += 1
                 raise HostUnreachable('the worker host %s (%s) did not answer: %s'
                                       % (self.name, self.address, exc)) from None
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
-                self.unreachable = True
+                self.epoch += 1
                 raise HostUnreachable('the worker host %s (%s) cannot be reached: %s'
                                       % (self.name, self.address, exc)) from None
-        self.unreachable = False
         try:
             answer = json.loads(data or b'{}')
         except ValueError:
