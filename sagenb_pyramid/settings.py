@@ -274,6 +274,10 @@ SETTINGS = _declare(
     S('sagenb.workers.secret', '', STR,
       'key signing requests to worker hosts (default: derived from the session secret)',
       secret=True),
+    # A host cut off by the network answers nothing: connecting gives up after this
+    # (workers/hosts.py RemoteHost), and the request says the host cannot be reached.
+    S('sagenb.workers.connect_timeout', 5.0, FLOAT,
+      'seconds an app server tries to connect to a worker host'),
     S('sagenb.workers.heartbeat', 10.0, FLOAT,
       'seconds between a host\'s "alive" records', scope='host'),
     # Stream text kept per cell (as sagenb: 32,000); the whole text goes to a file.

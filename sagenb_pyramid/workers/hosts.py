@@ -24,6 +24,7 @@ hosts through ``RemoteHost``.
 import http.client
 import json
 import logging
+import socket
 import threading
 import time
 
@@ -43,6 +44,10 @@ from .store import find_cell
 log = logging.getLogger(__name__)
 
 MISSED_HEARTBEATS = 3  # a host whose record is older than this many heartbeats is gone
+# Seconds to open a connection to a host (sagenb.workers.connect_timeout): on a network
+# a host that went away answers nothing, and a request would otherwise wait the whole
+# operation's timeout.
+CONNECT_TIMEOUT = 5.0
 
 
 def heartbeat_missed(heartbeat, interval, now=None):
@@ -51,7 +56,23 @@ def heartbeat_missed(heartbeat, interval, now=None):
     write a heartbeat then: right after a long outage every host would look gone)."""
     since = max(heartbeat, outages.database_seen_away())
     return (time.time() if now is None else now) - since > MISSED_HEARTBEATS * interval
+
+
 TOUCH_INTERVAL = 10  # seconds between "someone looks at it" calls to a remote host
+
+
+def watch_connection(sock, seconds):
+    """The kernel gives up on the connection once data or a keepalive probe has gone
+    unacknowledged for ``seconds``: a host cut off is found out so on a kept connection
+    too, while a live host's kernel acknowledges at once however long its answer takes
+    (an ``ask`` waits for the Sage process)."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(seconds * 1000))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+    except (AttributeError, OSError):
+        pass  # not Linux: the call's own timeout bounds the wait
 
 
 def placement_key(key):
@@ -63,24 +84,32 @@ class RemoteHost:
 
     The operations of ``contract.HostOperations``: each is ``POST /<operation>`` with
     its arguments by name, answered ``{"result": ...}``, signed with the shared secret
-    (signing.py).  Connections are kept per thread."""
+    (signing.py).  Connections are kept per thread.  Connecting waits at most
+    ``connect_timeout``, and a connection's unacknowledged data as long
+    (``watch_connection``): a host cut off by the network is found out in that time, not
+    the call's ``timeout``.  Once a call found the host unreachable, every thread's kept
+    connection (of before) is dropped at its next call for a fresh one: the kernel may
+    have given up on it meanwhile."""
 
-    def __init__(self, name, address, secret, timeout=30):
+    def __init__(self, name, address, secret, timeout=30, connect_timeout=CONNECT_TIMEOUT):
         self.name = name
         self.address = address
         self.secret = secret
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.epoch = 0  # one more each time the host is found unreachable
         host, _, port = address.rpartition(':')
         self._host, self._port = host.strip('[]'), int(port)
         self._local = threading.local()
 
     def _connection(self, fresh=False):
         conn = getattr(self._local, 'conn', None)
-        if conn is None or fresh:
+        if conn is None or fresh or conn.epoch != self.epoch:
             if conn is not None:
                 conn.close()
             conn = self._local.conn = http.client.HTTPConnection(
                 self._host, self._port, timeout=self.timeout)
+            conn.epoch = self.epoch
         return conn
 
     def call(self, op, payload, timeout=None):
@@ -91,11 +120,14 @@ class RemoteHost:
             headers[HEADER] = rid
         for attempt in (0, 1):
             conn = self._connection(fresh=attempt > 0)
-            conn.timeout = timeout or self.timeout
-            if conn.sock is not None:
-                conn.sock.settimeout(conn.timeout)
             reused = conn.sock is not None
             try:
+                if conn.sock is None:
+                    conn.timeout = self.connect_timeout
+                    conn.connect()
+                    watch_connection(conn.sock, self.connect_timeout)
+                conn.timeout = timeout or self.timeout
+                conn.sock.settimeout(conn.timeout)
                 conn.request('POST', '/' + op, body, headers)
                 response = conn.getresponse()
                 data = response.read()
@@ -105,10 +137,12 @@ class RemoteHost:
                 conn.close()
                 if reused and attempt == 0:
                     continue  # a kept connection the host had closed: once more
+                self.epoch += 1
                 raise HostUnreachable('the worker host %s (%s) did not answer: %s'
                                       % (self.name, self.address, exc)) from None
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
+                self.epoch += 1
                 raise HostUnreachable('the worker host %s (%s) cannot be reached: %s'
                                       % (self.name, self.address, exc)) from None
         try:
@@ -182,6 +216,7 @@ class Workers:
         self.secret = workers_secret(settings)
         self.news = CommitNews(db)
         self.max_per_user = settings['sagenb.workers.max_per_user']
+        self.connect_timeout = settings.get('sagenb.workers.connect_timeout', CONNECT_TIMEOUT)
         self._settings_read = time.monotonic()
         self._remotes = {}
         self._lock = threading.Lock()
@@ -213,7 +248,8 @@ class Workers:
             remote = self._remotes.get(record.name)
             if remote is None or remote.address != record.address:
                 remote = self._remotes[record.name] = RemoteHost(
-                    record.name, record.address, self.secret)
+                    record.name, record.address, self.secret,
+                    connect_timeout=self.connect_timeout)
             return remote
 
     def running(self, record):

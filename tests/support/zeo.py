@@ -16,7 +16,7 @@ from .server import free_port
 
 ZEO_CONF = """
 <zeo>
-  address 127.0.0.1:%d
+  address %s:%d
 </zeo>
 <filestorage>
   path %s/Data.fs
@@ -27,19 +27,22 @@ ZEO_CONF = """
 
 class ZeoServer:
     """``runzeo`` on a fixed port and folder: stopped and started again on the same
-    address (the fault tests restart it under load)."""
+    address (the fault tests restart it under load).  ``bind``: the address it listens
+    on; ``command``: a prefix to start it with (``ip netns exec NAME``)."""
 
-    def __init__(self, folder, port=None):
+    def __init__(self, folder, port=None, bind='127.0.0.1', command=()):
         self.port = port or free_port()
         self.folder = folder
+        self.command = list(command)
         os.makedirs(folder, exist_ok=True)
-        (folder / 'zeo.conf').write_text(ZEO_CONF % (self.port, folder, folder))
+        (folder / 'zeo.conf').write_text(ZEO_CONF % (bind, self.port, folder, folder))
         self.proc = None
         self.start()
 
     def start(self, timeout=30):
         runzeo = os.path.join(os.path.dirname(sys.executable), 'runzeo')
-        self.proc = subprocess.Popen([runzeo, '-C', str(self.folder / 'zeo.conf')],
+        self.proc = subprocess.Popen([*self.command, runzeo, '-C',
+                                      str(self.folder / 'zeo.conf')],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while True:

@@ -4,6 +4,7 @@ The registry behind the door is a recorder here: these tests are about who gets 
 Real hosts behind real doors are tested in tests/e2e/test_zeo.py."""
 import http.client
 import json
+import socket
 import threading
 import time
 
@@ -136,3 +137,36 @@ def test_the_door_stops_cleanly_with_an_app_server_still_connected(monkeypatch):
     assert not server.loop_thread.is_alive()
     assert failures == []
     conn.close()
+
+
+def test_a_host_that_does_not_answer_connections_is_unreachable_within_the_connect_timeout():
+    """A host cut off by the network answers no connection attempt: the app server gives
+    up after ``connect_timeout`` (sagenb.workers.connect_timeout), not after the
+    operation's timeout, and says which host it could not reach."""
+    from sagenb_pyramid.workers.contract import HostUnreachable
+    from sagenb_pyramid.workers.hosts import RemoteHost
+    with socket.socket() as listener:
+        # A listener that never accepts, its queue full: further SYNs go unanswered,
+        # as they do for a host whose link is down.
+        listener.bind(('127.0.0.1', 0))
+        listener.listen(0)
+        address = '127.0.0.1:%d' % listener.getsockname()[1]
+        queued = []
+        while len(queued) < 8:  # fill the queue (its length varies: up to a timeout)
+            try:
+                queued.append(socket.create_connection(listener.getsockname(), timeout=0.5))
+            except TimeoutError:
+                break
+        assert len(queued) < 8, 'the listen queue did not fill'
+        try:
+            silent = RemoteHost('silent-host', address, SECRET, timeout=30,
+                                connect_timeout=1)
+            started = time.monotonic()
+            with pytest.raises(HostUnreachable) as raised:
+                silent.ping()
+            assert time.monotonic() - started < 5
+            assert str(raised.value).startswith(
+                'the worker host silent-host (%s) cannot be reached' % address)
+        finally:
+            for conn in queued:
+                conn.close()

@@ -1,0 +1,282 @@
+"""Faults under a class's load (issue 23): the simulated users of the fault tests
+(tests/support/load.py), a class of them, while one part breaks.
+
+    .venv/bin/python bench/faults.py [--users 200] [--faults host,database,app]
+                                     [--engine zeo] [--outage 5] [--before 20] [--after 20]
+
+Each fault gets a fresh database server and fresh servers on 127.0.0.1, the users
+(API tokens, a worksheet each: ``n = k; n + 1``, evaluate, read, 0.2-0.8 s between),
+``--before`` seconds of load, then:
+
+- ``host``: two ``sagenb-worker`` hosts behind one app server, half the class on each;
+  one is killed (SIGKILL of its session: its Sage processes with it).
+- ``database``: the database server stopped for ``--outage`` seconds, then started.
+- ``app``: two app servers (each with its worker host), half the class on each; one is
+  killed, its users sent to the other (as a load balancer would).
+
+and ``--after`` seconds more once every hurt user had a result again.  Prints per fault:
+requests answered (an HTTP status came back), errors by status (and the ends of
+evaluations that failed), the time to recover (from the fault, or from the database's
+return, to the moment every user, for ``app`` every user of the killed server, had a
+right answer to an evaluation started after it), cells lost (evaluations
+that ended as lost: their process went with the host) and, for the database, answers
+that a user got but the database does not hold (must be 0).  Bounded: each phase has a
+deadline, and every process it started is stopped at the end.
+
+``--engine``: the database under the app servers.  ``zeo`` (a ``runzeo``) is the one
+implemented; ``postgres`` (RelStorage, tests/support/postgres.py) is the place for the
+PostgreSQL runs (branch pg-faults): an ``Engine`` with ``uri``, ``stop``, ``start`` and
+``close`` in ``ENGINES``.
+"""
+import argparse
+import collections
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, HERE)
+
+from tests.support.load import Load, add_users  # noqa: E402
+from tests.support.server import Server, free_port  # noqa: E402
+from tests.support.zeo import SECRET, WorkerHost, ZeoServer, zeo_uri  # noqa: E402
+
+
+# -- the database engines ---------------------------------------------------------------
+class Zeo:
+    """``runzeo`` on a folder of the run; stopped and started on the same port."""
+    name = 'zeo'
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.server = ZeoServer(folder / 'zeo')
+
+    def uri(self, name):
+        return zeo_uri(self.folder, self.server.port, name)
+
+    def stop(self):
+        self.server.stop()
+
+    def start(self):
+        self.server.start()
+
+    def close(self):
+        self.server.stop(signal.SIGKILL)
+
+
+class Postgres:
+    """PostgreSQL through RelStorage: to come with the PostgreSQL faults (pg-faults)."""
+    name = 'postgres'
+
+    def __init__(self, folder):
+        raise SystemExit('bench/faults.py: --engine postgres is not implemented yet '
+                         '(branch pg-faults adds PostgreSQL to the faults)')
+
+
+ENGINES = {'zeo': Zeo, 'postgres': Postgres}
+
+
+# -- the servers -------------------------------------------------------------------------
+def app_server(folder, engine, name, **more):
+    env = {'SAGENB_ZODB_URI': engine.uri(name), 'SAGENB_SECRET': SECRET,
+           'SAGENB_WORKERS_SERVER_NAME': name, 'SAGENB_WORKERS_HEARTBEAT': '1',
+           'SAGENB_WORKERS_SPARE': '0', 'SAGENB_HEALTH_MIN_FREE_MB': '1',
+           # A class on one host: room for every user's process (auto counts memory).
+           'SAGENB_WORKERS_MAX_PER_USER': '2'}
+    env.update(more)
+    os.makedirs(folder / name, exist_ok=True)
+    return Server(folder / name, free_port(), env=env)
+
+
+# -- figures -----------------------------------------------------------------------------
+def everyone_completed(load, since, users):
+    users = set(users)
+    return lambda: users <= {r.user for r in load.completed(since=since)}
+
+
+def recovered_at(load, since, users, deadline):
+    """Seconds of the load at which every one of ``users`` had a right answer again
+    (an answer of an evaluation that started after ``since``), None if not by
+    ``deadline`` seconds."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        firsts = {}
+        for r in load.completed(since=since, users=set(users)):
+            firsts[r.user] = min(firsts.get(r.user, r.at + r.seconds), r.at + r.seconds)
+        if len(firsts) == len(set(users)):
+            return max(firsts.values())
+        time.sleep(0.2)
+    return None
+
+
+def figures(load, fault_at, recovered, hurt, extra=None, since=''):
+    records = load.select()
+    answered = [r for r in records if r.status > 0]
+    errors = collections.Counter()
+    for r in load.failures():
+        errors['%d %s' % (r.status, r.end) if r.end else str(r.status)] += 1
+    lost = sum(1 for r in records if r.end in ('WorkerLost', 'NotRun'))
+    done = load.completed()
+    out = {'requests': len(records), 'answered': len(answered),
+           'evaluations right': len(done), 'errors by status': dict(errors.most_common()),
+           'hurt users': len(hurt), 'cells lost': lost,
+           'time to recover (s)%s' % since: None if recovered is None
+           else round(recovered - fault_at, 1),
+           'worst request (s)': round(max((r.seconds for r in records), default=0), 1),
+           'server errors (5xx other than 503/507)': len(load.server_errors())}
+    out.update(extra or {})
+    return out
+
+
+# -- the faults ----------------------------------------------------------------------------
+def fault_host(folder, engine, logins, tokens, args):
+    # WorkerHost (tests/support/zeo.py) takes a ZEO port: another engine passes its URI.
+    host_a = WorkerHost(folder, engine.server.port, 'host-a')
+    host_b = None
+    app = app_server(folder, engine, 'app1', SAGENB_WORKERS_EMBEDDED='false')
+    half = len(logins) // 2
+    load = Load({login: (tokens[login], app.url) for login in logins})
+    try:
+        load.start(logins[:half])  # placed on host A, then B comes for the other half
+        wait(load, everyone_completed(load, 0, logins[:half]), args.setup, 'first half')
+        host_b = WorkerHost(folder, engine.server.port, 'host-b')
+        time.sleep(1.5)
+        load.start()
+        wait(load, everyone_completed(load, 0, logins), args.setup, 'everyone')
+        time.sleep(args.before)
+        host_a.stop(signal.SIGKILL)
+        killed = load.now()
+        recovered = recovered_at(load, killed, logins, args.deadline)
+        time.sleep(args.after)
+    finally:
+        stop(load, app.kill, lambda: host_a.stop(signal.SIGKILL),
+             host_b.stop if host_b is not None else None)
+    hurt = {r.user for r in load.failures(since=killed)}
+    return figures(load, killed, recovered, hurt)
+
+
+def fault_database(folder, engine, logins, tokens, args):
+    app = app_server(folder, engine, 'app1')
+    load = Load({login: (tokens[login], app.url) for login in logins})
+    try:
+        load.start()
+        wait(load, everyone_completed(load, 0, logins), args.setup, 'everyone')
+        time.sleep(args.before)
+        engine.stop()
+        down = load.now()
+        time.sleep(args.outage)
+        engine.start()
+        up = load.now()
+        recovered = recovered_at(load, up, logins, args.deadline)
+        time.sleep(args.after)
+    except BaseException:
+        stop(load, app.kill)
+        raise
+    load.stop()
+    try:
+        # Every right answer a user got is in the database (the cells read back).
+        missing = 0
+        for login in logins:
+            user = load.by_login[login]
+            status, sheet = user.request('GET', user.ws)
+            done = sum(1 for c in sheet.get('cells', []) if c['status'] == 'done')
+            missing += max(0, len(load.completed(users={login})) - done)
+    finally:
+        app.kill()
+    hurt = {r.user for r in load.failures(since=down - 1)}
+    return figures(load, up, recovered, hurt,
+                   {'outage (s)': round(up - down, 1), 'answers not in the database': missing},
+                   since=', from its return')
+
+
+def fault_app(folder, engine, logins, tokens, args):
+    one = app_server(folder, engine, 'app1')
+    two = app_server(folder, engine, 'app2')
+    half = len(logins) // 2
+    of_one = logins[:half]
+    load = Load({login: (tokens[login], (one if i < half else two).url)
+                 for i, login in enumerate(logins)})
+    try:
+        load.start()
+        wait(load, everyone_completed(load, 0, logins), args.setup, 'everyone')
+        time.sleep(args.before)
+        one.kill()
+        killed = load.now()
+        for login in of_one:
+            load.by_login[login].switch(two.url)
+        recovered = recovered_at(load, killed, of_one, args.deadline)
+        time.sleep(args.after)
+    finally:
+        stop(load, one.kill, two.kill)
+    hurt = {r.user for r in load.failures(since=killed)}
+    return figures(load, killed, recovered, hurt)
+
+
+FAULTS = {'host': fault_host, 'database': fault_database, 'app': fault_app}
+
+
+def stop(load, *stoppers):
+    """Stop the users, then the servers, whatever fails."""
+    try:
+        load.stop()
+    finally:
+        for stopper in stoppers:
+            if stopper is not None:
+                try:
+                    stopper()
+                except Exception as exc:
+                    print('could not stop a server: %r' % exc, file=sys.stderr)
+
+
+def wait(load, condition, timeout, what):
+    load.wait_for(condition, timeout, 'a first result for ' + what)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--users', type=int, default=200)
+    parser.add_argument('--faults', default='host,database,app')
+    parser.add_argument('--engine', choices=sorted(ENGINES), default='zeo')
+    parser.add_argument('--outage', type=float, default=5.0, help='seconds the database is down')
+    parser.add_argument('--before', type=float, default=20.0, help='seconds of load before')
+    parser.add_argument('--after', type=float, default=20.0, help='seconds of load after')
+    parser.add_argument('--setup', type=float, default=600.0,
+                        help='seconds for every user to get a first result')
+    parser.add_argument('--deadline', type=float, default=180.0,
+                        help='seconds for the hurt users to get results again')
+    args = parser.parse_args()
+    faults = args.faults.split(',')
+    unknown = set(faults) - set(FAULTS)
+    if unknown:
+        parser.error('unknown faults %s (known: %s)' % (sorted(unknown), sorted(FAULTS)))
+    from argon2 import PasswordHasher
+    from sagenb_pyramid.auth import passwords
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+    print('%d users, engine %s, load average %s, %d CPUs' % (
+        args.users, args.engine, ' '.join('%.2f' % x for x in os.getloadavg()),
+        os.cpu_count()), flush=True)
+    logins = ['u%03d' % i for i in range(args.users)]
+    for fault in faults:
+        from pathlib import Path
+        folder = Path(tempfile.mkdtemp(prefix='sagenb-faults-'))
+        engine = ENGINES[args.engine](folder)
+        started = time.monotonic()
+        try:
+            tokens = add_users(engine.uri('setup'), logins)
+            result = FAULTS[fault](folder, engine, logins, tokens, args)
+        finally:
+            engine.close()
+            shutil.rmtree(folder, ignore_errors=True)
+        print('\n== %s (%.0f s, load average now %.2f)' % (
+            fault, time.monotonic() - started, os.getloadavg()[0]))
+        for name, value in result.items():
+            print('  %-40s %s' % (name, value))
+        sys.stdout.flush()
+
+
+if __name__ == '__main__':
+    main()
