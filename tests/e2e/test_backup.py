@@ -259,7 +259,7 @@ class ZeoServer:
         os.makedirs(folder, exist_ok=True)
         self.conf = os.path.join(folder, 'zeo.conf')
         with open(self.conf, 'w') as f:
-            f.write(ZEO_CONF % (self.port, folder, folder))
+            f.write(ZEO_CONF % ('127.0.0.1', self.port, folder, folder))
         self.proc = None
 
     def start(self):
