@@ -100,7 +100,8 @@ def resolve(root, rel):
     """The file ``rel`` (a path below ``root``; a folder means its ``index.html``), or
     None.  Links are followed only while they stay under ``root``."""
     parts = [p for p in rel.split('/') if p]
-    if any(p in ('.', '..') or p.startswith('.') for p in parts):
+    # A NUL is no file name (os.path.realpath raises ValueError on one).
+    if any(p in ('.', '..') or p.startswith('.') or '\0' in p for p in parts):
         return None
     path = os.path.realpath(os.path.join(root, *parts))
     if path != root and not path.startswith(root + os.sep):

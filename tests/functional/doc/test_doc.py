@@ -296,6 +296,9 @@ def test_refused_copies_make_nothing(tmp_path, tree):
         assert 'no page' in api.post('/doc/copy', {'page': 'en/tutorial/none.html'},
                                      status=404)['error']
         assert '"page" must' in api.post('/doc/copy', {}, status=400)['error']
+        # A NUL in the path (found by the schema fuzz: a 500 from os.path.realpath).
+        assert 'no page' in api.post('/doc/copy', {'page': 'en/tu\x00torial/index.html'},
+                                     status=404)['error']
         over = api.post('/doc/copy', {'page': TOUR}, status=409)
         assert 'storage quota' in over['error']
         assert api.get('/home/alice/')['worksheets'] == []
