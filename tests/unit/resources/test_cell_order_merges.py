@@ -7,13 +7,15 @@ connections from the same snapshot (as test_worksheet_merges.py).
 The cells' folder (an OOBTree by name) has conflicts of its own: two deletions of one
 cell, and a deletion of its first name ('0') with any other change, still run again."""
 import pytest
-import transaction
 from ZODB import DB
 from ZODB.FileStorage import FileStorage
 from ZODB.POSException import ConflictError
 
 from sagenb_pyramid.resources import CellOrder, Worksheet
 from sagenb_pyramid.resources.worksheets import merge_order
+
+from ...support.merges import two_at_once
+
 
 
 @pytest.fixture
@@ -27,24 +29,6 @@ def db(tmp_path):
     yield database
     database.close()
 
-
-def two_at_once(db, first, second):
-    """``first`` and ``second`` (functions of the worksheet) run in transactions begun
-    from the same state; the first commits, then the second."""
-    managers = [transaction.TransactionManager() for _ in range(2)]
-    conns = [db.open(transaction_manager=tm) for tm in managers]
-    try:
-        for tm in managers:
-            tm.begin()
-        for conn, change in zip(conns, (first, second), strict=True):
-            change(conn.root()['ws'])
-        managers[0].commit()
-        managers[1].commit()
-    finally:
-        for tm in managers:
-            tm.abort()
-        for conn in conns:
-            conn.close()
 
 
 def order(db):

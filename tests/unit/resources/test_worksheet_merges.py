@@ -4,7 +4,6 @@ distinct and ordered (what ``?since=`` relies on); what both changed differently
 edit of a cell deleted meanwhile, is still a conflict.  A real FileStorage, two
 connections from the same snapshot."""
 import pytest
-import transaction
 from ZODB import DB
 from ZODB.FileStorage import FileStorage
 from ZODB.POSException import ConflictError
@@ -12,9 +11,12 @@ from ZODB.POSException import ConflictError
 from sagenb_pyramid.resources import Worksheet
 from sagenb_pyramid.services.worksheets import edit_cell
 
+from ...support.merges import two_at_once
+
 
 class Owner:
     id = 'owner'
+
 
 
 @pytest.fixture
@@ -27,24 +29,6 @@ def db(tmp_path):
     yield database
     database.close()
 
-
-def two_at_once(db, first, second):
-    """``first`` and ``second`` (functions of the worksheet) run in transactions begun
-    from the same state; the first commits, then the second."""
-    managers = [transaction.TransactionManager() for _ in range(2)]
-    conns = [db.open(transaction_manager=tm) for tm in managers]
-    try:
-        for tm in managers:
-            tm.begin()
-        for conn, change in zip(conns, (first, second), strict=True):
-            change(conn.root()['ws'])
-        managers[0].commit()
-        managers[1].commit()
-    finally:
-        for tm in managers:
-            tm.abort()
-        for conn in conns:
-            conn.close()
 
 
 def state(db):
