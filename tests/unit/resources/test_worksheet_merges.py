@@ -18,7 +18,6 @@ class Owner:
     id = 'owner'
 
 
-
 @pytest.fixture
 def db(tmp_path):
     database = DB(FileStorage(str(tmp_path / 'Data.fs')))
