@@ -153,7 +153,8 @@ def cmd_evolve(db, args):
 
 def cmd_backup(settings, args):
     from ..backup import target_of
-    print(target_of(settings, args.zeo_conf).backup(os.path.abspath(args.dest), args.full))
+    print(target_of(settings, args.zeo_conf).backup(os.path.abspath(args.dest), args.full,
+                                                    args.keep))
 
 
 def cmd_restore(settings, args):
@@ -171,6 +172,17 @@ def cmd_restore(settings, args):
         print('%d evolve step%s pending: run sagenb-admin %s evolve before starting the '
               'servers (or start with sagenb.evolve_at_start = true).'
               % (len(steps), '' if len(steps) == 1 else 's', args.config_uri))
+
+
+def at_least_one(text):
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError('the number of full backups to keep: 1 or more, '
+                                         'not %r' % text)
+    return number
 
 
 def parser():
@@ -226,6 +238,9 @@ def parser():
                        'DEST holds a full backup); safe while the servers run')
     s.add_argument('dest', help='the backup folder (made if missing)')
     s.add_argument('--full', action='store_true', help='a full backup, not an increment')
+    s.add_argument('--keep', type=at_least_one, metavar='N',
+                   help='then remove all but the newest N full backups (with their '
+                        'increments) and the blob files no kept backup needs')
     s.add_argument('--zeo-conf', help=zeo_help)
     s.set_defaults(func=cmd_backup, without_database=True)
     s = sub.add_parser('restore', help='replace the database with the backup in SRC '
