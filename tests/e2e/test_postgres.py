@@ -1,6 +1,8 @@
 """Two app servers on one PostgreSQL (RelStorage, blobs in the database): what they
 share lives only there, and the commit news between them comes from polling it
-(workers/news.py ``Poller``), since RelStorage reports no commits."""
+(workers/news.py ``Poller``), since RelStorage reports no commits.  With
+``shared_blob_dir=true`` the blobs are files in one folder both use instead."""
+import os
 import statistics
 import threading
 import time
@@ -9,6 +11,7 @@ import uuid
 import pytest
 import webtest
 
+from ..support.ipynb import dumps, fidelity_notebook, png_bytes
 from ..support.notebook import Api
 from ..support.postgres import app_server
 
@@ -159,6 +162,54 @@ def test_edits_of_different_cells_merge_in_relstorage(tmp_path, postgres, databa
             assert worksheet.cell_versions[first] != worksheet.cell_versions[second]
     finally:
         nb.close()
+
+
+def test_two_app_servers_share_a_blob_folder(tmp_path, postgres, database):
+    """``shared_blob_dir=true`` (one folder every app server mounts, NFS in production):
+    a data file and a text cell's attachment written through one app server are read
+    through the other byte for byte, from files in that folder; PostgreSQL holds none."""
+    import psycopg2
+    shared = tmp_path / 'shared-blobs'
+    uri = postgres.uri(database, blob_dir=shared, shared_blob_dir='true')
+    one = app_server(postgres, database, tmp_path, 'app1', **{'sagenb.zodb_uri': uri})
+    two = app_server(postgres, database, tmp_path, 'app2', **{'sagenb.zodb_uri': uri})
+    try:
+        one.add_user('alice')
+        app1 = webtest.TestApp(one.app, extra_environ={'HTTP_HOST': 'localhost:80'})
+        app2 = webtest.TestApp(two.app, extra_environ={'HTTP_HOST': 'localhost:80'})
+        api1, api2 = Api(app1, one.token('alice')), Api(app2, two.token('alice'))
+        ws = api1.post('/home/alice/', {'name': 'shared'}, status=201)['url'].replace(
+            'http://localhost', '')
+        content = bytes(range(256)) * 800  # every byte value, 200 kB
+        app1.post(ws + 'data', upload_files=[('file', 'all.bin', content)],
+                  headers=api1.headers, status=201)
+        assert app2.get(ws + 'data/all.bin', headers=api2.headers).body == content
+        app2.post(ws + 'data', {'replace': 'true'},
+                  upload_files=[('file', 'all.bin', content[::-1])],
+                  headers=api2.headers, status=201)
+        assert app1.get(ws + 'data/all.bin', headers=api1.headers).body == content[::-1]
+
+        res = app1.post('/home/alice/import', headers=api1.headers, status=201,
+                        upload_files=[('file', 'slides.ipynb', dumps(fidelity_notebook()))])
+        url = res.json['worksheets'][0]['url'].replace('http://localhost', '')
+        first = api2.get(url)['cells'][0]
+        attachment = app2.get(url + 'cells/%d/attachments/image.png' % first['id'],
+                              headers=api2.headers, status=200)
+        assert attachment.body == png_bytes()
+
+        # The blobs are files in the shared folder, none in the database.
+        files = [name for _here, _dirs, names in os.walk(shared) for name in names
+                 if name.endswith('.blob')]
+        assert len(files) >= 4, files  # two revisions of all.bin, two attachments
+        with psycopg2.connect(postgres.dsn.replace('dbname=postgres',
+                                                   'dbname=' + database)) as conn:
+            cursor = conn.cursor()
+            cursor.execute('SELECT count(*) FROM blob_chunk')  # where blobs in it would be
+            assert cursor.fetchone()[0] == 0
+        conn.close()
+    finally:
+        one.close()
+        two.close()
 
 
 def test_an_unreachable_database_server_is_a_clear_error(tmp_path, monkeypatch):
