@@ -438,3 +438,116 @@ def test_backup_drill_on_postgresql(tmp_path, postgres):
         assert snapshot(server, tokens) == expected
     finally:
         server.kill()
+
+
+def test_backup_restore_and_keep_with_a_shared_blob_folder_on_postgresql(tmp_path,
+                                                                          postgres):
+    """RelStorage on PostgreSQL with ``shared_blob_dir=true``: the dump holds no blob, so
+    the backup lists the blob records of the dump's snapshot and copies their files; a
+    restore refuses, changing nothing, when one is missing or the blobs were kept the
+    other way, and puts them back into a lost blob folder; ``--keep 1`` removes the older
+    dump and the blob file only it needed, and the kept dump still restores."""
+    import psycopg2
+    import webtest
+
+    from ..support.notebook import Api
+    from ..support.postgres import app_server
+    db = postgres.create_database('shared_blobs')
+    shared, dest = tmp_path / 'shared-blobs', tmp_path / 'backups'
+    uri = postgres.uri(db, blob_dir=shared, shared_blob_dir='true')
+    env = {'SAGENB_ZODB_URI': uri}
+    data_dir = tmp_path / 'admin'
+    files = {name: os.urandom(50000) for name in ('a.bin', 'b.bin', 'c.bin', 'd.bin')}
+
+    def backup(*extra):
+        return ok(admin(data_dir, 'backup', str(dest), *extra, env=env))
+
+    def backed_up():
+        found = []
+        for here, _dirs, names in os.walk(dest / 'blobs'):
+            for name in names:
+                if name.endswith('.blob'):
+                    with open(os.path.join(here, name), 'rb') as f:
+                        found.append(f.read())
+        return sorted(found)
+
+    nb = app_server(postgres, db, tmp_path, 'app1', **{'sagenb.zodb_uri': uri})
+    try:
+        nb.add_user('alice')
+        app = webtest.TestApp(nb.app, extra_environ={'HTTP_HOST': 'localhost:80'})
+        alice = Api(app, nb.token('alice'))
+        ws = alice.post('/home/alice/', {'name': 'w'}, status=201)['url'].replace(
+            'http://localhost', '')
+
+        def upload(name):
+            app.post(ws + 'data', upload_files=[('file', name, files[name])],
+                     headers=alice.headers, status=201)
+
+        upload('a.bin')
+        upload('b.bin')
+        first = backup()
+        assert '2 new blob files' in first, first
+        assert backed_up() == sorted([files['a.bin'], files['b.bin']])
+        time.sleep(1.1)  # dumps are named by the second
+        alice.delete(ws + 'data/a.bin', status=200)
+        upload('c.bin')
+        ok(admin(data_dir, 'pack', env=env))  # a.bin's blob is gone from the database
+        second = backup('--keep', '1')
+        assert '1 new blob file' in second, second
+        assert 'Removed 1 older dump and 1 blob file no kept dump needs' in second, second
+        assert len(os.listdir(dest / 'postgres')) == 2  # the dump and its list of blobs
+        assert backed_up() == sorted([files['b.bin'], files['c.bin']])
+        upload('d.bin')  # after the last backup: lost
+    finally:
+        nb.close()
+
+    def state():
+        """The database's records and the shared folder's files."""
+        with psycopg2.connect(postgres.dsn.replace('dbname=postgres', 'dbname=' + db)) as c:
+            cursor = c.cursor()
+            cursor.execute('SELECT count(*), max(tid) FROM object_state')
+            rows = cursor.fetchone()
+        c.close()
+        return rows, sorted(os.path.relpath(os.path.join(here, name), shared)
+                            for here, _dirs, names in os.walk(shared) for name in names)
+
+    before = state()
+    # A backup lacking a blob file of its dump restores nothing.
+    broken = tmp_path / 'broken'
+    shutil.copytree(dest, broken)
+    os.remove(next(os.path.join(here, name)
+                   for here, _dirs, names in os.walk(broken / 'blobs')
+                   for name in names if name.endswith('.blob')))
+    deadline = time.monotonic() + 15
+    while True:  # the closed app server's sessions end when PostgreSQL notices
+        done = admin(data_dir, 'restore', str(broken), '--force', env=env)
+        if 'is in use' not in done.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    refused(done, 'lacks 1 blob file')
+    # Restored where blobs live in the database, the dump would lack them.
+    in_db = {'SAGENB_ZODB_URI': postgres.uri(db, blob_dir=tmp_path / 'cache',
+                                             shared_blob_dir='false')}
+    refused(admin(data_dir, 'restore', str(dest), '--force', env=in_db),
+            'made with shared_blob_dir=true')
+    assert state() == before
+
+    shutil.rmtree(shared)  # the blob folder is lost with the database's latest changes
+    deadline = time.monotonic() + 15
+    while True:  # the closed app server's sessions end when PostgreSQL notices
+        restored = admin(data_dir, 'restore', str(dest), '--force', env=env)
+        if 'is in use' not in restored.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert '2 blob files' in ok(restored), restored.stdout
+
+    nb = app_server(postgres, db, tmp_path, 'app2', **{'sagenb.zodb_uri': uri})
+    try:
+        app = webtest.TestApp(nb.app, extra_environ={'HTTP_HOST': 'localhost:80'})
+        alice = Api(app, nb.token('alice'))
+        names = sorted(f['name'] for f in alice.get(ws)['data_files'])
+        assert names == ['b.bin', 'c.bin']
+        for name in names:
+            assert app.get(ws + 'data/' + name, headers=alice.headers).body == files[name]
+    finally:
+        nb.close()
