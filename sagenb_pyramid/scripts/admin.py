@@ -174,17 +174,6 @@ def cmd_restore(settings, args):
               % (len(steps), '' if len(steps) == 1 else 's', args.config_uri))
 
 
-def at_least_one(text):
-    try:
-        number = int(text)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError('the number of full backups to keep: 1 or more, '
-                                         'not %r' % text)
-    return number
-
-
 def parser():
     p = argparse.ArgumentParser(
         prog='sagenb-admin',
@@ -238,7 +227,7 @@ def parser():
                        'DEST holds a full backup); safe while the servers run')
     s.add_argument('dest', help='the backup folder (made if missing)')
     s.add_argument('--full', action='store_true', help='a full backup, not an increment')
-    s.add_argument('--keep', type=at_least_one, metavar='N',
+    s.add_argument('--keep', type=int, metavar='N',
                    help='then remove all but the newest N full backups (with their '
                         'increments) and the blob files no kept backup needs')
     s.add_argument('--zeo-conf', help=zeo_help)

@@ -337,6 +337,9 @@ def test_backup_and_restore_refuse_clearly_and_change_nothing(tmp_path):
                   env={'SAGENB_ZODB_URI': 'zeo://127.0.0.1:1'}), 'no ZEO configuration')
     refused(admin(data_dir, 'restore', str(dest),
                   env={'SAGENB_ZODB_URI': 'memory://'}), 'not of memory://')
+    refused(admin(data_dir, 'backup', str(dest), '--full', '--keep', '0'),
+            '--keep is the number of full backups to keep: 1 or more, not 0')
+    assert len(os.listdir(dest / 'datafs')) == 3  # the one backup: .fs, .dat, .index
     assert checksum(data_fs) == before
     env = {'SAGENB_WORKERS_PRESTART': 'false', 'SAGENB_WORKERS_SPARE': '0'}
     server = Server(data_dir, free_port(), env=env)
