@@ -175,7 +175,7 @@ class FileTarget:
 
     def backup(self, dest, full=False, keep=None):
         from ZODB.scripts import repozo
-        check_keep(keep)
+        check_keep(keep, dest, DATAFS)
         if not os.path.isfile(self.data_fs):
             raise BackupError('no database at %s: nothing to back up' % self.data_fs)
         writable_folder(dest, 'the backup folder')
@@ -205,7 +205,7 @@ class FileTarget:
             secret = self.secret_dir and os.path.join(self.secret_dir, SECRET_FILE)
             if secret and os.path.isfile(secret):
                 copy_atomically(secret, os.path.join(dest, SECRET_FILE))
-            pruned = prune_repozo(dest, keep) if keep else None
+            pruned = pruning(prune_repozo, dest, keep) if keep else None
         when = stamp_time(tid) if tid else 'no transaction'
         done = ('Backed up %s (%s) into %s: as of %s, %d new blob file%s.'
                 % (self.name, kind, dest, when, copied, '' if copied == 1 else 's'))
@@ -394,10 +394,29 @@ def plural(count, word):
     return '%d %s%s' % (count, word, '' if count == 1 else 's')
 
 
-def check_keep(keep):
-    if keep is not None and (not isinstance(keep, int) or keep < 1):
+def check_keep(keep, dest=None, kind=None):
+    """Refuse a ``--keep`` that is not 1 or more, or a ``dest`` that also holds backups of
+    the other kind than ``kind`` (DATAFS or POSTGRES): they share ``blobs/``, and pruning
+    reads only one kind's needs."""
+    if keep is None:
+        return
+    if not isinstance(keep, int) or keep < 1:
         raise BackupError('--keep is the number of full backups to keep: 1 or more, not %r'
                           % (keep,))
+    other = os.path.join(dest, POSTGRES if kind == DATAFS else DATAFS) if dest else None
+    if other and os.path.isdir(other) and os.listdir(other):
+        raise BackupError('%s holds backups of another database too (%s/): they share its '
+                          'blobs/, and --keep would remove blob files they need. Back up '
+                          'into a folder of its own; nothing was done' % (dest, other))
+
+
+def pruning(prune, dest, keep):
+    """``prune(dest, keep)``'s sentence; its error said as after a backup that was made."""
+    try:
+        return prune(dest, keep)
+    except BackupError as exc:
+        raise BackupError('the backup was made, but removing older ones failed: %s'
+                          % exc) from None
 
 
 # Pruning repozo's files.
@@ -490,7 +509,7 @@ def chain_blobs(repository, chain):
 def prune_repozo(dest, keep):
     """Keep the newest ``keep`` full backups in ``dest`` with their increments, and the
     blob files their records refer to; a sentence saying what went."""
-    check_keep(keep)
+    check_keep(keep, dest, DATAFS)
     repository = os.path.join(dest, DATAFS)
     chains = repozo_chains(repository)
     fulls = [chain for chain in chains if is_full(chain[0])]
@@ -509,9 +528,11 @@ def prune_repozo(dest, keep):
             remove_files(os.path.join(repository, name), root + '.dat', root + '.index')
             files += 1
     removed = remove_unneeded_blobs(os.path.join(dest, BLOBS), needed)
-    return ('Removed %s (%s) and %s no kept backup needs; kept the newest %s.' % (
-        plural(len(gone), 'older backup chain'), plural(files, 'repozo file'),
-        plural(removed, 'blob file'), plural(min(keep, len(fulls)), 'full backup')))
+    return ('Removed %s with %s increments (%s) and %s no kept backup needs; kept the '
+            'newest %s.' % (plural(len(gone), 'older full backup'),
+                            'its' if len(gone) == 1 else 'their', plural(files, 'repozo file'),
+                            plural(removed, 'blob file'),
+                            plural(min(keep, len(fulls)), 'full backup')))
 
 
 class hold:
@@ -611,7 +632,7 @@ class PostgresTarget:
             conn.close()
 
     def backup(self, dest, full=False, keep=None):
-        check_keep(keep)
+        check_keep(keep, dest, POSTGRES)
         folder = os.path.join(dest, POSTGRES)
         writable_folder(dest, 'the backup folder')
         writable_folder(folder, 'the backup folder')
@@ -632,7 +653,7 @@ class PostgresTarget:
                 remove_files(target + '.part')
                 raise
             os.rename(target + '.part', target)
-            pruned = prune_dumps(dest, keep) if keep else None
+            pruned = pruning(prune_dumps, dest, keep) if keep else None
         done = ('Backed up %s %s into %s (pg_dump: always whole; %s), %d new blob file%s.'
                 % (self.name, self.dbname, target, stamp,
                    copied, '' if copied == 1 else 's'))
@@ -698,6 +719,8 @@ class PostgresTarget:
             raise BackupError('the database %s holds tables: restoring replaces them. Stop '
                               'every server using it and run again with --force'
                               % self.dbname)
+        if needed is not None:
+            writable_folder(self.blob_dir, 'the blob folder')
         self.run('pg_restore', '--clean', '--if-exists', '--no-owner',
                  '--single-transaction', '-d', self.dbname, dump)
         count = 0
@@ -728,7 +751,6 @@ class PostgresTarget:
         missing = missing_blobs(source, needed)
         if missing:
             raise lacking(len(missing), missing[0], source, os.path.basename(dump))
-        writable_folder(self.blob_dir, 'the blob folder')
         return needed
 
     def open_database(self):
@@ -804,7 +826,7 @@ def put_blobs(source, target, needed):
 def prune_dumps(dest, keep):
     """Keep the newest ``keep`` dumps in ``dest`` (with their lists of blob files) and
     the blob files those lists name; a sentence saying what went."""
-    check_keep(keep)
+    check_keep(keep, dest, POSTGRES)
     folder = os.path.join(dest, POSTGRES)
     dumps = sorted(n for n in os.listdir(folder) if n.endswith('.dump'))
     gone, kept = dumps[:-keep], dumps[-keep:]

@@ -123,7 +123,8 @@ def test_keep_removes_old_backups_and_only_the_blobs_no_kept_backup_needs(tmp_pa
         assert backed_up_blobs(dest) == ['a1', 'a2', 'b1', 'd1', 'd2', 'e1']
 
         done = live.backup(dest, full=True, keep=2)                        # 5: chain 3
-        assert 'Removed 1 older backup chain (2 repozo files) and 2 blob files' in done, done
+        assert 'Removed 1 older full backup with its increments (2 repozo files) and 2 blob ' \
+               'files no kept backup needs; kept the newest 2 full backups.' in done, done
         assert backup_files(dest) == [clock.at(3) + '.fs', clock.at(4) + '.deltafs',
                                       clock.at(5) + '.fs']
         assert not [n for n in os.listdir(dest / DATAFS)
@@ -144,7 +145,8 @@ def test_keep_removes_old_backups_and_only_the_blobs_no_kept_backup_needs(tmp_pa
 
         # Keeping one: chain 2 and what only it needed (d1, e1) go.
         done = live.backup(dest, full=True, keep=1)                        # 7: chain 4
-        assert 'Removed 2 older backup chains (4 repozo files) and 2 blob files' in done
+        assert 'Removed 2 older full backups with their increments (4 repozo files) and 2 ' \
+               'blob files' in done, done
         assert backup_files(dest) == [clock.at(7) + '.fs']
         assert backed_up_blobs(dest) == ['a2', 'd2', 'f1']
         assert restored(dest, tmp_path / 'r7', None) == {'a': 'a2', 'd': 'd2', 'f': 'f1'}
@@ -152,7 +154,7 @@ def test_keep_removes_old_backups_and_only_the_blobs_no_kept_backup_needs(tmp_pa
         live.db.close()
 
 
-def test_keep_refuses_less_than_one_and_removes_nothing(tmp_path, clock):
+def test_keep_refuses_less_than_one_or_a_folder_shared_with_dumps(tmp_path, clock):
     live, dest = Live(tmp_path / 'live', clock), tmp_path / 'backups'
     try:
         live.change(a='a1')
@@ -163,6 +165,12 @@ def test_keep_refuses_less_than_one_and_removes_nothing(tmp_path, clock):
         for keep in (0, -1):
             with pytest.raises(BackupError, match='--keep is the number of full backups'):
                 live.backup(dest, full=True, keep=keep)
+        assert (sorted(os.listdir(dest / DATAFS)), backed_up_blobs(dest)) == before
+        # Dumps of a PostgreSQL database in the same folder share its blobs/: refused.
+        os.makedirs(dest / 'postgres')
+        (dest / 'postgres' / '2026-01-01-00-00-00.dump').write_bytes(b'PGDMP')
+        with pytest.raises(BackupError, match='holds backups of another database too'):
+            live.backup(dest, full=True, keep=1)
         assert (sorted(os.listdir(dest / DATAFS)), backed_up_blobs(dest)) == before
     finally:
         live.db.close()
