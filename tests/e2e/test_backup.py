@@ -2,7 +2,9 @@
 incremental) while ``pserve`` runs and another user writes, more changes, the data
 destroyed, ``sagenb-admin restore``, and everything as of the last backup and nothing
 after it; once on the embedded FileStorage, once on a ZEO server.  Then the refusals
-(no traceback, nothing changed) and evolve steps on a restored old database."""
+(no traceback, nothing changed) and evolve steps on a restored old database; PostgreSQL
+with blobs in the database (the drill) and in a shared blob folder (backup, ``--keep``,
+a restore refused for a missing blob file, a lost blob folder restored)."""
 import hashlib
 import json
 import os
