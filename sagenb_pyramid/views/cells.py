@@ -96,6 +96,8 @@ def move_cell(context, request):
              renderer='json')
 def clear_cell(context, request):
     context.output.clear()
+    # Other pages of the worksheet take the cleared cell from their ``?since=`` poll.
+    evaluation.note_cleared(request, context.worksheet, context)
     history.edited(request, context.worksheet)
     return cell_json(request, context)
 
