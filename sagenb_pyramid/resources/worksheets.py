@@ -742,6 +742,10 @@ class CellOutput(Persistent):
         self.version += 1
 
     def clear(self):
+        """No outputs (a busy cell stays busy); whether a reader sees a change."""
+        seen = bool(self.outputs or self.full_text or self.files or self.widgets) or (
+            self.status not in BUSY and (self.status != 'new' or
+                                         self.execution_count is not None))
         self.outputs = []
         self.full_text = None
         self.files = None
@@ -750,6 +754,7 @@ class CellOutput(Persistent):
             self.status = 'new'
             self.execution_count = None
         self.version += 1
+        return seen
 
     def update(self, status, outputs, execution_count=None, started=None, finished=None,
                input_request=None):

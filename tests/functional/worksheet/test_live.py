@@ -81,7 +81,7 @@ def test_the_version_grows_with_every_change_of_content(live):
     changed()
     live.api['olivia'].delete(live.ws + 'cells/%d' % other['id'], status=200)
     changed()
-    # An edit that changes nothing, and an output cleared, are no change of content.
+    # An edit that changes nothing, and clearing a cell with no output, change nothing.
     live.patch('olivia', cell['id'], {'input': '1+2'})
     live.api['olivia'].post(live.ws + 'cells/%d/clear' % cell['id'])
     assert live.get()['version'] == versions[-1]
@@ -705,6 +705,9 @@ def test_clearing_a_cell_wakes_the_waiting_clients_with_the_cell_cleared(live, k
     assert live.get('carl', since=str(got['version']))['cells'] == []
     # Not a change of content: ``modified`` stays.
     assert got['modified'] == modified
+    # Cleared again: nothing a reader sees changes, nor does the version.
+    live.api['olivia'].post(live.ws + 'cells/%d/clear' % cell['id'], {})
+    assert live.get('carl')['version'] == got['version']
 
 
 def test_clearing_all_outputs_grows_the_version_once_and_lists_the_cells_cleared(
