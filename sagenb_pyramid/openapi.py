@@ -227,17 +227,21 @@ STATE = {'type': 'string', 'enum': ['active', 'archive', 'trash']}
 CODE_BODY = dict(obj(['code'], code={'type': 'string', 'maxLength': 100_000},
                      cursor_pos={'type': 'integer', 'minimum': 0}))
 MESSAGE = obj(['message'], message=STR)
+# ``attachments`` (a text cell's, names) and ``metadata`` (from a notebook): when it has them.
 REVISION_CELL = obj(['id', 'type', 'format', 'input', 'outputs', 'execution_count'],
                     id=INT_OR_NULL, type=STR, format=STR, input=STR,
-                    outputs=array(ANY_OBJECT), execution_count=INT_OR_NULL)
+                    outputs=array(ANY_OBJECT), execution_count=INT_OR_NULL,
+                    attachments=array(STR), metadata=ANY_OBJECT)
 REVISION_FULL = {'allOf': [ref('Revision'), obj(
     ['body', 'worksheet_name', 'cells'], body={'type': 'string', 'nullable': True},
-    worksheet_name={'type': 'string', 'nullable': True}, cells=array(REVISION_CELL))]}
+    worksheet_name={'type': 'string', 'nullable': True}, cells=array(REVISION_CELL),
+    notebook_metadata=ANY_OBJECT)]}
 REVISION_DIFF = obj(['from', 'to', 'cells', 'unchanged'], to=STR, unchanged=INT,
                     cells=array(obj(
                         ['id', 'change', 'position', 'type', 'input_diff', 'outputs_changed'],
                         id=INT_OR_NULL, position=INT, type=STR, moved=BOOL,
                         type_changed=BOOL, outputs_changed=BOOL,
+                        attachments_changed=BOOL, metadata_changed=BOOL,
                         change={'type': 'string',
                                 'enum': ['added', 'removed', 'changed', 'moved', 'outputs']},
                         input_diff=array(STR))),
@@ -576,6 +580,12 @@ PATHS = {
         'get': op('per-cell differences from this revision to another',
                   [LOGIN, N, REVISION, path_param('other', "the other revision's id")],
                   answer=REVISION_DIFF),
+    },
+    WS + '/revisions/{id}/attachments/{cell}/{name}': {
+        'get': op("an attachment of a text cell as the revision kept it, sent as the "
+                  "worksheet's are", [LOGIN, N, REVISION, path_param(
+                      'cell', "the cell's id", {'type': 'integer', 'minimum': 0}), ATTACHMENT],
+                  media='*/*', errors=['404']),
     },
     WS + '/revisions/{id}/restore': {
         'post': op('make the worksheet look like this revision; the state it replaces '

@@ -226,6 +226,16 @@ class Worksheet(Persistent):
         self.run_versions = {**(self.run_versions or {}),
                              cell.id: (self.version, cell.output.version, time.time())}
 
+    def note_cleared(self, cell, bump=True):
+        """``cell``'s outputs were cleared: live clients are told as of a run (its
+        ``run_version`` moves on, ``bump`` as for ``note_run``).  The rest of the run
+        noted stays: the clear moved the output past it, so the cell reads as what it
+        is, not as queued (serialize.run_pending).  Not a change of content either."""
+        if bump:
+            self.version += 1
+        _, *rest = (self.run_versions or {}).get(cell.id, (0, 0, 0.0))
+        self.run_versions = {**(self.run_versions or {}), cell.id: (self.version, *rest)}
+
     def _p_resolveConflict(self, old, committed, new):
         """Two transactions changed the worksheet at once: edits of different cells (or
         one's cell and the other's name) both stay, without running a request again.
@@ -585,8 +595,9 @@ class Cell(Persistent):
 
     @property
     def run_version(self):
-        """The worksheet's version when the cell was last handed over for evaluation
-        (0: never since runs were noted): ``Worksheet.note_run``."""
+        """The worksheet's version when the cell was last handed over for evaluation or
+        had its outputs cleared (0: never since runs were noted): ``Worksheet.note_run``,
+        ``note_cleared``."""
         return self.run_info()[0]
 
     def run_info(self):
@@ -641,11 +652,7 @@ class Cell(Persistent):
     def attachment(self, name):
         """``(mime type, bytes)`` of the attachment ``name`` (its first type, as Jupyter
         shows it), or None."""
-        bundle = (self.attachments or {}).get(name)
-        if not bundle:
-            return None
-        mime, blob = next(iter(bundle.items()))
-        return mime, read_blob(blob)
+        return first_attachment(self.attachments, name)
 
     def attachments_data(self):
         """The attachments as name -> {mime type: bytes} (for an export)."""
@@ -735,6 +742,10 @@ class CellOutput(Persistent):
         self.version += 1
 
     def clear(self):
+        """No outputs (a busy cell stays busy); whether a reader sees a change."""
+        seen = bool(self.outputs or self.full_text or self.files or self.widgets) or (
+            self.status not in BUSY and (self.status != 'new' or
+                                         self.execution_count is not None))
         self.outputs = []
         self.full_text = None
         self.files = None
@@ -743,6 +754,7 @@ class CellOutput(Persistent):
             self.status = 'new'
             self.execution_count = None
         self.version += 1
+        return seen
 
     def update(self, status, outputs, execution_count=None, started=None, finished=None,
                input_request=None):
@@ -899,9 +911,15 @@ class Revision(Persistent):
     kind = 'import'
     name = ''
     pinned = False
+    # Whether its snapshots hold the cells' attachments and metadata and it holds the
+    # notebook's metadata: False for revisions taken before they did (their None means
+    # "not kept", and a restore leaves the worksheet's as they are).
+    holds_notebook_parts = False
+    # The worksheet's ``notebook_metadata`` then (a plain dict), or None.
+    notebook_metadata = None
 
     def __init__(self, when, body, author_id=None, cells=None, worksheet_name=None,
-                 author_ids=None, summary=None, kind='import'):
+                 author_ids=None, summary=None, kind='import', notebook_metadata=None):
         self.time = when
         self.body = body
         self.author_id = author_id
@@ -913,20 +931,35 @@ class Revision(Persistent):
         self.kind = kind
         self.name = ''
         self.pinned = False
+        if cells is not None:
+            self.holds_notebook_parts = True
+            if notebook_metadata:
+                self.notebook_metadata = copy.deepcopy(notebook_metadata)
 
 
 @stored
 class CellSnapshot(Persistent):
     """A cell as it was: never changed once made, so that revisions share it.  Its
     outputs are an ``OutputSnapshot`` of their own, shared too while only the input
-    changes."""
+    changes.  A text cell's attachments are the cell's own blobs (name -> {mime type:
+    Blob}), referenced, not copied: an attachment is never changed, only replaced; its
+    metadata a plain dict.  Both None when the cell has none (and in snapshots taken
+    before they were kept: ``Revision.holds_notebook_parts``)."""
 
-    def __init__(self, cell_id, type, format, input, output):
+    attachments = None
+    metadata = None
+
+    def __init__(self, cell_id, type, format, input, output, attachments=None,
+                 metadata=None):
         self.id = cell_id
         self.type = type
         self.format = format
         self.input = input
         self.output = output
+        if attachments:
+            self.attachments = {name: dict(bundle) for name, bundle in attachments.items()}
+        if metadata:
+            self.metadata = copy.deepcopy(metadata)
 
     @property
     def outputs(self):
@@ -936,10 +969,40 @@ class CellSnapshot(Persistent):
     def execution_count(self):
         return self.output.execution_count
 
+    def attachment(self, name):
+        """As ``Cell.attachment``: ``(mime type, bytes)`` or None."""
+        return first_attachment(self.attachments, name)
+
     def same_as(self, cell):
         """Whether ``cell`` (a live ``Cell``) still looks like this snapshot."""
         return (cell.id == self.id and cell.type == self.type and cell.format == self.format
-                and cell.input == self.input and self.output.same_as(cell.output))
+                and cell.input == self.input and self.output.same_as(cell.output)
+                and same_attachments(self.attachments, cell.attachments)
+                and (self.metadata or None) == (cell.metadata or None))
+
+
+def first_attachment(attachments, name):
+    """``(mime type, bytes)`` of the attachment ``name`` of a cell's (or a snapshot's)
+    ``attachments`` (its first type, as Jupyter shows it), or None."""
+    bundle = (attachments or {}).get(name)
+    if not bundle:
+        return None
+    mime, blob = next(iter(bundle.items()))
+    return mime, read_blob(blob)
+
+
+def same_attachments(a, b):
+    """Whether two cells' attachments (name -> {mime type: Blob}, or None) are the same
+    blobs under the same names: an attachment is replaced, never changed in place."""
+    a, b = a or {}, b or {}
+    if a.keys() != b.keys():
+        return False
+    for name, bundle in a.items():
+        other = b[name]
+        if bundle.keys() != other.keys() or any(
+                blob is not other[mime] for mime, blob in bundle.items()):
+            return False
+    return True
 
 
 @stored

@@ -43,6 +43,15 @@ def note_run(request, worksheet, cell):
     noted.add(key)
 
 
+def note_cleared(request, worksheet, cell):
+    """Live clients of the worksheet learn that ``cell``'s outputs were cleared (its
+    input did not change): as ``note_run``, one growth of the version a request."""
+    noted = request.environ.setdefault('sagenb.runs_noted', set())
+    key = worksheet_key(worksheet)
+    worksheet.note_cleared(cell, bump=key not in noted)
+    noted.add(key)
+
+
 def queue_cell(request, cell, awaited=False):
     """Hand the cell to a worker once this request's transaction has committed.
 

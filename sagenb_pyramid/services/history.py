@@ -25,11 +25,13 @@ burst starts from a revision of the state it changes.  No timer in any process i
 needed, and a worksheet nobody looks at costs nothing; what the worksheet holds
 meanwhile is its current state, so nothing is lost until then.
 """
+import copy
 import difflib
 import time
 
 from ..formats import sws
 from ..resources import Cell, CellSnapshot, OutputSnapshot, Revision, root_of
+from ..resources.worksheets import same_attachments
 from ..web import api_error
 
 KINDS = ('import', 'auto', 'before-restore', 'restore')
@@ -109,7 +111,9 @@ def snapshot_of(cell, old=None):
     """A new snapshot of ``cell``, sharing ``old``'s outputs if they did not change."""
     output = old.output if old is not None and old.output.same_as(cell.output) else \
         OutputSnapshot(list(cell.output.outputs), cell.output.execution_count)
-    return CellSnapshot(cell.id, cell.type, cell.format, cell.input, output)
+    # The attachments' blobs are the cell's own (referenced: a revision costs no copy).
+    return CellSnapshot(cell.id, cell.type, cell.format, cell.input, output,
+                        attachments=cell.attachments, metadata=cell.metadata)
 
 
 def take(worksheet, author_ids, kind, rules, now=None, note=None):
@@ -130,7 +134,8 @@ def take(worksheet, author_ids, kind, rules, now=None, note=None):
     if note:
         summary.update(note)
     revision = Revision(now, None, cells=tuple(snaps), worksheet_name=worksheet.name,
-                        author_ids=sorted(authors), summary=summary, kind=kind)
+                        author_ids=sorted(authors), summary=summary, kind=kind,
+                        notebook_metadata=worksheet.notebook_metadata)
     revisions.add(revisions.free_key(now), revision)
     thin(revisions, rules, now)
     return revision
@@ -169,21 +174,50 @@ def _thin_window(revisions, start, end, bucket_seconds):
 # --- reading revisions ------------------------------------------------------------------
 
 def cells_of(revision):
-    """The cells of a revision as dicts (``id`` None for an imported text's cells)."""
+    """The cells of a revision as dicts (``id`` None for an imported text's cells);
+    ``attachments`` (name -> {mime type: Blob}) and ``metadata`` are None where the
+    revision did not keep them (``Revision.holds_notebook_parts``)."""
     if revision.cells is not None:
+        kept = bool(revision.holds_notebook_parts)
         return [{'id': s.id, 'type': s.type, 'format': s.format, 'input': s.input,
-                 'outputs': list(s.outputs), 'execution_count': s.execution_count}
+                 'outputs': list(s.outputs), 'execution_count': s.execution_count,
+                 'attachments': (s.attachments or {}) if kept else None,
+                 'metadata': (s.metadata or {}) if kept else None}
                 for s in revision.cells]
     cells, raw = sws.parse_body(revision.body or '')
     return [{'id': None, 'type': c.type, 'format': c.format, 'input': c.input,
              'outputs': sws.text_outputs(text) if text is not None else [],
-             'execution_count': None} for c, text in zip(cells, raw, strict=True)]
+             'execution_count': None, 'attachments': {}, 'metadata': {}}
+            for c, text in zip(cells, raw, strict=True)]
 
 
 def current_cells(worksheet):
     return [{'id': c.id, 'type': c.type, 'format': c.format, 'input': c.input,
-             'outputs': list(c.output.outputs), 'execution_count': c.output.execution_count}
+             'outputs': list(c.output.outputs), 'execution_count': c.output.execution_count,
+             'attachments': c.attachments or {}, 'metadata': c.metadata or {}}
             for c in worksheet.ordered_cells()]
+
+
+def cell_json(cell):
+    """A ``cells_of`` dict as the API shows it: its attachments' names, not blobs."""
+    data = dict(cell)
+    attachments = data.pop('attachments')
+    if attachments:
+        data['attachments'] = sorted(attachments)
+    if not data['metadata']:
+        data.pop('metadata')
+    return data
+
+
+def _parts_changed(a, b, key):
+    """Whether cells ``a`` and ``b`` (``cells_of`` dicts) differ in their ``attachments``
+    (by blob: bytes are not compared) or ``metadata``; not when either side did not
+    keep them."""
+    if a[key] is None or b[key] is None:
+        return False
+    if key == 'attachments':
+        return not same_attachments(a[key], b[key])
+    return a[key] != b[key]
 
 
 def logins(worksheet, user_ids):
@@ -257,7 +291,10 @@ def diff_cells(old, new, old_label='a', new_label='b'):
         outputs_changed = (a['outputs'] != b['outputs']
                            or a['execution_count'] != b['execution_count'])
         input_diff = _lines(a, b, old_label, new_label)
-        changed = bool(input_diff) or a['type'] != b['type'] or a['format'] != b['format']
+        attachments_changed = _parts_changed(a, b, 'attachments')
+        metadata_changed = _parts_changed(a, b, 'metadata')
+        changed = bool(input_diff) or a['type'] != b['type'] or a['format'] != b['format'] \
+            or attachments_changed or metadata_changed
         if not (changed or moved or outputs_changed):
             unchanged += 1
             continue
@@ -265,7 +302,9 @@ def diff_cells(old, new, old_label='a', new_label='b'):
                         ('moved' if moved else 'outputs'),
                         'position': j, 'moved': moved, 'type': b['type'],
                         'type_changed': a['type'] != b['type'], 'input_diff': input_diff,
-                        'outputs_changed': outputs_changed})
+                        'outputs_changed': outputs_changed,
+                        'attachments_changed': attachments_changed,
+                        'metadata_changed': metadata_changed})
     return {'cells': entries, 'unchanged': unchanged}
 
 
@@ -282,7 +321,8 @@ def summarize(previous, snaps, worksheet_name):
     changed), from ``previous`` (a revision or None) to ``snaps``."""
     old = cells_of(previous) if previous is not None else []
     new = [{'id': s.id, 'type': s.type, 'format': s.format, 'input': s.input,
-            'outputs': list(s.outputs), 'execution_count': s.execution_count}
+            'outputs': list(s.outputs), 'execution_count': s.execution_count,
+            'attachments': s.attachments or {}, 'metadata': s.metadata or {}}
            for s in snaps]
     counts = {'added': 0, 'changed': 0, 'removed': 0, 'moved': 0, 'evaluations': 0}
     for entry in diff_cells(old, new)['cells']:
@@ -326,6 +366,8 @@ def restore(worksheet, revision, user, rules, now=None):
         if cell.format != entry['format']:
             cell.format = entry['format']
             changed.append(cell)
+        if restore_parts(cell, entry):
+            changed.append(cell)
         output = cell.output
         if output.status not in ('queued', 'running') and (
                 list(output.outputs) != entry['outputs']
@@ -345,6 +387,9 @@ def restore(worksheet, revision, user, rules, now=None):
     worksheet.cell_order[:] = order
     if revision.worksheet_name and revision.worksheet_name != worksheet.name:
         worksheet.name = revision.worksheet_name
+    if revision.holds_notebook_parts and \
+            (revision.notebook_metadata or None) != (worksheet.notebook_metadata or None):
+        worksheet.notebook_metadata = copy.deepcopy(revision.notebook_metadata)
     worksheet.trusted = False
     worksheet.touch()
     # What live clients are told (services/live.py): the cells changed, those removed.
@@ -354,6 +399,22 @@ def restore(worksheet, revision, user, rules, now=None):
         worksheet.forget_cell(cell_id)
     return take(worksheet, [user.id], 'restore', rules, now + 0.001,
                 note={'restored': revision.__name__})
+
+
+def restore_parts(cell, entry):
+    """The attachments (the revision's blobs themselves: never changed, so shared) and
+    metadata of ``entry`` (a ``cells_of`` dict) put back on ``cell``; nothing for a
+    revision that did not keep them.  Whether anything changed."""
+    changed = False
+    if entry['attachments'] is not None and \
+            not same_attachments(entry['attachments'], cell.attachments):
+        cell.attachments = {name: dict(bundle)
+                            for name, bundle in entry['attachments'].items()} or None
+        changed = True
+    if entry['metadata'] is not None and entry['metadata'] != (cell.metadata or {}):
+        cell.metadata = copy.deepcopy(entry['metadata']) or None
+        changed = True
+    return changed
 
 
 def update_revision(revision, body):

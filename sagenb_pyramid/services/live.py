@@ -3,8 +3,9 @@ the next change, and merging an edit based on an older input of a cell.
 
 Every change of a worksheet's content grows ``Worksheet.version`` (``touch``), and so
 does every evaluation handed over (``note_run``: an evaluation of an unchanged input
-must reach the other windows too); a cell records the version of its last input or
-type change (``input_version``) and of its last evaluation (``run_version``), a
+must reach the other windows too) and every clearing of outputs (``note_cleared``); a
+cell records the version of its last input or type change (``input_version``) and of
+its last evaluation or clearing (``run_version``), a
 worksheet the versions of its last deletions (``removed``).  A client that holds version ``v``
 asks ``GET <worksheet>/?since=v&wait=s`` and gets the cells changed after ``v``, the
 order, the ids removed after ``v``: nothing missed, nothing twice.  The wait listens to

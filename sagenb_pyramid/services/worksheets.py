@@ -175,11 +175,11 @@ def delete_cell(cell):
 
 
 def clear_outputs(worksheet):
-    """Clear the outputs of every cell of ``worksheet``; returns how many had some."""
+    """Clear the outputs of every cell of ``worksheet``; returns those that had some."""
     cells = [c for c in worksheet.ordered_cells() if c.output.outputs]
     for cell in cells:
         cell.output.clear()
-    return len(cells)
+    return cells
 
 
 def selected(home, numbers):

@@ -95,7 +95,9 @@ def move_cell(context, request):
 @view_config(context=Cell, name='clear', request_method='POST', permission=P.EDIT,
              renderer='json')
 def clear_cell(context, request):
-    context.output.clear()
+    if context.output.clear():
+        # Other pages of the worksheet take the cleared cell from their ``?since=`` poll.
+        evaluation.note_cleared(request, context.worksheet, context)
     history.edited(request, context.worksheet)
     return cell_json(request, context)
 

@@ -7,7 +7,7 @@ from pyramid.view import view_config
 from ..resources import Revision, Revisions, Worksheet
 from ..security import P
 from ..services import history
-from ..web import api_error, json_body
+from ..web import INLINE_TYPES, api_error, json_body, send_bytes
 
 
 def worksheet_of(revision):
@@ -70,8 +70,26 @@ def revision(context, request):
     answer = history.revision_json(request, context, worksheet_of(context))
     answer['body'] = context.body
     answer['worksheet_name'] = context.worksheet_name
-    answer['cells'] = history.cells_of(context)
+    answer['cells'] = [history.cell_json(cell) for cell in history.cells_of(context)]
+    if context.notebook_metadata:
+        answer['notebook_metadata'] = context.notebook_metadata
     return answer
+
+
+@view_config(context=Revision, name='attachments', request_method='GET', permission=P.VIEW)
+def revision_attachment(context, request):
+    """``attachments/<cell id>/<name>``: an attachment of a text cell as the revision
+    kept it, sent as the worksheet's own are (``web.send_bytes``: the sandboxing CSP)."""
+    require_history(request, worksheet_of(context))
+    if len(request.subpath) < 2:
+        raise api_error(404, 'an attachment of a revision is attachments/<cell id>/<name>')
+    cell_id, name = request.subpath[0], '/'.join(request.subpath[1:])
+    snap = next((s for s in context.cells or () if str(s.id) == cell_id), None)
+    found = snap.attachment(name) if snap is not None else None
+    if found is None:
+        raise api_error(404, 'cell %s of this revision has no attachment %r' % (cell_id, name))
+    kind, content = found
+    return send_bytes(request, content, kind, name, inline=kind in INLINE_TYPES)
 
 
 @view_config(context=Revision, request_method='POST', permission=P.EDIT, renderer='json')

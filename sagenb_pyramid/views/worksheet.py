@@ -189,8 +189,11 @@ def evaluate_all(context, request):
              permission=P.EDIT, renderer='json')
 def clear_outputs(context, request):
     cleared = worksheets.clear_outputs(context)
+    # Other pages of the worksheet take the cleared cells from their ``?since=`` poll.
+    for cell in cleared:
+        evaluation.note_cleared(request, context, cell)
     history.edited(request, context)
-    return {'cleared': cleared}
+    return {'cleared': len(cleared)}
 
 
 @view_config(context=Worksheet, name='interrupt', request_method='POST',

@@ -5,7 +5,8 @@ An edit in one window reaches the other with its cursor, selection and unsaved t
 kept; new, deleted and moved cells and a rename reach it too; edits of different lines
 of one cell merge; the same line shows a conflict ("keep mine", "take theirs"); a cell
 deleted while the other typed in it can be restored as a new cell; a window that was
-offline saves what it kept when it is back, merged with what happened meanwhile.
+offline saves what it kept when it is back, merged with what happened meanwhile;
+outputs cleared in one window go in the other.
 
 Holding a window's saves (``Held``: its PATCH requests wait in Playwright's router) makes
 its typing unsaved for as long as a test needs, whatever the autosave's timing.
@@ -351,6 +352,33 @@ def test_a_re_run_in_one_window_shows_its_new_output_in_the_other(windows, site)
         a.locator('.cell[data-cell-id="%d"] [data-action=evaluate]' % cell).click()
         a.wait_for_function(shows, arg=[output, expected], timeout=120_000)
         b.wait_for_function(shows, arg=[output, expected], timeout=ARRIVES)
+
+
+def test_outputs_cleared_in_one_window_go_in_the_other(windows, site):
+    """Olivia clears one cell's output, then every output: carl's window takes each
+    clear from its poll of the worksheet (before, it kept the old outputs until a
+    reload)."""
+    a, b = windows
+    url, cells = worksheet(site, 'live clear', ['1 + 1', '2 + 2'])
+    number = url.rstrip('/').rsplit('/', 1)[1]
+    with site['nb'].transaction() as root:
+        ws = root.user_by_login('olivia')[number]
+        for count, (cell_id, value) in enumerate(zip(cells, ('2', '4'), strict=True), 1):
+            ws.cells[str(cell_id)].output.update('done', [{
+                'output_type': 'execute_result', 'execution_count': count, 'metadata': {},
+                'data': {'text/plain': value}}], execution_count=count)
+    open_page(a, url)
+    open_page(b, url)
+    output = '.cell[data-cell-id="%d"] .output'
+    shows = "([sel, t]) => { const el = document.querySelector(sel); " \
+            "return el && el.textContent.trim() === t; }"
+    for cell_id, value in zip(cells, ('2', '4'), strict=True):
+        b.wait_for_function(shows, arg=[output % cell_id, value], timeout=ARRIVES)
+    a.evaluate('id => sagenb.cells.get(id).clear()', cells[0])
+    b.wait_for_function(shows, arg=[output % cells[0], ''], timeout=ARRIVES)
+    assert b.locator(output % cells[1]).inner_text().strip() == '4'
+    a.locator('[data-action=clear-all]').click()
+    b.wait_for_function(shows, arg=[output % cells[1], ''], timeout=ARRIVES)
 
 
 def test_a_page_alone_holds_no_long_poll_until_someone_arrives(windows, site):

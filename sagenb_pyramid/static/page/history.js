@@ -249,7 +249,8 @@ export function makeHistory(page) {
 
   // The revision's cells drawn as untrusted content: a worksheet's past holds what
   // anyone who could edit it wrote.
-  function renderCells(cells) {
+  // `id`: the revision's, whose copies of the text cells' attachments are shown.
+  function renderCells(cells, id) {
     const untrusted = { ...page, trusted: false, canEdit: false };
     const nodes = [];
     const math = [];
@@ -257,7 +258,10 @@ export function makeHistory(page) {
       const src = typeof c.input === "string" ? c.input : "";
       if (c.type === "text") {
         const text = h("div", { class: "text-rendered history-content" });
-        text.append(page.sanitizer.sanitize(c.format === "html" ? src : renderMarkdown(src)));
+        const attached = Array.isArray(c.attachments) && c.id !== null && c.id !== undefined
+          ? { id: c.id, attachments: c.attachments, path: `${revUrl(id)}/attachments/${encodeURIComponent(c.id)}/` }
+          : null;
+        text.append(page.sanitizer.sanitize(c.format === "html" ? src : renderMarkdown(src), attached));
         if (/\$|\\\(|\\\[|\\begin\{/.test(src)) math.push(text);
         nodes.push(h("div", { class: "history-cell history-text-cell", "data-type": "text" }, text));
         continue;
@@ -328,7 +332,7 @@ export function makeHistory(page) {
       const data = await page.api("GET", revUrl(id));
       if (mine !== seq) return;
       const cells = Array.isArray(data.cells) ? data.cells : [];
-      const { nodes, math } = renderCells(cells);
+      const { nodes, math } = renderCells(cells, id);
       show(revisionHead(rev, detailTools(rev)),
         data.worksheet_name ? h("p", { class: "history-ws-name" }, "Worksheet name: ", h("strong", { text: data.worksheet_name })) : null,
         h("div", { class: "history-cells", "data-role": "history-cells", "aria-label": "The cells of this version (read only)" },
@@ -365,6 +369,8 @@ export function makeHistory(page) {
     if (item.moved && item.change !== "moved") marks.push("moved");
     if (item.type_changed) marks.push("type changed");
     if (item.outputs_changed && item.change !== "outputs") marks.push("outputs changed");
+    if (item.attachments_changed) marks.push("attachments changed");
+    if (item.metadata_changed) marks.push("metadata changed");
     return h("section", {
       class: `history-diff-cell change-${item.change}`, "data-role": "history-diff-cell", "data-change": item.change,
       "data-outputs-changed": item.outputs_changed ? "true" : "false",

@@ -71,8 +71,8 @@ function remoteImageLinks(frag) {
   return frag;
 }
 
-// The URL (relative to the worksheet's) of the attachment `name` (as written after
-// "attachment:", URL-encoded or not) of `cell`, or "" when the cell has none of that name.
+// The URL (relative to the worksheet's, or to `cell.path`) of the attachment `name` (as
+// written after "attachment:", URL-encoded or not) of `cell`, or "" when it has none.
 function attachmentUrl(cell, written) {
   if (!cell || !Array.isArray(cell.attachments) || cell.id === null || cell.id === undefined) return "";
   let name = written;
@@ -82,7 +82,9 @@ function attachmentUrl(cell, written) {
     // not URL-encoded: the name as written
   }
   const found = cell.attachments.includes(name) ? name : (cell.attachments.includes(written) ? written : null);
-  return found === null ? "" : `cells/${encodeURIComponent(cell.id)}/attachments/${encodeURIComponent(found)}`;
+  if (found === null) return "";
+  // `path`: where else the cell's attachments are (a revision's, history.js).
+  return `${cell.path ?? `cells/${encodeURIComponent(cell.id)}/attachments/`}${encodeURIComponent(found)}`;
 }
 
 // {sanitize(html, cell) -> DocumentFragment, removedScript()}; relative URLs (legacy text

@@ -97,7 +97,8 @@ def described_as(context, name, method):
     if name == 'files':
         name = 'files/{file}'
     if name == 'attachments':
-        name = 'attachments/{name}'
+        # A revision's attachments are those of one of its cells.
+        name = 'attachments/{cell}/{name}' if context == 'Revision' else 'attachments/{name}'
     if context == 'Root' and name == 'api':
         name = 'api/openapi.json'
     path = path + '/' + name if name else path + '/'

@@ -29,6 +29,7 @@ import webtest
 
 from sagenb_pyramid.auth.tokens import create_token
 from sagenb_pyramid.security import group_principal, token_digest, user_principal
+from sagenb_pyramid.services import history
 
 from ...support.doctree import make_doc_tree
 from ...support.notebook import Notebook
@@ -69,6 +70,9 @@ class World:
             ws = root.user_by_login(OWNER)[str(self.ws)]
             self.compute, self.text = ws.cell_order[0], ws.cell_order[1]
             self.revision = next(iter(ws.revisions.keys()))
+            # One taken here too: it keeps the text cell's attachment.
+            self.taken = history.take(ws, [ws.owner_id], 'auto', history.Rules(60),
+                                      2e9).__name__
 
     @staticmethod
     def read_only_token(root, owner):
@@ -407,6 +411,9 @@ TABLE = {
                                ws_edit(200)),
     ('Revision', 'diff', 'GET'): (lambda w: ws(w) + 'revisions/%s/diff' % w.revision, None,
                                   ws_history(200)),
+    ('Revision', 'attachments', 'GET'): (
+        lambda w: ws(w) + 'revisions/%s/attachments/%d/a.png' % (w.taken, w.text), None,
+        ws_history(200)),
     # Restoring changes the cells the later rows read: a worksheet of its own each time.
     ('Revision', 'restore', 'POST'): (
         lambda w: w.ws_path(w.shared_worksheet()) + 'revisions/%s/restore' % w.revision,

@@ -376,3 +376,149 @@ def test_the_next_burst_starts_from_a_revision_of_the_last_ones_end(world, wall)
     revs = world.revisions()
     assert [(r['authors'], world.revision_cells(r)) for r in revs] == [
         (['olivia'], ['x = 1']), (['olivia'], ['x = 2']), (['carl'], ['x = 3'])]
+
+
+# --- a text cell's attachments and the cells' and notebook's metadata ------------------
+
+def imported_notebook(world):
+    """olivia's worksheet imported from the notebook with everything a round trip keeps
+    (tests/support/ipynb.py: attachments, slides, locks, unknown keys)."""
+    from ...support.ipynb import dumps, fidelity_notebook
+    res = world.app.post('/home/olivia/import',
+                         upload_files=[('file', 'slides.ipynb', dumps(fidelity_notebook()))],
+                         headers=world.api['olivia'].headers, status=201)
+    [created] = res.json['worksheets']
+    return created['url'].replace('http://localhost', '')
+
+
+def stored_cells(world, url):
+    """The worksheet's cells in the database: {id: (attachments, metadata)}, the
+    attachments as {name: {mime: blob oid}}."""
+    number = url.rstrip('/').rsplit('/', 1)[-1]
+    with world.nb.transaction() as root:
+        ws = root.user_by_login('olivia')[number]
+        return {c.id: ({name: {mime: blob._p_oid for mime, blob in bundle.items()}
+                        for name, bundle in (c.attachments or {}).items()},
+                       dict(c.metadata or {})) for c in ws.ordered_cells()}
+
+
+def test_a_restore_brings_back_a_deleted_cells_attachments_and_metadata(world):
+    """A text cell with an attachment is deleted and another cell unlocked (its
+    metadata); restoring the revision before brings the cell back with its attachment
+    (the same blob, not a copy) and the lock, and download.ipynb writes what the
+    notebook had."""
+    from ...support.ipynb import fidelity_notebook, normalised, png_bytes
+    olivia = world.api['olivia']
+    url = imported_notebook(world)
+    before = stored_cells(world, url)
+    first, _, notes, _ = olivia.get(url)['cells']
+    assert notes['attachments'] == ['screen shot.png']
+    olivia.patch(url, {'name': 'renamed'}, status=200)  # the first revision
+    world.later(61)
+    olivia.patch(url + 'cells/%d' % first['id'], {'editable': True, 'deletable': True},
+                 status=200)
+    olivia.delete(url + 'cells/%d' % notes['id'], status=200)
+    world.app.get(url + 'cells/%d/attachments/screen%%20shot.png' % notes['id'],
+                  headers=olivia.headers, status=404)
+    revs = olivia.get(url + 'revisions')['revisions']
+    assert len(revs) == 2
+    world.later(5)
+    olivia.post(url + 'revisions/%s/restore' % revs[0]['id'], {}, status=200)
+    cells = olivia.get(url)['cells']
+    assert [c['id'] for c in cells] == list(before)
+    assert cells[2]['attachments'] == ['screen shot.png']
+    assert cells[0]['editable'] is False and cells[0]['deletable'] is False
+    shot = world.app.get(url + 'cells/%d/attachments/screen%%20shot.png' % notes['id'],
+                         headers=olivia.headers, status=200)
+    assert shot.body == png_bytes(2, 2)
+    # The very blobs the import stored: a revision keeps a reference, not a copy.
+    assert stored_cells(world, url) == before
+    exported = world.app.get(url + 'download.ipynb', headers=olivia.headers, status=200)
+    assert normalised(exported.body) == normalised(fidelity_notebook())
+
+
+def test_a_revision_shows_its_attachments_and_metadata(world):
+    from ...support.ipynb import png_bytes
+    from sagenb_pyramid.web import FILE_CSP
+    olivia = world.api['olivia']
+    url = imported_notebook(world)
+    cells = olivia.get(url)['cells']
+    olivia.patch(url, {'name': 'renamed'}, status=200)
+    world.later(61)
+    olivia.delete(url + 'cells/%d' % cells[2]['id'], status=200)
+    [rev, _] = olivia.get(url + 'revisions')['revisions']
+    shown = olivia.get(url + 'revisions/%s' % rev['id'])
+    first, code, notes, last = shown['cells']
+    assert first['attachments'] == ['drawing.svg', 'image.png']
+    assert notes['attachments'] == ['screen shot.png'] and 'attachments' not in code
+    assert first['metadata']['x_cell_unknown'] == {'keep': 'me'}
+    assert first['metadata']['slideshow'] == {'slide_type': 'slide'}
+    assert last['metadata'] == {'deletable': False, 'slideshow': {'slide_type': 'skip'}}
+    assert shown['notebook_metadata']['x_unknown'] == {
+        'nested': [1, 2, {'deep': None}], 'flag': False}
+    # The deleted cell's attachment, served from the revision as the worksheet's are.
+    base = url + 'revisions/%s/attachments/' % rev['id']
+    res = world.app.get(base + '%d/screen%%20shot.png' % notes['id'],
+                        headers=olivia.headers, status=200)
+    assert res.body == png_bytes(2, 2) and res.content_type == 'image/png'
+    assert res.headers['Content-Security-Policy'] == FILE_CSP
+    assert res.headers['X-Content-Type-Options'] == 'nosniff'
+    for path in ('%d/nope.png' % notes['id'], '%d/image.png' % code['id'],
+                 '99/image.png', '%d' % first['id'], ''):
+        missing = world.app.get(base + path, headers=olivia.headers, status=404)
+        assert 'error' in missing.json
+    # A viewer reads a revision's attachments only when the owner opens the history.
+    vera = world.api['vera'].headers
+    world.app.get(base + '%d/image.png' % first['id'], headers=vera, status=404)
+    olivia.put(url + 'sharing', {'collaborators': [], 'viewers': ['vera']}, status=200)
+    world.app.get(base + '%d/image.png' % first['id'], headers=vera, status=403)
+    olivia.patch(url + 'revisions', {'history_for_viewers': True}, status=200)
+    assert world.app.get(base + '%d/image.png' % first['id'], headers=vera,
+                         status=200).body == png_bytes()
+
+
+def test_a_diff_says_an_attachment_or_the_metadata_changed(world):
+    olivia = world.api['olivia']
+    url = imported_notebook(world)
+    first = olivia.get(url)['cells'][0]
+    olivia.patch(url, {'name': 'renamed'}, status=200)
+    [rev] = olivia.get(url + 'revisions')['revisions']
+    # The cell's attachments replaced in the database (as a new import would).
+    number = url.rstrip('/').rsplit('/', 1)[-1]
+    with world.nb.transaction() as root:
+        cell = root.user_by_login('olivia')[number].cells[str(first['id'])]
+        cell.set_attachments({'image.png': {'image/png': b'\x89PNG other bytes'}})
+    diff = olivia.get(url + 'revisions/%s/diff' % rev['id'])
+    assert [(e['id'], e['change'], e['attachments_changed'], e['metadata_changed'],
+             e['input_diff']) for e in diff['cells']] == [
+        (first['id'], 'changed', True, False, [])]
+    olivia.patch(url + 'cells/%d' % first['id'], {'editable': True}, status=200)
+    diff = olivia.get(url + 'revisions/%s/diff' % rev['id'])
+    assert [(e['id'], e['attachments_changed'], e['metadata_changed'])
+            for e in diff['cells']] == [(first['id'], True, True)]
+
+
+def test_a_revision_taken_before_attachments_were_kept_still_reads_and_restores(world):
+    """A revision of an older database (its snapshots without attachments or metadata,
+    ``holds_notebook_parts`` false): it reads, diffs, and restoring it leaves the
+    cells' attachments and metadata as they are."""
+    olivia = world.api['olivia']
+    url = imported_notebook(world)
+    olivia.patch(url, {'name': 'renamed'}, status=200)
+    [rev] = olivia.get(url + 'revisions')['revisions']
+    number = url.rstrip('/').rsplit('/', 1)[-1]
+    with world.nb.transaction() as root:
+        ws = root.user_by_login('olivia')[number]
+        revision = ws.revisions[rev['id']]
+        del revision.holds_notebook_parts  # as the code before wrote it
+        for snap in revision.cells:
+            snap.__dict__.pop('attachments', None)
+            snap.__dict__.pop('metadata', None)
+            snap._p_changed = True
+    before = stored_cells(world, url)
+    shown = olivia.get(url + 'revisions/%s' % rev['id'])
+    assert all('attachments' not in c and 'metadata' not in c for c in shown['cells'])
+    assert olivia.get(url + 'revisions/%s/diff' % rev['id'])['cells'] == []
+    world.later(61)
+    olivia.post(url + 'revisions/%s/restore' % rev['id'], {}, status=200)
+    assert stored_cells(world, url) == before

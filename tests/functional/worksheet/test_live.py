@@ -81,7 +81,7 @@ def test_the_version_grows_with_every_change_of_content(live):
     changed()
     live.api['olivia'].delete(live.ws + 'cells/%d' % other['id'], status=200)
     changed()
-    # An edit that changes nothing, and an output cleared, are no change of content.
+    # An edit that changes nothing, and clearing a cell with no output, change nothing.
     live.patch('olivia', cell['id'], {'input': '1+2'})
     live.api['olivia'].post(live.ws + 'cells/%d/clear' % cell['id'])
     assert live.get()['version'] == versions[-1]
@@ -672,3 +672,61 @@ def test_students_evaluating_in_their_own_worksheets_at_once_are_not_retried(liv
         t.join(timeout=60)
     assert failures == []
     assert conflict_retries(live) - retries == 0
+
+
+# --- clearing outputs reaches the other clients --------------------------------------------
+
+def test_clearing_a_cell_wakes_the_waiting_clients_with_the_cell_cleared(live, kernels):
+    """olivia clears a cell's output: carl's wait on the worksheet ends with that cell,
+    no outputs, not queued (cleared moments after its run was noted), and a read from
+    the version he is told has nothing more."""
+    cell = live.add('result 7')
+    done = live.api['olivia'].post(live.ws + 'cells/%d/evaluate' % cell['id'], {'wait': 10})
+    assert done['status'] == 'done' and done['outputs']
+    seen = live.get('carl')
+    version, modified = seen['version'], seen['modified']
+    answer = {}
+
+    def wait():
+        answer['json'] = live.get('carl', since=str(version), wait='20')
+        answer['at'] = time.monotonic()
+
+    waiting = threading.Thread(target=wait)
+    waiting.start()
+    time.sleep(0.5)
+    asked = time.monotonic()
+    live.api['olivia'].post(live.ws + 'cells/%d/clear' % cell['id'], {})
+    waiting.join(timeout=30)
+    got = answer['json']
+    assert answer['at'] - asked < 5
+    assert got['version'] == version + 1 and got['full'] is False
+    assert [(c['id'], c['input'], c['status'], c['outputs'], c['execution_count'])
+            for c in got['cells']] == [(cell['id'], 'result 7', 'new', [], None)]
+    assert live.get('carl', since=str(got['version']))['cells'] == []
+    # Not a change of content: ``modified`` stays.
+    assert got['modified'] == modified
+    # Cleared again: nothing a reader sees changes, nor does the version.
+    live.api['olivia'].post(live.ws + 'cells/%d/clear' % cell['id'], {})
+    assert live.get('carl')['version'] == got['version']
+
+
+def test_clearing_all_outputs_grows_the_version_once_and_lists_the_cells_cleared(
+        live, kernels):
+    cells = [live.add('result %d' % i)['id'] for i in range(3)]
+    live.add('# never run')
+    for cell_id in cells:
+        live.api['olivia'].post(live.ws + 'cells/%d/evaluate' % cell_id, {'wait': 10})
+    before = live.get('carl')
+    assert all(c['outputs'] for c in before['cells'] if c['id'] in cells)
+    answer = live.api['greta'].post(live.ws + 'clear_outputs', {})
+    assert answer == {'cleared': 3}
+    got = live.get('carl', since=str(before['version']))
+    assert got['version'] == before['version'] + 1
+    assert [(c['id'], c['status'], c['outputs']) for c in got['cells']] == \
+        [(cell_id, 'new', []) for cell_id in cells]
+    # What a reload shows is what the answer said.
+    assert all(c['outputs'] == [] for c in live.get('carl')['cells'])
+    # Nothing to clear: nothing changes, the version stays.
+    assert live.api['greta'].post(live.ws + 'clear_outputs', {}) == {'cleared': 0}
+    assert live.get('carl')['version'] == got['version']
+

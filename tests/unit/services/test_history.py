@@ -105,3 +105,50 @@ def test_two_revisions_taken_at_once_both_commit(notebook):
         assert [r.author_ids for r in revisions.values()] == [(first,), (ids[0],),
                                                                (ids[1],)]
         assert revisions.thinned_until == T0 + 11
+
+
+def blob_bytes(notebook):
+    """The bytes of every blob file of the database."""
+    import os
+    base = notebook.db.storage.fshelper.base_dir
+    return sum(os.path.getsize(os.path.join(folder, name))
+               for folder, _, names in os.walk(base) for name in names
+               if name.endswith('.blob'))
+
+
+def test_a_revision_references_a_cells_attachments_and_copies_no_bytes(notebook):
+    """A revision of a worksheet whose text cell has a 200 kB attachment: the revision's
+    snapshot names the cell's blob (no blob written, a few hundred bytes of records);
+    the next revision, the cell unchanged, shares its snapshot."""
+    picture = bytes(range(256)) * 800
+    with notebook.transaction() as root:
+        olivia = root.add_user('olivia')
+        ws = olivia.create_worksheet('w')
+        ws.notebook_metadata = {'x_unknown': {'nested': [1, 2]}}
+        cell = ws.add_cell('text', '![p](attachment:p.png)')
+        cell.set_attachments({'p.png': {'image/png': picture}})
+        cell.metadata = {'tags': ['intro'], 'slideshow': {'slide_type': 'slide'}}
+        ws.add_cell('compute', '1 + 1')
+    storage = notebook.db.storage
+    size, blobs = storage.getSize(), blob_bytes(notebook)
+    assert blobs >= len(picture)
+    with notebook.transaction() as root:
+        ws = root.user_by_login('olivia')['0']
+        history.take(ws, [ws.owner_id], 'auto', RULES, T0)
+    grown = storage.getSize() - size
+    assert blob_bytes(notebook) == blobs
+    # The records of a first revision of three cells (about 3.7 kB, with its folder and
+    # trees), far from the attachment's 200 kB.
+    assert grown < 6000, grown
+    with notebook.transaction() as root:
+        ws = root.user_by_login('olivia')['0']
+        cell = ws.ordered_cells()[1]
+        [revision] = ws.revisions.values()
+        snap = revision.cells[1]
+        assert snap.attachments['p.png']['image/png']._p_oid == \
+            cell.attachments['p.png']['image/png']._p_oid
+        assert snap.metadata == cell.metadata
+        assert revision.notebook_metadata == {'x_unknown': {'nested': [1, 2]}}
+        ws.ordered_cells()[2].input = '2 + 2'
+        later = history.take(ws, [ws.owner_id], 'auto', RULES, T0 + 100)
+        assert later.cells[1] is snap and later.cells[2] is not revision.cells[2]

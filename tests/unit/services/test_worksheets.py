@@ -222,8 +222,8 @@ def test_edit_delete_and_clear_cells(notebook):
         worksheets.edit_cell(cell, bob, {'input': 'evil()'})
         assert not worksheet.trusted and cell.input == 'evil()'
         cell.output.outputs = [{'output_type': 'stream', 'name': 'stdout', 'text': '4'}]
-        assert worksheets.clear_outputs(worksheet) == 1
-        assert not cell.output.outputs and worksheets.clear_outputs(worksheet) == 0
+        assert worksheets.clear_outputs(worksheet) == [cell]
+        assert not cell.output.outputs and worksheets.clear_outputs(worksheet) == []
         first = worksheet.cell_order[0]
         worksheets.delete_cell(cell)
         assert worksheet.cell_order == [first]
