@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -19,7 +18,7 @@ import urllib.request
 
 from ..support.notebook import HERE
 from ..support.server import BIN, DEV_INI, Server, call, free_port
-from ..support.zeo import ZEO_CONF
+from ..support.zeo import ZeoServer
 
 PASSWORD = 'a long password'
 # A revision at every edit a second apart (the default takes one a minute at most).
@@ -252,39 +251,8 @@ def test_backup_drill_on_the_embedded_filestorage(tmp_path):
     drill(tmp_path, data_dir, {}, lambda: None, destroy, lambda: None)
 
 
-class ZeoServer:
-    """``runzeo`` on a folder's zeo.conf, started and stopped again on the same port."""
-
-    def __init__(self, folder):
-        self.folder = folder
-        self.port = free_port()
-        os.makedirs(folder, exist_ok=True)
-        self.conf = os.path.join(folder, 'zeo.conf')
-        with open(self.conf, 'w') as f:
-            f.write(ZEO_CONF % ('127.0.0.1', self.port, folder, folder))
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen([os.path.join(BIN, 'runzeo'), '-C', self.conf],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(('127.0.0.1', self.port), timeout=1).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise AssertionError('runzeo did not start on %d' % self.port) from None
-                time.sleep(0.1)
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
-
-
 def test_backup_drill_through_zeo(tmp_path):
-    zeo = ZeoServer(str(tmp_path / 'zeo'))
+    zeo = ZeoServer(tmp_path / 'zeo')
     data_dir = tmp_path / 'app'
     env = {'SAGENB_ZODB_URI': 'zeo://127.0.0.1:%d?blob_dir=%s&shared_blob_dir=false'
            % (zeo.port, tmp_path / 'app-blob-cache')}
@@ -298,7 +266,6 @@ def test_backup_drill_through_zeo(tmp_path):
         shutil.rmtree(data_dir)
         shutil.rmtree(tmp_path / 'app-blob-cache')
 
-    zeo.start()
     try:
         drill(tmp_path, data_dir, env, zeo.stop, destroy, zeo.start,
               zeo_conf=('--zeo-conf', zeo.conf))

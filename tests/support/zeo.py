@@ -35,14 +35,15 @@ class ZeoServer:
         self.folder = folder
         self.command = list(command)
         os.makedirs(folder, exist_ok=True)
-        (folder / 'zeo.conf').write_text(ZEO_CONF % (bind, self.port, folder, folder))
+        self.conf = str(folder / 'zeo.conf')
+        with open(self.conf, 'w') as f:
+            f.write(ZEO_CONF % (bind, self.port, folder, folder))
         self.proc = None
         self.start()
 
     def start(self, timeout=30):
         runzeo = os.path.join(os.path.dirname(sys.executable), 'runzeo')
-        self.proc = subprocess.Popen([*self.command, runzeo, '-C',
-                                      str(self.folder / 'zeo.conf')],
+        self.proc = subprocess.Popen([*self.command, runzeo, '-C', self.conf],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while True:
