@@ -31,6 +31,7 @@ import argparse
 import http.client
 import json
 import os
+import pathlib
 import random
 import shutil
 import subprocess
@@ -43,19 +44,13 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import free_port, pct, wait_http  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.support.zeo import ZeoServer  # noqa: E402
+
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 DEV_INI = os.path.join(HERE, 'development.ini')
 SECRET = 'bench secret shared by the app servers'
-ZEO_CONF = """
-<zeo>
-  address 127.0.0.1:%d
-</zeo>
-<filestorage>
-  path %s/Data.fs
-  blob-dir %s/blobs
-</filestorage>
-"""
 OUTPUT_LINES = 20
 PRINTER = ('import time\nfor i in range(%dr):\n    print(i, repr(time.time()), flush=True)\n'
            '    time.sleep(0.25r)' % OUTPUT_LINES)
@@ -106,35 +101,6 @@ class Pserve:
         os.killpg(self.proc.pid, 9)
         self.proc.wait()
         self.log.close()
-
-
-class Zeo:
-    def __init__(self, folder):
-        self.port = free_port()
-        with open(os.path.join(folder, 'zeo.conf'), 'w') as f:
-            f.write(ZEO_CONF % (self.port, folder, folder))
-        self.proc = subprocess.Popen([os.path.join(BIN, 'runzeo'), '-C',
-                                      os.path.join(folder, 'zeo.conf')],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
-        wait_tcp(self.port)
-
-    def stop(self):
-        os.killpg(self.proc.pid, 15)
-        self.proc.wait()
-
-
-def wait_tcp(port, timeout=60):
-    import socket
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(('127.0.0.1', port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError('nothing listens on %d' % port) from None
-            time.sleep(0.1)
 
 
 class Client:
@@ -241,7 +207,7 @@ def embedded(folder, count):
 def zeo(folder, count):
     data = os.path.join(folder, 'zeo')
     (editor_token, watcher_token), path = build(data)
-    server = Zeo(data)
+    server = ZeoServer(pathlib.Path(data))
     apps = []
     try:
         for name in ('app1', 'app2'):

@@ -21,6 +21,7 @@ small commits like the output store's (8 threads, one object each, in this proce
 """
 import argparse
 import os
+import pathlib
 import subprocess
 import sys
 import tempfile
@@ -39,17 +40,6 @@ BIN = os.path.dirname(sys.executable)
 INI = os.path.join(HERE, 'development.ini')
 SECRET = 'the benchmark secret shared by the app servers'
 CLIENTS = 16
-
-ZEO_CONF = """
-<zeo>
-  address 127.0.0.1:%d
-</zeo>
-<filestorage>
-  path %s/Data.fs
-  blob-dir %s/blobs
-</filestorage>
-"""
-
 
 def free_pair():
     """Two consecutive free ports (app servers on one machine pick their CPU by port)."""
@@ -111,14 +101,10 @@ class Engine:
             self.uri = None
             self.apps = [AppServer(self.folder, 'app1', port)]
         elif kind == 'zeo':
-            zport = free_port()
-            conf = os.path.join(self.folder, 'zeo.conf')
-            with open(conf, 'w') as f:
-                f.write(ZEO_CONF % (zport, self.folder, self.folder))
-            self.zeo = subprocess.Popen([os.path.join(BIN, 'runzeo'), '-C', conf],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(2)
-            self.storage_procs = [self.zeo.pid]
+            from tests.support.zeo import ZeoServer
+            self.zeo = ZeoServer(pathlib.Path(self.folder))
+            zport = self.zeo.port
+            self.storage_procs = [self.zeo.proc.pid]
             self.uri = lambda name: 'zeo://127.0.0.1:%d?blob_dir=%s&shared_blob_dir=false' % (
                 zport, os.path.join(self.folder, name, 'blob-cache'))
         else:
@@ -154,8 +140,7 @@ class Engine:
             self.stop_apps()
         finally:  # the storage server stops whatever happened
             if self.zeo is not None:
-                self.zeo.terminate()
-                self.zeo.wait(30)
+                self.zeo.stop()
             if self.pg is not None:
                 self.pg.stop()
 
