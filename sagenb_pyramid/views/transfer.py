@@ -70,7 +70,16 @@ def download_ipynb(context, request):
     return send_bytes(request, *transfer.export(context, 'ipynb'))
 
 
-def _static(context, request, kind):
+# The exports made from the worksheet alone (transfer.static_export): the inputs as a Sage
+# script (formats/script.py says what each cell becomes), that script preparsed (Python with
+# ``from sage.all import *``), one HTML file with the outputs, plots and math that runs no
+# script, a zip of the LaTeX source and its images, and that LaTeX made into a PDF by the
+# server's TeX (404 saying so where it has none).
+STATIC_EXPORTS = ('sage', 'py', 'html', 'tex', 'pdf')
+
+
+def download_static(context, request):
+    kind = request.view_name.rpartition('.')[2]
     try:
         content, content_type, filename = transfer.static_export(
             request.registry.settings, context, kind)
@@ -82,39 +91,9 @@ def _static(context, request, kind):
     return send_bytes(request, content, content_type, filename)
 
 
-@view_config(context=Worksheet, name='download.sage', request_method='GET',
-             permission=P.VIEW)
-def download_sage(context, request):
-    """The inputs as a Sage script (formats/script.py says what each cell becomes)."""
-    return _static(context, request, 'sage')
-
-
-@view_config(context=Worksheet, name='download.py', request_method='GET',
-             permission=P.VIEW)
-def download_py(context, request):
-    """The Sage script preparsed: Python with ``from sage.all import *``."""
-    return _static(context, request, 'py')
-
-
-@view_config(context=Worksheet, name='download.html', request_method='GET',
-             permission=P.VIEW)
-def download_html(context, request):
-    """One HTML file with the outputs, plots and math, that runs no script."""
-    return _static(context, request, 'html')
-
-
-@view_config(context=Worksheet, name='download.tex', request_method='GET',
-             permission=P.VIEW)
-def download_tex(context, request):
-    """A zip of the LaTeX source and its images."""
-    return _static(context, request, 'tex')
-
-
-@view_config(context=Worksheet, name='download.pdf', request_method='GET',
-             permission=P.VIEW)
-def download_pdf(context, request):
-    """The LaTeX made into a PDF by the server's TeX; 404 saying so where it has none."""
-    return _static(context, request, 'pdf')
+for _kind in STATIC_EXPORTS:
+    download_static = view_config(context=Worksheet, name='download.' + _kind,
+                                  request_method='GET', permission=P.VIEW)(download_static)
 
 
 @view_config(context=User, name='download.zip', request_method='GET', permission=P.VIEW)
