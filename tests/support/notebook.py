@@ -5,6 +5,7 @@ into it that tests share.
 handy ways into its database (users are created directly there); ``login`` logs a WebTest
 browser in through the form; ``Api`` sends JSON with an API token, as a script would.
 """
+import functools
 import os
 import re
 
@@ -25,8 +26,7 @@ class Notebook:
     """A running application and handy ways into its database."""
 
     def __init__(self, data_dir, **settings):
-        from plaster import get_settings
-        base = dict(get_settings(TESTING_INI, 'app:main'))
+        base = dict(testing_settings())
         base.update(settings)
         self.app = main({'__file__': TESTING_INI, 'here': HERE, 'data_dir': str(data_dir)},
                         **base)
@@ -50,6 +50,14 @@ class Notebook:
     def close(self):
         self.workers.shutdown()
         self.db.close()
+
+
+@functools.lru_cache(maxsize=None)
+def testing_settings():
+    """testing.ini's ``[app:main]``, read once: plaster looks its loader up among every
+    installed distribution's entry points (half of a ``Notebook``'s setup otherwise)."""
+    from plaster import get_settings
+    return tuple(get_settings(TESTING_INI, 'app:main').items())
 
 
 class _RootTransaction:
