@@ -144,6 +144,12 @@ def recovered_at(load, since, users, deadline):
     return None
 
 
+def hurt_after(load, fault):
+    """The users with a request that failed and was answered after ``fault`` (one sent
+    before it counts: an evaluation waits for its cell)."""
+    return {r.user for r in load.failures() if r.at + r.seconds >= fault}
+
+
 def last_failure(load, fault, since):
     """Seconds from ``since`` to the answer of the last request that failed and was
     answered after ``fault`` (the fault's moment), None if none was."""
@@ -200,8 +206,8 @@ def fault_host(folder, engine, logins, tokens, args):
     finally:
         stop(load, app.kill, lambda: host_a.stop(signal.SIGKILL),
              host_b.stop if host_b is not None else None)
-    hurt = {r.user for r in load.failures(since=killed)}
-    return figures(load, killed, recovered, hurt, {'load average at the fault': loadavg})
+    hurt = hurt_after(load, killed)
+    return figures(load, killed, recovered, hurt, {'load average at the fault': round(loadavg, 2)})
 
 
 def fault_database(folder, engine, logins, tokens, args):
@@ -232,10 +238,10 @@ def fault_database(folder, engine, logins, tokens, args):
             missing += max(0, len(load.completed(users={login})) - done)
     finally:
         app.kill()
-    hurt = {r.user for r in load.failures(since=down - 1)}
+    hurt = hurt_after(load, down)
     return figures(load, up, recovered, hurt,
                    {'outage (s)': round(up - down, 1), 'answers not in the database': missing,
-                    'load average at the fault': loadavg},
+                    'load average at the fault': round(loadavg, 2)},
                    since=', from its return', fault=down)
 
 
@@ -262,8 +268,8 @@ def fault_app(folder, engine, logins, tokens, args):
         time.sleep(args.after)
     finally:
         stop(load, one.kill, two.kill)
-    hurt = {r.user for r in load.failures(since=killed)}
-    return figures(load, killed, recovered, hurt, {'load average at the fault': loadavg})
+    hurt = hurt_after(load, killed)
+    return figures(load, killed, recovered, hurt, {'load average at the fault': round(loadavg, 2)})
 
 
 FAULTS = {'host': fault_host, 'database': fault_database, 'app': fault_app}
@@ -367,7 +373,7 @@ def main():
         print('\n== %s (%.0f s, load average now %.2f)' % (
             fault, time.monotonic() - started, os.getloadavg()[0]))
         for name, value in result.items():
-            print('  %-40s %s' % (name, value))
+            print('  %-50s %s' % (name, value))
         sys.stdout.flush()
 
 
