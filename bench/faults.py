@@ -269,7 +269,10 @@ def fault_app(folder, engine, logins, tokens, args):
     finally:
         stop(load, one.kill, two.kill)
     hurt = hurt_after(load, killed)
-    return figures(load, killed, recovered, hurt, {'load average at the fault': round(loadavg, 2)})
+    return figures(load, killed, recovered, hurt, {
+        # The "while others run": the other server's users should see nothing.
+        'hurt users of the other app server': len(hurt - set(of_one)),
+        'load average at the fault': round(loadavg, 2)})
 
 
 FAULTS = {'host': fault_host, 'database': fault_database, 'app': fault_app}
