@@ -123,6 +123,27 @@ def app_server(folder, engine, name, **more):
     return Server(folder / name, free_port(), env=env)
 
 
+def placements(engine, logins):
+    """login -> the name of the host its worksheet is placed on (read from the
+    database, as tests/e2e/test_faults.py does)."""
+    from sagenb_pyramid import db_from_uri
+    from sagenb_pyramid.resources import in_transaction
+    db = db_from_uri(engine.uri('reader'), 'unnamed', {})
+
+    def read(root):
+        found = {}
+        for login in logins:
+            user = root.user_by_login(login)
+            for key, tag in root.placements.items():
+                if key.startswith(user.id + '/'):
+                    found[login] = tag.rpartition(':')[0]
+        return found
+    try:
+        return in_transaction(db, read)
+    finally:
+        db.close()
+
+
 # -- figures -----------------------------------------------------------------------------
 def everyone_completed(load, since, users):
     users = set(users)
@@ -199,6 +220,7 @@ def fault_host(folder, engine, logins, tokens, args):
         load.start()
         wait(load, everyone_completed(load, 0, logins), args.setup, 'everyone')
         time.sleep(args.before)
+        on_b = {u for u, host in placements(engine, logins).items() if host == 'host-b'}
         host_a.stop(signal.SIGKILL)
         killed, loadavg = load.now(), os.getloadavg()[0]
         recovered = recovered_at(load, killed, logins, args.deadline)
@@ -207,7 +229,11 @@ def fault_host(folder, engine, logins, tokens, args):
         stop(load, app.kill, lambda: host_a.stop(signal.SIGKILL),
              host_b.stop if host_b is not None else None)
     hurt = hurt_after(load, killed)
-    return figures(load, killed, recovered, hurt, {'load average at the fault': round(loadavg, 2)})
+    return figures(load, killed, recovered, hurt, {
+        # The issue's "other users unaffected": those of the host that stayed up.
+        'users on the other host (placed there before)': len(on_b),
+        'hurt users of the other host': len(hurt & on_b),
+        'load average at the fault': round(loadavg, 2)})
 
 
 def fault_database(folder, engine, logins, tokens, args):
