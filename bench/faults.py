@@ -7,9 +7,10 @@
 
 Each fault gets a fresh database server and fresh servers on 127.0.0.1, the users
 (API tokens, a worksheet each: ``n = k; n + 1``, evaluate, read, then ``--think`` LOW,HIGH
-seconds: a class's 10-30 s of bench/classroom.py by default, ``0.2,0.8`` for the fault
-tests' stress pace), arriving evenly over ``--arrival`` seconds, ``--before`` seconds of
-load once every user had a first result, then:
+seconds: a class's 10-30 s of bench/classroom.py by default), arriving evenly over
+``--arrival`` seconds (20 by default); ``--think 0.2,0.8 --arrival 0`` is the fault
+tests' stress pace.  ``--before`` seconds of load once every user had a first result,
+then:
 
 - ``host``: two ``sagenb-worker`` hosts behind one app server, half the class on each;
   one is killed (SIGKILL of its session: its Sage processes with it).
@@ -25,8 +26,9 @@ right answer to an evaluation started after it: with a class's think time mostly
 wait for each user's next evaluation), the last failure (from the same moment to when
 the last request that failed was answered: when the system itself was healthy again;
 negative for the database if the failures ended before it was back), cells lost
-(evaluations that ended as lost: their process went with the host) and, for the
-database, answers that a user got but the database does not hold (must be 0).
+(evaluations that ended as lost: their process went with the host), for ``host`` and
+``app`` the hurt users of the host or app server that stayed up (must be 0), and for
+the database, answers that a user got but the database does not hold (must be 0).
 Bounded: each phase has a deadline, and every process it started is stopped at the end
 (also on SIGTERM or ^C).
 
