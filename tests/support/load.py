@@ -2,7 +2,9 @@
 
 Each user is a thread with an API token and a worksheet of its own on one app server.
 In a loop it adds a cell ``n = <k>; n + 1``, evaluates it (``wait``, as the page does),
-checks the answer and reads its worksheet, with a short think time between.  Every
+checks the answer and reads its worksheet, with a think time between (``Load.think``:
+0.2-0.8 s by default, a stress test; bench/faults.py passes a class's 10-30 s), the
+users' first steps spread over ``Load.arrival`` seconds (0: all at once).  Every
 request is recorded: when, which user, what, the HTTP status (0: no answer), and for an
 evaluation the cell's end (``done``, an error's ``ename``).  A test stops the load and
 reads the records: which failed, and how, during which stretch of time.
@@ -179,7 +181,11 @@ class User:
         record.end = 'stopped' if self.load.stopping.is_set() else 'pending'
         return record
 
-    def run(self):
+    def run(self, delay=0.0):
+        """Steps until the load stops, the first one ``delay`` seconds from now (the
+        user's arrival)."""
+        if delay:
+            self.load.stopping.wait(delay)
         while not self.load.stopping.is_set():
             try:
                 self.step()
@@ -212,6 +218,7 @@ class Load:
     think: tuple = (0.2, 0.8)
     wait: float = 20.0
     timeout: float = 60.0
+    arrival: float = 0.0  # seconds over which a start()'s users take their first steps
     records: list = field(default_factory=list)
 
     def __post_init__(self):
@@ -230,14 +237,16 @@ class Load:
         return time.monotonic() - self.started
 
     def start(self, logins=None):
-        """Start the users named (by default every one not started yet)."""
+        """Start the users named (by default every one not started yet): each makes its
+        worksheet now, and they arrive (take their first step) evenly over ``arrival``."""
         started = {t.name[5:] for t in self.threads}
         users = [u for u in self.by_login.values()
                  if (logins is None or u.login in logins) and u.login not in started]
         for user in users:
             user.setup()
-        for user in users:
-            thread = threading.Thread(target=user.run, name='load-' + user.login, daemon=True)
+        for i, user in enumerate(users):
+            thread = threading.Thread(target=user.run, args=(i * self.arrival / len(users),),
+                                      name='load-' + user.login, daemon=True)
             thread.start()
             self.threads.append(thread)
         return self

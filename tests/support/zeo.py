@@ -93,13 +93,15 @@ def app_server(tmp_path, port, name, **settings):
 
 
 class WorkerHost:
-    """``sagenb-worker`` in a process (and session) of its own."""
+    """``sagenb-worker`` in a process (and session) of its own, on the ZEO server at
+    ``port`` or, given ``uri``, on that database (PostgreSQL: bench/faults.py)."""
 
     def __init__(self, tmp_path, port, name, heartbeat='1', folder=None, command=(),
-                 listen='127.0.0.1:0', zeo_host='127.0.0.1'):
+                 listen='127.0.0.1:0', zeo_host='127.0.0.1', uri=None):
         folder = tmp_path / (folder or name)
         os.makedirs(folder, exist_ok=True)
-        env = dict(os.environ, SAGENB_ZODB_URI=zeo_uri(tmp_path, port, name, zeo_host),
+        env = dict(os.environ,
+                   SAGENB_ZODB_URI=uri or zeo_uri(tmp_path, port, name, zeo_host),
                    SAGENB_SECRET=SECRET, SAGENB_WORKERS_SERVER_NAME=name,
                    SAGENB_WORKERS_LISTEN=listen,
                    SAGENB_WORKERS_HEARTBEAT=heartbeat)
