@@ -81,7 +81,9 @@ class WorksheetOperations(Protocol):
 
     def ask(self, key: Key, kind: str, content: dict, timeout: float) -> dict:
         """Ask the process (started if needed) a completion or introspection question:
-        its reply content; WorkerBusy after ``timeout``, WorkerProblem if it failed."""
+        its reply content; WorkerBusy when cells kept it from being taken up within
+        ``timeout`` (once taken up, it is answered however slowly), WorkerProblem if it
+        failed."""
 
     def send_comm(self, key: Key, cell_id: int, run_id: str, comm_id: str,
                   data: dict) -> Optional[str]:

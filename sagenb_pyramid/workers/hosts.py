@@ -34,12 +34,13 @@ from ..aftercommit import after_commit
 from ..logs import HEADER, REQUEST_ID
 from ..resources import in_transaction
 from .. import outages, server_settings
-from .config import SETTINGS_INTERVAL
+from .config import SETTINGS_INTERVAL, WorkerConfig
 from .contract import (HostUnreachable, NoCapacity, WorkerBusy, WorkerProblem,
                        error_output)
 from .news import CommitNews
 from .signing import signed_headers, workers_secret
 from .store import find_cell
+from .worksheet import QUESTION_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +165,12 @@ class RemoteHost:
         self._op('submit', job=job.to_dict())
 
     def ask(self, key, kind, content, timeout):
-        # The host waits up to ``timeout`` for the process: the connection longer.
+        # The host waits up to ``timeout`` for the question to be taken up, then for the
+        # process (started if needed) to answer: the connection longer.
         return self.call('ask', {'key': list(key), 'kind': kind, 'content': content,
-                                 'timeout': timeout}, timeout=timeout + 10)['result']
+                                 'timeout': timeout},
+                         timeout=timeout + WorkerConfig.startup_timeout + QUESTION_TIMEOUT
+                         + 10)['result']
 
     def send_comm(self, key, cell_id, run_id, comm_id, data):
         return self._op('send_comm', key=list(key), cell_id=cell_id, run_id=run_id,

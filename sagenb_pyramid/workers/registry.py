@@ -35,7 +35,7 @@ from .directives import PRELUDE
 from .kernel import (ForkedKernel, ForkServerClient, KernelStartError, SpawnedKernel,
                      ipc_fits_under)
 from .store import OutputStore, Update
-from .worksheet import CommRequest, Question, WorksheetWorker
+from .worksheet import QUESTION_TIMEOUT, CommRequest, Question, WorksheetWorker
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +312,8 @@ class WorkerRegistry:
 
     def ask(self, key, kind, content, timeout):
         """Ask the worksheet's process (started if needed) a completion or introspection
-        question; its reply content, WorkerBusy after ``timeout`` or WorkerProblem."""
+        question; its reply content, WorkerBusy if the worksheet's thread did not take it
+        up within ``timeout`` (cells ran), or WorkerProblem."""
         self.start()
         question = Question(kind, content)
         with self._lock:
@@ -321,10 +322,13 @@ class WorkerRegistry:
             if worker.kernel is None and not worker.busy:
                 timeout = max(timeout, self.startup_timeout)
             worker.submit(question)
-        if not question.done.wait(timeout):
-            question.cancelled = True
+        if not question.done.wait(timeout) and question.cancel():
             raise WorkerBusy('the worksheet is busy running cells; try again when they '
                              'finish')
+        # Taken up by the worksheet's thread: it answers (an error too) once its process
+        # has started and had QUESTION_TIMEOUT to reply; the wait is only a safety net.
+        if not question.done.wait(self.startup_timeout + QUESTION_TIMEOUT + 5):
+            raise WorkerProblem('the Sage process did not answer')
         if question.error:
             raise WorkerProblem(question.error)
         return question.reply

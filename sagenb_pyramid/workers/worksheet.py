@@ -38,13 +38,32 @@ class Request:
 
 
 class Question(Request):
-    """A completion or introspection request for a worksheet's Sage process."""
+    """A completion or introspection request for a worksheet's Sage process.  The asker
+    waits a short time for the worksheet's thread to take it up (cells queued before it
+    run first) and then gives up (``cancel``); once taken (``take``), it waits for the
+    process's answer, however slow (its first completion loads jedi: seconds on a busy
+    machine), up to QUESTION_TIMEOUT."""
 
     def __init__(self, kind, content):
         super().__init__()
         self.kind = kind
         self.content = content
         self.cancelled = False
+        self.taken = False
+        self._lock = threading.Lock()
+
+    def take(self):
+        """The worksheet's thread starts on it: False if the asker gave up first."""
+        with self._lock:
+            self.taken = not self.cancelled
+            return self.taken
+
+    def cancel(self):
+        """The asker gives up waiting: False if the thread has already taken it up (the
+        answer is then on its way)."""
+        with self._lock:
+            self.cancelled = not self.taken
+            return self.cancelled
 
 
 class CommRequest(Request):
@@ -298,7 +317,7 @@ class WorksheetWorker:
         writer.flush()
 
     def _answer(self, question):
-        if question.cancelled:
+        if not question.take():
             return
         try:
             try:

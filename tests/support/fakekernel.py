@@ -34,8 +34,9 @@ class FakeKernel:
     uid = gid = None
     reports_files = False
 
-    def __init__(self, fail_start=None):
+    def __init__(self, fail_start=None, answer_delay=0.0):
         self.fail_start = fail_start
+        self.answer_delay = answer_delay  # seconds a completion or `?` takes to answer
         self.pid = next(_pids)
         self.iopub_queue = queue.Queue()
         self.shell_queue = queue.Queue()
@@ -157,6 +158,8 @@ class FakeKernel:
             if request is None or self.status is not None:
                 return
             kind, msg_id, payload = request
+            if kind in ('complete', 'inspect'):
+                time.sleep(self.answer_delay)
             if kind == 'execute':
                 self._execute(msg_id, payload)
             elif kind == 'complete':
@@ -263,9 +266,10 @@ class FakeKernels:
     def __init__(self):
         self.made = []
         self.fail_next = None
+        self.answer_delay = 0.0  # of the kernels made from now on
 
     def __call__(self):
-        kernel = FakeKernel(fail_start=self.fail_next)
+        kernel = FakeKernel(fail_start=self.fail_next, answer_delay=self.answer_delay)
         self.fail_next = None
         self.made.append(kernel)
         return kernel.start()

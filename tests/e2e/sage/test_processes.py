@@ -376,14 +376,17 @@ def test_segfault_in_user_code_is_reported(api, worksheet):
         'SIGSEGV' in cell['outputs'][-1]['evalue']
 
 
-def test_interrupt_stops_a_pari_computation_within_a_second(api, worksheet):
+def test_interrupt_stops_a_pari_computation_in_its_process(api, worksheet):
+    """SIGINT reaches PARI's C code: the cell ends with KeyboardInterrupt, in the same
+    process, before ``interrupt_timeout`` (3 s) would have restarted it (the restart
+    ends a cell with ``Interrupted``; factor(2^1001+1) runs for minutes)."""
     cell = evaluate_later(api, worksheet, 'factor(2^1001+1)')
     wait_status(api, worksheet, cell, ('running',))
     time.sleep(0.5)
     asked = time.monotonic()
     api.post(worksheet + 'interrupt', status=200)
     stopped = wait_status(api, worksheet, cell, ('error', 'done'))
-    assert time.monotonic() - asked < 1.0
+    assert time.monotonic() - asked < 3.0
     assert stopped['outputs'][-1]['ename'] == 'KeyboardInterrupt'
     # The same process can be interrupted again, in Python code and in PARI, and runs on.
     assert interrupt_a_loop(api, worksheet) < 2.0

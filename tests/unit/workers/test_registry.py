@@ -227,6 +227,37 @@ def test_completion_is_asked_between_cells(fake):
     assert answer['matches'] == ['fake_one', 'fake_two']
 
 
+def test_a_completion_slower_than_the_wait_for_cells_is_answered_not_called_busy(fake):
+    """``introspect_timeout`` bounds the wait behind running cells; a question the
+    process has taken up is answered however slowly (a first completion loads jedi:
+    seconds on a busy machine), not refused as "busy" with no cell running."""
+    nb, api, ws, kernels = fake
+    nb.registry.settings['sagenb.introspect_timeout'] = 0.3
+    kernels.answer_delay = 1.0
+    run(api, ws, 'print started')
+    answer = api.post(ws + 'complete', {'code': 'x = fake_', 'cursor_pos': 9}, status=200)
+    assert answer['matches'] == ['fake_one', 'fake_two']
+    assert api.post(ws + 'inspect', {'code': 'fake_one'}, status=200)['found'] is True
+
+
+def test_a_completion_behind_a_running_cell_is_refused_as_busy_after_the_wait(fake):
+    nb, api, ws, kernels = fake
+    nb.registry.settings['sagenb.introspect_timeout'] = 0.3
+    run(api, ws, 'print started')
+    cell = cell_of(api, ws, 'sleep 5')
+    evaluate(api, ws, cell, wait=0)
+    wait_until(api, ws, cell, lambda c: c['status'] == 'running')
+    started = time.monotonic()
+    answer = api.post(ws + 'complete', {'code': 'x = fake_', 'cursor_pos': 9}, status=409)
+    assert time.monotonic() - started < 3
+    assert 'busy running cells' in answer['error']
+    api.post(ws + 'interrupt', status=200)
+    wait_until(api, ws, cell, lambda c: c['status'] == 'error')
+    # The question given up on is not answered later to nobody: the next one is.
+    answer = api.post(ws + 'complete', {'code': 'x = fake_t', 'cursor_pos': 10}, status=200)
+    assert answer['matches'] == ['fake_two']
+
+
 def test_a_cell_evaluated_again_while_queued_runs_once(fake):
     """Its first run is stale: only the latest run's outputs are stored."""
     nb, api, ws, kernels = fake
