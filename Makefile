@@ -21,8 +21,13 @@ $(STAMP): setup.py
 run: install  ## serve the notebook (embedded ZODB and Sage workers on this machine)
 	$(VENV)/bin/pserve development.ini $(ARGS)
 
+# Two pytest processes (pytest-xdist): most tests wait on Sage, servers or a browser, so two
+# share a 2-core machine well; a file's tests stay in one process (its module fixtures).
+# TEST_WORKERS=0 runs them all in this process.
+TEST_WORKERS ?= 2
+
 test: install  ## run the whole suite (needs /usr/bin/chromium for the browser test)
-	$(VENV)/bin/pytest tests $(ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile tests $(ARGS)
 
 lint: install  ## ruff: pyflakes, bugbear
 	$(VENV)/bin/ruff check --select F,E9,B --line-length 100 sagenb_pyramid tests bench

@@ -45,6 +45,7 @@ requires = [
 
 tests_require = [
     'pytest>=8',
+    'pytest-xdist>=3.5',  # make test runs the suite in two processes
     'WebTest>=3.0',
     'aiosmtpd>=1.4',
     'authlib>=1.6',  # the local OpenID Connect provider of tests/functional/test_oauth.py
