@@ -52,7 +52,8 @@ import time
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, HERE)
 
-from tests.support.load import Load, add_users  # noqa: E402
+from tests.support.load import Load, add_users, everyone_completed  # noqa: E402
+from tests.support.load import placements as read_placements  # noqa: E402
 from tests.support.postgres import PostgresServer, blob_cache_uri  # noqa: E402
 from tests.support.server import Server, free_port  # noqa: E402
 from tests.support.zeo import SECRET, WorkerHost, ZeoServer, zeo_uri  # noqa: E402
@@ -129,29 +130,14 @@ def placements(engine, logins):
     """login -> the name of the host its worksheet is placed on (read from the
     database, as tests/e2e/test_faults.py does)."""
     from sagenb_pyramid import db_from_uri
-    from sagenb_pyramid.resources import in_transaction
     db = db_from_uri(engine.uri('reader'), 'unnamed', {})
-
-    def read(root):
-        found = {}
-        for login in logins:
-            user = root.user_by_login(login)
-            for key, tag in root.placements.items():
-                if key.startswith(user.id + '/'):
-                    found[login] = tag.rpartition(':')[0]
-        return found
     try:
-        return in_transaction(db, read)
+        return read_placements(db, logins)
     finally:
         db.close()
 
 
 # -- figures -----------------------------------------------------------------------------
-def everyone_completed(load, since, users):
-    users = set(users)
-    return lambda: users <= {r.user for r in load.completed(since=since)}
-
-
 def recovered_at(load, since, users, deadline):
     """Seconds of the load at which every one of ``users`` had a right answer again
     (an answer of an evaluation that started after ``since``), None if not by

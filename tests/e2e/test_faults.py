@@ -11,23 +11,15 @@ import time
 import pytest
 
 from sagenb_pyramid import outages
-from sagenb_pyramid.resources import in_transaction
 
-from ..support.load import Load, add_users
+from ..support.load import (Load, add_users, cells_of, describe, everyone_completed,
+                            health_of, placements)
 from ..support.server import Server, free_port
-from ..support.zeo import SECRET, WorkerHost, zeo_uri
+from ..support.zeo import WorkerHost, app_env, zeo_uri
 
 pytestmark = pytest.mark.usefixtures('cheap_password_hashes')
 
 USERS = 20
-
-
-def app_env(tmp_path, zeo_port, name, **more):
-    env = {'SAGENB_ZODB_URI': zeo_uri(tmp_path, zeo_port, name), 'SAGENB_SECRET': SECRET,
-           'SAGENB_WORKERS_SERVER_NAME': name, 'SAGENB_WORKERS_HEARTBEAT': '1',
-           'SAGENB_WORKERS_SPARE': '0', 'SAGENB_HEALTH_MIN_FREE_MB': '1'}
-    env.update(more)
-    return env
 
 
 def app_server(tmp_path, zeo_port, name, **more):
@@ -39,29 +31,6 @@ def app_server(tmp_path, zeo_port, name, **more):
 def database(tmp_path, zeo_port):
     from sagenb_pyramid import db_from_uri
     return db_from_uri(zeo_uri(tmp_path, zeo_port, 'test'), 'unnamed', {})
-
-
-def placements(db, logins):
-    """login -> the host name its (only) worksheet is placed on."""
-    def read(root):
-        found = {}
-        for login in logins:
-            user = root.user_by_login(login)
-            for key, tag in root.placements.items():
-                if key.startswith(user.id + '/'):
-                    found[login] = tag.rpartition(':')[0]
-        return found
-    return in_transaction(db, read)
-
-
-def everyone_completed(load, since, users=None):
-    users = set(users if users is not None else load.by_login)
-    return lambda: users <= {r.user for r in load.completed(since=since)}
-
-
-def describe(records):
-    return '\n'.join('%.1f %s %s %d %s %s' % (r.at, r.user, r.kind, r.status, r.end,
-                                              r.message[:120]) for r in records[:30])
 
 
 # -- 1. a worker host killed -------------------------------------------------------------
@@ -168,7 +137,7 @@ def outage_under_load(load, restartable_zeo, app, logins):
         down = load.now()
         time.sleep(1.0)
         started = time.monotonic()
-        status, health = health_of(app)
+        status, health = health_of(app.url)
         assert status == 503 and any(p.startswith('database: ') for p in health['problems']), \
             health
         assert time.monotonic() - started < 10
@@ -177,7 +146,7 @@ def outage_under_load(load, restartable_zeo, app, logins):
         up = load.now()
         load.wait_for(everyone_completed(load, up + 0.5), 60,
                       'everyone to get results again after the outage')
-        assert health_of(app)[1]['status'] == 'ok'
+        assert health_of(app.url)[1]['status'] == 'ok'
         time.sleep(2)
     finally:
         load.stop()
@@ -200,24 +169,6 @@ def outage_under_load(load, restartable_zeo, app, logins):
             describe([record])
         assert record.seconds < 10, describe([record])
     assert failures, 'nobody noticed a 5 s outage: the test did not test it'
-
-
-def health_of(server):
-    """``/health`` as a load balancer asks it: no cookie, no token."""
-    import json
-    import urllib.error
-    import urllib.request
-    try:
-        with urllib.request.urlopen(server.url + '/health', timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def cells_of(user):
-    status, sheet = user.request('GET', user.ws)
-    assert status == 200, sheet
-    return sheet['cells']
 
 
 # -- 4. an app server killed while another runs ------------------------------------------

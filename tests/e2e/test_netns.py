@@ -14,10 +14,9 @@ import pytest
 from sagenb_pyramid.workers.hosts import MISSED_HEARTBEATS
 
 from ..support import netns
-from ..support.load import Load, add_users
+from ..support.load import Load, add_users, describe, everyone_completed, health_of, placements
 from ..support.server import BIN, Server, free_port
-from ..support.zeo import WorkerHost, ZeoServer, zeo_uri
-from .test_faults import app_env, describe, everyone_completed, health_of, placements
+from ..support.zeo import WorkerHost, ZeoServer, app_env, zeo_uri
 
 pytestmark = pytest.mark.usefixtures('cheap_password_hashes')
 
@@ -82,7 +81,7 @@ def run(link, host, app, load, db, logins):
     time.sleep(1)
     assert link.stats('worker')[0] > received and link.stats('worker')[1] > sent, \
         'no traffic crossed the link while the users evaluated'
-    status, health = health_of(app)
+    status, health = health_of(app.url)
     assert status == 200 and [(h['name'], h['state']) for h in health['other_hosts']] == \
         [('far', 'alive')], health
 
@@ -110,7 +109,7 @@ def run(link, host, app, load, db, logins):
 
     # After three missed heartbeats /health lists it as gone.
     def gone():
-        status, health = health_of(app)
+        status, health = health_of(app.url)
         return status == 503 and health['other_hosts'][0]['state'] == 'gone' and \
             'worker hosts: none is alive to run cells' in health['problems']
     load.wait_for(gone, MISSED_HEARTBEATS * HEARTBEAT + 10,
@@ -125,8 +124,8 @@ def run(link, host, app, load, db, logins):
     load.state['mended'] = mended
     # Its heartbeats resume (the same boot: the host never stopped) and everyone gets
     # results again, on the same processes.
-    load.wait_for(lambda: health_of(app)[0] == 200, 60, '/health to see the host again')
-    status, health = health_of(app)
+    load.wait_for(lambda: health_of(app.url)[0] == 200, 60, '/health to see the host again')
+    status, health = health_of(app.url)
     assert health['other_hosts'][0]['state'] == 'alive', health
     load.wait_for(everyone_completed(load, mended + 0.5, users), 60,
                   'everyone to get results again once the link is back')

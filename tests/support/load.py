@@ -285,3 +285,49 @@ class Load:
         while not condition():
             assert time.monotonic() < deadline, 'timed out waiting for ' + what
             time.sleep(0.2)
+
+
+# -- what the fault tests read of a run (tests/e2e/test_faults.py and its kin) ----------
+def placements(db, logins):
+    """login -> the host name its (only) worksheet is placed on."""
+    def read(root):
+        found = {}
+        for login in logins:
+            user = root.user_by_login(login)
+            for key, tag in root.placements.items():
+                if key.startswith(user.id + '/'):
+                    found[login] = tag.rpartition(':')[0]
+        return found
+    return in_transaction(db, read)
+
+
+def everyone_completed(load, since, users=None):
+    """A condition for ``Load.wait_for``: each of ``users`` (all) had a right answer to
+    an evaluation started after ``since``."""
+    users = set(users if users is not None else load.by_login)
+    return lambda: users <= {r.user for r in load.completed(since=since)}
+
+
+def describe(records):
+    """Records as lines for an assertion's message."""
+    return '\n'.join('%.1f %s %s %d %s %s' % (r.at, r.user, r.kind, r.status, r.end,
+                                              r.message[:120]) for r in records[:30])
+
+
+def health_of(url):
+    """``/health`` of the app server at ``url`` as a load balancer asks it (no cookie,
+    no token): (status, body)."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url + '/health', timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def cells_of(user):
+    """The cells of ``user``'s worksheet, read through its app server."""
+    status, sheet = user.request('GET', user.ws)
+    assert status == 200, sheet
+    return sheet['cells']

@@ -126,3 +126,14 @@ class WorkerHost:
             os.killpg(self.proc.pid, sig)
         self.proc.wait(timeout=30)
         self.log.close()
+
+
+def app_env(tmp_path, zeo_port, name, **more):
+    """The environment of an app server ``name`` on the ZEO server at ``zeo_port`` (its
+    blob cache under ``tmp_path``), for the fault tests: heartbeats every second, no
+    spare processes."""
+    env = {'SAGENB_ZODB_URI': zeo_uri(tmp_path, zeo_port, name), 'SAGENB_SECRET': SECRET,
+           'SAGENB_WORKERS_SERVER_NAME': name, 'SAGENB_WORKERS_HEARTBEAT': '1',
+           'SAGENB_WORKERS_SPARE': '0', 'SAGENB_HEALTH_MIN_FREE_MB': '1'}
+    env.update(more)
+    return env
