@@ -62,6 +62,19 @@ def uss_of_descendants(pid):
     return total
 
 
+def kill_tree(proc):
+    """Kill ``proc``'s process group and every descendant, also those in sessions of
+    their own (jupyter_client starts kernels so): a run that fails leaves none."""
+    descendants = psutil.Process(proc.pid).children(recursive=True)
+    os.killpg(proc.pid, 9)
+    for child in descendants:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    proc.wait()
+
+
 # -- sagenb-pyramid ------------------------------------------------------------------
 class Sagenb:
     name = 'sagenb-pyramid'
@@ -93,8 +106,7 @@ class Sagenb:
         return uss_of_descendants(self.proc.pid)
 
     def stop(self):
-        os.killpg(self.proc.pid, 9)
-        self.proc.wait()
+        kill_tree(self.proc)
 
 
 class SagenbSession:
@@ -155,7 +167,8 @@ class SagenbSession:
         deadline = time.monotonic() + timeout
         cell = self.call('GET', url + '?wait=%d' % timeout)  # answers when not busy
         while cell['status'] in ('queued', 'running'):
-            assert time.monotonic() < deadline, 'the cell still runs %d s after' % timeout
+            if time.monotonic() > deadline:
+                raise TimeoutError('the cell still runs %d s after' % timeout)
             cell = self.call('GET', url + '?wait=%d' % timeout)
         return next((out.get('ename') for out in cell['outputs'][::-1]
                      if out['output_type'] == 'error'), None)
@@ -190,8 +203,7 @@ class Jupyter:
         return uss_of_descendants(self.proc.pid)
 
     def stop(self):
-        os.killpg(self.proc.pid, 9)
-        self.proc.wait()
+        kill_tree(self.proc)
 
 
 class JupyterSession:
@@ -209,6 +221,7 @@ class JupyterSession:
             'ws://127.0.0.1:%d/api/kernels/%s/channels?token=%s'
             % (server.port, self.kernel, server.token), timeout=120)
         self.session = uuid.uuid4().hex
+        self.busy_unseen = 0  # cells start() saw running without their busy status
 
     def send(self, code):
         msg_id = uuid.uuid4().hex
@@ -236,15 +249,35 @@ class JupyterSession:
     def pid(self):
         return int(self.execute('import os; os.getpid()')['data']['text/plain'])
 
-    def start(self, code):
-        """Send ``code``; return when the kernel says it is busy with it."""
+    def start(self, code, timeout=60):
+        """Send ``code``; return when the kernel runs it: its ``busy`` status came, or
+        its process has spent 0.3 s of CPU since.  (The kernel's iopub thread sends the
+        status; PARI keeps the GIL, so once the cell is inside PARI the status may not
+        leave before the cell ends: then only the CPU time tells.)"""
+        kernel = self.process()
+        used = sum(kernel.cpu_times()[:2])
         msg_id = self.send(code)
-        while True:
-            msg = json.loads(self.ws.recv())
-            if msg.get('parent_header', {}).get('msg_id') == msg_id and \
-                    msg['msg_type'] == 'status' and \
-                    msg['content']['execution_state'] == 'busy':
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.receive(msg_id, 0.1, lambda msg: msg['msg_type'] == 'status' and
+                             msg['content']['execution_state'] == 'busy')
                 return msg_id
+            except TimeoutError:
+                if sum(kernel.cpu_times()[:2]) - used >= 0.3:
+                    self.busy_unseen += 1
+                    return msg_id
+        raise TimeoutError('the kernel did not start %r in %d s' % (code, timeout))
+
+    def process(self):
+        """The kernel's process (its command line names the kernel's connection file)."""
+        for child in psutil.Process(self.server.proc.pid).children(recursive=True):
+            try:
+                if any(self.kernel in arg for arg in child.cmdline()):
+                    return child
+            except psutil.Error:
+                pass
+        raise RuntimeError('no process for kernel ' + self.kernel)
 
     def interrupt(self):
         conn = http.client.HTTPConnection('127.0.0.1', self.server.port, timeout=120)
@@ -256,20 +289,42 @@ class JupyterSession:
         assert answer.status == 204, answer.status
 
     def wait_ended(self, msg_id, timeout=30):
-        """The ``ename`` of the ``execute_reply`` (None for none), once the kernel is
-        idle again (the reply comes first, the idle status right after it)."""
-        self.ws.settimeout(timeout)  # a kernel that ignores SIGINT is never restarted here
-        ename = None
+        """The ``ename`` of the ``execute_reply`` (None for none), once it and the
+        ``idle`` status have come (the websocket may bring them in either order)."""
+        replies, idle = [], []
+
+        def ended(msg):
+            if msg['msg_type'] == 'execute_reply':
+                replies.append(msg['content'].get('ename'))
+            if msg['msg_type'] == 'status' and msg['content']['execution_state'] == 'idle':
+                idle.append(msg)
+            return replies and idle
+        self.receive(msg_id, timeout, ended)
+        return replies[-1]
+
+    def receive(self, msg_id, timeout, last):
+        """Read the websocket until ``last(msg)`` for a message about ``msg_id``;
+        TimeoutError after ``timeout`` s (a kernel that does not stop is never restarted
+        by jupyter_server, and its pings keep a socket timeout from ever firing)."""
+        import websocket
+        deadline = time.monotonic() + timeout
+        seen = []
         try:
             while True:
-                msg = json.loads(self.ws.recv())
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError('%s s without the end; the kernel sent %s'
+                                       % (timeout, seen))
+                self.ws.settimeout(min(1, left))
+                try:
+                    msg = json.loads(self.ws.recv())
+                except websocket.WebSocketTimeoutException:
+                    continue
                 if msg.get('parent_header', {}).get('msg_id') != msg_id:
                     continue
-                if msg['msg_type'] == 'execute_reply':
-                    ename = msg['content'].get('ename')
-                if msg['msg_type'] == 'status' and \
-                        msg['content']['execution_state'] == 'idle':
-                    return ename
+                seen.append(msg['msg_type'])
+                if last(msg):
+                    return
         finally:
             self.ws.settimeout(120)
 
@@ -370,26 +425,36 @@ INTERRUPTED = {'PARI': 'factor(2^1001+1)',  # runs for minutes, inside PARI's C 
                'Python loop': 'while True: pass'}
 
 
-def interrupt_latency(server, code, n, pause=0.5):
+def interrupt_latency(server, code, n, pause=0.5, timeout=30):
     """Seconds from the interrupt request to the cell's end, ``n`` times: evaluate
     ``code``, wait until it runs, ``pause`` s, interrupt.  Also how many ended otherwise
     than by KeyboardInterrupt in the same process (e.g. our restart after
-    ``interrupt_timeout``), and whether the process is still the one it started with."""
+    ``interrupt_timeout``, or no end within ``timeout`` s), whether the process is still
+    the one it started with, and how many cells jupyter_server's kernel ran without its
+    ``busy`` status reaching the client before the interrupt."""
     session = server.connect()
     pid = session.pid()
-    times, other = [], []
+    times, other, unseen = [], [], 0
     for _ in range(n):
         handle = session.start(code)
         time.sleep(pause)
         asked = time.perf_counter()
         session.interrupt()
-        ename = session.wait_ended(handle)
+        try:
+            ename = session.wait_ended(handle, timeout)
+        except TimeoutError as e:
+            # Counted at the timeout (a lower bound); a new kernel for the next rounds.
+            ename = 'not ended: %s' % e
+            unseen += getattr(session, 'busy_unseen', 0)
+            session.close()
+            session, pid = server.connect(), None
         times.append(time.perf_counter() - asked)
         if ename != 'KeyboardInterrupt':
             other.append(ename)
     same = session.pid() == pid
+    unseen += getattr(session, 'busy_unseen', 0)
     session.close()
-    return times, other, same
+    return times, other, same, unseen
 
 
 def load():
@@ -416,7 +481,8 @@ def main():
                 if args.only is None:
                     measure_workers(server, r, n_first, n_rt, n_growth, seconds)
                 for what, code in INTERRUPTED.items():
-                    times, other, same = interrupt_latency(server, code, args.interrupts)
+                    times, other, same, unseen = interrupt_latency(
+                        server, code, args.interrupts)
                     # A process's first interrupt, apart: it is the slow one.
                     r['interrupt %s: first (ms)' % what] = times[0] * 1000
                     r['interrupt %s: p50 (ms)' % what] = pct(times, 50) * 1000
@@ -425,10 +491,10 @@ def main():
                     r['interrupt %s: not KeyboardInterrupt' % what] = len(other)
                     r['interrupt %s: same process after' % what] = 'yes' if same else 'NO'
                     print('%s, %s: %s ms; endings other than KeyboardInterrupt: %s; '
-                          'load average %s' % (
+                          'started without a busy status seen: %d; load average %s' % (
                               server.name, what,
                               ' '.join('%.0f' % (t * 1000) for t in times),
-                              other or 'none', load()), flush=True)
+                              other or 'none', unseen, load()), flush=True)
                 print(server.name, {k: round(v, 1) if isinstance(v, float) else v
                                     for k, v in r.items()}, flush=True)
             finally:
