@@ -26,7 +26,8 @@ a table and stops them.  Needs ``jupyter_server`` and ``websocket-client``
   first interrupt is shown apart too; p50, p95, max; endings other than
   KeyboardInterrupt are counted (ours restarts a process that has not stopped after
   ``interrupt_timeout``, 3 s), and whether the process is still the same at the end.
-  ``--only interrupt`` measures only this.
+  Both servers run at once for this and take turns, round by round, so that the load
+  of a shared machine falls on both alike.  ``--only interrupt`` measures only this.
 """
 import argparse
 import http.client
@@ -425,36 +426,67 @@ INTERRUPTED = {'PARI': 'factor(2^1001+1)',  # runs for minutes, inside PARI's C 
                'Python loop': 'while True: pass'}
 
 
-def interrupt_latency(server, code, n, pause=0.5, timeout=30):
-    """Seconds from the interrupt request to the cell's end, ``n`` times: evaluate
-    ``code``, wait until it runs, ``pause`` s, interrupt.  Also how many ended otherwise
-    than by KeyboardInterrupt in the same process (e.g. our restart after
-    ``interrupt_timeout``, or no end within ``timeout`` s), whether the process is still
-    the one it started with, and how many cells jupyter_server's kernel ran without its
-    ``busy`` status reaching the client before the interrupt."""
-    session = server.connect()
-    pid = session.pid()
-    times, other, unseen = [], [], 0
-    for _ in range(n):
-        handle = session.start(code)
-        time.sleep(pause)
+class Interrupts:
+    """Interrupt latency of one server's worksheet (kernel) running ``code``: each
+    ``round`` evaluates it, waits until it runs, ``pause`` s, interrupts, and notes the
+    seconds from the interrupt request to the cell's end."""
+
+    def __init__(self, server, code, pause=0.5, timeout=30):
+        self.server, self.code, self.pause, self.timeout = server, code, pause, timeout
+        self.session = server.connect()
+        self.pid = self.session.pid()
+        self.times = []
+        self.other = []   # endings other than KeyboardInterrupt (ours: the restart)
+        self.unseen = 0   # Jupyter cells seen running without their busy status
+
+    def round(self):
+        handle = self.session.start(self.code)
+        time.sleep(self.pause)
         asked = time.perf_counter()
-        session.interrupt()
+        self.session.interrupt()
         try:
-            ename = session.wait_ended(handle, timeout)
+            ename = self.session.wait_ended(handle, self.timeout)
         except TimeoutError as e:
             # Counted at the timeout (a lower bound); a new kernel for the next rounds.
             ename = 'not ended: %s' % e
-            unseen += getattr(session, 'busy_unseen', 0)
-            session.close()
-            session, pid = server.connect(), None
-        times.append(time.perf_counter() - asked)
+            self.close()
+            self.session, self.pid = self.server.connect(), None
+        self.times.append(time.perf_counter() - asked)
         if ename != 'KeyboardInterrupt':
-            other.append(ename)
-    same = session.pid() == pid
-    unseen += getattr(session, 'busy_unseen', 0)
-    session.close()
-    return times, other, same, unseen
+            self.other.append(ename)
+
+    def same_process(self):
+        return self.session.pid() == self.pid
+
+    def close(self):
+        self.unseen += getattr(self.session, 'busy_unseen', 0)
+        self.session.close()
+
+
+def interrupt_latency(servers, rows, n):
+    """For each kind of computation, ``n`` interrupts on every server, taking turns
+    round by round (the first server first in even rounds, last in odd ones) so that
+    a shared machine's changing load falls on all alike.  Figures into ``rows``."""
+    for what, code in INTERRUPTED.items():
+        runs = [Interrupts(server, code) for server in servers]
+        for i in range(n):
+            for run in (runs if i % 2 == 0 else runs[::-1]):
+                run.round()
+        for run in runs:
+            same = run.same_process()
+            run.close()
+            times, r = run.times, rows.setdefault(run.server.name, {})
+            # A process's first interrupt, apart: it is the slow one.
+            r['interrupt %s: first (ms)' % what] = times[0] * 1000
+            r['interrupt %s: p50 (ms)' % what] = pct(times, 50) * 1000
+            r['interrupt %s: p95 (ms)' % what] = pct(times, 95) * 1000
+            r['interrupt %s: max (ms)' % what] = max(times) * 1000
+            r['interrupt %s: not KeyboardInterrupt' % what] = len(run.other)
+            r['interrupt %s: same process after' % what] = 'yes' if same else 'NO'
+            print('%s, %s: %s ms; endings other than KeyboardInterrupt: %s; '
+                  'started without a busy status seen: %d; load average %s' % (
+                      run.server.name, what, ' '.join('%.0f' % (t * 1000) for t in times),
+                      run.other or 'none', run.unseen, load()), flush=True)
 
 
 def load():
@@ -473,31 +505,26 @@ def main():
     rows = {}
     print('load average at the start: %s' % load(), flush=True)
     with tempfile.TemporaryDirectory() as folder:
-        for kind in (Sagenb, Jupyter):
-            server = kind(folder)
-            try:
-                print('%s: started, load average %s' % (server.name, load()), flush=True)
-                r = rows[server.name] = {}
-                if args.only is None:
+        if args.only is None:
+            for kind in (Sagenb, Jupyter):
+                server = kind(folder)
+                try:
+                    print('%s: started, load average %s' % (server.name, load()),
+                          flush=True)
+                    r = rows[server.name] = {}
                     measure_workers(server, r, n_first, n_rt, n_growth, seconds)
-                for what, code in INTERRUPTED.items():
-                    times, other, same, unseen = interrupt_latency(
-                        server, code, args.interrupts)
-                    # A process's first interrupt, apart: it is the slow one.
-                    r['interrupt %s: first (ms)' % what] = times[0] * 1000
-                    r['interrupt %s: p50 (ms)' % what] = pct(times, 50) * 1000
-                    r['interrupt %s: p95 (ms)' % what] = pct(times, 95) * 1000
-                    r['interrupt %s: max (ms)' % what] = max(times) * 1000
-                    r['interrupt %s: not KeyboardInterrupt' % what] = len(other)
-                    r['interrupt %s: same process after' % what] = 'yes' if same else 'NO'
-                    print('%s, %s: %s ms; endings other than KeyboardInterrupt: %s; '
-                          'started without a busy status seen: %d; load average %s' % (
-                              server.name, what,
-                              ' '.join('%.0f' % (t * 1000) for t in times),
-                              other or 'none', unseen, load()), flush=True)
-                print(server.name, {k: round(v, 1) if isinstance(v, float) else v
-                                    for k, v in r.items()}, flush=True)
-            finally:
+                    print(server.name, {k: round(v, 1) for k, v in r.items()}, flush=True)
+                finally:
+                    server.stop()
+        # Interrupts: both servers up at once, taking turns (interrupt_latency).
+        servers = []
+        try:
+            for kind in (Sagenb, Jupyter):
+                servers.append(kind(tempfile.mkdtemp(dir=folder)))
+            print('both servers started, load average %s' % load(), flush=True)
+            interrupt_latency(servers, rows, args.interrupts)
+        finally:
+            for server in servers:
                 server.stop()
     names = list(rows)
     print()
