@@ -252,9 +252,9 @@ class JupyterSession:
 
     def start(self, code, timeout=60):
         """Send ``code``; return when the kernel runs it: its ``busy`` status came, or
-        its process has spent 0.3 s of CPU since.  (The kernel's iopub thread sends the
-        status; PARI keeps the GIL, so once the cell is inside PARI the status may not
-        leave before the cell ends: then only the CPU time tells.)"""
+        its process has spent 0.3 s of CPU since.  (The kernel's IOPub thread sends the
+        status, presumably kept from the GIL by PARI: once the cell is inside PARI the
+        status often does not leave before the cell ends; then only the CPU time tells.)"""
         kernel = self.process()
         used = sum(kernel.cpu_times()[:2])
         msg_id = self.send(code)
@@ -314,8 +314,8 @@ class JupyterSession:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError('%s s without the end; the kernel sent %s'
-                                       % (timeout, seen))
+                    raise TimeoutError('%s s without the awaited message; the kernel '
+                                       'sent %s' % (timeout, seen))
                 self.ws.settimeout(min(1, left))
                 try:
                     msg = json.loads(self.ws.recv())
@@ -476,7 +476,7 @@ def interrupt_latency(servers, rows, n):
             same = run.same_process()
             run.close()
             times, r = run.times, rows.setdefault(run.server.name, {})
-            # A process's first interrupt, apart: it is the slow one.
+            # A process's first interrupt, apart: it is mostly the slowest.
             r['interrupt %s: first (ms)' % what] = times[0] * 1000
             r['interrupt %s: p50 (ms)' % what] = pct(times, 50) * 1000
             r['interrupt %s: p95 (ms)' % what] = pct(times, 95) * 1000
