@@ -227,3 +227,93 @@ def test_a_long_worksheet_makes_editors_near_the_screen_only(page, live_server):
     assert focused_cell(page) == 59
     page.keyboard.type('#')
     assert inputs(page)[59] == 'x_59 = 59#'
+
+
+
+# The page's answers from the server, received, are handed to it `ms[kind]` later (a
+# loaded server: an answer computed, then slow to arrive); kind: "since" for the
+# worksheet's `?since=` polls, else the method.  `answered[kind]`: answers received of
+# requests sent after `mark`; `inflight[kind]`: requests not handed over yet.
+SLOW = """(() => {
+    const real = window.fetch.bind(window);
+    const slow = window.__slow = { ms: {}, sent: 0, mark: 0, answered: {}, inflight: {} };
+    window.fetch = async (input, init) => {
+        const url = String(input && input.url ? input.url : input);
+        const kind = url.includes('?since=') ? 'since' : ((init && init.method) || 'GET').toUpperCase();
+        const seq = ++slow.sent;
+        const ms = slow.ms[kind] || 0;
+        slow.inflight[kind] = (slow.inflight[kind] || 0) + 1;
+        try {
+            const resp = await real(input, init);
+            if (seq > slow.mark) slow.answered[kind] = (slow.answered[kind] || 0) + 1;
+            if (ms) await new Promise((resolve) => setTimeout(resolve, ms));
+            return resp;
+        } finally {
+            slow.inflight[kind]--;
+        }
+    };
+})()"""
+
+
+def caught_up(page):
+    """Until the page has the worksheet's latest version, with no `?since=` on its way."""
+    for _ in range(300):
+        if page.evaluate("""async () => {
+                if (window.__slow.inflight.since) return false;
+                if ((await sagenb.api('GET', './')).version === sagenb.page.version) return true;
+                sagenb.page.live.refreshNow();
+                return false;
+            }"""):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError('the page never caught up with the worksheet')
+
+
+def kinds(page):
+    return page.evaluate("() => sagenb.page.actions.allCells().map((c) => c.data.type)")
+
+
+def test_a_text_cell_being_written_keeps_its_place_and_the_keyboard(page, live_server):
+    """A late `?since=` answer, computed before a text cell was made here, leaves the cell
+    where it is (it used to go to the end, and back with the next answer, the keyboard
+    lost: tests/browser/test_keyboard.py::test_split_join_arrows_delete_and_undo failed so
+    once under load); a cell moved while its text is being written keeps the keyboard."""
+    page.add_init_script(SLOW)
+    new_worksheet(page, live_server)
+    caught_up(page)
+    # A cell made here, which the page's poll has not brought yet; the poll asked now is
+    # answered before the text cell below exists, and handed to the page 2 s later.
+    page.evaluate("""async () => {
+        const [a] = sagenb.page.actions.allCells();
+        window.__slow.ms.since = 2000;
+        await sagenb.page.actions.addCell({ type: 'compute', after: a, input: 'b = 2', focus: false }).ready;
+        window.__slow.mark = window.__slow.sent;
+        sagenb.page.live.refreshNow();
+    }""")
+    page.wait_for_function("() => window.__slow.answered.since > 0")
+    # Every order of the cells the page shows from now on.
+    page.evaluate("""() => {
+        window.__orders = [];
+        new MutationObserver(() => window.__orders.push(sagenb.page.actions.allCells().map((c) => c.data.type)))
+            .observe(document.getElementById('cells'), { childList: true });
+    }""")
+    page.locator('#cells > .cell').nth(0).locator('[data-action=add-text-below]').click()
+    page.locator('.cell textarea').first.wait_for()
+    page.keyboard.type('Some *notes*')
+    page.wait_for_function("() => sagenb.page.actions.allCells().every((c) => c.id !== null)")
+    caught_up(page)
+    assert page.evaluate("() => window.__orders") == [['compute', 'text', 'compute']]
+    assert focused_cell(page) == 1
+
+    # Someone moves the cell above down while the text is written: the keyboard stays.
+    page.evaluate("""() => sagenb.api('POST', `cells/${sagenb.page.actions.allCells()[0].id}/move`,
+                                      { direction: 'down' })""")
+    caught_up(page)
+    assert kinds(page) == ['text', 'compute', 'compute']
+    assert focused_cell(page) == 0
+    page.keyboard.type(' too')
+    assert inputs(page) == ['Some *notes* too', '', 'b = 2']
+    page.keyboard.press('Shift+Enter')
+    page.locator('.text-cell em').wait_for()
+    assert focused_cell(page) == 1
+    assert saved(page) == [('text', 'Some *notes* too'), ('compute', ''), ('compute', 'b = 2')]

@@ -268,8 +268,11 @@ export class TextCell extends Cell {
     this.renderText();
   }
 
+  // Already editing: the keyboard back into the editor (its cursor kept), e.g. after the
+  // cell was moved on the page (sheet.js applyOrder), which takes the focus from it.
   focus() {
-    this.edit();
+    if (this.editing) this.textarea.focus();
+    else this.edit();
   }
 
   refresh() {

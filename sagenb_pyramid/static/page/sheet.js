@@ -107,12 +107,31 @@ export function makeActions(page) {
     }
   }
 
+  // The cells put in `order` (ids).  A cell the order does not list (made here after the
+  // answer was computed, a late ?since=; or one being created) stays after the cell it
+  // follows now, not pushed to the end (and moved back, losing the keyboard, next time).
   function applyOrder(order) {
     const focused = cellOf(document.activeElement);
-    let prev = null;
+    const listed = new Set(order);
+    const unlisted = new Map(); // id of the listed cell above (null: none) -> cells following it
+    let above = null;
+    for (const el of cellsEl.children) {
+      const cell = el.cell;
+      if (!cell) continue;
+      if (cell.id !== null && listed.has(cell.id) && cells.get(cell.id) === cell) {
+        above = cell.id;
+      } else {
+        if (!unlisted.has(above)) unlisted.set(above, []);
+        unlisted.get(above).push(cell);
+      }
+    }
+    const wanted = [...(unlisted.get(null) || [])];
     for (const id of order) {
       const cell = cells.get(id);
-      if (!cell) continue;
+      if (cell) wanted.push(cell, ...(unlisted.get(id) || []));
+    }
+    let prev = null;
+    for (const cell of wanted) {
       const expected = prev ? prev.nextElementSibling : cellsEl.firstElementChild;
       if (expected !== cell.el) {
         if (prev) prev.after(cell.el);
@@ -120,7 +139,7 @@ export function makeActions(page) {
       }
       prev = cell.el;
     }
-    if (focused && !focused.el.contains(document.activeElement)) focused.focus();
+    if (focused && !focused.removed && !focused.el.contains(document.activeElement)) focused.focus();
   }
 
   async function moveCell(cell, direction) {
