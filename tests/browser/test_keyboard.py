@@ -317,3 +317,33 @@ def test_a_text_cell_being_written_keeps_its_place_and_the_keyboard(page, live_s
     page.locator('.text-cell em').wait_for()
     assert focused_cell(page) == 1
     assert saved(page) == [('text', 'Some *notes* too'), ('compute', ''), ('compute', 'b = 2')]
+
+
+def test_a_slow_deletion_does_not_take_the_keyboard_back(page, live_server):
+    """The cell after a deleted one gets the keyboard when the server answers, unless the
+    person went on to type elsewhere meanwhile."""
+    page.add_init_script(SLOW)
+    new_worksheet(page, live_server)
+    page.evaluate("""async () => {
+        const actions = sagenb.page.actions;
+        const [y] = actions.allCells();
+        const x = actions.addCell({ type: 'compute', after: y, input: 'x', focus: false });
+        await actions.addCell({ type: 'compute', after: x, input: 'z', focus: false }).ready;
+        await x.ready;
+        // The deletion's answer first (the poll's would take the cell away before it).
+        window.__slow.ms.DELETE = 1500;
+        window.__slow.ms.since = 4000;
+    }""")
+    cells = page.locator('#cells > .cell')
+    cells.nth(1).locator('[data-action=delete]').click()
+    cells.nth(0).locator('.cm-content').click()
+    page.keyboard.type('a')
+    page.wait_for_function("() => sagenb.page.actions.allCells().length === 2 && !window.__slow.inflight.DELETE")
+    page.keyboard.type('b')
+    assert inputs(page) == ['ab', 'z'] and focused_cell(page) == 0
+    # Nowhere else: the keyboard goes to the cell that took the deleted one's place.
+    cells.nth(0).locator('[data-action=delete]').click()
+    page.wait_for_function("() => sagenb.page.actions.allCells().length === 1 && !window.__slow.inflight.DELETE")
+    assert focused_cell(page) == 0
+    page.keyboard.type('#')
+    assert inputs(page) == ['#z']

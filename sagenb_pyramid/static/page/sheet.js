@@ -99,8 +99,11 @@ export function makeActions(page) {
       await cell.ready;
       await page.api("DELETE", `cells/${cell.id}`);
       const next = cell.el.nextElementSibling || cell.el.previousElementSibling;
+      // A slow answer does not take the keyboard from where the person went meanwhile.
+      const active = document.activeElement;
+      const free = !active || active === document.body || cell.el.contains(active);
       removeCellLocally(cell.id);
-      if (focus && next && next.cell instanceof ComputeCell) next.cell.focus();
+      if (focus && free && next && next.cell instanceof ComputeCell) next.cell.focus();
       if (undoable && page.cellOps) page.cellOps.remember(record);
     } catch (err) {
       page.messages.report(err);
