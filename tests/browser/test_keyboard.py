@@ -347,3 +347,39 @@ def test_a_slow_deletion_does_not_take_the_keyboard_back(page, live_server):
     assert focused_cell(page) == 0
     page.keyboard.type('#')
     assert inputs(page) == ['#z']
+
+
+def test_a_late_answer_does_not_undo_a_saved_text_cell(page, live_server):
+    """A `?since=` answer computed before a text cell's Shift-Enter saved it, and handed
+    over after, does not show the text from before (the cell showed empty until the next
+    answer, and an edit started then began from the empty text)."""
+    page.add_init_script(SLOW)
+    new_worksheet(page, live_server)
+    caught_up(page)
+    page.evaluate("() => { window.__slow.ms.since = 2000; }")
+    page.locator('#cells > .cell').nth(0).locator('[data-action=add-text-below]').click()
+    page.locator('.cell textarea').first.wait_for()
+    page.wait_for_function("() => sagenb.page.actions.allCells().every((c) => c.id !== null)")
+    # The server answers the poll (the text cell empty) before the save.
+    page.evaluate("""() => {
+        window.__slow.mark = window.__slow.sent;
+        sagenb.page.live.refreshNow();
+    }""")
+    page.wait_for_function("() => window.__slow.answered.since > 0")
+    page.keyboard.type('Some *notes*')
+    page.keyboard.press('Shift+Enter')
+    page.locator('.text-cell em').wait_for()
+    # What the text cell shows from now on.
+    page.evaluate("""() => {
+        const shown = document.querySelector('.text-cell .text-rendered');
+        window.__shown = [];
+        new MutationObserver(() => window.__shown.push(shown.textContent.trim()))
+            .observe(shown, { childList: true, subtree: true, characterData: true });
+    }""")
+    caught_up(page)
+    shown = page.evaluate("() => window.__shown")
+    assert set(shown) <= {'Some notes'}, shown
+    assert page.evaluate("() => sagenb.page.actions.allCells()[1].savedInput") == 'Some *notes*'
+    page.locator('.text-cell .text-rendered').dblclick()
+    assert page.locator('.text-cell textarea').input_value() == 'Some *notes*'
+    assert saved(page) == [('compute', ''), ('text', 'Some *notes*'), ('compute', '')]
