@@ -383,3 +383,37 @@ def test_a_late_answer_does_not_undo_a_saved_text_cell(page, live_server):
     page.locator('.text-cell .text-rendered').dblclick()
     assert page.locator('.text-cell textarea').input_value() == 'Some *notes*'
     assert saved(page) == [('compute', ''), ('text', 'Some *notes*'), ('compute', '')]
+
+
+def test_a_late_answer_does_not_bring_back_a_deleted_cell(page, live_server):
+    """A `?since=` answer computed before this page deleted a cell, and handed over after,
+    does not put the cell back (it came back until the next answer, and typing in it
+    then said that someone else had deleted it)."""
+    page.add_init_script(SLOW)
+    new_worksheet(page, live_server)
+    caught_up(page)
+    # A cell made here, which the answer of the poll asked now lists; it is deleted
+    # before the page gets that answer.
+    page.evaluate("""async () => {
+        const [a] = sagenb.page.actions.allCells();
+        window.__slow.ms.since = 2000;
+        await sagenb.page.actions.addCell({ type: 'compute', after: a, input: 'b = 2', focus: false }).ready;
+        window.__slow.mark = window.__slow.sent;
+        sagenb.page.live.refreshNow();
+    }""")
+    page.wait_for_function("() => window.__slow.answered.since > 0")
+    page.locator('#cells > .cell').nth(1).locator('[data-action=delete]').click()
+    page.wait_for_function("() => sagenb.page.actions.allCells().length === 1")
+    page.evaluate("""() => {
+        window.__inputs = [];
+        new MutationObserver(() => window.__inputs.push(sagenb.page.actions.allCells().map((c) => c.getInput())))
+            .observe(document.getElementById('cells'), { childList: true });
+    }""")
+    caught_up(page)
+    assert page.evaluate("() => window.__inputs") == [] and inputs(page) == ['']
+    # The Undo brings it back as a new cell, which later answers keep.
+    page.locator('[data-role=undo-delete]').click()
+    page.wait_for_function("() => sagenb.page.actions.allCells().every((c) => c.id !== null)")
+    caught_up(page)
+    assert inputs(page) == ['', 'b = 2']
+    assert saved(page) == [('compute', ''), ('compute', 'b = 2')]

@@ -88,6 +88,10 @@ export function makeActions(page) {
     updateEmptyState();
   }
 
+  // Cells this page deleted: id -> when the server said so (performance.now()).  A
+  // ?since= answer asked before that may still list them (live.js keeps them away).
+  const deletedHere = new Map();
+
   // `undoable`: the deletion may be undone (cellops.js); `focus`: false when the caller
   // puts the cursor elsewhere.
   async function deleteCell(cell, { undoable = true, focus = true } = {}) {
@@ -98,6 +102,7 @@ export function makeActions(page) {
     try {
       await cell.ready;
       await page.api("DELETE", `cells/${cell.id}`);
+      deletedHere.set(cell.id, performance.now());
       const next = cell.el.nextElementSibling || cell.el.previousElementSibling;
       // A slow answer does not take the keyboard from where the person went meanwhile.
       const active = document.activeElement;
@@ -332,7 +337,7 @@ export function makeActions(page) {
   }
 
   return {
-    makeCell, allCells, cellOf, insertCellElement, addCell, removeCellLocally, deleteCell,
+    makeCell, allCells, cellOf, insertCellElement, addCell, removeCellLocally, deleteCell, deletedHere,
     applyOrder, moveCell, saveAll, evaluateAll, interrupt, refreshAll, restart,
     trustWorksheet, unpublish, editTags, clearAll, showSystem, applyWorksheetMeta, rename, setTypeset, setSystem,
     updateEmptyState,
