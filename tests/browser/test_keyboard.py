@@ -231,12 +231,13 @@ def test_a_long_worksheet_makes_editors_near_the_screen_only(page, live_server):
 
 
 # The page's answers from the server, received, are handed to it `ms[kind]` later (a
-# loaded server: an answer computed, then slow to arrive); kind: "since" for the
-# worksheet's `?since=` polls, else the method.  `answered[kind]`: answers received of
-# requests sent after `mark`; `inflight[kind]`: requests not handed over yet.
+# loaded server: an answer computed, then slow to arrive), its requests sent `before[kind]`
+# later; kind: "since" for the worksheet's `?since=` polls, else the method.
+# `answered[kind]`: answers received of requests sent after `mark`; `inflight[kind]`:
+# requests not handed over yet.
 SLOW = """(() => {
     const real = window.fetch.bind(window);
-    const slow = window.__slow = { ms: {}, sent: 0, mark: 0, answered: {}, inflight: {} };
+    const slow = window.__slow = { ms: {}, before: {}, sent: 0, mark: 0, answered: {}, inflight: {} };
     window.fetch = async (input, init) => {
         const url = String(input && input.url ? input.url : input);
         const kind = url.includes('?since=') ? 'since' : ((init && init.method) || 'GET').toUpperCase();
@@ -244,6 +245,7 @@ SLOW = """(() => {
         const ms = slow.ms[kind] || 0;
         slow.inflight[kind] = (slow.inflight[kind] || 0) + 1;
         try {
+            if (slow.before[kind]) await new Promise((resolve) => setTimeout(resolve, slow.before[kind]));
             const resp = await real(input, init);
             if (seq > slow.mark) slow.answered[kind] = (slow.answered[kind] || 0) + 1;
             if (ms) await new Promise((resolve) => setTimeout(resolve, ms));
@@ -347,6 +349,26 @@ def test_a_slow_deletion_does_not_take_the_keyboard_back(page, live_server):
     assert focused_cell(page) == 0
     page.keyboard.type('#')
     assert inputs(page) == ['#z']
+    # The page's poll takes the cell away before the deletion is answered: the same.
+    page.evaluate("""async () => {
+        const actions = sagenb.page.actions;
+        const [z] = actions.allCells();
+        const u = actions.addCell({ type: 'compute', after: z, input: 'u', focus: false });
+        await actions.addCell({ type: 'compute', after: u, input: 'v', focus: false }).ready;
+        await u.ready;
+        window.__slow.ms.since = 0;
+    }""")
+    caught_up(page)
+    page.evaluate("() => { window.__slow.mark = window.__slow.sent; }")
+    cells.nth(1).locator('[data-action=delete]').click()
+    page.wait_for_function("() => window.__slow.answered.DELETE > 0")
+    page.evaluate("() => sagenb.page.live.refreshNow()")
+    page.wait_for_function("() => sagenb.page.actions.allCells().length === 2")
+    assert page.evaluate("() => window.__slow.inflight.DELETE") == 1
+    page.wait_for_function("() => !window.__slow.inflight.DELETE")
+    assert focused_cell(page) == 1
+    page.keyboard.type('!')
+    assert inputs(page) == ['#z', '!v']
 
 
 def test_a_late_answer_does_not_undo_a_saved_text_cell(page, live_server):
@@ -417,3 +439,30 @@ def test_a_late_answer_does_not_bring_back_a_deleted_cell(page, live_server):
     caught_up(page)
     assert inputs(page) == ['', 'b = 2']
     assert saved(page) == [('compute', ''), ('compute', 'b = 2')]
+
+
+def test_deleting_a_cell_just_typed_in_is_not_someone_elses_deletion(page, live_server):
+    """The save of a cell's text as its Delete button is clicked (the editor's blur) goes
+    before the deletion: reaching the server after it, its 404 showed the cell as deleted
+    by someone else, kept on the page."""
+    page.add_init_script(SLOW)
+    new_worksheet(page, live_server)
+    page.evaluate("""async () => {
+        const [a] = sagenb.page.actions.allCells();
+        await sagenb.page.actions.addCell({ type: 'compute', after: a, input: 'b', focus: false }).ready;
+        window.__slow.before.PATCH = 300;
+        window.__slow.ms.DELETE = 1000;
+    }""")
+    cells = page.locator('#cells > .cell')
+    cells.nth(1).locator('.cm-content').click()
+    page.keyboard.type(' = 2')
+    page.evaluate("() => { window.__slow.mark = window.__slow.sent; }")
+    cells.nth(1).locator('[data-action=delete]').click()
+    page.wait_for_function("() => window.__slow.answered.DELETE && !window.__slow.inflight.DELETE"
+                           " && !window.__slow.inflight.PATCH")
+    assert page.locator('[data-role=cell-deleted]').count() == 0
+    assert inputs(page) == [''] and saved(page) == [('compute', '')]
+    # The Undo brings back what was typed.
+    page.locator('[data-role=undo-delete]').click()
+    page.wait_for_function("() => sagenb.page.actions.allCells().length === 2")
+    assert inputs(page) == ['', 'b = 2']

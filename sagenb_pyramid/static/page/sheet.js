@@ -99,16 +99,23 @@ export function makeActions(page) {
       type: cell.data.type, input: cell.getInput(),
       prev: cell.el.previousElementSibling?.cell, next: cell.el.nextElementSibling?.cell,
     };
+    cell.cancelSave();
     try {
       await cell.ready;
+      // A save on its way first (the editor's blur as Delete was clicked): answered
+      // after the deletion, its 404 would say that someone else deleted the cell.
+      await cell.saveChain;
       await page.api("DELETE", `cells/${cell.id}`);
       deletedHere.set(cell.id, performance.now());
-      const next = cell.el.nextElementSibling || cell.el.previousElementSibling;
+      // The cell may be gone already (a ?since= answer came first): its neighbours then.
+      const alive = (c) => c && !c.removed && c.el.isConnected;
+      const next = cell.el.isConnected ? (cell.el.nextElementSibling || cell.el.previousElementSibling)?.cell
+        : [record.next, record.prev].find(alive);
       // A slow answer does not take the keyboard from where the person went meanwhile.
       const active = document.activeElement;
       const free = !active || active === document.body || cell.el.contains(active);
       removeCellLocally(cell.id);
-      if (focus && free && next && next.cell instanceof ComputeCell) next.cell.focus();
+      if (focus && free && next instanceof ComputeCell) next.focus();
       if (undoable && page.cellOps) page.cellOps.remember(record);
     } catch (err) {
       page.messages.report(err);
