@@ -1,6 +1,7 @@
 """The keyboard people arrive with (issue 22), in Chromium: Shift-Enter moves on, split,
 join, deleting an empty cell and undoing a deletion, the arrows between cells, the
-shortcut help, and evaluating from a cell down with the queue shown."""
+shortcut help, and evaluating from a cell down with the queue shown; and, with the
+server's answers slow to arrive (SLOW), the keyboard and the cells left where they are."""
 from ..support.browser import log_in
 
 

@@ -118,6 +118,7 @@ export function makeActions(page) {
       if (focus && free && next instanceof ComputeCell) next.focus();
       if (undoable && page.cellOps) page.cellOps.remember(record);
     } catch (err) {
+      if (!cell.removed && cell.isDirty()) cell.scheduleSave(); // still here: its text saved as before
       page.messages.report(err);
     }
   }
