@@ -268,13 +268,19 @@ export class TextCell extends Cell {
     this.renderText();
   }
 
+  // Already editing: the keyboard back into the editor (its cursor kept), e.g. after the
+  // cell was moved on the page (sheet.js applyOrder), which takes the focus from it.
   focus() {
-    this.edit();
+    if (this.editing) this.textarea.focus();
+    else this.edit();
   }
 
   refresh() {
-    // Text cells have no outputs; input changes made elsewhere are shown when not editing.
-    if (!this.editing && typeof this.data.input === "string" && this.data.input !== this.savedInput) {
+    // Text cells have no outputs; input changes made elsewhere are shown when not editing,
+    // if newer than what is shown: a late ?since= answer carries the text before a save.
+    const version = this.data.input_version;
+    if (!this.editing && typeof this.data.input === "string" && this.data.input !== this.savedInput
+        && (typeof version !== "number" || version > this.baseVersion)) {
       this.savedInput = this.data.input;
       this.baseVersion = this.data.input_version ?? this.baseVersion;
       this.renderText();

@@ -309,12 +309,18 @@ export function makeLive(page) {
       : h("span", { class: "tag", text: tag })));
   }
 
-  async function apply(data) {
+  // `asked`: when the request left (performance.now()).
+  async function apply(data, asked) {
     if (!data.full && data.version === page.version) return; // a wait that ended with no news
     // Cells this page is creating get their ids first: the answer may already have them.
     await Promise.allSettled(actions.allCells().filter((c) => c.id === null).map((c) => c.ready));
     const restore = scrollAnchor();
-    const listed = Array.isArray(data.cells) ? data.cells : [];
+    // A cell this page deleted after the request left, listed by an answer computed
+    // before, does not come back; answers asked later know of the deletion.
+    const deleted = actions.deletedHere;
+    const goneSince = (id) => (deleted.get(id) ?? -Infinity) > asked;
+    for (const [id, at] of deleted) if (at <= asked) deleted.delete(id);
+    const listed = (Array.isArray(data.cells) ? data.cells : []).filter((cd) => !goneSince(cd.id));
     for (const cd of listed) {
       const cell = page.cells.get(cd.id);
       if (cell) {
@@ -353,6 +359,7 @@ export function makeLive(page) {
     const ctrl = new AbortController();
     const timer = setTimeout(() => ctrl.abort(), POLL_TIMEOUT);
     const t0 = Date.now();
+    const asked = performance.now();
     try {
       const data = await page.api("GET", `./?since=${since}&wait=${wait}&presence=${encodeURIComponent(presence)}`,
         null, { signal: ctrl.signal });
@@ -361,7 +368,7 @@ export function makeLive(page) {
         if (page.messages.shown() === "connection") page.messages.hide();
         saveUnsaved(); // back from offline: what was kept is saved (and merged) now
       }
-      await apply(data);
+      await apply(data, asked);
       if (data.presence) page.presence?.update(data.presence, data.presence_stamp);
       const news = data.version !== since || (data.presence_stamp !== undefined && data.presence_stamp !== presence);
       // A server that answers at once without news must not be asked again at once.

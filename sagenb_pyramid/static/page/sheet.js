@@ -88,6 +88,10 @@ export function makeActions(page) {
     updateEmptyState();
   }
 
+  // Cells this page deleted: id -> when the server said so (performance.now()).  A
+  // ?since= answer asked before that may still list them (live.js keeps them away).
+  const deletedHere = new Map();
+
   // `undoable`: the deletion may be undone (cellops.js); `focus`: false when the caller
   // puts the cursor elsewhere.
   async function deleteCell(cell, { undoable = true, focus = true } = {}) {
@@ -95,24 +99,55 @@ export function makeActions(page) {
       type: cell.data.type, input: cell.getInput(),
       prev: cell.el.previousElementSibling?.cell, next: cell.el.nextElementSibling?.cell,
     };
+    cell.cancelSave();
     try {
       await cell.ready;
+      // A save on its way first (the editor's blur as Delete was clicked): answered
+      // after the deletion, its 404 would say that someone else deleted the cell.
+      await cell.saveChain;
       await page.api("DELETE", `cells/${cell.id}`);
-      const next = cell.el.nextElementSibling || cell.el.previousElementSibling;
+      deletedHere.set(cell.id, performance.now());
+      // The cell may be gone already (a ?since= answer came first): its neighbours then.
+      const alive = (c) => c && !c.removed && c.el.isConnected;
+      const next = cell.el.isConnected ? (cell.el.nextElementSibling || cell.el.previousElementSibling)?.cell
+        : [record.next, record.prev].find(alive);
+      // A slow answer does not take the keyboard from where the person went meanwhile.
+      const active = document.activeElement;
+      const free = !active || active === document.body || cell.el.contains(active);
       removeCellLocally(cell.id);
-      if (focus && next && next.cell instanceof ComputeCell) next.cell.focus();
+      if (focus && free && next instanceof ComputeCell) next.focus();
       if (undoable && page.cellOps) page.cellOps.remember(record);
     } catch (err) {
+      if (!cell.removed && cell.isDirty()) cell.scheduleSave(); // still here: its text saved as before
       page.messages.report(err);
     }
   }
 
+  // The cells put in `order` (ids).  A cell the order does not list (made here after the
+  // answer was computed, a late ?since=; or one being created) stays after the cell it
+  // follows now, not pushed to the end (and moved back, losing the keyboard, next time).
   function applyOrder(order) {
     const focused = cellOf(document.activeElement);
-    let prev = null;
+    const listed = new Set(order);
+    const unlisted = new Map(); // id of the listed cell above (null: none) -> cells following it
+    let above = null;
+    for (const el of cellsEl.children) {
+      const cell = el.cell;
+      if (!cell) continue;
+      if (cell.id !== null && listed.has(cell.id) && cells.get(cell.id) === cell) {
+        above = cell.id;
+      } else {
+        if (!unlisted.has(above)) unlisted.set(above, []);
+        unlisted.get(above).push(cell);
+      }
+    }
+    const wanted = [...(unlisted.get(null) || [])];
     for (const id of order) {
       const cell = cells.get(id);
-      if (!cell) continue;
+      if (cell) wanted.push(cell, ...(unlisted.get(id) || []));
+    }
+    let prev = null;
+    for (const cell of wanted) {
       const expected = prev ? prev.nextElementSibling : cellsEl.firstElementChild;
       if (expected !== cell.el) {
         if (prev) prev.after(cell.el);
@@ -120,7 +155,7 @@ export function makeActions(page) {
       }
       prev = cell.el;
     }
-    if (focused && !focused.el.contains(document.activeElement)) focused.focus();
+    if (focused && !focused.removed && !focused.el.contains(document.activeElement)) focused.focus();
   }
 
   async function moveCell(cell, direction) {
@@ -310,7 +345,7 @@ export function makeActions(page) {
   }
 
   return {
-    makeCell, allCells, cellOf, insertCellElement, addCell, removeCellLocally, deleteCell,
+    makeCell, allCells, cellOf, insertCellElement, addCell, removeCellLocally, deleteCell, deletedHere,
     applyOrder, moveCell, saveAll, evaluateAll, interrupt, refreshAll, restart,
     trustWorksheet, unpublish, editTags, clearAll, showSystem, applyWorksheetMeta, rename, setTypeset, setSystem,
     updateEmptyState,
