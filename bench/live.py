@@ -4,12 +4,15 @@ prints a line another client's ``GET .../cells/<id>?since=&wait=`` has it.
 
     .venv/bin/python bench/live.py [--edits 60] [--peer-python .venv-peer/bin/python]
 
-Two setups, each with real ``pserve development.ini`` processes on 127.0.0.1 (spare
+Three setups, each with real ``pserve development.ini`` processes on 127.0.0.1 (spare
 Sage processes off; Sage starts at the first evaluation):
 
 - ``embedded``: one app server on its FileStorage; editor and watcher both on it;
 - ``zeo``: ``runzeo`` and two app servers; the editor on one, the watcher on the other
-  (the watcher's server learns of the commit from ZEO's invalidations).
+  (the watcher's server learns of the commit from ZEO's invalidations);
+- ``postgres``: PostgreSQL (Debian's binaries, tests/support/postgres.py) through
+  RelStorage and two app servers, as ``zeo`` (the watcher's server learns of the
+  commit from its commit news poller, workers/news.py).
 
 The editor saves ``--edits`` edits of one cell (``PATCH`` with ``base_version``), a
 random 0.2 to 0.4 s apart, on one keep-alive connection; the watcher holds a long poll
@@ -56,8 +59,9 @@ PRINTER = ('import time\nfor i in range(%dr):\n    print(i, repr(time.time()), f
            '    time.sleep(0.25r)' % OUTPUT_LINES)
 
 
-def build(data_dir):
-    """editor's worksheet shared with watcher, in a FileStorage; their API tokens."""
+def build(data_dir, uri=None):
+    """editor's worksheet shared with watcher, in the FileStorage of ``data_dir`` (or
+    the database at ``uri``); their API tokens."""
     import transaction
     from plaster import get_settings
 
@@ -68,7 +72,7 @@ def build(data_dir):
     from sagenb_pyramid.settings import prepare
     settings = dict(get_settings(DEV_INI, 'app:main'))
     prepare({'data_dir': data_dir}, settings)
-    db = db_from_uri(settings['zodbconn.uri'], 'unnamed', {})
+    db = db_from_uri(uri or settings['zodbconn.uri'], 'unnamed', {})
     ensure_root(db)
     conn = db.open()
     root = conn.root()['sagenb']
@@ -228,6 +232,34 @@ def zeo(folder, count):
     return ack, send, missing, out
 
 
+def postgres(folder, count):
+    """Two app servers on PostgreSQL (RelStorage, blobs in the database; Debian's
+    binaries, tests/support/postgres.py): commit news by polling, not invalidations."""
+    from tests.support.postgres import PostgresServer, blob_cache_uri
+    data = os.path.join(folder, 'postgres')
+    os.makedirs(data)
+    server = PostgresServer().start()
+    apps = []
+    try:
+        server.create_database('live')
+        (editor_token, watcher_token), path = build(data, blob_cache_uri(server, 'live', data))
+        for name in ('pg-app1', 'pg-app2'):
+            app_dir = os.path.join(folder, name)
+            os.makedirs(app_dir)
+            apps.append(Pserve(app_dir, {
+                'SAGENB_ZODB_URI': blob_cache_uri(server, 'live', app_dir),
+                'SAGENB_SECRET': SECRET, 'SAGENB_WORKERS_SERVER_NAME': name}))
+        editor = Client(apps[0].port, editor_token)
+        watcher = Client(apps[1].port, watcher_token)
+        ack, send, missing = edits(editor, watcher, path, count)
+        out = outputs(editor, watcher, path)
+    finally:
+        for app in apps:
+            app.stop()
+        server.stop()
+    return ack, send, missing, out
+
+
 def peer(folder, count, python):
     """jupyter_server + jupyter-collaboration, run by ``python`` (bench/live_peer.py)."""
     root = os.path.join(folder, 'jupyter')
@@ -282,7 +314,8 @@ def main():
     folder = tempfile.mkdtemp(prefix='bench-live-')
     try:
         for name, run in (('one app server, FileStorage', embedded),
-                          ('ZEO, editor on app 1, watcher on app 2', zeo)):
+                          ('ZEO, editor on app 1, watcher on app 2', zeo),
+                          ('PostgreSQL, editor on app 1, watcher on app 2', postgres)):
             ack, send, missing, out = run(folder, args.edits)
             print(name, 'edit from ack', figures(ack), 'from send', figures(send),
                   'superseded before seen', len(missing), 'outputs', figures(out),
