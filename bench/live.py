@@ -208,28 +208,37 @@ def embedded(folder, count):
     return ack, send, missing, out
 
 
-def zeo(folder, count):
-    data = os.path.join(folder, 'zeo')
-    (editor_token, watcher_token), path = build(data)
-    server = ZeoServer(pathlib.Path(data))
+def across_two(folder, names, uri_of, tokens, path, count):
+    """The edits and outputs with the editor on one app server and the watcher on
+    another, each ``pserve`` on the database ``uri_of(its folder)`` names."""
+    editor_token, watcher_token = tokens
     apps = []
     try:
-        for name in ('app1', 'app2'):
+        for name in names:
             app_dir = os.path.join(folder, name)
             os.makedirs(app_dir)
             apps.append(Pserve(app_dir, {
-                'SAGENB_ZODB_URI': 'zeo://127.0.0.1:%d?blob_dir=%s/blob-cache&'
-                                   'shared_blob_dir=false' % (server.port, app_dir),
+                'SAGENB_ZODB_URI': uri_of(app_dir),
                 'SAGENB_SECRET': SECRET, 'SAGENB_WORKERS_SERVER_NAME': name}))
         editor = Client(apps[0].port, editor_token)
         watcher = Client(apps[1].port, watcher_token)
         ack, send, missing = edits(editor, watcher, path, count)
-        out = outputs(editor, watcher, path)
+        return ack, send, missing, outputs(editor, watcher, path)
     finally:
         for app in apps:
             app.stop()
+
+
+def zeo(folder, count):
+    data = os.path.join(folder, 'zeo')
+    tokens, path = build(data)
+    server = ZeoServer(pathlib.Path(data))
+    try:
+        return across_two(folder, ('app1', 'app2'), lambda app_dir: (
+            'zeo://127.0.0.1:%d?blob_dir=%s/blob-cache&shared_blob_dir=false'
+            % (server.port, app_dir)), tokens, path, count)
+    finally:
         server.stop()
-    return ack, send, missing, out
 
 
 def postgres(folder, count):
@@ -239,25 +248,14 @@ def postgres(folder, count):
     data = os.path.join(folder, 'postgres')
     os.makedirs(data)
     server = PostgresServer().start()
-    apps = []
     try:
         server.create_database('live')
-        (editor_token, watcher_token), path = build(data, blob_cache_uri(server, 'live', data))
-        for name in ('pg-app1', 'pg-app2'):
-            app_dir = os.path.join(folder, name)
-            os.makedirs(app_dir)
-            apps.append(Pserve(app_dir, {
-                'SAGENB_ZODB_URI': blob_cache_uri(server, 'live', app_dir),
-                'SAGENB_SECRET': SECRET, 'SAGENB_WORKERS_SERVER_NAME': name}))
-        editor = Client(apps[0].port, editor_token)
-        watcher = Client(apps[1].port, watcher_token)
-        ack, send, missing = edits(editor, watcher, path, count)
-        out = outputs(editor, watcher, path)
+        tokens, path = build(data, blob_cache_uri(server, 'live', data))
+        return across_two(folder, ('pg-app1', 'pg-app2'),
+                          lambda app_dir: blob_cache_uri(server, 'live', app_dir),
+                          tokens, path, count)
     finally:
-        for app in apps:
-            app.stop()
         server.stop()
-    return ack, send, missing, out
 
 
 def peer(folder, count, python):
