@@ -12,8 +12,9 @@ import pytest
 
 from sagenb_pyramid import outages
 
-from ..support.load import (Load, add_users, cells_of, describe, everyone_completed,
-                            health_of, placements)
+from ..support.load import (Load, add_users, check_health_says_database_away,
+                            check_nothing_lost, check_outage_then_kill, describe,
+                            everyone_completed, health_of, kill_an_app_server, placements)
 from ..support.server import Server, free_port
 from ..support.zeo import WorkerHost, app_env, zeo_uri
 
@@ -144,12 +145,7 @@ def test_the_zeo_server_restarted_then_an_app_server_killed_under_load(tmp_path,
         restartable_zeo.stop()
         down = load.now()
         time.sleep(1.0)
-        for server in (one, two):
-            started = time.monotonic()
-            status, health = health_of(server.url)
-            assert status == 503 and any(p.startswith('database: ')
-                                         for p in health['problems']), health
-            assert time.monotonic() - started < 10
+        check_health_says_database_away(one, two)
         time.sleep(max(0.0, OUTAGE - (load.now() - down)))
         restartable_zeo.start()
         up = load.now()
@@ -160,62 +156,18 @@ def test_the_zeo_server_restarted_then_an_app_server_killed_under_load(tmp_path,
         time.sleep(2)
 
         # 2. App server one killed (SIGKILL) with a cell running on its host.
-        victim = load.by_login[of_one[0]]
-        status, cell = victim.request('POST', victim.ws + 'cells', {'input': 'sleep(60r)'})
-        slow = cell['id']
-        victim.request('POST', '%scells/%d/evaluate' % (victim.ws, slow), {'wait': 0})
-        load.wait_for(lambda: victim.request('GET', '%scells/%d' % (victim.ws, slow))[1]
-                      .get('status') == 'running', 30, 'the slow cell to run')
-        one.kill()
-        killed = load.now()
-        for login in of_one:
-            load.by_login[login].switch(two.url)
-        load.wait_for(lambda: victim.request('GET', '%scells/%d' % (victim.ws, slow))[1]
-                      .get('status') == 'error', 15, 'the busy cell to be marked lost')
-        lost = victim.request('GET', '%scells/%d' % (victim.ws, slow))[1]
-        assert lost['outputs'][-1]['ename'] == 'WorkerLost', lost
-        load.wait_for(everyone_completed(load, killed + 0.5, of_one), 60,
-                      'the users of the killed app server to get results on the other')
-        again = app_server(tmp_path, port, 'app1')
-        for login in of_one:
-            load.by_login[login].switch(again.url)
-        back = load.now()
-        load.wait_for(everyone_completed(load, back + 0.5, of_one), 60,
-                      'the restarted app server to serve its users again')
+        killed, again = kill_an_app_server(load, one, two, of_one,
+                                           lambda: app_server(tmp_path, port, 'app1'))
         time.sleep(2)
     finally:
         load.stop()
     try:
-        # No cell stays queued or running: outputs of the cells that ran through the
-        # outage were stored once it was over, the killed server's busy cell is lost.
-        def settled():
-            return all(c['status'] not in ('queued', 'running')
-                       for u in logins for c in cells_of(load.by_login[u]))
-        load.wait_for(settled, 30, 'every cell to settle')
-        # Nothing committed is lost: every answer a user got is in the database.
-        for login in logins:
-            done = [c for c in cells_of(load.by_login[login]) if c['status'] == 'done']
-            assert len(done) >= len(load.completed(users={login})) >= done_before[login]
+        check_nothing_lost(load, done_before)
     finally:
         one.kill()
         two.kill()
         if again is not None:
             again.kill()
-    assert load.server_errors() == [], describe(load.server_errors())
-    failures = load.failures()
-    outage = [r for r in failures if r.at < killed - 1]
-    after_kill = [r for r in failures if r.at >= killed - 1]
-    assert all(down - 1 <= r.at <= up + 10 for r in outage), describe(outage)
-    for record in outage:
-        assert record.status == 503 and record.message == outages.MESSAGES['database'], \
-            describe([record])
-        assert record.seconds < 10, describe([record])
-    assert {r.user for r in outage} & set(of_one) and {r.user for r in outage} & set(of_two), \
-        'a 5 s outage went unnoticed on an app server: the test did not test it'
-    # The kill's: only the killed server's users, and only as a kill hurts.
-    assert [r for r in after_kill if r.user in of_two] == [], describe(after_kill)
-    assert load.completed(since=killed, users=of_two)
-    for record in after_kill:
-        assert record.status == 0 or \
-            (record.status == 200 and record.end in ('WorkerLost', 'NotRun')) or \
-            (record.status == 503 and 'app1' in record.message), describe([record])
+    # The outage's failures: within it, give or take a second.
+    check_outage_then_kill(load, lambda r: down - 1 <= r.at <= up + 10, killed,
+                           of_one, of_two, outages.MESSAGES['database'])

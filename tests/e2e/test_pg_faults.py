@@ -11,8 +11,9 @@ import pytest
 
 from sagenb_pyramid import outages
 
-from ..support.load import (Load, User, add_users, cells_of, describe, everyone_completed,
-                            health_of)
+from ..support.load import (Load, User, add_users, check_health_says_database_away,
+                            check_nothing_lost, check_outage_then_kill, everyone_completed,
+                            health_of, kill_an_app_server)
 from ..support.postgres import blob_cache_uri
 from ..support.server import Server, free_port
 from ..support.zeo import SECRET
@@ -107,12 +108,7 @@ def test_postgres_restarted_then_an_app_server_killed_under_load(tmp_path,
         down = load.now()  # the fast shutdown cuts connections before it returns
         pg.halt()
         time.sleep(1.0)
-        for server in (one, two):
-            started = time.monotonic()
-            status, health = health_of(server.url)
-            assert status == 503 and any(p.startswith('database: ')
-                                         for p in health['problems']), health
-            assert time.monotonic() - started < 10
+        check_health_says_database_away(one, two)
         time.sleep(max(0.0, OUTAGE - (load.now() - down)))
         pg.start()
         up = load.now()
@@ -126,65 +122,20 @@ def test_postgres_restarted_then_an_app_server_killed_under_load(tmp_path,
         time.sleep(2)
 
         # 2. App server one killed (SIGKILL) with a cell running on its host.
-        victim = load.by_login[of_one[0]]
-        status, cell = victim.request('POST', victim.ws + 'cells', {'input': 'sleep(60r)'})
-        slow = cell['id']
-        victim.request('POST', '%scells/%d/evaluate' % (victim.ws, slow), {'wait': 0})
-        load.wait_for(lambda: victim.request('GET', '%scells/%d' % (victim.ws, slow))[1]
-                      .get('status') == 'running', 30, 'the slow cell to run')
-        one.kill()
-        killed = load.now()
-        for login in of_one:
-            load.by_login[login].switch(two.url)
-        load.wait_for(lambda: victim.request('GET', '%scells/%d' % (victim.ws, slow))[1]
-                      .get('status') == 'error', 15, 'the busy cell to be marked lost')
-        lost = victim.request('GET', '%scells/%d' % (victim.ws, slow))[1]
-        assert lost['outputs'][-1]['ename'] == 'WorkerLost', lost
-        load.wait_for(everyone_completed(load, killed + 0.5, of_one), 60,
-                      'the users of the killed app server to get results on the other')
-        again = app_server(pg, db, tmp_path, 'app1')
-        for login in of_one:
-            load.by_login[login].switch(again.url)
-        back = load.now()
-        load.wait_for(everyone_completed(load, back + 0.5, of_one), 60,
-                      'the restarted app server to serve its users again')
+        killed, again = kill_an_app_server(load, one, two, of_one,
+                                           lambda: app_server(pg, db, tmp_path, 'app1'))
         live_across(load, of_two[0], two, again)
         time.sleep(2)
     finally:
         load.stop()
     try:
-        def settled():
-            return all(c['status'] not in ('queued', 'running')
-                       for u in load.by_login for c in cells_of(load.by_login[u]))
-        load.wait_for(settled, 30, 'every cell to settle')
-        # Nothing committed is lost: every answer a user got is in the database.
-        for login, user in load.by_login.items():
-            done = [c for c in cells_of(user) if c['status'] == 'done']
-            assert len(done) >= len(load.completed(users={login})) >= done_before[login]
+        check_nothing_lost(load, done_before)
     finally:
         one.kill()
         two.kill()
         if again is not None:
             again.kill()
-    assert load.server_errors() == [], describe(load.server_errors())
-    failures = load.failures()
-    outage = [r for r in failures if r.at < killed - 1]
-    after_kill = [r for r in failures if r.at >= killed - 1]
-    # The outage's: answered once it had begun (a request may start before it: an
-    # evaluation waits for its cell), started before it was long over, and all 503
-    # "the database is unavailable" within a bound.
-    outside = [r for r in outage if not (r.at + r.seconds >= down and r.at <= up + 10)]
-    assert outside == [], 'outage from %.1f to %.1f:\n%s' % (down, up, describe(outside))
-    for record in outage:
-        assert record.status == 503 and record.message == outages.MESSAGES['database'], \
-            describe([record])
-        assert record.seconds < 10, describe([record])
-    assert {r.user for r in outage} & set(of_one) and {r.user for r in outage} & set(of_two), \
-        'a 5 s outage went unnoticed on an app server: the test did not test it'
-    # The kill's: only the killed server's users, and only as a kill hurts.
-    assert [r for r in after_kill if r.user in of_two] == [], describe(after_kill)
-    assert load.completed(since=killed, users=of_two)
-    for record in after_kill:
-        assert record.status == 0 or \
-            (record.status == 200 and record.end in ('WorkerLost', 'NotRun')) or \
-            (record.status == 503 and 'app1' in record.message), describe([record])
+    # The outage's failures: answered once it had begun (a request may start before it:
+    # an evaluation waits for its cell), started before it was long over.
+    check_outage_then_kill(load, lambda r: r.at + r.seconds >= down and r.at <= up + 10, killed,
+                           of_one, of_two, outages.MESSAGES['database'])

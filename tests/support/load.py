@@ -326,8 +326,92 @@ def health_of(url):
         return error.code, json.loads(error.read())
 
 
+def check_health_says_database_away(*servers):
+    """Each app server's ``/health`` answers 503 naming the database, within 10 s."""
+    for server in servers:
+        started = time.monotonic()
+        status, health = health_of(server.url)
+        assert status == 503 and any(p.startswith('database: ')
+                                     for p in health['problems']), health
+        assert time.monotonic() - started < 10
+
+
 def cells_of(user):
     """The cells of ``user``'s worksheet, read through its app server."""
     status, sheet = user.request('GET', user.ws)
     assert status == 200, sheet
     return sheet['cells']
+
+
+def kill_an_app_server(load, victim, other, users, restart):
+    """Kill the app server ``victim`` (SIGKILL) while a cell of ``users[0]`` runs on its
+    worker host: the busy cell reads as lost (WorkerLost); ``users``, sent to ``other``
+    (as a load balancer would), get results there; ``restart()`` makes a new app server
+    in its place, which serves them again.  (when it was killed, the new app server)."""
+    user = load.by_login[users[0]]
+    status, cell = user.request('POST', user.ws + 'cells', {'input': 'sleep(60r)'})
+    assert status == 201, cell
+    url = '%scells/%d' % (user.ws, cell['id'])
+    user.request('POST', url + '/evaluate', {'wait': 0})
+    load.wait_for(lambda: user.request('GET', url)[1].get('status') == 'running', 30,
+                  'the slow cell to run')
+    victim.kill()
+    killed = load.now()
+    for login in users:
+        load.by_login[login].switch(other.url)
+    load.wait_for(lambda: user.request('GET', url)[1].get('status') == 'error', 15,
+                  'the busy cell to be marked lost')
+    lost = user.request('GET', url)[1]
+    assert lost['outputs'][-1]['ename'] == 'WorkerLost', lost
+    load.wait_for(everyone_completed(load, killed + 0.5, users), 60,
+                  'the users of the killed app server to get results on the other')
+    again = restart()
+    try:
+        for login in users:
+            load.by_login[login].switch(again.url)
+        back = load.now()
+        load.wait_for(everyone_completed(load, back + 0.5, users), 60,
+                      'the restarted app server to serve its users again')
+    except BaseException:
+        again.kill()
+        raise
+    return killed, again
+
+
+def check_nothing_lost(load, done_before):
+    """Once the load stopped: no cell stays queued or running (outputs of cells that ran
+    through an outage were stored once it was over, a killed server's busy cells are
+    lost), and every answer a user got is in the database, beside those they had
+    before the faults (``done_before``: login -> right answers then)."""
+    def settled():
+        return all(c['status'] not in ('queued', 'running')
+                   for user in load.by_login.values() for c in cells_of(user))
+    load.wait_for(settled, 30, 'every cell to settle')
+    for login, user in load.by_login.items():
+        done = [c for c in cells_of(user) if c['status'] == 'done']
+        assert len(done) >= len(load.completed(users={login})) >= done_before[login]
+
+
+def check_outage_then_kill(load, in_outage, killed, of_one, of_two, database_message):
+    """The failures of a database outage followed by app server one's kill (at
+    ``killed``): before the kill, each one ``in_outage`` (a test of its time), a 503
+    ``database_message`` within 10 s, users of both app servers among them; after it,
+    none of ``of_two``'s, and ``of_one``'s only as a kill hurts."""
+    assert load.server_errors() == [], describe(load.server_errors())
+    failures = load.failures()
+    outage = [r for r in failures if r.at < killed - 1]
+    after_kill = [r for r in failures if r.at >= killed - 1]
+    outside = [r for r in outage if not in_outage(r)]
+    assert outside == [], describe(outside)
+    for record in outage:
+        assert record.status == 503 and record.message == database_message, \
+            describe([record])
+        assert record.seconds < 10, describe([record])
+    assert {r.user for r in outage} & set(of_one) and {r.user for r in outage} & set(of_two), \
+        'a 5 s outage went unnoticed on an app server: the test did not test it'
+    assert [r for r in after_kill if r.user in of_two] == [], describe(after_kill)
+    assert load.completed(since=killed, users=of_two)
+    for record in after_kill:
+        assert record.status == 0 or \
+            (record.status == 200 and record.end in ('WorkerLost', 'NotRun')) or \
+            (record.status == 503 and 'app1' in record.message), describe([record])
