@@ -272,6 +272,20 @@ def caught_up(page):
     raise AssertionError('the page never caught up with the worksheet')
 
 
+def cell_made_then_a_slow_poll(page):
+    """A compute cell `b = 2` made after the first, then a poll asked at once, whose
+    answer (it lists the cell) reaches the page 2 s later: returns once it was answered
+    by the server (the page has not seen it yet)."""
+    page.evaluate("""async () => {
+        const [a] = sagenb.page.actions.allCells();
+        window.__slow.ms.since = 2000;
+        await sagenb.page.actions.addCell({ type: 'compute', after: a, input: 'b = 2', focus: false }).ready;
+        window.__slow.mark = window.__slow.sent;
+        sagenb.page.live.refreshNow();
+    }""")
+    page.wait_for_function("() => window.__slow.answered.since > 0")
+
+
 def kinds(page):
     return page.evaluate("() => sagenb.page.actions.allCells().map((c) => c.data.type)")
 
@@ -286,14 +300,7 @@ def test_a_text_cell_being_written_keeps_its_place_and_the_keyboard(page, live_s
     caught_up(page)
     # A cell made here, which the page's poll has not brought yet; the poll asked now is
     # answered before the text cell below exists, and handed to the page 2 s later.
-    page.evaluate("""async () => {
-        const [a] = sagenb.page.actions.allCells();
-        window.__slow.ms.since = 2000;
-        await sagenb.page.actions.addCell({ type: 'compute', after: a, input: 'b = 2', focus: false }).ready;
-        window.__slow.mark = window.__slow.sent;
-        sagenb.page.live.refreshNow();
-    }""")
-    page.wait_for_function("() => window.__slow.answered.since > 0")
+    cell_made_then_a_slow_poll(page)
     # Every order of the cells the page shows from now on.
     page.evaluate("""() => {
         window.__orders = [];
@@ -417,14 +424,7 @@ def test_a_late_answer_does_not_bring_back_a_deleted_cell(page, live_server):
     caught_up(page)
     # A cell made here, which the answer of the poll asked now lists; it is deleted
     # before the page gets that answer.
-    page.evaluate("""async () => {
-        const [a] = sagenb.page.actions.allCells();
-        window.__slow.ms.since = 2000;
-        await sagenb.page.actions.addCell({ type: 'compute', after: a, input: 'b = 2', focus: false }).ready;
-        window.__slow.mark = window.__slow.sent;
-        sagenb.page.live.refreshNow();
-    }""")
-    page.wait_for_function("() => window.__slow.answered.since > 0")
+    cell_made_then_a_slow_poll(page)
     page.locator('#cells > .cell').nth(1).locator('[data-action=delete]').click()
     page.wait_for_function("() => sagenb.page.actions.allCells().length === 1")
     page.evaluate("""() => {
