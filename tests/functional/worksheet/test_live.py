@@ -553,15 +553,9 @@ def follow(live, who, cell, timeout=20):
     return cell
 
 
-def test_a_re_run_wakes_the_waiting_clients_with_the_cell_busy(live, kernels):
-    """greta evaluates a cell again without changing it: carl's wait on the worksheet
-    ends at once with that cell, queued or running, whose new result he then follows;
-    the outputs written meanwhile wake nobody, and nothing comes twice."""
-    cell = live.add('sleep 1\ncount')
-    first = live.api['olivia'].post(live.ws + 'cells/%d/evaluate' % cell['id'],
-                                    {'wait': 10})
-    assert first['status'] == 'done' and first['outputs'][0]['data']['text/plain'] == '1'
-    version = live.get('carl')['version']
+def carl_woken_by(live, version, action):
+    """carl waits on the worksheet from ``version``; ``action()`` wakes him: his answer,
+    which came within 5 s of the action."""
     answer = {}
 
     def wait():
@@ -572,10 +566,23 @@ def test_a_re_run_wakes_the_waiting_clients_with_the_cell_busy(live, kernels):
     waiting.start()
     time.sleep(0.5)
     asked = time.monotonic()
-    live.api['greta'].post(live.ws + 'cells/%d/evaluate' % cell['id'], {})
+    action()
     waiting.join(timeout=30)
-    got = answer['json']
     assert answer['at'] - asked < 5
+    return answer['json']
+
+
+def test_a_re_run_wakes_the_waiting_clients_with_the_cell_busy(live, kernels):
+    """greta evaluates a cell again without changing it: carl's wait on the worksheet
+    ends at once with that cell, queued or running, whose new result he then follows;
+    the outputs written meanwhile wake nobody, and nothing comes twice."""
+    cell = live.add('sleep 1\ncount')
+    first = live.api['olivia'].post(live.ws + 'cells/%d/evaluate' % cell['id'],
+                                    {'wait': 10})
+    assert first['status'] == 'done' and first['outputs'][0]['data']['text/plain'] == '1'
+    version = live.get('carl')['version']
+    got = carl_woken_by(live, version, lambda: live.api['greta'].post(
+        live.ws + 'cells/%d/evaluate' % cell['id'], {}))
     assert got['version'] > version and got['full'] is False
     assert [(c['id'], c['input'], c['status']) for c in got['cells']] in (
         [(cell['id'], 'sleep 1\ncount', 'queued')], [(cell['id'], 'sleep 1\ncount', 'running')])
@@ -685,20 +692,8 @@ def test_clearing_a_cell_wakes_the_waiting_clients_with_the_cell_cleared(live, k
     assert done['status'] == 'done' and done['outputs']
     seen = live.get('carl')
     version, modified = seen['version'], seen['modified']
-    answer = {}
-
-    def wait():
-        answer['json'] = live.get('carl', since=str(version), wait='20')
-        answer['at'] = time.monotonic()
-
-    waiting = threading.Thread(target=wait)
-    waiting.start()
-    time.sleep(0.5)
-    asked = time.monotonic()
-    live.api['olivia'].post(live.ws + 'cells/%d/clear' % cell['id'], {})
-    waiting.join(timeout=30)
-    got = answer['json']
-    assert answer['at'] - asked < 5
+    got = carl_woken_by(live, version, lambda: live.api['olivia'].post(
+        live.ws + 'cells/%d/clear' % cell['id'], {}))
     assert got['version'] == version + 1 and got['full'] is False
     assert [(c['id'], c['input'], c['status'], c['outputs'], c['execution_count'])
             for c in got['cells']] == [(cell['id'], 'result 7', 'new', [], None)]
