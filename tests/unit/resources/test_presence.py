@@ -3,12 +3,13 @@ expiry and pruning, the stamp clients wait on, what a heartbeat writes, and two
 transactions of different pages at once (two connections from the same snapshot), which
 must both commit."""
 import pytest
-import transaction
 from ZODB import DB
 from ZODB.FileStorage import FileStorage
 
 from sagenb_pyramid.resources import Presence, Worksheet, presence as presence_module, \
     presence_of
+
+from ...support import merges
 
 T0 = 1_000_000.0
 
@@ -124,20 +125,8 @@ def two_at_once(db, first, second):
     """``first`` and ``second`` (functions of the worksheet's ``Presence``) in
     transactions begun from the same state; the first commits, then the second (which
     must resolve the conflict, not raise it)."""
-    managers = [transaction.TransactionManager() for _ in range(2)]
-    conns = [db.open(transaction_manager=tm) for tm in managers]
-    try:
-        for tm in managers:
-            tm.begin()
-        for conn, change in zip(conns, (first, second), strict=True):
-            change(presence_of(conn.root()['ws']))
-        managers[0].commit()
-        managers[1].commit()
-    finally:
-        for tm in managers:
-            tm.abort()
-        for conn in conns:
-            conn.close()
+    merges.two_at_once(db, lambda ws: first(presence_of(ws)),
+                       lambda ws: second(presence_of(ws)))
 
 
 def test_two_pages_arriving_at_once_both_commit(db):
